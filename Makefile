@@ -1,0 +1,32 @@
+# samia: `make demo` and `make test` each create .venv/ when missing and install everything first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.samia-installed
+DEMO_DATA := samia/data/samples/colin27_aal_2d
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup demo test benchmarks samples
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned, so no other dependency can pull another torch build
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/samia evaluate --data $(DEMO_DATA) --model litemedsam \
+		--strategy box --strategy point1 --out $(DEMO_OUT) --save-masks
+
+test: setup
+	$(PY) -m pytest -q
+
+benchmarks: setup
+	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+samples: setup
+	$(PY) scripts/build_samples.py

@@ -1,0 +1,46 @@
+"""Peak memory of ``samia evaluate`` on 10x more images relative to a small set (LiteMedSAM).
+
+Each run is a fresh process over a synthetic phantom dataset (seeded); peak RSS is read from the
+child's ``ru_maxrss``. Results are streamed to the journal, so memory should not grow with the
+number of cases. Prints ``ratio=<peak RSS, 10N cases> / <peak RSS, N cases>``; target <= 1.2.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from samia.data import write_phantom_dataset
+
+SMALL = 4
+SCRIPT = """
+import resource, sys
+from samia.evaluate import EvaluationConfig, evaluate
+evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="litemedsam", strategies=["box", "point1"]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_kib(data: Path, out: Path) -> int:
+    completed = subprocess.run([sys.executable, "-c", SCRIPT, str(data), str(out)], check=True, capture_output=True, text=True)
+    return int(completed.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as root:
+        root_path = Path(root)
+        small = write_phantom_dataset(root_path / "small", SMALL, np.random.default_rng(0), shape=(256, 256))
+        large = write_phantom_dataset(root_path / "large", 10 * SMALL, np.random.default_rng(0), shape=(256, 256))
+        small_kib = peak_rss_kib(small, root_path / "out_small")
+        large_kib = peak_rss_kib(large, root_path / "out_large")
+    print(f"peak RSS, {SMALL} cases: {small_kib / 1024:.1f} MiB")
+    print(f"peak RSS, {10 * SMALL} cases: {large_kib / 1024:.1f} MiB")
+    print(f"ratio={large_kib / small_kib:.3f}")
+
+
+if __name__ == "__main__":
+    main()

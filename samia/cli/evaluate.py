@@ -1,0 +1,68 @@
+"""``samia evaluate``: a model x prompt strategies over a dataset, with resumable results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def evaluate_command(
+    data: Annotated[Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).")],
+    model: Annotated[str, typer.Option(help="Model name (see `samia models`).")],
+    out: Annotated[Path, typer.Option(help="Results folder (re-running resumes it).")],
+    strategy: Annotated[list[str], typer.Option(help="Prompt strategy; repeat for several (see `samia strategies`).")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
+    layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.")] = "auto",
+    modality: Annotated[Optional[str], typer.Option(help="Override the dataset's modality.")] = None,
+    selection: Annotated[Optional[list[str]], typer.Option(help="Mask selection rule(s): oracle, predicted_iou, single (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N cases.")] = None,
+    save_masks: Annotated[bool, typer.Option("--save-masks", help="Write every predicted mask under OUT/masks/.")] = False,
+    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).")] = 0,
+    min_area: Annotated[int, typer.Option(help="Skip (and count) objects under this many pixels on a slice.")] = 50,
+    connected_components: Annotated[bool, typer.Option("--connected-components", help="One object per connected component.")] = False,
+    preset: Annotated[Optional[str], typer.Option(help="Intensity preset (default: per modality).")] = None,
+    nsd_tolerance: Annotated[float, typer.Option(help="NSD tolerance in mm.")] = 2.0,
+    device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+    embedding_cache: Annotated[Optional[Path], typer.Option(help="Folder for an on-disk embedding cache.")] = None,
+) -> None:
+    """Evaluate MODEL on DATA with each STRATEGY; write OUT/results.parquet, summary.csv, errors.csv, config.yaml."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from samia.evaluate import SELECTIONS, EvaluationConfig, evaluate, headline
+
+    config = EvaluationConfig(
+        data=str(data), out=str(out), model=model, strategies=list(strategy), checkpoint=None if checkpoint is None else str(checkpoint),
+        layout=layout, modality=modality, selections=list(selection or SELECTIONS), seed=seed, limit=limit,
+        save_masks=save_masks, axis=axis, min_area=min_area, connected_components=connected_components, preset=preset,
+        nsd_tolerance_mm=nsd_tolerance, device=device, embedding_cache_dir=None if embedding_cache is None else str(embedding_cache),
+    )
+    console = Console(stderr=True)
+    columns = (TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("", total=None)
+        outcome = evaluate(
+            config,
+            on_progress=lambda case: progress.update(task, advance=1, description=case),
+            on_case_total=lambda total: progress.update(task, total=total),
+        )
+    _print_outcome(Console(), outcome, out, headline(outcome.results))
+
+
+def _print_outcome(console, outcome, out: Path, table_frame) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    table = Table(title=f"samia evaluate: {len(outcome.results)} rows in {out / 'results.parquet'}")
+    for column in table_frame.columns:
+        table.add_column(str(column), justify="right" if table_frame[column].dtype.kind in "if" else "left")
+    for _, row in table_frame.iterrows():
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+    console.print(
+        f"units evaluated now: {outcome.units_run}, already done: {outcome.units_skipped}, "
+        f"objects skipped as too small: {outcome.skipped_small}, failures: {len(outcome.errors)}"
+        + (f" (see {out / 'errors.csv'})" if len(outcome.errors) else "")
+    )

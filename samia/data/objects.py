@@ -1,0 +1,227 @@
+"""From cases to 2D evaluation items: load image + label once, slice volumes, extract one mask per object.
+
+An *object* is one label value present in a 2D label map, or (``connected_components=True``) one
+8-connected component of one label value. Objects smaller than ``min_area`` pixels are not
+returned but counted, so a benchmark can report how many it left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from samia.data.manifest import Case
+from samia.errors import ConfigurationError, GeometryMismatchError
+from samia.io import read_image, read_label
+from samia.types import Image2D, Volume
+
+SPACING_RTOL = 1e-3
+"""Image and label spacings may differ by this fraction (of the larger one) per axis."""
+
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectMask:
+    """One object of one 2D label map.
+
+    Attributes:
+        label: the label value (> 0).
+        name: the label's name (``f"label_{label}"`` when the dataset does not name it).
+        component: None for a whole label value; with connected components, the component's rank
+            by area within its label value on this slice (0 = largest; ties in raster order).
+        mask: ``(H, W)`` bool, True on the object.
+    """
+
+    label: int
+    name: str
+    component: int | None
+    mask: np.ndarray
+
+    @property
+    def area(self) -> int:
+        """Number of pixels in the mask."""
+        return int(np.count_nonzero(self.mask))
+
+    def __repr__(self) -> str:
+        return (
+            f"ObjectMask(label={self.label}, name={self.name!r}, component={self.component}, "
+            f"area={self.area}, shape={self.mask.shape})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class SliceItem:
+    """One 2D image of a case with the objects to segment on it.
+
+    Attributes:
+        case: the case it comes from.
+        slice_index: the index along ``axis`` for a volume; None for a 2D case.
+        image: the 2D image (raw intensities) with spacing ``(y, x)`` in mm of its two axes.
+        objects: the objects with at least ``min_area`` pixels, by label value then component.
+        skipped_small: how many objects on this slice had fewer than ``min_area`` pixels.
+        axis: the array axis the volume was sliced along; None for a 2D case.
+    """
+
+    case: Case
+    slice_index: int | None
+    image: Image2D
+    objects: list[ObjectMask]
+    skipped_small: int
+    axis: int | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"SliceItem(case={self.case.case_id!r}, slice_index={self.slice_index}, axis={self.axis}, "
+            f"shape={self.image.shape}, objects={len(self.objects)}, skipped_small={self.skipped_small})"
+        )
+
+
+def extract_objects(
+    labels: np.ndarray,
+    names: Mapping[int, str] | None = None,
+    min_area: int = 50,
+    connected_components: bool = False,
+) -> tuple[list[ObjectMask], int]:
+    """The objects of one 2D label map.
+
+    Args:
+        labels: ``(H, W)`` integer label map; 0 is background.
+        names: label value -> name; missing values are named ``f"label_{v}"``.
+        min_area: objects with fewer pixels are skipped and counted (0 or 1 keeps everything).
+        connected_components: one object per 8-connected component of each label value, ranked
+            by area (largest first) within the value, instead of one object per value.
+
+    Returns:
+        ``(objects ordered by label value then component, number skipped as too small)``;
+        ``([], 0)`` for an all-background map.
+    """
+    if labels.ndim != 2:
+        raise ValueError(f"expected a 2D label map, got shape {labels.shape}")
+    names = names or {}
+    values, counts = np.unique(labels, return_counts=True)
+    objects: list[ObjectMask] = []
+    skipped = 0
+    for value, count in zip(values.tolist(), counts.tolist()):
+        if value == 0:
+            continue
+        name = names.get(int(value), f"label_{int(value)}")
+        if not connected_components:
+            if count < min_area:
+                skipped += 1
+            else:
+                objects.append(ObjectMask(int(value), name, None, labels == value))
+            continue
+        components, n = ndimage.label(labels == value, structure=_EIGHT_CONNECTED)
+        sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
+        for rank, index in enumerate(np.argsort(-sizes, kind="stable").tolist()):
+            if sizes[index] < min_area:
+                skipped += 1
+            else:
+                objects.append(ObjectMask(int(value), name, rank, components == index + 1))
+    return objects, skipped
+
+
+def _relative_spacing_ok(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(abs(x - y) <= SPACING_RTOL * max(abs(x), abs(y)) for x, y in zip(a, b))
+
+
+def _fmt(values: Sequence[float]) -> str:
+    """``(3, 0.8, 0.82)`` rather than float32 noise such as ``0.800000011920929``."""
+    return "(" + ", ".join(f"{v:.6g}" for v in values) + ")"
+
+
+def load_case(case: Case) -> tuple[Image2D | Volume, Image2D | Volume]:
+    """Read a case's image and label map once (with :mod:`samia.io`) and check they fit.
+
+    :mod:`samia.io` reads a one-slice volume file as 2D, so a ``(1, H, W)`` NIfTI image pairs with
+    a PNG mask.
+
+    Returns:
+        ``(image, label)``: both :class:`Image2D` or both :class:`Volume`, with equal grid shapes.
+
+    Raises:
+        InputError: (subclasses, from :mod:`samia.io`) a file is missing, unreadable or invalid.
+        GeometryMismatchError: 2D against 3D, different shapes, or (3D) spacings that differ by
+            more than :data:`SPACING_RTOL`; the message names both files and both values.
+    """
+    image = read_image(case.image_path, modality=case.modality)
+    label = read_label(case.label_path)
+    if isinstance(image, Volume) != isinstance(label, Volume):
+        raise GeometryMismatchError(
+            case.label_path,
+            f"mask is {'3D' if isinstance(label, Volume) else '2D'} with shape {label.shape} but image "
+            f"{case.image_path} is {'3D' if isinstance(image, Volume) else '2D'} with shape {image.shape}",
+        )
+    if tuple(image.shape) != tuple(label.shape):
+        raise GeometryMismatchError(
+            case.label_path,
+            f"mask shape {tuple(label.shape)} differs from image {case.image_path} shape {tuple(image.shape)}",
+        )
+    if isinstance(image, Volume) and not _relative_spacing_ok(image.spacing, label.spacing):
+        raise GeometryMismatchError(
+            case.label_path,
+            f"mask spacing (z, y, x) {_fmt(label.spacing)} mm differs from image {case.image_path} "
+            f"spacing {_fmt(image.spacing)} mm (tolerance {SPACING_RTOL:g} relative)",
+        )
+    return image, label
+
+
+def iter_slice_items(
+    case: Case,
+    axis: int = 0,
+    min_area: int = 50,
+    connected_components: bool = False,
+    slices: Sequence[int] | None = None,
+) -> Iterator[SliceItem]:
+    """The 2D items of one case, streamed.
+
+    The image and label are read once (:func:`load_case`); for a volume, one item is made per slice
+    along ``axis`` that holds at least one label voxel, in increasing slice order, and each item is
+    built only when requested (memory: the case's two arrays plus one slice). Slices are array
+    planes as stored (no reorientation). A slice (or 2D case) whose objects are all smaller than
+    ``min_area`` is yielded with ``objects=[]`` so its ``skipped_small`` can be counted; a slice
+    with no label voxel is not yielded (nor is a 2D case whose label map is all background).
+
+    Args:
+        case: the case to load.
+        axis: array axis of a ``(Z, Y, X)`` volume to slice along (0 = axial for a standard
+            volume); ignored for 2D cases. The slice spacing is that of the two other axes.
+        min_area: objects with fewer pixels are skipped and counted in ``skipped_small``.
+        connected_components: one object per 8-connected component of each label value.
+        slices: only these slice indices (still only those holding labels); ignored for 2D cases.
+
+    Raises:
+        ConfigurationError: ``axis`` not in 0..2, or a ``slices`` index outside the volume.
+        GeometryMismatchError / InputError: from :func:`load_case` (raised on the first ``next``).
+    """
+    image, label = load_case(case)
+    if isinstance(image, Image2D):
+        assert isinstance(label, Image2D)
+        objects, skipped = extract_objects(label.array, case.label_names, min_area, connected_components)
+        if objects or skipped:
+            yield SliceItem(case, None, image, objects, skipped)
+        return
+    assert isinstance(label, Volume)
+    if axis not in (0, 1, 2, -1, -2, -3):
+        raise ConfigurationError(f"axis must be 0, 1 or 2 for a (Z, Y, X) volume, got {axis}")
+    axis %= 3
+    depth = image.shape[axis]
+    others = tuple(a for a in range(3) if a != axis)
+    occupied = np.flatnonzero(np.any(label.array, axis=others))
+    if slices is not None:
+        wanted = sorted({int(s) for s in slices})
+        outside = [s for s in wanted if not 0 <= s < depth]
+        if outside:
+            raise ConfigurationError(
+                f"{case.case_id}: slice indices {outside} outside 0..{depth - 1} along axis {axis} of {case.image_path}"
+            )
+        occupied = np.intersect1d(occupied, np.asarray(wanted, dtype=np.int64))
+    for index in occupied.tolist():
+        plane = np.take(label.array, index, axis=axis)
+        objects, skipped = extract_objects(plane, case.label_names, min_area, connected_components)
+        if objects or skipped:
+            yield SliceItem(case, int(index), image.slice(int(index), axis=axis), objects, skipped, axis)

@@ -1,0 +1,104 @@
+"""Embedding cache: encode an image once per model, reuse it across prompts, runs and training.
+
+Keys combine everything that changes an embedding: model name, weights hash, input size,
+normalization and a hash of the exact RGB pixels the model saw (so the intensity preset is part of
+the key through the pixels). An on-disk entry stores its key and is refused when it differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from samia.models.segmenter import PromptableSegmenter
+
+
+def embedding_key(model: PromptableSegmenter, image_rgb: np.ndarray) -> str:
+    """Hex key of the embedding of ``image_rgb`` (``(H, W, 3)`` uint8) under ``model``."""
+    digest = hashlib.sha256()
+    signature = f"{model.name}|{model.weights_sha256}|{model.input_size}|{model.normalization}|{image_rgb.shape}"
+    digest.update(signature.encode())
+    digest.update(np.ascontiguousarray(image_rgb).tobytes())
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """A memory LRU of image embeddings with an optional on-disk layer.
+
+    Args:
+        max_items: embeddings kept in memory (LiteMedSAM: 4 MiB each; SAM: 4 MiB each).
+        directory: if given, embeddings are also written there as ``<key>.pt`` (atomic writes) and
+            read back in later runs.
+    """
+
+    def __init__(self, max_items: int = 32, directory: str | Path | None = None) -> None:
+        if max_items < 0:
+            raise ValueError("max_items must be >= 0")
+        self.max_items = max_items
+        self.directory = None if directory is None else Path(directory)
+        self._memory: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> torch.Tensor | None:
+        """The cached ``(1, C, E, E)`` float32 CPU embedding for ``key``, or None."""
+        if key in self._memory:
+            self._memory.move_to_end(key)
+            self.hits += 1
+            return self._memory[key]
+        embedding = self._read_disk(key)
+        if embedding is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._remember(key, embedding)
+        return embedding
+
+    def put(self, key: str, embedding: torch.Tensor) -> None:
+        embedding = embedding.detach().to("cpu", torch.float32)
+        self._remember(key, embedding)
+        if self.directory is not None:
+            self._write_disk(key, embedding)
+
+    def clear(self) -> None:
+        self._memory.clear()
+
+    def __len__(self) -> int:
+        return len(self._memory)
+
+    def _remember(self, key: str, embedding: torch.Tensor) -> None:
+        if self.max_items == 0:
+            return
+        self._memory[key] = embedding
+        self._memory.move_to_end(key)
+        while len(self._memory) > self.max_items:
+            self._memory.popitem(last=False)
+
+    def _path(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{key}.pt"
+
+    def _read_disk(self, key: str) -> torch.Tensor | None:
+        if self.directory is None or not self._path(key).is_file():
+            return None
+        try:
+            stored = torch.load(self._path(key), map_location="cpu", weights_only=True)
+        except Exception:  # a damaged cache entry is recomputed, never trusted
+            return None
+        if not isinstance(stored, dict) or stored.get("key") != key:
+            return None
+        return stored["embedding"]
+
+    def _write_disk(self, key: str, embedding: torch.Tensor) -> None:
+        assert self.directory is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        os.close(handle)
+        torch.save({"key": key, "embedding": embedding}, temporary)
+        os.replace(temporary, self._path(key))

@@ -1,0 +1,63 @@
+"""The errors samia raises on bad input.
+
+Every error a user can cause derives from :class:`SamiaError`, so a long run can catch exactly
+these, record them for the failing item and go on. Errors about a file name the file and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SamiaError(Exception):
+    """Base class of every error samia raises on bad input or bad configuration."""
+
+
+class InputError(SamiaError):
+    """A problem with one input file (or folder): the message always names the path and the problem.
+
+    Args:
+        path: the offending file or folder.
+        problem: what is wrong with it, in words a user can act on.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsupportedFormatError(InputError):
+    """The file's ending (or content) is not a format samia reads or writes."""
+
+
+class CorruptFileError(InputError):
+    """The file exists and has a supported ending but cannot be decoded (truncated, corrupt)."""
+
+
+class MissingFileError(InputError):
+    """A file the run needs does not exist (an image, a mask, a checkpoint)."""
+
+
+class InvalidImageError(InputError):
+    """The decoded array is unusable: NaN/Inf pixels, a constant image, a 4D volume, wrong dimensions."""
+
+
+class InvalidLabelError(InputError):
+    """A label map is unusable: float labels, negative labels, no object at all."""
+
+
+class GeometryMismatchError(InputError):
+    """Image and mask disagree in shape or spacing."""
+
+
+class DatasetLayoutError(InputError):
+    """A dataset folder does not follow any layout samia knows, or its description is inconsistent."""
+
+
+class CheckpointError(InputError):
+    """A model checkpoint is missing, unreadable, or does not fit the architecture asked for."""
+
+
+class ConfigurationError(SamiaError):
+    """An option or combination of options is invalid (unknown model, unknown strategy, ...)."""

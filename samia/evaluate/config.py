@@ -1,0 +1,101 @@
+"""The configuration of an evaluation run, dumped as ``config.yaml`` next to its results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from samia.errors import ConfigurationError
+
+SELECTIONS = ("oracle", "predicted_iou", "single")
+"""Mask selection rules: ``oracle`` = the multimask candidate with the highest Dice against the
+ground truth (what the papers report); ``predicted_iou`` = the candidate with the highest predicted
+IoU (what a user gets); ``single`` = multimask output off (the model's single mask)."""
+
+RESUME_INSENSITIVE = frozenset({"limit", "device", "save_masks", "embedding_cache_dir", "out"})
+"""Options that may change between a run and its resumption without mixing incomparable rows."""
+
+
+@dataclass
+class EvaluationConfig:
+    """Everything that defines an evaluation run.
+
+    Attributes:
+        data: dataset root folder (a layout ``samia.data.build_manifest`` understands).
+        out: results folder.
+        model: registry name (``samia.models.MODEL_REGISTRY``).
+        strategies: prompt strategy names (``samia.prompts.STRATEGIES``), each run on every object.
+        checkpoint: weights file; None = the model's bundled weights.
+        layout: ``auto``, ``folder``, ``msd`` or ``nnunet``.
+        modality: overrides the dataset's modality when given.
+        selections: mask selection rules to report (subset of :data:`SELECTIONS`).
+        seed: seed of every random choice (per object, order-independent).
+        limit: evaluate only the first ``limit`` cases of the manifest.
+        save_masks: write each predicted mask under ``out/masks/``.
+        axis: array axis along which volumes are sliced (0 = z).
+        min_area: objects smaller than this many pixels on a slice are skipped and counted.
+        connected_components: one object per connected component instead of per label value.
+        preset: intensity preset name; None = the modality's default.
+        nsd_tolerance_mm: tolerance of the normalised surface distance, mm.
+        device: torch device.
+        embedding_cache_dir: optional folder for an on-disk embedding cache.
+    """
+
+    data: str
+    out: str
+    model: str
+    strategies: list[str]
+    checkpoint: str | None = None
+    layout: str = "auto"
+    modality: str | None = None
+    selections: list[str] = field(default_factory=lambda: list(SELECTIONS))
+    seed: int = 0
+    limit: int | None = None
+    save_masks: bool = False
+    axis: int = 0
+    min_area: int = 50
+    connected_components: bool = False
+    preset: str | None = None
+    nsd_tolerance_mm: float = 2.0
+    device: str = "cpu"
+    embedding_cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.strategies:
+            raise ConfigurationError("at least one --strategy is needed")
+        unknown = [s for s in self.selections if s not in SELECTIONS]
+        if unknown or not self.selections:
+            raise ConfigurationError(f"unknown selection rule(s) {unknown}; known: {', '.join(SELECTIONS)}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigurationError("--limit must be >= 1")
+        if self.nsd_tolerance_mm <= 0:
+            raise ConfigurationError("the NSD tolerance must be > 0 mm")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EvaluationConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def differences(self, other: "EvaluationConfig") -> dict[str, tuple[Any, Any]]:
+        """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return {
+            k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]
+        }
+
+
+def write_config(path: Path, config: EvaluationConfig, provenance: dict[str, Any]) -> None:
+    """Dump ``config`` and ``provenance`` (samia version, weights hash, ...) as YAML."""
+    document = {"config": config.to_dict(), "provenance": provenance}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def read_config(path: Path) -> EvaluationConfig:
+    document = yaml.safe_load(path.read_text())
+    return EvaluationConfig.from_dict(document["config"])

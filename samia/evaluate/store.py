@@ -1,0 +1,145 @@
+"""Crash-safe results store of an evaluation run.
+
+Layout of a results folder ``DIR``::
+
+    DIR/config.yaml          the run's configuration (written first)
+    DIR/.journal/units/      one Parquet file per finished unit (one 2D image or one volume slice),
+                             written atomically: a unit is either fully there or absent
+    DIR/.journal/cases/      one marker per case whose every unit finished
+    DIR/.journal/errors/     one JSON record per failed unit (removed when a re-run succeeds)
+    DIR/results.parquet      all unit rows, rebuilt from the journal at the end of every run
+    DIR/errors.csv           all failures (unit, file, error type, message)
+
+A run killed at any moment leaves only whole units in the journal; re-running skips them, so every
+row ends up exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _hashed(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()[:20]
+
+
+def unit_key(case: str, slice_index: int) -> str:
+    """Key of one unit of work: a case (``slice_index = -1`` for 2D) or one slice of a volume."""
+    return f"{case}|{slice_index}"
+
+
+class ResultsStore:
+    """Journal-backed store of result rows for one results folder.
+
+    Args:
+        directory: the results folder (created if missing).
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._units = self.directory / ".journal" / "units"
+        self._cases = self.directory / ".journal" / "cases"
+        self._errors = self.directory / ".journal" / "errors"
+        for folder in (self._units, self._cases, self._errors):
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob(".*.tmp"):  # left by a run killed mid-write
+                stale.unlink(missing_ok=True)
+
+    @property
+    def results_path(self) -> Path:
+        return self.directory / "results.parquet"
+
+    @property
+    def errors_path(self) -> Path:
+        return self.directory / "errors.csv"
+
+    def _unit_path(self, key: str) -> Path:
+        return self._units / f"{_hashed(key)}.parquet"
+
+    def has_unit(self, key: str) -> bool:
+        return self._unit_path(key).is_file()
+
+    def case_done(self, case: str) -> bool:
+        return (self._cases / _hashed(case)).is_file()
+
+    def mark_case_done(self, case: str) -> None:
+        atomic_write_bytes(self._cases / _hashed(case), case.encode())
+
+    def write_unit(self, key: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+        """Store the rows of one finished unit atomically (``rows`` may be empty) and clear its error.
+
+        ``meta`` (e.g. the number of objects skipped as too small) is kept in the file's metadata.
+        """
+        table = pa.Table.from_pylist(rows) if rows else pa.table({})
+        table = table.replace_schema_metadata({"samia_unit": json.dumps({"key": key, **meta})})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        atomic_write_bytes(self._unit_path(key), sink.getvalue().to_pybytes())
+        (self._errors / f"{_hashed(key)}.json").unlink(missing_ok=True)
+
+    def record_error(self, key: str, case: str, slice_index: int, path: str, error: BaseException) -> None:
+        """Record the failure of one unit (kept until the unit succeeds in a later run)."""
+        record = {
+            "case": case,
+            "slice": slice_index,
+            "path": path,
+            "error": type(error).__name__,
+            "message": str(error),
+        }
+        atomic_write_bytes(self._errors / f"{_hashed(key)}.json", json.dumps(record).encode())
+
+    def unit_tables(self) -> Iterable[tuple[pa.Table, dict[str, Any]]]:
+        for path in sorted(self._units.glob("*.parquet")):
+            table = pq.read_table(path)
+            meta = json.loads((table.schema.metadata or {}).get(b"samia_unit", b"{}"))
+            yield table, meta
+
+    def errors(self) -> pd.DataFrame:
+        records = [json.loads(p.read_text()) for p in sorted(self._errors.glob("*.json"))]
+        frame = pd.DataFrame(records, columns=list(ERROR_COLUMNS))
+        return frame.sort_values(["case", "slice"], kind="stable").reset_index(drop=True)
+
+    def consolidate(self, sort_by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Rebuild ``results.parquet`` and ``errors.csv`` from the journal (atomic replace).
+
+        Returns:
+            ``(results, unit_meta)``: every row once, sorted by ``sort_by``; and one row of metadata
+            per finished unit.
+        """
+        frames, metas = [], []
+        for table, meta in self.unit_tables():
+            metas.append(meta)
+            if table.num_rows:
+                frames.append(table.to_pandas())
+        results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not results.empty:
+            results = results.sort_values(sort_by, kind="stable").reset_index(drop=True)
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(results, preserve_index=False), sink)
+        atomic_write_bytes(self.results_path, sink.getvalue().to_pybytes())
+        atomic_write_bytes(self.errors_path, self.errors().to_csv(index=False).encode())
+        return results, pd.DataFrame(metas)

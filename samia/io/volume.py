@@ -1,0 +1,189 @@
+"""Files with geometry: NIfTI (``.nii``, ``.nii.gz``), NRRD, MetaImage (MHA/MHD), through SimpleITK.
+
+SimpleITK is the single source of geometry: spacing, origin and direction are taken from (and written
+back through) ``SimpleITK.Image``, so a mask written with a volume as reference lands exactly on it in
+any ITK-based viewer. NIfTI voxel values are read by nibabel (see :func:`read_volume` for why). Only
+the axis order changes at this edge: SimpleITK's ``(x, y, z)`` sizes and spacings become ``(Z, Y, X)``
+arrays and ``(z, y, x)`` spacings.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+
+from samia.errors import CorruptFileError, InvalidImageError
+from samia.io.formats import file_suffix
+from samia.types import Image2D, Volume
+
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+_NIFTI_READ_ERRORS = (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error)
+"""What nibabel raises on truncated or malformed NIfTI files."""
+
+
+class _Geometry(NamedTuple):
+    """What SimpleITK says about an image, in ITK's ``(x, y[, z[, t]])`` order."""
+
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+    components: int
+
+
+def read_volume(path: Path) -> Image2D | Volume:
+    """Read a NIfTI, NRRD or MetaImage file (or any file SimpleITK reads, e.g. a multi-frame DICOM).
+
+    Geometry always comes from SimpleITK. NIfTI pixel data is read by nibabel, because ITK's NIfTI
+    reader silently replaces NaN/Inf voxels with 0 and zero-fills a truncated file; nibabel keeps
+    them (so that they are rejected) and raises on truncation. Both read the stored voxel order.
+
+    Args:
+        path: an existing file.
+
+    Returns:
+        A :class:`~samia.types.Volume` (``(Z, Y, X)`` array, spacing ``(z, y, x)`` mm, ITK origin and
+        direction, modality ``"other"``) for 3D files; an :class:`~samia.types.Image2D` (spacing
+        ``(y, x)``) for 2D files and for 3D files with a single slice (``z == 1``, e.g. a 2D image
+        saved as NIfTI), whose origin and direction are dropped. The stored dtype is kept, except
+        that NIfTI scaling (``scl_slope``/``scl_inter``) gives float64.
+
+    Raises:
+        CorruptFileError: the file cannot be decoded (garbage, truncated).
+        InvalidImageError: one dimension only (NIfTI); more than three (e.g. a 4D time series with
+            ``T > 1``); several components per voxel in a 3D image or in any NIfTI file.
+    """
+    nifti = _load_nifti_header(path) if file_suffix(path) in _NIFTI_SUFFIXES else None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+        geometry = _geometry_of(reader)
+        _check_geometry(geometry, path)
+        if nifti is not None:
+            array = _read_nifti_array(nifti, geometry, path)
+        else:
+            array = sitk.GetArrayFromImage(reader.Execute())
+    except RuntimeError as error:
+        raise CorruptFileError(path, f"cannot be decoded by SimpleITK ({_itk_reason(error)})") from error
+    return _to_samia(array, geometry, path)
+
+
+def from_sitk(image: sitk.Image, path: Path) -> Image2D | Volume:
+    """Convert a 2D or 3D ``SimpleITK.Image`` into an :class:`Image2D` or :class:`Volume` (see :func:`read_volume`).
+
+    A 2D (or single-slice 3D) image with 3 or 4 components per pixel becomes an RGB ``(H, W, 3)``
+    image (alpha dropped).
+    """
+    geometry = _geometry_of(image)
+    _check_geometry(geometry, path)
+    return _to_samia(sitk.GetArrayFromImage(image), geometry, path)
+
+
+def to_sitk(array: np.ndarray, reference: Image2D | Volume | None) -> sitk.Image:
+    """A ``SimpleITK.Image`` of a ``(Y, X)`` or ``(Z, Y, X)`` scalar array with the reference's geometry.
+
+    A :class:`Volume` reference gives spacing, origin and direction; an :class:`Image2D` reference
+    gives spacing; without a reference SimpleITK's defaults apply (unit spacing, zero origin,
+    identity direction). The caller checks that the shapes agree.
+    """
+    image = sitk.GetImageFromArray(array)
+    if reference is not None:
+        image.SetSpacing(tuple(reversed(reference.spacing)))
+    if isinstance(reference, Volume):
+        image.SetOrigin(reference.origin)
+        image.SetDirection(reference.direction)
+    return image
+
+
+def write_sitk(path: Path, image: sitk.Image) -> None:
+    """Write ``image`` compressed, in the format given by the ending of ``path``."""
+    sitk.WriteImage(image, str(path), useCompression=True)
+
+
+def _geometry_of(source: sitk.Image | sitk.ImageFileReader) -> _Geometry:
+    if isinstance(source, sitk.Image):
+        components = source.GetNumberOfComponentsPerPixel()
+    else:
+        components = source.GetNumberOfComponents()
+    return _Geometry(
+        size=tuple(int(s) for s in source.GetSize()),
+        spacing=tuple(float(s) for s in source.GetSpacing()),
+        origin=tuple(float(o) for o in source.GetOrigin()),
+        direction=tuple(float(d) for d in source.GetDirection()),
+        components=int(components),
+    )
+
+
+def _check_geometry(geometry: _Geometry, path: Path) -> None:
+    """Reject what samia cannot represent, before any pixel is read."""
+    dimension = len(geometry.size)
+    if dimension > 3:
+        raise InvalidImageError(
+            path,
+            f"has {dimension} dimensions (size {geometry.size}, in x, y, z, t order); samia reads 2D "
+            "images and 3D volumes, not time series or multi-channel volumes",
+        )
+    is_planar = dimension == 2 or geometry.size[2] == 1
+    if not is_planar and geometry.components != 1:
+        raise InvalidImageError(
+            path, f"is a 3D image with {geometry.components} components per voxel; samia reads scalar volumes"
+        )
+    if geometry.components not in (1, 3, 4):
+        raise InvalidImageError(
+            path, f"has {geometry.components} components per pixel; samia reads gray or RGB(A) 2D images"
+        )
+
+
+def _to_samia(array: np.ndarray, geometry: _Geometry, path: Path) -> Image2D | Volume:
+    """``array`` is ``(Z, Y, X[, C])`` or ``(Y, X[, C])``, as ``SimpleITK.GetArrayFromImage`` gives it."""
+    spacing = tuple(reversed(geometry.spacing))
+    if len(geometry.size) == 3 and geometry.size[2] == 1:
+        array, spacing = array[0], spacing[1:]
+    if array.ndim - (geometry.components > 1) == 3:
+        return Volume(
+            array,
+            spacing=spacing,  # type: ignore[arg-type]
+            origin=geometry.origin,  # type: ignore[arg-type]
+            direction=geometry.direction,
+            path=str(path),
+        )
+    if geometry.components > 1:
+        array = array[..., :3]
+    return Image2D(array, spacing=spacing, path=str(path))  # type: ignore[arg-type]
+
+
+def _load_nifti_header(path: Path) -> nib.Nifti1Image:
+    """The nibabel image (header read, data not yet); rejects 1D files."""
+    try:
+        nifti = nib.load(path, mmap=False)
+    except _NIFTI_READ_ERRORS as error:
+        raise CorruptFileError(path, f"cannot be read as NIfTI ({error})") from error
+    if len(nifti.shape) < 2:
+        raise InvalidImageError(path, f"has 1 dimension (shape {nifti.shape}); samia reads 2D and 3D images")
+    return nifti
+
+
+def _read_nifti_array(nifti: nib.Nifti1Image, geometry: _Geometry, path: Path) -> np.ndarray:
+    """The voxels as SimpleITK would order them: ``(Z, Y, X)`` / ``(Y, X)``, scaling applied."""
+    if geometry.components != 1:
+        raise InvalidImageError(
+            path, f"NIfTI with {geometry.components} components per voxel (RGB/vector NIfTI) is not supported"
+        )
+    try:
+        data = np.asanyarray(nifti.dataobj)  # (X, Y, Z, ...) in nibabel's order
+    except _NIFTI_READ_ERRORS as error:
+        raise CorruptFileError(path, f"NIfTI data cannot be read, the file may be truncated ({error})") from error
+    return np.ascontiguousarray(data.reshape(geometry.size, order="F").T)
+
+
+def _itk_reason(error: RuntimeError) -> str:
+    """The reason in a SimpleITK exception, without the C++ source-file trail, on one line."""
+    text = str(error)
+    _, _, reason = text.partition("ERROR: ")
+    return " ".join((reason or text).split())

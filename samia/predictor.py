@@ -1,0 +1,151 @@
+"""The stateful predictor: ``set_image`` once, ``predict`` many prompts against that embedding.
+
+Works in the original image's pixel coordinates (points ``(x, y)``, boxes XYXY inclusive) and
+returns masks on the original grid, as segment-anything's ``SamPredictor`` does; every prompt of a
+batch with the same structure goes through the mask decoder in one call.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from samia.embeddings import EmbeddingCache, embedding_key
+from samia.models.segmenter import PromptableSegmenter
+from samia.transforms.geometry import Letterbox
+from samia.types import Prompt
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer to one prompt.
+
+    Attributes:
+        masks: ``(M, H, W)`` bool on the original grid (``M`` = 3 with multimask output, else 1).
+        iou_predictions: ``(M,)`` float32, the model's own estimate of each mask's IoU.
+        low_res_logits: ``(M, L, L)`` float32 logits on the model's low-resolution grid; pass one
+            back as ``Prompt.mask_input`` for iterative refinement.
+    """
+
+    masks: np.ndarray
+    iou_predictions: np.ndarray
+    low_res_logits: np.ndarray
+
+    @property
+    def best_index(self) -> int:
+        """Index of the candidate with the highest predicted IoU (what a user of SAM gets)."""
+        return int(np.argmax(self.iou_predictions))
+
+
+class SamiaPredictor:
+    """Holds one image's embedding for a :class:`PromptableSegmenter`.
+
+    Args:
+        model: the model (its device is used for all computation).
+        cache: embedding cache shared across images and runs; a private 1-entry cache if None.
+    """
+
+    def __init__(self, model: PromptableSegmenter, cache: EmbeddingCache | None = None) -> None:
+        self.model = model.eval()
+        self.cache = cache if cache is not None else EmbeddingCache(max_items=1)
+        self.encoder_calls = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current image."""
+        self._embedding: torch.Tensor | None = None
+        self._letterbox: Letterbox | None = None
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._embedding is not None
+
+    @property
+    def image_embedding(self) -> torch.Tensor:
+        """``(1, C, E, E)`` embedding of the current image."""
+        if self._embedding is None:
+            raise RuntimeError("call set_image() before predict()")
+        return self._embedding
+
+    @property
+    def letterbox(self) -> Letterbox:
+        if self._letterbox is None:
+            raise RuntimeError("call set_image() before predict()")
+        return self._letterbox
+
+    @torch.no_grad()
+    def set_image(self, image_rgb: np.ndarray) -> None:
+        """Compute (or fetch from the cache) the embedding of ``image_rgb``.
+
+        Args:
+            image_rgb: ``(H, W, 3)`` uint8 RGB image (see ``samia.transforms.to_rgb_uint8``).
+        """
+        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 image, got {image_rgb.shape} {image_rgb.dtype}")
+        self._letterbox = Letterbox.for_shape(image_rgb.shape[:2], self.model.input_size)
+        key = embedding_key(self.model, image_rgb)
+        embedding = self.cache.get(key)
+        if embedding is None:
+            resized = self._letterbox.resize_image(image_rgb)
+            tensor = torch.as_tensor(resized, device=self.model.device).permute(2, 0, 1)[None].float()
+            embedding = self.model.encode(tensor)
+            self.encoder_calls += 1
+            self.cache.put(key, embedding)
+        self._embedding = embedding.to(self.model.device)
+
+    @torch.no_grad()
+    def predict(self, prompt: Prompt, multimask_output: bool = True) -> Prediction:
+        """Segment one prompt on the current image (see :meth:`predict_batch`)."""
+        return self.predict_batch([prompt], multimask_output)[0]
+
+    @torch.no_grad()
+    def predict_batch(self, prompts: Sequence[Prompt], multimask_output: bool = True) -> list[Prediction]:
+        """Segment many prompts on the current image; one decoder call per prompt structure.
+
+        Prompts with the same structure (number of points, box or not, mask input or not) are stacked
+        and decoded together. A prompt with no points, box or mask input asks the model for its
+        unprompted guess (SAM pads one "not a point").
+
+        Returns:
+            One :class:`Prediction` per prompt, in the order given.
+        """
+        groups: dict[tuple[int, bool, bool], list[int]] = defaultdict(list)
+        for index, prompt in enumerate(prompts):
+            n_points = 0 if prompt.points is None else len(prompt.points)
+            groups[(n_points, prompt.box is not None, prompt.mask_input is not None)].append(index)
+        results: list[Prediction | None] = [None] * len(prompts)
+        for (n_points, has_box, has_mask), indices in groups.items():
+            group = [prompts[i] for i in indices]
+            for index, prediction in zip(indices, self._decode_group(group, n_points, has_box, has_mask, multimask_output)):
+                results[index] = prediction
+        return results  # type: ignore[return-value]
+
+    def _decode_group(self, prompts: list[Prompt], n_points: int, has_box: bool, has_mask: bool,
+                      multimask_output: bool) -> list[Prediction]:
+        letterbox, device = self.letterbox, self.model.device
+        coords = labels = boxes = masks = None
+        if n_points:
+            stacked = np.stack([letterbox.points_to_input(p.points) for p in prompts])
+            coords = torch.as_tensor(stacked, dtype=torch.float32, device=device)
+            labels = torch.as_tensor(np.stack([p.labels for p in prompts]), dtype=torch.int64, device=device)
+        elif not has_box and not has_mask:
+            coords = torch.zeros((len(prompts), 1, 2), dtype=torch.float32, device=device)
+            labels = -torch.ones((len(prompts), 1), dtype=torch.int64, device=device)
+        if has_box:
+            stacked = np.stack([letterbox.boxes_to_input(p.box) for p in prompts])
+            boxes = torch.as_tensor(stacked, dtype=torch.float32, device=device)
+        if has_mask:
+            side = self.model.low_res_size
+            for prompt in prompts:
+                if prompt.mask_input.shape != (side, side):
+                    raise ValueError(f"mask_input must be ({side}, {side}) logits, got {prompt.mask_input.shape}")
+            stacked = np.stack([p.mask_input for p in prompts])[:, None]
+            masks = torch.as_tensor(stacked, dtype=torch.float32, device=device)
+        low_res, iou = self.model.decode(self.image_embedding, coords, labels, boxes, masks, multimask_output)
+        full = letterbox.logits_to_original(low_res) > self.model.mask_threshold
+        full_np, iou_np, low_np = full.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
+        return [Prediction(full_np[i], iou_np[i], low_np[i]) for i in range(len(prompts))]

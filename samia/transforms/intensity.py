@@ -1,0 +1,160 @@
+"""Intensity presets: how raw intensities (HU, MR signal, 16-bit X-ray, RGB) become the ``(H, W, 3)``
+uint8 RGB image a SAM-family model takes.
+
+Three kinds of preset:
+
+- ``window``: clip to ``[low, high]`` (e.g. Hounsfield units) and scale linearly to 0..255. Never
+  fails: a constant image becomes a constant gray.
+- ``percentile``: the ``low``-th and ``high``-th percentiles of all pixels (all channels jointly)
+  give the range; clip and scale to 0..255. When that range is zero but the image is not constant
+  (e.g. a sparse image, > 99.5 % background) the min-max range is used instead, so a small bright
+  object is not lost. A constant image raises :class:`~samia.errors.InvalidImageError`.
+- ``passthrough``: uint8 images are kept as they are; any other dtype is scaled min-max to 0..255
+  (raises on a constant image).
+
+Scaling rule, for all kinds: ``v = (clip(x, lo, hi) - lo) / (hi - lo) * 255`` in float64, rounded to
+the nearest integer with ties to even (``numpy.rint``). E.g. window L40/W400 (``[-160, 240]`` HU)
+maps -160 -> 0, 0 -> 102, 40 -> 128 (127.5 rounds to even), 240 -> 255. Gray results are repeated to
+three channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from samia.errors import ConfigurationError, InvalidImageError
+from samia.types import MODALITIES, Image2D
+
+PRESET_KINDS = ("window", "percentile", "passthrough")
+
+
+@dataclass(frozen=True)
+class IntensityPreset:
+    """A named rule that maps raw intensities to 0..255.
+
+    Attributes:
+        name: e.g. ``"ct_soft_tissue"``.
+        kind: one of :data:`PRESET_KINDS`.
+        low: window: lower bound in the image's units (HU for CT) = level - width / 2;
+            percentile: lower percentile in 0..100; passthrough: None.
+        high: window: upper bound = level + width / 2; percentile: upper percentile; passthrough: None.
+    """
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PRESET_KINDS:
+            raise ConfigurationError(f"preset {self.name!r}: unknown kind {self.kind!r}; choose one of {PRESET_KINDS}")
+        if self.kind == "passthrough":
+            if self.low is not None or self.high is not None:
+                raise ConfigurationError(f"preset {self.name!r}: a passthrough preset takes no low/high")
+            return
+        if self.low is None or self.high is None or not self.low < self.high:
+            raise ConfigurationError(f"preset {self.name!r}: needs low < high, got {self.low}, {self.high}")
+        if self.kind == "percentile" and not 0 <= self.low < self.high <= 100:
+            raise ConfigurationError(f"preset {self.name!r}: percentiles must lie in 0..100")
+
+    @classmethod
+    def window(cls, name: str, level: float, width: float) -> IntensityPreset:
+        """A window preset from its radiological level and width (same units as the image, e.g. HU)."""
+        return cls(name, "window", level - width / 2, level + width / 2)
+
+    def to_record(self) -> dict[str, Any]:
+        """``{"name", "kind", "low", "high"}`` for result rows and run configs (JSON-serialisable)."""
+        return {"name": self.name, "kind": self.kind, "low": self.low, "high": self.high}
+
+
+PRESETS: dict[str, IntensityPreset] = {
+    preset.name: preset
+    for preset in (
+        IntensityPreset.window("ct_soft_tissue", level=40, width=400),
+        IntensityPreset.window("ct_lung", level=-600, width=1500),
+        IntensityPreset.window("ct_bone", level=400, width=1800),
+        IntensityPreset.window("ct_brain", level=40, width=80),
+        IntensityPreset("percentile", "percentile", 0.5, 99.5),
+        IntensityPreset("passthrough", "passthrough"),
+    )
+}
+"""The built-in presets by name."""
+
+
+def get_preset(name: str) -> IntensityPreset:
+    """The built-in preset called ``name``; :class:`~samia.errors.ConfigurationError` listing the names if unknown."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigurationError(f"unknown intensity preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+def default_preset(modality: str, is_rgb: bool) -> IntensityPreset:
+    """The preset used when none is asked for.
+
+    RGB images -> ``passthrough`` (whatever the modality); CT -> ``ct_soft_tissue``; every other
+    gray image (MR, US, X-ray, PET, ...) -> ``percentile`` (0.5-99.5).
+
+    Raises:
+        ConfigurationError: ``modality`` is not one of :data:`samia.types.MODALITIES`.
+    """
+    if modality not in MODALITIES:
+        raise ConfigurationError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    if is_rgb:
+        return PRESETS["passthrough"]
+    if modality == "CT":
+        return PRESETS["ct_soft_tissue"]
+    return PRESETS["percentile"]
+
+
+def to_rgb_uint8(image: Image2D, preset: IntensityPreset) -> np.ndarray:
+    """Map ``image`` to the RGB input of a SAM-family model with ``preset`` (rules in the module docstring).
+
+    Args:
+        image: ``(H, W)`` gray or ``(H, W, 3)`` RGB, any real dtype.
+        preset: how to map intensities.
+
+    Returns:
+        ``(H, W, 3)`` uint8 array in 0..255, a new array (never a view of ``image.array``).
+
+    Raises:
+        InvalidImageError: an array that is not ``(H, W)`` or ``(H, W, 3)``, empty, or has NaN/Inf
+            pixels; a constant image under a percentile or (non-uint8) passthrough preset.
+    """
+    array = image.array
+    source = image.path or "<array>"
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)) or array.size == 0:
+        raise InvalidImageError(source, f"expected a non-empty (H, W) or (H, W, 3) image, got shape {array.shape}")
+    if array.dtype.kind == "f":
+        nonfinite = array.size - int(np.count_nonzero(np.isfinite(array)))
+        if nonfinite:
+            raise InvalidImageError(source, f"contains {nonfinite} NaN/Inf pixels")
+
+    if preset.kind == "window":
+        scaled = _scale(array, preset.low, preset.high)  # type: ignore[arg-type]
+    elif preset.kind == "passthrough" and array.dtype == np.uint8:
+        scaled = array.copy()
+    else:
+        scaled = _scale(array, *_range(array, preset, source))
+    return scaled if scaled.ndim == 3 else np.repeat(scaled[:, :, None], 3, axis=2)
+
+
+def _range(array: np.ndarray, preset: IntensityPreset, source: str) -> tuple[float, float]:
+    """The ``(lo, hi)`` intensity range of a percentile or passthrough preset; raises on a constant image."""
+    minimum, maximum = float(array.min()), float(array.max())
+    if minimum == maximum:
+        raise InvalidImageError(source, f"image is constant (all pixels = {minimum:g}); nothing to segment")
+    if preset.kind == "percentile":
+        low, high = (float(v) for v in np.percentile(array, [preset.low, preset.high]))  # type: ignore[list-item]
+        if low < high:
+            return low, high
+    return minimum, maximum
+
+
+def _scale(array: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Clip to ``[low, high]`` and map linearly onto 0..255 (float64, rint), as uint8."""
+    clipped = np.clip(array.astype(np.float64), low, high)
+    return np.rint((clipped - low) / (high - low) * 255.0).astype(np.uint8)

@@ -1,0 +1,171 @@
+"""The data types that travel through samia: images with their geometry, and prompts.
+
+Conventions (DESIGN.md contracts):
+
+- 2D images are ``(H, W)`` (gray) or ``(H, W, 3)`` (RGB) numpy arrays; spacing is ``(y, x)`` in mm.
+- Volumes are ``(Z, Y, X)`` arrays; spacing is ``(z, y, x)`` in mm, i.e. in array-axis order.
+  ``origin`` and ``direction`` are kept in ITK's world convention (LPS, ``(x, y, z)`` order) so that
+  a mask written back lands exactly on its source image.
+- Points are ``(x, y)`` pixel coordinates as in SAM; boxes are ``(x0, y0, x1, y1)`` pixels, inclusive.
+- Masks are ``bool``; label maps are integer arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MODALITIES = (
+    "CT",
+    "MR",
+    "US",
+    "XR",
+    "PET",
+    "fundus",
+    "endoscopy",
+    "dermoscopy",
+    "OCT",
+    "microscopy",
+    "other",
+)
+"""Modality names samia knows; they select the default intensity preset (see ``samia.transforms``)."""
+
+IDENTITY_DIRECTION_3D: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Image2D:
+    """One 2D image with its pixel spacing.
+
+    Attributes:
+        array: ``(H, W)`` gray or ``(H, W, 3)`` RGB, any numeric dtype, raw intensities
+            (e.g. Hounsfield units for a CT slice).
+        spacing: ``(y, x)`` pixel size in mm; ``(1.0, 1.0)`` when the file does not say.
+        modality: one of :data:`MODALITIES`.
+        path: the file it came from, for error messages and result rows.
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float] = (1.0, 1.0)
+    modality: str = "other"
+    path: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the image grid (channels excluded)."""
+        return (int(self.array.shape[0]), int(self.array.shape[1]))
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.array.ndim == 3
+
+    def __repr__(self) -> str:
+        return (
+            f"Image2D(shape={self.array.shape}, dtype={self.array.dtype}, spacing={self.spacing}, "
+            f"modality={self.modality!r}, path={self.path!r})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """One 3D scalar volume with its full geometry.
+
+    Attributes:
+        array: ``(Z, Y, X)`` raw intensities (after DICOM rescale slope/intercept).
+        spacing: ``(z, y, x)`` voxel size in mm.
+        origin: world position of voxel ``(0, 0, 0)`` in mm, ITK/LPS ``(x, y, z)`` order.
+        direction: 3x3 direction cosines, row-major, ITK convention (as ``SimpleITK.GetDirection``).
+        modality: one of :data:`MODALITIES`.
+        path: the file or DICOM folder it came from.
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: tuple[float, ...] = IDENTITY_DIRECTION_3D
+    modality: str = "other"
+    path: str | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.array.shape)  # type: ignore[return-value]
+
+    def slice(self, index: int, axis: int = 0) -> Image2D:
+        """The 2D image at ``index`` along array ``axis`` (0 = z/axial for a standard volume).
+
+        The spacing of the slice is the spacing of the two remaining axes, in array order.
+        """
+        if not 0 <= index < self.array.shape[axis]:
+            raise IndexError(f"slice {index} outside 0..{self.array.shape[axis] - 1} along axis {axis}")
+        plane = np.take(self.array, index, axis=axis)
+        spacing = tuple(s for a, s in enumerate(self.spacing) if a != axis)
+        return Image2D(plane, spacing=spacing, modality=self.modality, path=self.path)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return (
+            f"Volume(shape={self.array.shape}, dtype={self.array.dtype}, spacing={self.spacing}, "
+            f"origin={self.origin}, modality={self.modality!r}, path={self.path!r})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Prompt:
+    """One prompt for one object, in the pixel coordinates of the original image.
+
+    Attributes:
+        points: ``(N, 2)`` float array of ``(x, y)`` pixel coordinates, or None.
+        labels: ``(N,)`` int array, 1 = positive (foreground) click, 0 = negative; None iff no points.
+        box: ``(4,)`` float array ``(x0, y0, x1, y1)`` in pixels, inclusive, or None.
+        mask_input: ``(256, 256)`` float32 low-resolution logits from a previous prediction (SAM's
+            ``mask_input``), or None.
+        meta: free-form facts about how the prompt was made (e.g. ``{"point_rule": "centroid"}``);
+            written into the result row.
+    """
+
+    points: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    box: np.ndarray | None = None
+    mask_input: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.points is None) != (self.labels is None):
+            raise ValueError("points and labels must be given together")
+        if self.points is not None:
+            points = np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
+            labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+            if len(points) != len(labels):
+                raise ValueError(f"{len(points)} points but {len(labels)} labels")
+            object.__setattr__(self, "points", points)
+            object.__setattr__(self, "labels", labels)
+        if self.box is not None:
+            box = np.asarray(self.box, dtype=np.float64).reshape(4)
+            if box[2] < box[0] or box[3] < box[1]:
+                raise ValueError(f"box {box.tolist()} is not (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
+            object.__setattr__(self, "box", box)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.points is None and self.box is None and self.mask_input is None
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-serialisable description (points, labels, box; the mask input is not stored)."""
+        return {
+            "points": None if self.points is None else self.points.tolist(),
+            "labels": None if self.labels is None else self.labels.tolist(),
+            "box": None if self.box is None else self.box.tolist(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Prompt":
+        """Inverse of :meth:`to_record`."""
+        points = record.get("points")
+        labels = record.get("labels")
+        box = record.get("box")
+        return cls(
+            points=None if points is None else np.asarray(points, dtype=np.float64),
+            labels=None if labels is None else np.asarray(labels, dtype=np.int64),
+            box=None if box is None else np.asarray(box, dtype=np.float64),
+        )
