@@ -56,7 +56,7 @@ def main() -> None:
     model = build_model("litemedsam")
     predictor = SamiaPredictor(model, EmbeddingCache(max_items=0))
     predictor.set_image(rgb)  # warm-up
-    predictor.predict_batch(prompts, True)
+    predictor.predict_batch_both(prompts)
 
     encoder_times, strategy_times = [], []
     resized = torch.as_tensor(predictor.letterbox.resize_image(rgb)).permute(2, 0, 1)[None].float()
@@ -67,8 +67,7 @@ def main() -> None:
         encoder_times.append(time.perf_counter() - start)
         start = time.perf_counter()
         predictor.set_image(rgb)
-        predictor.predict_batch(prompts, True)
-        predictor.predict_batch(prompts, False)
+        predictor.predict_batch_both(prompts)
         strategy_times.append(time.perf_counter() - start)
     encoder, strategies = float(np.median(encoder_times)), float(np.median(strategy_times))
     print(f"encoder pass: {encoder * 1000:.1f} ms (median of {REPEATS})")

@@ -35,6 +35,10 @@ class Prediction:
     iou_predictions: np.ndarray
     low_res_logits: np.ndarray
 
+    def select(self, outputs: slice) -> "Prediction":
+        """The prediction restricted to some of its candidate masks."""
+        return Prediction(self.masks[outputs], self.iou_predictions[outputs], self.low_res_logits[outputs])
+
     @property
     def best_index(self) -> int:
         """Index of the candidate with the highest predicted IoU (what a user of SAM gets)."""
@@ -113,6 +117,17 @@ class SamiaPredictor:
         Returns:
             One :class:`Prediction` per prompt, in the order given.
         """
+        selected = slice(1, None) if multimask_output else slice(0, 1)
+        return [prediction.select(selected) for prediction in self.predict_batch_all_outputs(prompts)]
+
+    @torch.no_grad()
+    def predict_batch_both(self, prompts: Sequence[Prompt]) -> list[tuple[Prediction, Prediction]]:
+        """``(multimask, single)`` predictions of each prompt from one decoder pass (see :meth:`predict_batch`)."""
+        return [(p.select(slice(1, None)), p.select(slice(0, 1))) for p in self.predict_batch_all_outputs(prompts)]
+
+    @torch.no_grad()
+    def predict_batch_all_outputs(self, prompts: Sequence[Prompt]) -> list[Prediction]:
+        """All four decoder outputs per prompt: index 0 = single-mask output, 1..3 = multimask candidates."""
         groups: dict[tuple[int, bool, bool], list[int]] = defaultdict(list)
         for index, prompt in enumerate(prompts):
             n_points = 0 if prompt.points is None else len(prompt.points)
@@ -120,12 +135,11 @@ class SamiaPredictor:
         results: list[Prediction | None] = [None] * len(prompts)
         for (n_points, has_box, has_mask), indices in groups.items():
             group = [prompts[i] for i in indices]
-            for index, prediction in zip(indices, self._decode_group(group, n_points, has_box, has_mask, multimask_output)):
+            for index, prediction in zip(indices, self._decode_group(group, n_points, has_box, has_mask)):
                 results[index] = prediction
         return results  # type: ignore[return-value]
 
-    def _decode_group(self, prompts: list[Prompt], n_points: int, has_box: bool, has_mask: bool,
-                      multimask_output: bool) -> list[Prediction]:
+    def _decode_group(self, prompts: list[Prompt], n_points: int, has_box: bool, has_mask: bool) -> list[Prediction]:
         letterbox, device = self.letterbox, self.model.device
         coords = labels = boxes = masks = None
         if n_points:
@@ -145,7 +159,7 @@ class SamiaPredictor:
                     raise ValueError(f"mask_input must be ({side}, {side}) logits, got {prompt.mask_input.shape}")
             stacked = np.stack([p.mask_input for p in prompts])[:, None]
             masks = torch.as_tensor(stacked, dtype=torch.float32, device=device)
-        low_res, iou = self.model.decode(self.image_embedding, coords, labels, boxes, masks, multimask_output)
+        low_res, iou = self.model.decode_all(self.image_embedding, coords, labels, boxes, masks)
         full = letterbox.logits_to_original(low_res) > self.model.mask_threshold
         full_np, iou_np, low_np = full.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
         return [Prediction(full_np[i], iou_np[i], low_np[i]) for i in range(len(prompts))]

@@ -110,3 +110,20 @@ def test_misuse_is_reported(model):
         predictor.predict(PROMPTS[0])
     with pytest.raises(ValueError, match="uint8"):
         predictor.set_image(np.zeros((10, 10, 3), np.float32))
+
+
+def test_both_outputs_from_one_pass_equal_segment_anythings_decoder(model):
+    predictor = SamiaPredictor(model)
+    predictor.set_image(_image())
+    both = predictor.predict_batch_both(PROMPTS[:2])
+    for prompt, (multi, single) in zip(PROMPTS[:2], both):
+        np.testing.assert_allclose(multi.low_res_logits, predictor.predict(prompt, True).low_res_logits, atol=1e-5)
+        np.testing.assert_allclose(single.low_res_logits, predictor.predict(prompt, False).low_res_logits, atol=1e-5)
+    # the upstream MaskDecoder.forward selects the same tokens
+    box = torch.as_tensor(predictor.letterbox.boxes_to_input(PROMPTS[0].box), dtype=torch.float32)[None]
+    sparse, dense = model.prompt_encoder(points=None, boxes=box, masks=None)
+    with torch.no_grad():
+        for multimask, ours in ((True, both[0][0]), (False, both[0][1])):
+            logits, iou = model.mask_decoder(predictor.image_embedding, model.prompt_encoder.get_dense_pe(), sparse, dense, multimask)
+            np.testing.assert_allclose(ours.low_res_logits, logits[0].numpy(), atol=1e-5)
+            np.testing.assert_allclose(ours.iou_predictions, iou[0].numpy(), atol=1e-5)

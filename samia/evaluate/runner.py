@@ -180,14 +180,12 @@ class Evaluator:
                     jobs.append(_Job(index, strategy.name, variant, prompt))
         prompts = [job.prompt for job in jobs]
         selections = self.config.selections
-        multi = self.predictor.predict_batch(prompts, True) if {"oracle", "predicted_iou"} & set(selections) else None
-        single = self.predictor.predict_batch(prompts, False) if "single" in selections else None
         rows = []
-        for position, job in enumerate(jobs):
+        for job, (multi, single) in zip(jobs, self.predictor.predict_batch_both(prompts)):
             obj = item.objects[job.object_index]
             base = self._base_row(item, slice_index, obj, job, preset)
             for selection in selections:
-                prediction = single[position] if selection == "single" else multi[position]  # type: ignore[index]
+                prediction = single if selection == "single" else multi
                 rows.append(self._row(base, item, obj.mask, prediction, selection))
         return rows
 

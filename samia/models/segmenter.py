@@ -113,12 +113,31 @@ class PromptableSegmenter(nn.Module):
             ``(low_res_logits, iou_predictions)``: ``(B, M, L, L)`` float32 logits (threshold 0) and
             ``(B, M)`` float32 predicted IoU, with ``M`` = 3 or 1.
         """
+        logits, iou = self.decode_all(image_embedding, point_coords, point_labels, boxes, mask_inputs)
+        selected = slice(1, None) if multimask_output else slice(0, 1)
+        return logits[:, selected], iou[:, selected]
+
+    def decode_all(
+        self,
+        image_embedding: torch.Tensor,
+        point_coords: torch.Tensor | None = None,
+        point_labels: torch.Tensor | None = None,
+        boxes: torch.Tensor | None = None,
+        mask_inputs: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """All four output tokens of SAM's mask decoder from one decoder pass.
+
+        Token 0 is the single-mask output (``multimask_output=False``), tokens 1..3 the multimask
+        candidates, exactly as segment-anything's ``MaskDecoder.forward`` slices them.
+
+        Returns:
+            ``(B, 4, L, L)`` float32 logits and ``(B, 4)`` float32 predicted IoU.
+        """
         points = None if point_coords is None else (point_coords, point_labels)
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_inputs)
-        return self.mask_decoder(
+        return self.mask_decoder.predict_masks(
             image_embeddings=image_embedding,
             image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
         )
