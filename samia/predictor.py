@@ -133,13 +133,23 @@ class SamiaPredictor:
             n_points = 0 if prompt.points is None else len(prompt.points)
             groups[(n_points, prompt.box is not None, prompt.mask_input is not None)].append(index)
         results: list[Prediction | None] = [None] * len(prompts)
-        for (n_points, has_box, has_mask), indices in groups.items():
-            group = [prompts[i] for i in indices]
-            for index, prediction in zip(indices, self._decode_group(group, n_points, has_box, has_mask)):
+        for indices in groups.values():
+            for index, prediction in zip(indices, self._decode_group([prompts[i] for i in indices])):
                 results[index] = prediction
         return results  # type: ignore[return-value]
 
-    def _decode_group(self, prompts: list[Prompt], n_points: int, has_box: bool, has_mask: bool) -> list[Prediction]:
+    @torch.no_grad()
+    def decode_low_res(self, prompts: Sequence[Prompt]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode prompts of one structure (same number of points, box or not, mask or not) in one call.
+
+        Returns:
+            ``(B, 4, L, L)`` float32 low-resolution logits and ``(B, 4)`` predicted IoU, on the
+            model's device (token 0 = single-mask output, 1..3 = multimask candidates). Map logits
+            to the image with ``self.letterbox.logits_to_original``.
+        """
+        first = prompts[0]
+        n_points = 0 if first.points is None else len(first.points)
+        has_box, has_mask = first.box is not None, first.mask_input is not None
         letterbox, device = self.letterbox, self.model.device
         coords = labels = boxes = masks = None
         if n_points:
@@ -159,7 +169,10 @@ class SamiaPredictor:
                     raise ValueError(f"mask_input must be ({side}, {side}) logits, got {prompt.mask_input.shape}")
             stacked = np.stack([p.mask_input for p in prompts])[:, None]
             masks = torch.as_tensor(stacked, dtype=torch.float32, device=device)
-        low_res, iou = self.model.decode_all(self.image_embedding, coords, labels, boxes, masks)
-        full = letterbox.logits_to_original(low_res) > self.model.mask_threshold
+        return self.model.decode_all(self.image_embedding, coords, labels, boxes, masks)
+
+    def _decode_group(self, prompts: list[Prompt]) -> list[Prediction]:
+        low_res, iou = self.decode_low_res(prompts)
+        full = self.letterbox.logits_to_original(low_res) > self.model.mask_threshold
         full_np, iou_np, low_np = full.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
         return [Prediction(full_np[i], iou_np[i], low_np[i]) for i in range(len(prompts))]

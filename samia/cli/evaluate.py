@@ -12,7 +12,7 @@ def evaluate_command(
     data: Annotated[Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).")],
     model: Annotated[str, typer.Option(help="Model name (see `samia models`).")],
     out: Annotated[Path, typer.Option(help="Results folder (re-running resumes it).")],
-    strategy: Annotated[list[str], typer.Option(help="Prompt strategy; repeat for several (see `samia strategies`).")],
+    strategy: Annotated[Optional[list[str]], typer.Option(help="Prompt strategy; repeat for several (see `samia strategies`).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
     layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.")] = "auto",
     modality: Annotated[Optional[str], typer.Option(help="Override the dataset's modality.")] = None,
@@ -27,6 +27,16 @@ def evaluate_command(
     nsd_tolerance: Annotated[float, typer.Option(help="NSD tolerance in mm.")] = 2.0,
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
     embedding_cache: Annotated[Optional[Path], typer.Option(help="Folder for an on-disk embedding cache.")] = None,
+    prompts: Annotated[Optional[Path], typer.Option(help="Replay the prompts of this prompts.jsonl (strategies default to the file's).")] = None,
+    jitter_band: Annotated[Optional[list[str]], typer.Option(help="Jitter band LOW-HIGH; repeat (default 0-10, 10-20, 20-30).")] = None,
+    jitter_unit: Annotated[str, typer.Option(help="Jitter unit: px or percent (of the box size).")] = "px",
+    jitter_repeats: Annotated[int, typer.Option(help="Random draws per jitter band.")] = 3,
+    max_clicks: Annotated[int, typer.Option(help="Clicks of the clicks strategy.")] = 10,
+    points_per_side: Annotated[int, typer.Option(help="Everything mode: grid points per side.")] = 32,
+    points_per_batch: Annotated[int, typer.Option(help="Everything mode: points per decoder call.")] = 64,
+    pred_iou_thresh: Annotated[float, typer.Option(help="Everything mode: predicted-IoU threshold.")] = 0.88,
+    stability_score_thresh: Annotated[float, typer.Option(help="Everything mode: stability-score threshold.")] = 0.95,
+    box_nms_thresh: Annotated[float, typer.Option(help="Everything mode: box NMS IoU threshold.")] = 0.7,
 ) -> None:
     """Evaluate MODEL on DATA with each STRATEGY; write OUT/results.parquet, summary.csv, errors.csv, config.yaml."""
     from rich.console import Console
@@ -35,10 +45,14 @@ def evaluate_command(
     from samia.evaluate import SELECTIONS, EvaluationConfig, evaluate, headline
 
     config = EvaluationConfig(
-        data=str(data), out=str(out), model=model, strategies=list(strategy), checkpoint=None if checkpoint is None else str(checkpoint),
+        data=str(data), out=str(out), model=model, strategies=list(strategy or []), checkpoint=None if checkpoint is None else str(checkpoint),
         layout=layout, modality=modality, selections=list(selection or SELECTIONS), seed=seed, limit=limit,
         save_masks=save_masks, axis=axis, min_area=min_area, connected_components=connected_components, preset=preset,
         nsd_tolerance_mm=nsd_tolerance, device=device, embedding_cache_dir=None if embedding_cache is None else str(embedding_cache),
+        prompts_file=None if prompts is None else str(prompts), jitter_unit=jitter_unit, jitter_repeats=jitter_repeats,
+        max_clicks=max_clicks, points_per_side=points_per_side, points_per_batch=points_per_batch,
+        pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
+        **({"jitter_bands": list(jitter_band)} if jitter_band else {}),
     )
     console = Console(stderr=True)
     columns = (TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
@@ -61,6 +75,10 @@ def _print_outcome(console, outcome, out: Path, table_frame) -> None:  # type: i
     for _, row in table_frame.iterrows():
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
+    if not outcome.instances.empty:
+        for row in outcome.instances.itertuples():
+            console.print(f"everything mode, {row.model} on {row.dataset}: instance F1 {row.f1:.3f} "
+                          f"(precision {row.precision:.3f}, recall {row.recall:.3f}; no oracle)")
     console.print(
         f"units evaluated now: {outcome.units_run}, already done: {outcome.units_skipped}, "
         f"objects skipped as too small: {outcome.skipped_small}, failures: {len(outcome.errors)}"

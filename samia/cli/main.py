@@ -7,8 +7,10 @@ import sys
 import typer
 
 from samia.cli.evaluate import evaluate_command
+from samia.cli.finetune import finetune_command
 from samia.cli.segment import segment_command
 from samia.cli.listing import models_command, strategies_command
+from samia.cli.report import report_command
 
 app = typer.Typer(
     name="samia",
@@ -19,8 +21,10 @@ app = typer.Typer(
 )
 app.command("segment")(segment_command)
 app.command("evaluate")(evaluate_command)
+app.command("finetune")(finetune_command)
 app.command("models")(models_command)
 app.command("strategies")(strategies_command)
+app.command("report")(report_command)
 
 
 def main() -> None:

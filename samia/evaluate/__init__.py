@@ -3,7 +3,7 @@
 from samia.evaluate.config import SELECTIONS, EvaluationConfig
 from samia.evaluate.runner import EvaluationOutcome, evaluate, object_rng
 from samia.evaluate.store import ResultsStore
-from samia.evaluate.summary import headline, summarize
+from samia.evaluate.summary import everything_instances, headline, summarize
 
 __all__ = [
     "SELECTIONS",
@@ -11,6 +11,7 @@ __all__ = [
     "EvaluationOutcome",
     "ResultsStore",
     "evaluate",
+    "everything_instances",
     "headline",
     "object_rng",
     "summarize",

@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
+from samia.auto import EverythingSettings
 from samia.errors import ConfigurationError
+from samia.prompts import JitterBand, ProtocolSettings
 
 SELECTIONS = ("oracle", "predicted_iou", "single")
 """Mask selection rules: ``oracle`` = the multimask candidate with the highest Dice against the
@@ -42,6 +44,14 @@ class EvaluationConfig:
         nsd_tolerance_mm: tolerance of the normalised surface distance, mm.
         device: torch device.
         embedding_cache_dir: optional folder for an on-disk embedding cache.
+        jitter_bands: ``"LOW-HIGH"`` displacement bands of ``box_jitter``/``point_jitter``.
+        jitter_unit: ``px`` or ``percent`` (of the box size; see ``samia.prompts.JitterBand``).
+        jitter_repeats: random draws per band.
+        max_clicks: clicks of the ``clicks`` strategy.
+        points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh, box_nms_thresh:
+            everything-mode settings (``samia.auto.EverythingSettings``).
+        instance_iou: IoU at which a generated mask counts as finding an object (everything F1).
+        prompts_file: replay the prompts of this ``prompts.jsonl`` instead of generating them.
     """
 
     data: str
@@ -62,10 +72,21 @@ class EvaluationConfig:
     nsd_tolerance_mm: float = 2.0
     device: str = "cpu"
     embedding_cache_dir: str | None = None
+    jitter_bands: list[str] = field(default_factory=lambda: ["0-10", "10-20", "20-30"])
+    jitter_unit: str = "px"
+    jitter_repeats: int = 3
+    max_clicks: int = 10
+    points_per_side: int = 32
+    points_per_batch: int = 64
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    box_nms_thresh: float = 0.7
+    instance_iou: float = 0.5
+    prompts_file: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.strategies:
-            raise ConfigurationError("at least one --strategy is needed")
+        if not self.strategies and self.prompts_file is None:
+            raise ConfigurationError("at least one --strategy (or a --prompts file) is needed")
         unknown = [s for s in self.selections if s not in SELECTIONS]
         if unknown or not self.selections:
             raise ConfigurationError(f"unknown selection rule(s) {unknown}; known: {', '.join(SELECTIONS)}")
@@ -73,6 +94,21 @@ class EvaluationConfig:
             raise ConfigurationError("--limit must be >= 1")
         if self.nsd_tolerance_mm <= 0:
             raise ConfigurationError("the NSD tolerance must be > 0 mm")
+        self.protocol_settings()
+        self.everything_settings()
+
+    def protocol_settings(self) -> ProtocolSettings:
+        """The strategies' parameters (validated)."""
+        bands = tuple(JitterBand.parse(text, self.jitter_unit) for text in self.jitter_bands)  # type: ignore[arg-type]
+        return ProtocolSettings(bands, self.jitter_repeats, 5, self.max_clicks)
+
+    def everything_settings(self) -> EverythingSettings:
+        if self.points_per_side < 1 or self.points_per_batch < 1:
+            raise ConfigurationError("points per side and per batch must be >= 1")
+        return EverythingSettings(
+            self.points_per_side, self.points_per_batch, self.pred_iou_thresh, self.stability_score_thresh,
+            box_nms_thresh=self.box_nms_thresh,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,8 +1,9 @@
 """Evaluate a model with prompt strategies over a dataset: one row per object x prompt x selection.
 
 The runner only talks to the predictor (DESIGN.md layer 3). Each unit of work (a 2D image or one
-slice of a volume) is encoded once; every prompt of every object on it is decoded in one batch per
-prompt structure. Finished units are journaled atomically (``samia.evaluate.store``), so a killed
+slice of a volume) is encoded once; every point/box prompt of every object on it is decoded in one
+batch per prompt structure, click trajectories advance all objects together, and everything mode
+runs once per unit. Finished units are journaled atomically (``samia.evaluate.store``), so a killed
 run resumes where it stopped and every row ends up exactly once; a failing unit is recorded in
 ``errors.csv`` and the run goes on.
 """
@@ -20,33 +21,38 @@ import numpy as np
 import pandas as pd
 
 import samia
-from samia.data import Case, SliceItem, build_manifest, iter_slice_items
+from samia.analysis.factors import object_factors
+from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
+from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError, SamiaError
 from samia.evaluate.config import EvaluationConfig, read_config, write_config
+from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
 from samia.evaluate.store import ResultsStore, unit_key
-from samia.evaluate.summary import summarize
+from samia.evaluate.summary import everything_instances, summarize
 from samia.io import write_mask
 from samia.metrics import dice, segmentation_metrics
 from samia.models import build_model
 from samia.predictor import Prediction, SamiaPredictor
-from samia.prompts import get_strategy
+from samia.prompts import PromptStrategy, build_strategies
+from samia.prompts.clicks import simulate_clicks
 from samia.transforms import IntensityPreset, default_preset, get_preset, to_rgb_uint8
 from samia.types import Prompt
 
 NO_SLICE = -1
 """``slice`` value of rows from 2D images."""
 
-ROW_ORDER = ["case", "slice", "label", "component", "strategy", "variant", "selection"]
+ROW_ORDER = ["case", "slice", "label", "component", "strategy", "variant", "n_clicks", "selection"]
 
 
 @dataclass(frozen=True)
 class EvaluationOutcome:
-    """What a finished (or resumed) run holds: all rows, their summary, the failures."""
+    """What a finished (or resumed) run holds: all rows, their summaries, the failures."""
 
     results: pd.DataFrame
     summary: pd.DataFrame
     errors: pd.DataFrame
+    instances: pd.DataFrame
     skipped_small: int
     units_run: int
     units_skipped: int
@@ -76,11 +82,14 @@ class Evaluator:
     def __init__(self, config: EvaluationConfig) -> None:
         self.config = config
         self.out = Path(config.out)
-        self.strategies = [get_strategy(name) for name in config.strategies]
+        self.book: PromptBook | None = None if config.prompts_file is None else read_prompts_file(config.prompts_file)
+        names = list(config.strategies)
+        if self.book is not None and not names:
+            names = sorted(self.book.strategies)
+        self.strategies: list[PromptStrategy] = build_strategies(names, config.protocol_settings())
         self.fixed_preset = None if config.preset is None else get_preset(config.preset)
         self.model = build_model(config.model, config.checkpoint, config.device)
-        cache = EmbeddingCache(max_items=4, directory=config.embedding_cache_dir)
-        self.predictor = SamiaPredictor(self.model, cache)
+        self.predictor = SamiaPredictor(self.model, EmbeddingCache(max_items=4, directory=config.embedding_cache_dir))
         self.store = ResultsStore(self.out)
 
     def provenance(self) -> dict[str, Any]:
@@ -91,6 +100,7 @@ class Evaluator:
             "input_size": self.model.input_size,
             "normalization": self.model.normalization,
             "strategies": {s.name: s.description for s in self.strategies},
+            "protocol": self.config.protocol_settings().to_record(),
         }
 
     def check_resume(self) -> None:
@@ -105,7 +115,8 @@ class Evaluator:
                 )
         write_config(path, self.config, self.provenance())
 
-    def run(self, on_progress: Callable[[str], None] | None = None, on_case_total: Callable[[int], None] | None = None) -> EvaluationOutcome:
+    def run(self, on_progress: Callable[[str], None] | None = None,
+            on_case_total: Callable[[int], None] | None = None) -> EvaluationOutcome:
         self.check_resume()
         manifest_errors: list[SamiaError] = []
         cases = build_manifest(self.config.data, self.config.layout, self.config.modality, errors=manifest_errors)
@@ -129,8 +140,12 @@ class Evaluator:
         results, units = self.store.consolidate(ROW_ORDER)
         summary = summarize(results)
         summary.to_csv(self.out / "summary.csv", index=False)
+        instances = everything_instances(results)
+        if not instances.empty:
+            instances.to_csv(self.out / "everything_instances.csv", index=False)
+        write_prompts_file(results, self.out / "prompts.jsonl")
         skipped_small = int(units["skipped_small"].sum()) if "skipped_small" in units else 0
-        return EvaluationOutcome(results, summary, self.store.errors(), skipped_small, units_run, units_skipped)
+        return EvaluationOutcome(results, summary, self.store.errors(), instances, skipped_small, units_run, units_skipped)
 
     def _run_case(self, case: Case) -> tuple[int, int]:
         ran = skipped = 0
@@ -172,80 +187,174 @@ class Evaluator:
             return []
         preset = self._preset(item)
         self.predictor.set_image(to_rgb_uint8(item.image, preset))
-        jobs = []
-        for index, obj in enumerate(item.objects):
-            for strategy in self.strategies:
-                rng = object_rng(self.config.seed, item.case.case_id, slice_index, obj.label, obj.component, strategy.name)
-                for variant, prompt in enumerate(strategy(obj.mask, rng)):
-                    jobs.append(_Job(index, strategy.name, variant, prompt))
-        prompts = [job.prompt for job in jobs]
-        selections = self.config.selections
-        rows = []
-        for job, (multi, single) in zip(jobs, self.predictor.predict_batch_both(prompts)):
-            obj = item.objects[job.object_index]
-            base = self._base_row(item, slice_index, obj, job, preset)
-            for selection in selections:
-                prediction = single if selection == "single" else multi
-                rows.append(self._row(base, item, obj.mask, prediction, selection))
+        context = _ItemContext(self, item, slice_index, preset)
+        rows = self._static_rows(context)
+        if any(s.kind == "clicks" for s in self.strategies):
+            rows += self._click_rows(context)
+        if any(s.kind == "everything" for s in self.strategies):
+            rows += self._everything_rows(context)
         return rows
 
-    def _base_row(self, item: SliceItem, slice_index: int, obj: Any, job: _Job, preset: IntensityPreset) -> dict[str, Any]:
+    def _static_jobs(self, context: "_ItemContext") -> list[_Job]:
+        jobs = []
+        static = {s.name: s for s in self.strategies if s.kind == "static"}
+        for index, obj in enumerate(context.item.objects):
+            if self.book is not None:
+                for strategy, variant, prompt in self.book.static.get(context.object_key(obj), []):
+                    if strategy in static:
+                        jobs.append(_Job(index, strategy, variant, prompt))
+                continue
+            for strategy in static.values():
+                rng = object_rng(self.config.seed, context.item.case.case_id, context.slice_index, obj.label,
+                                 obj.component, strategy.name)
+                for variant, prompt in enumerate(strategy(obj.mask, rng)):
+                    jobs.append(_Job(index, strategy.name, variant, prompt))
+        return jobs
+
+    def _static_rows(self, context: "_ItemContext") -> list[dict[str, Any]]:
+        jobs = self._static_jobs(context)
+        rows = []
+        for job, (multi, single) in zip(jobs, self.predictor.predict_batch_both([job.prompt for job in jobs])):
+            obj = context.item.objects[job.object_index]
+            base = context.base_row(obj, job.strategy, job.variant, job.prompt)
+            for selection in self.config.selections:
+                prediction = single if selection == "single" else multi
+                candidate_dice = [float(dice(mask, obj.mask)) for mask in prediction.masks]
+                if selection == "oracle":
+                    candidate = int(np.nanargmax(candidate_dice))
+                elif selection == "predicted_iou":
+                    candidate = prediction.best_index
+                else:
+                    candidate = 0
+                rows.append(context.scored_row(base, obj, prediction, candidate, selection, candidate_dice))
+        return rows
+
+    def _click_rows(self, context: "_ItemContext") -> list[dict[str, Any]]:
+        objects = context.item.objects
+        rows = []
+        for selection in self.config.selections:
+            replayed = None
+            if self.book is not None:
+                keys = [(context.object_key(obj), selection) for obj in objects]
+                if not any(key in self.book.clicks for key in keys):
+                    continue
+                replayed = [self.book.clicks.get(key, []) for key in keys]
+            trajectories = simulate_clicks(
+                self.predictor, [obj.mask for obj in objects], self.config.max_clicks, selection, replayed  # type: ignore[arg-type]
+            )
+            for obj, trajectory in zip(objects, trajectories):
+                for step in trajectory:
+                    meta = {**step.prompt.meta, "converged": step.converged}
+                    prompt = Prompt(step.prompt.points, step.prompt.labels, meta=meta)
+                    base = context.base_row(obj, "clicks", 0, prompt, n_clicks=step.n_clicks)
+                    candidate_dice = [float(dice(mask, obj.mask)) for mask in step.prediction.masks]
+                    rows.append(context.scored_row(base, obj, step.prediction, step.candidate, selection, candidate_dice))
+        return rows
+
+    def _everything_rows(self, context: "_ItemContext") -> list[dict[str, Any]]:
+        generated = generate_everything(self.predictor, self.config.everything_settings())
+        objects = context.item.objects
+        ious = iou_matrix(generated.masks, np.stack([obj.mask for obj in objects]))
+        best = oracle_match(ious)
+        matched = instance_match(ious, self.config.instance_iou).object_to_mask
+        rows = []
+        for index, obj in enumerate(objects):
+            chosen = int(best[index])
+            if chosen >= 0:
+                prompt = Prompt(points=generated.points[chosen][None], labels=np.ones(1, dtype=np.int64))
+                prediction = Prediction(generated.masks[chosen][None], generated.predicted_iou[chosen][None], np.zeros((1, 0, 0), np.float32))
+            else:
+                prompt = Prompt()
+                prediction = Prediction(np.zeros((1, *obj.mask.shape), bool), np.full(1, np.nan, np.float32), np.zeros((1, 0, 0), np.float32))
+            base = context.base_row(obj, "everything", 0, prompt)
+            base.update(
+                n_generated_masks=len(generated),
+                best_match_iou=float(ious[chosen, index]) if chosen >= 0 else 0.0,
+                instance_matched=bool(matched[index] >= 0),
+            )
+            rows.append(context.scored_row(base, obj, prediction, 0, "oracle", []))
+        return rows
+
+
+class _ItemContext:
+    """Row building for one unit: identity columns, factors (computed once per object), metrics."""
+
+    def __init__(self, evaluator: Evaluator, item: SliceItem, slice_index: int, preset: IntensityPreset) -> None:
+        self.evaluator = evaluator
+        self.item = item
+        self.slice_index = slice_index
+        self.preset = preset
+        self._factors: dict[int, dict[str, float]] = {}
+
+    def object_key(self, obj: ObjectMask) -> tuple[str, int, int, int]:
+        return (self.item.case.case_id, self.slice_index, int(obj.label), -1 if obj.component is None else int(obj.component))
+
+    def factors(self, obj: ObjectMask) -> dict[str, float]:
+        if id(obj) not in self._factors:
+            self._factors[id(obj)] = object_factors(self.item.image, obj.mask)
+        return self._factors[id(obj)]
+
+    def base_row(self, obj: ObjectMask, strategy: str, variant: int, prompt: Prompt, n_clicks: int = 0) -> dict[str, Any]:
+        item, model, config = self.item, self.evaluator.model, self.evaluator.config
         return {
             "dataset": item.case.dataset,
             "case": item.case.case_id,
-            "slice": slice_index,
+            "slice": self.slice_index,
             "object": obj.name,
             "label": int(obj.label),
             "component": -1 if obj.component is None else int(obj.component),
             "modality": item.image.modality,
-            "model": self.model.name,
-            "weights_sha256": self.model.weights_sha256,
-            "strategy": job.strategy,
-            "variant": job.variant,
-            "seed": self.config.seed,
-            "prompt": json.dumps(job.prompt.to_record()),
-            "prompt_meta": json.dumps(job.prompt.meta, sort_keys=True),
-            "preset": preset.name,
+            "model": model.name,
+            "weights_sha256": model.weights_sha256,
+            "strategy": strategy,
+            "variant": variant,
+            "n_clicks": n_clicks,
+            "seed": config.seed,
+            "prompt": json.dumps(prompt.to_record()),
+            "prompt_meta": json.dumps(prompt.meta, sort_keys=True),
+            "jitter_band": str(prompt.meta.get("jitter_band", "")),
+            "jitter_offset_px": float(prompt.meta.get("jitter_offset_px", np.nan)),
+            "n_generated_masks": -1,
+            "best_match_iou": np.nan,
+            "instance_matched": None,
+            "preset": self.preset.name,
             "spacing_y": float(item.image.spacing[0]),
             "spacing_x": float(item.image.spacing[1]),
             "image_path": str(item.case.image_path),
             "label_path": str(item.case.label_path),
+            **self.factors(obj),
         }
 
-    def _row(self, base: dict[str, Any], item: SliceItem, gt: np.ndarray, prediction: Prediction, selection: str) -> dict[str, Any]:
-        candidate_dice = [float(dice(mask, gt)) for mask in prediction.masks]
-        if selection == "oracle":
-            candidate = int(np.nanargmax(candidate_dice))
-        elif selection == "predicted_iou":
-            candidate = prediction.best_index
-        else:
-            candidate = 0
+    def scored_row(self, base: dict[str, Any], obj: ObjectMask, prediction: Prediction, candidate: int,
+                   selection: str, candidate_dice: list[float]) -> dict[str, Any]:
+        config = self.evaluator.config
         mask = prediction.masks[candidate]
-        metrics = segmentation_metrics(mask, gt, item.image.spacing, self.config.nsd_tolerance_mm)
+        metrics = segmentation_metrics(mask, obj.mask, self.item.image.spacing, config.nsd_tolerance_mm)
         row = {
             **base,
             "selection": selection,
             "candidate": candidate,
             "predicted_iou": float(prediction.iou_predictions[candidate]),
             "candidate_dice": candidate_dice,
-            "candidate_predicted_iou": [float(v) for v in prediction.iou_predictions],
+            "candidate_predicted_iou": [float(v) for v in prediction.iou_predictions] if candidate_dice else [],
             **{k: (float(v) if k in ("dice", "iou", "hd95", "assd", "nsd") else int(v)) for k, v in metrics.items()},
             "mask_path": None,
         }
-        if self.config.save_masks:
+        if config.save_masks:
             relative = Path("masks") / _safe(base["case"]) / (
                 f"s{base['slice']}_l{base['label']}_c{base['component']}_{base['strategy']}"
-                f"_v{base['variant']}_{selection}.png"
+                f"_v{base['variant']}_k{base['n_clicks']}_{selection}.png"
             )
-            write_mask(self.out / relative, mask, reference=item.image)
+            write_mask(self.evaluator.out / relative, mask, reference=self.item.image)
             row["mask_path"] = relative.as_posix()
         return row
 
 
 def evaluate(config: EvaluationConfig, on_progress: Callable[[str], None] | None = None,
              on_case_total: Callable[[int], None] | None = None) -> EvaluationOutcome:
-    """Run (or resume) ``config`` and write ``results.parquet``, ``summary.csv``, ``errors.csv`` and
-    ``config.yaml`` into ``config.out``.
+    """Run (or resume) ``config`` and write ``results.parquet``, ``summary.csv``, ``errors.csv``,
+    ``prompts.jsonl``, ``config.yaml`` (and ``everything_instances.csv`` for everything mode) into
+    ``config.out``.
 
     Args:
         config: the run.

@@ -191,12 +191,21 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
 def build_model(name: str, checkpoint: str | Path | None = None, device: str | torch.device = "cpu") -> PromptableSegmenter:
     """Build registry model ``name`` with its weights, in eval mode, on ``device``.
 
+    ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is
+    built with its own weights and the adapters are applied on top (``samia.finetune.adapters``).
+
     Raises:
         ConfigurationError: unknown ``name`` (the message lists the known ones).
         CheckpointError / MissingFileError: checkpoint required but absent, unreadable or not
-            matching the architecture (the message names the file and what was expected).
+            matching the architecture (the message names the file and what was expected); an
+            adapter file trained on another base model or other base weights.
     """
     spec = MODEL_REGISTRY.get(name)
     if spec is None:
         raise ConfigurationError(f"unknown model {name!r}; known models: {', '.join(MODEL_REGISTRY)}")
-    return spec.factory(None if checkpoint is None else Path(checkpoint)).to(device)
+    from samia.finetune.adapters import read_adapter_file  # lazy: samia.finetune imports samia.models
+
+    path = None if checkpoint is None else Path(checkpoint)
+    adapter = None if path is None else read_adapter_file(path)
+    model = spec.factory(path) if adapter is None else adapter.build(name, spec.factory)
+    return model.to(device)

@@ -1,0 +1,86 @@
+"""samia's everything mode vs segment-anything's ``SamAutomaticMaskGenerator`` (LiteMedSAM weights).
+
+Both drive the same model on the same image with the same settings and the same image embedding
+(the reference predictor is handed samia's embedding, so the encoder is not part of either time).
+Checks that every reference mask has a samia mask with IoU >= 0.95 and prints
+``ratio=<samia time> / <reference time>``; target <= 1.0.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from segment_anything import SamAutomaticMaskGenerator, SamPredictor
+from segment_anything.modeling import Sam
+
+from samia.auto import EverythingSettings, generate_everything, iou_matrix
+from samia.data import build_manifest, iter_slice_items, sample_dataset_path
+from samia.models import build_model
+from samia.predictor import SamiaPredictor
+from samia.transforms import default_preset, to_rgb_uint8
+
+REPEATS = 1
+
+
+class SharedEmbeddingPredictor(SamPredictor):
+    """segment-anything's predictor, handed an embedding instead of computing it."""
+
+    def __init__(self, sam: Sam, embedding: torch.Tensor, input_size: tuple[int, int]) -> None:
+        super().__init__(sam)
+        self._shared = embedding
+        self._input_size = input_size
+
+    def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
+        self.reset_image()
+        self.original_size = image.shape[:2]
+        self.input_size = self._input_size
+        self.features = self._shared
+        self.is_image_set = True
+
+
+def main() -> None:
+    case = build_manifest(sample_dataset_path("colin27_aal_2d"))[3]
+    item = next(iter_slice_items(case))
+    rgb = to_rgb_uint8(item.image, default_preset(item.image.modality, item.image.is_rgb))
+    model = build_model("litemedsam")
+    predictor = SamiaPredictor(model)
+    predictor.set_image(rgb)
+    settings = EverythingSettings()
+
+    sam = Sam(model.image_encoder, model.prompt_encoder, model.mask_decoder).eval()
+    reference_predictor = SharedEmbeddingPredictor(sam, predictor.image_embedding, predictor.letterbox.resized_shape)
+    reference = SamAutomaticMaskGenerator(
+        sam,
+        points_per_side=settings.points_per_side,
+        points_per_batch=settings.points_per_batch,
+        pred_iou_thresh=settings.pred_iou_thresh,
+        stability_score_thresh=settings.stability_score_thresh,
+        stability_score_offset=settings.stability_score_offset,
+        box_nms_thresh=settings.box_nms_thresh,
+    )
+    reference.predictor = reference_predictor
+
+    ours_times, reference_times = [], []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        ours = generate_everything(predictor, settings)
+        ours_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        theirs = reference.generate(rgb)
+        reference_times.append(time.perf_counter() - start)
+    reference_masks = np.stack([r["segmentation"] for r in theirs]) if theirs else np.zeros((0, *rgb.shape[:2]), bool)
+    best = iou_matrix(reference_masks, ours.masks).max(axis=1) if len(theirs) and len(ours) else np.zeros(len(theirs))
+    matched = int((best >= 0.95).sum())
+    ours_time, reference_time = float(np.median(ours_times)), float(np.median(reference_times))
+    print(f"image {case.case_id} {rgb.shape[:2]}, grid {settings.points_per_side}x{settings.points_per_side}")
+    print(f"masks: samia {len(ours)}, segment-anything {len(theirs)}; reference masks matched at IoU>=0.95: {matched}/{len(theirs)}")
+    print(f"samia {ours_time * 1000:.0f} ms, segment-anything {reference_time * 1000:.0f} ms (median of {REPEATS})")
+    if matched != len(theirs):
+        raise SystemExit("masks differ from the reference")
+    print(f"ratio={ours_time / reference_time:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Loading result rows of one or more runs, and the keys that say which rows are "the same object".
+
+- :func:`load_results` concatenates the ``results.parquet`` of several ``samia evaluate`` folders
+  and labels models (``model_id``) so that one model name with different weights (zero-shot vs
+  fine-tuned) counts as two models.
+- Two rows are about the same object when they agree on :data:`OBJECT_KEY`, and about the same
+  prompt when they also agree on :func:`prompt_key` (the variant, and the click count and jitter
+  band where the protocol records them).
+- :func:`object_scores` reduces rows to one Dice per object and arm (variants averaged, clicks at
+  their last click), the unit of strategy comparisons and factor correlations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from samia.errors import InputError, MissingFileError
+from samia.evaluate.config import SELECTIONS
+
+OBJECT_KEY = ["dataset", "case", "slice", "label", "component"]
+"""Columns that identify one object on one 2D image."""
+
+PROMPT_DETAIL_COLUMNS = ("n_clicks", "jitter_band")
+"""Protocol columns that, with ``variant``, tell prompts of one strategy apart (when present)."""
+
+PROTOCOL_ORDER = (
+    "everything",
+    "point1",
+    "point5",
+    "point5_neg5",
+    "box",
+    "box_point1",
+    "box_jitter",
+    "point_jitter",
+    "clicks",
+)
+"""Strategies in the order of Huang et al.'s protocol (S1-S6, then jitter and clicks); others follow
+alphabetically."""
+
+
+def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
+    """The rows of every ``DIR/results.parquet``, concatenated.
+
+    Columns added: ``run`` (the folder's name), ``results_dir`` (its absolute path, to find saved
+    masks and ``config.yaml``) and ``model_id`` (the model name, with ``@`` and the first 8 digits of
+    the weights' SHA-256 when one name comes with several weights).
+
+    Raises:
+        MissingFileError: a folder has no ``results.parquet``.
+        InputError: no folder holds a single row.
+    """
+    frames = []
+    for directory in directories:
+        path = Path(directory) / "results.parquet"
+        if not path.is_file():
+            raise MissingFileError(path, "no results here; give folders written by `samia evaluate --out`")
+        frame = pd.read_parquet(path)
+        frame["run"] = Path(directory).resolve().name
+        frame["results_dir"] = str(Path(directory).resolve())
+        frames.append(frame)
+    results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if results.empty:
+        raise InputError(", ".join(map(str, directories)), "the results hold no rows")
+    hashes_per_model = results.groupby("model")["weights_sha256"].transform("nunique")
+    results["model_id"] = results["model"].where(
+        hashes_per_model == 1, results["model"] + "@" + results["weights_sha256"].str[:8]
+    )
+    return results
+
+
+def prompt_key(results: pd.DataFrame) -> list[str]:
+    """:data:`OBJECT_KEY` + ``variant`` + the :data:`PROMPT_DETAIL_COLUMNS` present in ``results``."""
+    return OBJECT_KEY + ["variant"] + [c for c in PROMPT_DETAIL_COLUMNS if c in results.columns]
+
+
+def ordered(values: pd.Series | Sequence[str], order: Sequence[str]) -> list[str]:
+    """The distinct ``values``: those in ``order`` first, in its order, then the others alphabetically."""
+    distinct = set(values)
+    return [v for v in order if v in distinct] + sorted(distinct - set(order))
+
+
+def strategy_order(results: pd.DataFrame) -> list[str]:
+    """The strategies in ``results``, in :data:`PROTOCOL_ORDER`."""
+    return ordered(results["strategy"], PROTOCOL_ORDER)
+
+
+def model_order(results: pd.DataFrame) -> list[str]:
+    """The ``model_id`` values in order of first appearance (the order of the folders given)."""
+    return list(pd.unique(results["model_id"]))
+
+
+def selection_order(results: pd.DataFrame) -> list[str]:
+    """The selection rules in ``results``, in :data:`samia.evaluate.SELECTIONS` order."""
+    return ordered(results["selection"], SELECTIONS)
+
+
+def final_clicks(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` without the intermediate rows of click sequences.
+
+    Rows with ``n_clicks > 0`` are kept only at the largest click count of their object, model,
+    strategy and selection; other rows (and results without ``n_clicks``) are unchanged.
+    """
+    if "n_clicks" not in results.columns:
+        return results
+    clicks = results["n_clicks"].fillna(0) > 0
+    last = results.groupby(OBJECT_KEY + ["model_id", "strategy", "selection"], dropna=False)["n_clicks"].transform("max")
+    return results[~clicks | (results["n_clicks"] == last)]
+
+
+def object_scores(results: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per object x model x strategy x selection: the mean Dice over its prompt variants.
+
+    Click sequences count at their last click (:func:`final_clicks`); NaN Dice values (empty
+    ground truth and prediction) are left out of the mean (all NaN gives NaN).
+
+    Args:
+        results: result rows (with ``model_id``).
+        extra: more columns to carry, constant per object (e.g. factors, ``modality``); their first
+            value per group is kept.
+
+    Returns:
+        Columns :data:`OBJECT_KEY`, ``model_id``, ``strategy``, ``selection``, ``dice``, ``extra``.
+    """
+    keys = OBJECT_KEY + ["model_id", "strategy", "selection"]
+    grouped = final_clicks(results).groupby(keys, sort=False, dropna=False)
+    scores = grouped["dice"].mean().to_frame()
+    for column in extra:
+        scores[column] = grouped[column].first()
+    return scores.reset_index()
+
+
+def protocol_sort(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` sorted by ``columns``: strategies in :data:`PROTOCOL_ORDER`, selection rules in
+    :data:`~samia.evaluate.SELECTIONS` order, other columns by value (stable, index reset)."""
+    orders = {"strategy": PROTOCOL_ORDER, "selection": SELECTIONS}
+
+    def rank(series: pd.Series) -> pd.Series:
+        if series.name not in orders:
+            return series
+        return series.map({value: i for i, value in enumerate(ordered(series, orders[series.name]))})
+
+    return frame.sort_values(list(columns), key=rank, kind="stable").reset_index(drop=True)

@@ -1,0 +1,39 @@
+"""``samia report``: statistics, plots and pictures of one or more evaluation runs, as HTML, Markdown and CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def report_command(
+    results: Annotated[list[Path], typer.Argument(help="Results folders written by `samia evaluate --out` (one or more).")],
+    out: Annotated[Path, typer.Option(help="Report folder: report.html, report.md, tables/, figures/.")],
+    selection: Annotated[Optional[str], typer.Option(help="Selection rule of single-rule plots and overlays (default: oracle if present).")] = None,
+    cases: Annotated[int, typer.Option(help="Best and worst overlays per model and strategy.")] = 1,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of every confidence interval.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Write OUT/report.html (self-contained), OUT/report.md, OUT/tables/*.csv|md and OUT/figures/*.png."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from samia.analysis.report import build_report
+
+    outcome = build_report(results, out, selection=selection, n_cases=cases, n_resamples=resamples, seed=seed)
+    headline = outcome.headline[["model", "strategy", "selection", "n", "Dice mean ± std", "Dice 95% CI"]]
+    table = Table(title=f"samia report: {outcome.html}")
+    for column in headline.columns:
+        table.add_column(column)
+    for row in headline.itertuples(index=False):
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    console.print(
+        f"{len(outcome.tables)} table files in {Path(out) / 'tables'}, {len(outcome.figures)} figures in "
+        f"{Path(out) / 'figures'}, Markdown in {outcome.markdown}"
+    )
+    for note in outcome.notes:
+        console.print(f"note: {note}", style="yellow", markup=False, highlight=False)

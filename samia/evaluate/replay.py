@@ -1,0 +1,96 @@
+"""The prompts file: every prompt a run used, written next to its results and replayable.
+
+``prompts.jsonl`` holds one JSON object per line with the keys ``case, slice, label, component,
+strategy, variant, selection, points, labels, box, meta``: one line per object and prompt variant
+of the point/box strategies (``selection`` null), and one line per object and selection rule for
+``clicks`` with every click of the trajectory. ``samia evaluate --prompts FILE`` uses these prompts
+instead of generating them, so any run can be replayed exactly, and prompts drawn by a person (the
+same schema) can be evaluated. Everything mode has no per-object prompt and is not in the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from samia.errors import InputError, MissingFileError
+from samia.evaluate.store import atomic_write_bytes
+from samia.prompts.clicks import Click
+from samia.types import Prompt
+
+ObjectKey = tuple[str, int, int, int]
+"""``(case, slice, label, component)``."""
+
+PROMPT_FIELDS = ("case", "slice", "label", "component", "strategy", "variant", "selection", "points", "labels", "box", "meta")
+
+
+def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
+    """Write the prompts of ``results`` rows to ``path`` (atomically); returns the number of lines."""
+    lines = []
+    if not results.empty:
+        prompted = results[results["strategy"] != "everything"]
+        static = prompted[prompted["strategy"] != "clicks"].drop_duplicates(["case", "slice", "label", "component", "strategy", "variant"])
+        clicks = prompted[prompted["strategy"] == "clicks"].sort_values("n_clicks").drop_duplicates(
+            ["case", "slice", "label", "component", "selection"], keep="last"
+        )
+        for is_clicks, frame in ((False, static), (True, clicks)):
+            for row in frame.itertuples(index=False):
+                record = {
+                    "case": row.case, "slice": int(row.slice), "label": int(row.label), "component": int(row.component),
+                    "strategy": row.strategy, "variant": int(row.variant), "selection": row.selection if is_clicks else None,
+                    **json.loads(row.prompt), "meta": json.loads(row.prompt_meta),
+                }
+                lines.append(json.dumps(record, sort_keys=False))
+    atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
+    return len(lines)
+
+
+@dataclass
+class PromptBook:
+    """Recorded prompts, looked up by object.
+
+    Attributes:
+        static: ``object -> [(strategy, variant, prompt)]`` for point/box strategies.
+        clicks: ``(object, selection) -> clicks`` for the ``clicks`` strategy.
+    """
+
+    static: dict[ObjectKey, list[tuple[str, int, Prompt]]] = field(default_factory=lambda: defaultdict(list))
+    clicks: dict[tuple[ObjectKey, str], list[Click]] = field(default_factory=dict)
+
+    @property
+    def strategies(self) -> set[str]:
+        names = {strategy for entries in self.static.values() for strategy, _, _ in entries}
+        return names | ({"clicks"} if self.clicks else set())
+
+
+def read_prompts_file(path: str | Path) -> PromptBook:
+    """Read a prompts file; errors name the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "prompts file not found")
+    book = PromptBook()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record: dict[str, Any] = json.loads(line)
+            key: ObjectKey = (str(record["case"]), int(record["slice"]), int(record["label"]), int(record.get("component", -1)))
+            prompt = Prompt.from_record(record)
+            if record["strategy"] == "clicks":
+                reasons = record.get("meta", {}).get("click_reasons") or ["replayed"] * len(prompt.points)
+                book.clicks[(key, str(record["selection"]))] = [
+                    Click(point, int(label), reason) for point, label, reason in zip(prompt.points, prompt.labels, reasons)
+                ]
+            else:
+                meta = record.get("meta") or {}
+                book.static[key].append((str(record["strategy"]), int(record.get("variant", 0)),
+                                         Prompt(prompt.points, prompt.labels, prompt.box, meta=meta)))
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(path, f"line {number} is not a prompt record ({error.__class__.__name__}: {error})") from error
+    return book
+

@@ -1,0 +1,28 @@
+"""Fine-tuning SAM-family models on a small amount of data (``samia finetune``).
+
+Typical use::
+
+    from samia.finetune import FinetuneConfig, finetune
+
+    outcome = finetune(FinetuneConfig(data="TRAIN", out="runs/ft", model="litemedsam", method="decoder"))
+    model = samia.models.build_model("litemedsam", outcome.best_path)
+
+Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mod:`samia.finetune.methods`).
+"""
+
+from samia.finetune.adapters import AdapterFile, AdapterSpec, read_adapter_file
+from samia.finetune.config import PROMPT_KINDS, FinetuneConfig
+from samia.finetune.loop import FinetuneOutcome, FinetuneProgress, finetune
+from samia.finetune.methods import METHODS
+
+__all__ = [
+    "METHODS",
+    "PROMPT_KINDS",
+    "AdapterFile",
+    "AdapterSpec",
+    "FinetuneConfig",
+    "FinetuneOutcome",
+    "FinetuneProgress",
+    "finetune",
+    "read_adapter_file",
+]

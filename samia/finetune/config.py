@@ -1,0 +1,141 @@
+"""The configuration of a fine-tuning run, dumped as ``finetune.yaml`` next to its checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from samia.errors import ConfigurationError
+from samia.evaluate.store import atomic_write_bytes
+
+METHOD_NAMES = ("decoder", "full", "lora", "adapter")
+"""What trains (see :mod:`samia.finetune.methods`): ``decoder`` = the mask decoder on cached
+embeddings (Huang et al.); ``full`` = image encoder + mask decoder (MedSAM); ``lora`` = LoRA
+adapters on the image encoder's attention; ``adapter`` = bottleneck adapters in the encoder blocks."""
+
+PROMPT_KINDS = ("box", "points", "box_points")
+"""Training prompt kinds (see :mod:`samia.finetune.prompts`)."""
+
+RESUME_INSENSITIVE = frozenset({"out", "device", "epochs"})
+"""Options that may change when a run is resumed (``epochs`` may be raised to train longer)."""
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything that defines a fine-tuning run.
+
+    Attributes:
+        data: training dataset folder (any layout :func:`samia.data.build_manifest` reads).
+        out: run folder (``finetune.yaml``, ``last.pt``, ``best.pt``, ``history.csv``, ``curve.png``).
+        model: registry name of the base model (``samia.models.MODEL_REGISTRY``).
+        method: one of :data:`METHOD_NAMES`.
+        val: validation dataset folder; None = hold out ``val_fraction`` of the training cases.
+        checkpoint: base weights file; None = the model's bundled weights.
+        val_fraction: fraction of the cases (rounded, at least one) held out for validation when
+            ``val`` is None. Splits are by case, never by slice.
+        layout, modality, axis, min_area, connected_components, preset: how cases become 2D
+            objects, exactly as in ``samia evaluate``.
+        epochs: maximum number of passes over the training images.
+        patience: stop after this many epochs without a better validation Dice.
+        lr, weight_decay: AdamW learning rate and decoupled weight decay.
+        images_per_step: images whose gradients are accumulated per optimizer step, per process
+            (the effective batch is ``images_per_step x`` the number of processes).
+        objects_per_image: at most this many objects of an image are prompted per step (a seeded
+            random subset when an image holds more).
+        prompt_kinds: training prompt kinds drawn uniformly per image and step (:data:`PROMPT_KINDS`).
+        box_jitter_px: each box coordinate moves by a uniform offset in ``[-box_jitter_px,
+            box_jitter_px]`` pixels of the original image.
+        max_positive_points: ``points`` prompts get 1..max positive clicks inside the object.
+        max_negative_points: and 0..max negative clicks in the background ring around it.
+        negative_margin_px: width of that ring, pixels.
+        correction_clicks: extra decoder rounds per step, each adding one click drawn from the
+            error region of the previous round (positive on a miss, negative on a false alarm).
+        val_strategies: ``samia.prompts`` strategies whose mean single-mask Dice on the validation
+            images selects the best checkpoint.
+        lora_rank, lora_alpha: LoRA rank and scaling numerator (``lora`` method).
+        adapter_ratio: bottleneck width as a fraction of the block width (``adapter`` method).
+        seed: seed of the split, the shuffles and every prompt (per epoch and image).
+        device: torch device (``cuda`` becomes ``cuda:LOCAL_RANK`` under ``torchrun``).
+    """
+
+    data: str
+    out: str
+    model: str
+    method: str = "decoder"
+    val: str | None = None
+    checkpoint: str | None = None
+    val_fraction: float = 0.2
+    layout: str = "auto"
+    modality: str | None = None
+    axis: int = 0
+    min_area: int = 50
+    connected_components: bool = False
+    preset: str | None = None
+    epochs: int = 20
+    patience: int = 5
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    images_per_step: int = 1
+    objects_per_image: int = 8
+    prompt_kinds: list[str] = field(default_factory=lambda: ["box", "points"])
+    box_jitter_px: float = 20.0
+    max_positive_points: int = 3
+    max_negative_points: int = 2
+    negative_margin_px: int = 10
+    correction_clicks: int = 1
+    val_strategies: list[str] = field(default_factory=lambda: ["box", "point1"])
+    lora_rank: int = 4
+    lora_alpha: float = 8.0
+    adapter_ratio: float = 0.25
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.method not in METHOD_NAMES:
+            problems.append(f"unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
+        unknown = [k for k in self.prompt_kinds if k not in PROMPT_KINDS]
+        if unknown or not self.prompt_kinds:
+            problems.append(f"prompt kinds must be some of {', '.join(PROMPT_KINDS)}, got {self.prompt_kinds}")
+        if not self.val_strategies:
+            problems.append("at least one validation strategy is needed")
+        if not 0.0 < self.val_fraction < 1.0:
+            problems.append(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
+        for name in ("epochs", "patience", "images_per_step", "objects_per_image", "max_positive_points", "lora_rank"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_negative_points", "negative_margin_px", "correction_clicks", "min_area"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.box_jitter_px < 0 or self.lr <= 0 or self.weight_decay < 0 or self.adapter_ratio <= 0:
+            problems.append("box jitter, weight decay must be >= 0; lr and adapter ratio > 0")
+        if problems:
+            raise ConfigurationError("invalid fine-tuning configuration: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "FinetuneConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def differences(self, other: "FinetuneConfig") -> dict[str, tuple[Any, Any]]:
+        """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return {k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]}
+
+
+def write_run_config(path: Path, config: FinetuneConfig, provenance: dict[str, Any]) -> None:
+    """Dump ``config`` and ``provenance`` (base weights hash, data hashes, split, ...) as YAML."""
+    document = {"config": config.to_dict(), "provenance": provenance}
+    atomic_write_bytes(path, yaml.safe_dump(document, sort_keys=False).encode())
+
+
+def read_run_config(path: Path) -> tuple[FinetuneConfig, dict[str, Any]]:
+    """Inverse of :func:`write_run_config`: ``(config, provenance)``."""
+    document = yaml.safe_load(path.read_text())
+    return FinetuneConfig.from_dict(document["config"]), document.get("provenance", {})

@@ -1,0 +1,49 @@
+"""The training curve of a run: ``history.csv`` and ``curve.png`` (loss and validation Dice per epoch)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from samia.evaluate.store import atomic_write_bytes
+
+
+def write_history(out: Path, history: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Write ``out/history.csv`` and ``out/curve.png`` (both atomically) and return the table.
+
+    Args:
+        out: the run folder.
+        history: one record per epoch with at least ``epoch``, ``train_loss`` (NaN for epoch 0,
+            the zero-shot validation), ``val_dice`` and ``best`` (the epoch became the best
+            checkpoint); ``val_dice_<strategy>`` columns are plotted too.
+    """
+    frame = pd.DataFrame(list(history))
+    atomic_write_bytes(out / "history.csv", frame.to_csv(index=False).encode())
+    atomic_write_bytes(out / "curve.png", _plot(frame))
+    return frame
+
+
+def _plot(frame: pd.DataFrame) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 3.6), layout="constrained")
+    loss_axes, dice_axes = figure.subplots(1, 2)
+    trained = frame[frame["epoch"] > 0]
+    loss_axes.plot(trained["epoch"], trained["train_loss"], marker="o", color="tab:red")
+    loss_axes.set(xlabel="epoch", ylabel="training loss (DiceCE + IoU MSE)", title="training loss")
+    for column in [c for c in frame.columns if c.startswith("val_dice")]:
+        label = "mean" if column == "val_dice" else column.removeprefix("val_dice_")
+        dice_axes.plot(frame["epoch"], frame[column], marker="o", linewidth=2.5 if label == "mean" else 1.2, label=label)
+    best = frame[frame["best"]].iloc[-1]
+    dice_axes.axvline(best["epoch"], color="gray", linestyle=":", label=f"best (epoch {int(best['epoch'])})")
+    dice_axes.set(xlabel="epoch (0 = before training)", ylabel="validation Dice", title="validation Dice", ylim=(0, 1))
+    dice_axes.legend(fontsize=8)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()

@@ -1,0 +1,266 @@
+"""The fine-tuning loop: data, method, epochs, validation, early stopping, resume, DDP.
+
+Epoch ``e`` (1-based) visits every training image once in the order of a ``DistributedSampler``
+seeded by ``(seed, e)`` (process ``r`` of ``N`` takes every ``N``-th image); an image's prompts
+come from a generator seeded by ``(seed, e, image)``. Each process accumulates the gradients of
+``images_per_step`` images (each image's loss divided by their number) and DDP averages them over
+processes, so ``N`` processes x ``k`` images equals one process x ``N k`` images, up to float
+rounding. Epoch 0 is the validation of the base model before any training.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+
+import samia
+from samia.data import build_manifest
+from samia.embeddings import EmbeddingCache
+from samia.errors import ConfigurationError
+from samia.evaluate.runner import object_rng
+from samia.finetune.checkpoints import RunState, load_last, save_best, save_last
+from samia.finetune.config import FinetuneConfig, read_run_config, write_run_config
+from samia.finetune.data import (
+    TrainingImage,
+    case_digests,
+    check_no_leakage,
+    dataset_hash,
+    load_training_images,
+    split_cases,
+)
+from samia.finetune.distributed import DistributedContext
+from samia.finetune.history import write_history
+from samia.finetune.methods import METHODS, prepare, set_training_mode
+from samia.finetune.prompts import TrainingPromptSampler
+from samia.finetune.step import TrainingStep, make_step_inputs
+from samia.finetune.validation import validation_sums
+from samia.models import build_model
+from samia.prompts import get_strategy
+
+EMBEDDINGS_IN_MEMORY = 64
+"""Cached embeddings kept in memory (4 MiB each for SAM-family models); the rest are read from disk."""
+
+
+class FinetuneProgress(Protocol):
+    """What the loop reports (on process 0 only); the CLI draws progress bars from it."""
+
+    def start_epoch(self, epoch: int, steps: int) -> None: ...
+
+    def step(self, loss: float, samples_per_s: float) -> None: ...
+
+    def end_epoch(self, record: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class FinetuneOutcome:
+    """A finished (or resumed and finished) run.
+
+    Attributes:
+        out: the run folder.
+        best_path: ``out/best.pt`` (pass it as ``--checkpoint`` with the base model's name).
+        best_epoch: the epoch of the best validation Dice (0 = the base model was never beaten).
+        best_val_dice: that Dice.
+        history: one row per epoch (``history.csv``).
+        stopped_early: patience ran out before ``epochs``.
+        rank: this process's rank under ``torchrun`` (0 = the process that wrote the files).
+    """
+
+    out: Path
+    best_path: Path
+    best_epoch: int
+    best_val_dice: float
+    history: pd.DataFrame
+    stopped_early: bool
+    rank: int = 0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Trainer:
+    """Runs one :class:`FinetuneConfig` in this process (see :func:`finetune`)."""
+
+    def __init__(self, config: FinetuneConfig, context: DistributedContext, progress: FinetuneProgress | None) -> None:
+        self.config = config
+        self.context = context
+        self.progress = progress if context.is_main else None
+        self.out = Path(config.out)
+        self.method = METHODS[config.method]
+        self.strategies = [get_strategy(name) for name in config.val_strategies]
+        self.model = build_model(config.model, config.checkpoint, context.device)
+        train_cases, val_cases, provenance = self._split()
+        self.provenance = provenance
+        self._check_run_folder()
+        self.cache = (
+            EmbeddingCache(EMBEDDINGS_IN_MEMORY, self.out / "embeddings") if self.method.caches_embeddings else None
+        )
+        self.train_images = self._images(train_cases, config.data)
+        self.val_images = self._images(val_cases, config.val or config.data)
+        context.barrier()  # every process's share of the embeddings is on disk
+        self.spec = prepare(self.model, config)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        self.sampler = TrainingPromptSampler.from_config(config)
+        self.step_module: torch.nn.Module = TrainingStep(self.model, config.correction_clicks)
+        if context.distributed:
+            self.step_module = DistributedDataParallel(self.step_module)
+        last = self.out / "last.pt"
+        self.state = load_last(last, self.model, self.optimizer) if last.is_file() else RunState()
+
+    def _split(self) -> tuple[list, list, dict[str, Any]]:
+        config = self.config
+        cases = build_manifest(config.data, config.layout, config.modality)
+        if config.val is None:
+            train, val = split_cases(cases, config.val_fraction, config.seed, config.data)
+        else:
+            train, val = cases, build_manifest(config.val, config.layout, config.modality)
+        train_digests, val_digests = case_digests(train), case_digests(val)
+        check_no_leakage(train_digests, val_digests)
+        provenance = {
+            "samia_version": samia.__version__,
+            "base_model": self.model.name,
+            "base_weights_sha256": self.model.weights_sha256,
+            "train_data_sha256": dataset_hash(train, train_digests),
+            "val_data_sha256": dataset_hash(val, val_digests),
+            "train_cases": [c.case_id for c in train],
+            "val_cases": [c.case_id for c in val],
+            "processes": self.context.world_size,
+            "effective_images_per_step": config.images_per_step * self.context.world_size,
+        }
+        return train, val, provenance
+
+    def _check_run_folder(self) -> None:
+        """Refuse to resume a run folder of another configuration, base model or data."""
+        path = self.out / "finetune.yaml"
+        if path.is_file():
+            previous, provenance = read_run_config(path)
+            differences = previous.differences(self.config)
+            for key in ("base_weights_sha256", "train_data_sha256", "val_data_sha256"):
+                if provenance.get(key) != self.provenance[key]:
+                    differences[key] = (provenance.get(key), self.provenance[key])
+            if differences:
+                listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
+                raise ConfigurationError(f"{self.out} holds a different fine-tuning run ({listed}); use another --out folder")
+        self.context.barrier()  # every process has read the old config before it is rewritten
+        if self.context.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_run_config(path, self.config, self.provenance)
+
+    def _images(self, cases: list, source: str) -> list[TrainingImage]:
+        return load_training_images(cases, self.model, self.config, source, self.cache, self.context.rank,
+                                    self.context.world_size)
+
+    def run(self) -> FinetuneOutcome:
+        config, state = self.config, self.state
+        if not state.history:
+            self._finish_epoch(0, float("nan"), 0.0, 0.0, 0.0)
+        epoch = state.epochs_done + 1
+        while epoch <= config.epochs and not state.stopped_early:
+            started = time.perf_counter()
+            loss, prompts, images = self._train_epoch(epoch)
+            seconds = time.perf_counter() - started
+            self._finish_epoch(epoch, loss, prompts / seconds, images / seconds, seconds)
+            epoch += 1
+        history = write_history(self.out, state.history) if self.context.is_main else pd.DataFrame(state.history)
+        return FinetuneOutcome(self.out, self.out / "best.pt", state.best_epoch, state.best_val_dice, history,
+                               state.stopped_early, self.context.rank)
+
+    def _train_epoch(self, epoch: int) -> tuple[float, int, int]:
+        """One pass over the training images; returns ``(mean loss, prompts, images)`` over all processes."""
+        config, context = self.config, self.context
+        sampler = DistributedSampler(range(len(self.train_images)), context.world_size, context.rank,
+                                     shuffle=True, seed=config.seed)
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        steps = math.ceil(len(order) / config.images_per_step)
+        if self.progress:
+            self.progress.start_epoch(epoch, steps)
+        set_training_mode(self.model, True)
+        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, prompts, images
+        started = time.perf_counter()
+        for step in range(steps):
+            chunk = order[step * config.images_per_step:(step + 1) * config.images_per_step]
+            self.optimizer.zero_grad(set_to_none=True)
+            step_loss = 0.0
+            for position, index in enumerate(chunk):
+                rng = object_rng(config.seed, "train", epoch, index)
+                inputs = make_step_inputs(self.train_images[index], self.model, self.sampler, config.objects_per_image,
+                                          rng, self.cache)
+                syncing = not context.distributed or position == len(chunk) - 1
+                with nullcontext() if syncing else self.step_module.no_sync():
+                    loss = self.step_module(inputs, rng)
+                    (loss / len(chunk)).backward()
+                step_loss += float(loss) / len(chunk)
+                totals += torch.tensor([float(loss), inputs.n_prompts, 1], dtype=torch.float64)
+            self.optimizer.step()
+            if self.progress:
+                rate = float(totals[1]) * context.world_size / (time.perf_counter() - started)
+                self.progress.step(step_loss, rate)
+        set_training_mode(self.model, False)
+        totals = context.sum(totals)
+        return float(totals[0] / totals[2]), int(totals[1]), int(totals[2])
+
+    def _finish_epoch(self, epoch: int, loss: float, prompts_per_s: float, images_per_s: float, seconds: float) -> None:
+        """Validate, record, and (process 0) write ``best.pt``, ``last.pt`` and the curves."""
+        config, context, state = self.config, self.context, self.state
+        set_training_mode(self.model, False)
+        sums = context.sum(validation_sums(self.model, self.val_images, self.strategies, config.seed, self.cache,
+                                           context.rank, context.world_size))
+        entry: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": loss,
+            "val_dice": float(sums[:, 0].sum() / sums[:, 1].sum()),
+            **{f"val_dice_{s.name}": float(sums[i, 0] / sums[i, 1]) for i, s in enumerate(self.strategies)},
+            "samples_per_s": prompts_per_s,
+            "images_per_s": images_per_s,
+            "seconds": seconds,
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+        improved = state.record(entry, config.patience)
+        if context.is_main:
+            if improved:
+                meta = {"config": config.to_dict(), "provenance": self.provenance, "epoch": epoch,
+                        "val_dice": entry["val_dice"]}
+                save_best(self.out / "best.pt", self.model, self.spec, meta)
+            save_last(self.out / "last.pt", self.model, self.optimizer, state)
+            write_history(self.out, state.history)
+            if self.progress:
+                self.progress.end_epoch(state.history[-1])
+        context.barrier()
+
+
+def finetune(config: FinetuneConfig, progress: FinetuneProgress | None = None) -> FinetuneOutcome:
+    """Run (or resume) ``config``: write ``finetune.yaml``, ``best.pt``, ``last.pt``, ``history.csv``
+    and ``curve.png`` into ``config.out``.
+
+    Under ``torchrun`` each process calls this; process 0 writes the files and reports ``progress``.
+    Re-running the same configuration into the same folder resumes after the last finished epoch
+    (a finished run returns at once).
+
+    History columns: ``epoch``, ``train_loss`` (mean over the epoch's images), ``val_dice`` (mean
+    over validation prompts of all strategies), ``val_dice_<strategy>``, ``samples_per_s``
+    (object prompts trained per second, all processes), ``images_per_s``, ``seconds``,
+    ``peak_rss_mb`` (process 0), ``best``.
+
+    Raises:
+        ConfigurationError: invalid options; ``config.out`` holds another run; validation images
+            also in the training data.
+        DatasetLayoutError: too few cases to split; no object to train on.
+        CheckpointError / MissingFileError: base weights or ``last.pt`` unusable.
+    """
+    context = DistributedContext.start(config.device)
+    try:
+        return Trainer(config, context, progress).run()
+    finally:
+        context.stop()

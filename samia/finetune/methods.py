@@ -1,0 +1,107 @@
+"""Fine-tuning methods: which parameters of a :class:`PromptableSegmenter` train, and how they are saved.
+
+| method | trains | frozen | saved as |
+|---|---|---|---|
+| ``decoder`` | mask decoder | image encoder (embeddings cached), prompt encoder | full state dict |
+| ``full`` | image encoder + mask decoder | prompt encoder | full state dict |
+| ``lora`` | LoRA on the encoder's attention ``qkv``/``proj`` | everything else | adapter file |
+| ``adapter`` | bottleneck adapters in the encoder blocks | everything else | adapter file |
+
+Frozen BatchNorm: every method keeps the encoder's BatchNorm layers (TinyViT's convolutions) in
+eval mode, so one image per step never disturbs their running statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from samia.finetune.adapters import AdapterSpec, attach, is_adapter_key
+from samia.finetune.config import FinetuneConfig
+from samia.models import PromptableSegmenter
+
+
+@dataclass(frozen=True)
+class Method:
+    """A fine-tuning method.
+
+    Attributes:
+        name: the ``--method`` value.
+        description: one line for help texts.
+        caches_embeddings: the image encoder is frozen and unchanged, so each image is encoded
+            once and its embedding reused in every epoch.
+        adapter: the method adds modules to the encoder and saves only them (an adapter file).
+        trains: ``trains(model)`` marks the parameters to train (``requires_grad``) and freezes
+            the others; called after the adapter modules, if any, are attached.
+    """
+
+    name: str
+    description: str
+    caches_embeddings: bool
+    adapter: bool
+    trains: Callable[[PromptableSegmenter], None]
+
+
+def _decoder(model: PromptableSegmenter) -> None:
+    model.requires_grad_(False)
+    model.mask_decoder.requires_grad_(True)
+
+
+def _full(model: PromptableSegmenter) -> None:
+    model.requires_grad_(False)
+    model.image_encoder.requires_grad_(True)
+    model.mask_decoder.requires_grad_(True)
+
+
+def _added(method: str) -> Callable[[PromptableSegmenter], None]:
+    def trains(model: PromptableSegmenter) -> None:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(is_adapter_key(name, method))
+
+    return trains
+
+
+METHODS: dict[str, Method] = {
+    "decoder": Method("decoder", "mask decoder on cached embeddings (Huang et al.)", True, False, _decoder),
+    "full": Method("full", "image encoder + mask decoder (MedSAM)", False, False, _full),
+    "lora": Method("lora", "LoRA on the image encoder's attention (peft); only adapters saved", False, True, _added("lora")),
+    "adapter": Method("adapter", "bottleneck adapters in the encoder blocks (Medical-SAM-Adapter)", False, True, _added("adapter")),
+}
+
+
+def adapter_spec(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec:
+    """The :class:`AdapterSpec` of an adapter method run on base ``model`` (its name and weights hash)."""
+    return AdapterSpec(
+        method=config.method,
+        base_model=model.name,
+        base_weights_sha256=model.weights_sha256,
+        base_checkpoint=None if config.checkpoint is None else str(Path(config.checkpoint).resolve()),
+        lora_rank=config.lora_rank if config.method == "lora" else 0,
+        lora_alpha=config.lora_alpha if config.method == "lora" else 0.0,
+        adapter_ratio=config.adapter_ratio if config.method == "adapter" else 0.0,
+    )
+
+
+def prepare(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec | None:
+    """Attach the method's modules to ``model`` and mark what trains.
+
+    Returns:
+        the adapter spec for adapter methods (``lora``, ``adapter``), None otherwise.
+    """
+    method = METHODS[config.method]
+    spec = adapter_spec(model, config) if method.adapter else None
+    if spec is not None:
+        attach(model, spec)
+    method.trains(model)
+    return spec
+
+
+def set_training_mode(model: PromptableSegmenter, training: bool) -> None:
+    """``model.train(training)``, with every BatchNorm layer left in eval mode (frozen statistics)."""
+    model.train(training)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()

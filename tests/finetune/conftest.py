@@ -1,0 +1,35 @@
+"""Fixtures of the fine-tuning tests: small phantom datasets and fast run configurations."""
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from samia.data import write_phantom_dataset
+from samia.finetune import FinetuneConfig
+
+
+@pytest.fixture(scope="session")
+def phantom_train(tmp_path_factory) -> Path:
+    """Five seeded 64 x 64 phantom cases (blob, low-contrast blob, vessel): 4 train + 1 val at fraction 0.2."""
+    return write_phantom_dataset(tmp_path_factory.mktemp("ft_train"), 5, np.random.default_rng(11), shape=(64, 64))
+
+
+@pytest.fixture(scope="session")
+def phantom_val(tmp_path_factory) -> Path:
+    """Two other seeded 64 x 64 phantom cases, as a separate validation dataset."""
+    return write_phantom_dataset(tmp_path_factory.mktemp("ft_val"), 2, np.random.default_rng(12), shape=(64, 64))
+
+
+@pytest.fixture
+def make_config(phantom_train, tmp_path) -> Callable[..., FinetuneConfig]:
+    """``make_config(**overrides)``: a 2-epoch ``tiny_sam`` decoder run on :func:`phantom_train` in ``tmp_path/run``."""
+
+    def make(**overrides: Any) -> FinetuneConfig:
+        values: dict[str, Any] = dict(data=str(phantom_train), out=str(tmp_path / "run"), model="tiny_sam",
+                                      method="decoder", epochs=2, lr=1e-3, box_jitter_px=3.0, negative_margin_px=4)
+        values.update(overrides)
+        return FinetuneConfig(**values)
+
+    return make

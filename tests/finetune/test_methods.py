@@ -1,0 +1,73 @@
+"""Each method trains what it should, and nothing else, and its loss goes down on a fixed batch."""
+
+import numpy as np
+import pytest
+import torch
+
+from samia.data import build_manifest
+from samia.embeddings import EmbeddingCache
+from samia.finetune.adapters import encoder_blocks
+from samia.finetune.data import load_training_images
+from samia.finetune.methods import METHODS, prepare, set_training_mode
+from samia.finetune.prompts import TrainingPromptSampler
+from samia.finetune.step import TrainingStep, make_step_inputs
+from samia.models import build_model
+
+TRAINED = {
+    "decoder": lambda name: name.startswith("mask_decoder."),
+    "full": lambda name: name.startswith(("mask_decoder.", "image_encoder.")),
+    "lora": lambda name: ".lora_A." in name or ".lora_B." in name,
+    "adapter": lambda name: ".adapter." in name,
+}
+
+
+def _snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_method_trains_only_its_parameters_and_lowers_the_loss(method, make_config, tmp_path):
+    config = make_config(method=method, lr=1e-2, correction_clicks=0)
+    model = build_model("tiny_sam")
+    cases = build_manifest(config.data)[:1]
+    cache = EmbeddingCache(4, tmp_path / "embeddings") if METHODS[method].caches_embeddings else None
+    image = load_training_images(cases, model, config, config.data, cache)[0]
+    prepare(model, config)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(TRAINED[method](name) for name in trainable)
+    before = _snapshot(model)
+    step = TrainingStep(model, config.correction_clicks)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    sampler = TrainingPromptSampler.from_config(config)
+    set_training_mode(model, True)
+    losses = []
+    for _ in range(5):  # the same prompts every time
+        rng = np.random.default_rng(0)
+        inputs = make_step_inputs(image, model, sampler, config.objects_per_image, rng, cache)
+        optimizer.zero_grad()
+        loss = step(inputs, rng)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 1e-3, losses
+    after = _snapshot(model)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and changed <= trainable, sorted(changed - trainable)[:5]
+    for name in set(before) - trainable:  # frozen weights and buffers are bit-identical
+        assert torch.equal(before[name], after[name]), name
+
+
+def test_lora_and_adapters_reach_every_tinyvit_attention_block(make_config):
+    model = build_model("tiny_litemedsam")
+    image = torch.rand(1, 3, 256, 200) * 255
+    with torch.no_grad():
+        reference = model.encode(image)
+    blocks = encoder_blocks(model.image_encoder)
+    prepare(model, make_config(model="tiny_litemedsam", method="adapter"))
+    assert len(blocks) == 3 and all(hasattr(b.attn, "adapter") and hasattr(b.mlp, "adapter") for b in blocks)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode(image), reference)  # fresh adapters are the identity
+    lora = build_model("tiny_litemedsam")
+    prepare(lora, make_config(model="tiny_litemedsam", method="lora", lora_rank=2))
+    adapted = {name.rsplit(".lora_A", 1)[0] for name, _ in lora.named_parameters() if ".lora_A." in name}
+    assert adapted == {f"image_encoder.layers.{i}.blocks.0.attn.{part}" for i in (1, 2, 3) for part in ("qkv", "proj")}
