@@ -6,7 +6,9 @@ STAMP := $(VENV)/.samia-installed
 DEMO_DATA := samia/data/samples/colin27_aal_2d
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test benchmarks samples
+SYSTEM_PACKAGES := chromium mricron-data
+
+.PHONY: setup system demo test benchmarks samples
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,15 +20,23 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Debian packages the tests use: headless Chromium (report test) and mricron-data (sample rebuild
+# test). Installed when missing and running as root; otherwise those tests skip with a reason.
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	elif [ -n "$$missing" ]; then echo "note: not installed: $$missing (some tests will skip)"; fi
+
 demo: setup
 	$(VENV)/bin/samia evaluate --data $(DEMO_DATA) --model litemedsam \
 		--strategy box --strategy point1 --out $(DEMO_OUT) --save-masks
 
-test: setup
+test: setup system
 	$(PY) -m pytest -q
 
 benchmarks: setup
 	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-samples: setup
+samples: setup system
 	$(PY) scripts/build_samples.py

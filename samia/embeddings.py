@@ -8,14 +8,13 @@ the key through the pixels). An on-disk entry stores its key and is refused when
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from samia.files import atomic_write
 from samia.models.segmenter import PromptableSegmenter
 
 
@@ -96,9 +95,4 @@ class EmbeddingCache:
         return stored["embedding"]
 
     def _write_disk(self, key: str, embedding: torch.Tensor) -> None:
-        assert self.directory is not None
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        os.close(handle)
-        torch.save({"key": key, "embedding": embedding}, temporary)
-        os.replace(temporary, self._path(key))
+        atomic_write(self._path(key), lambda temporary: torch.save({"key": key, "embedding": embedding}, temporary))

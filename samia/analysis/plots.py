@@ -117,11 +117,11 @@ def dice_vs_clicks(clicks: pd.DataFrame, rng: np.random.Generator) -> Figure:
             rows = chosen[chosen["model_id"] == model]
             if rows.empty:
                 continue
-            per_click = rows.groupby("n_clicks")["dice"]
-            counts = np.array(sorted(per_click.groups), dtype=float)
-            means = per_click.mean().reindex(counts).to_numpy()
-            intervals = np.array([bootstrap_ci(per_click.get_group(c).to_numpy(), rng) for c in counts])
-            axes.plot(counts, means, "o-", color=colour(index), label=model, markersize=4)
+            per_click = rows.groupby("n_clicks", sort=True)["dice"]
+            means = per_click.mean()
+            counts = means.index.to_numpy()
+            intervals = np.array([bootstrap_ci(values.to_numpy(), rng) for _, values in per_click])
+            axes.plot(counts, means.to_numpy(), "o-", color=colour(index), label=model, markersize=4)
             axes.fill_between(counts, intervals[:, 0], intervals[:, 1], color=colour(index), alpha=0.2)
         axes.set_xlabel("clicks")
         axes.set_title(f"selection: {selection}", fontsize=10)

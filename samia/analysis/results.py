@@ -53,13 +53,13 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
         InputError: no folder holds a single row.
     """
     frames = []
-    for directory in directories:
-        path = Path(directory) / "results.parquet"
+    for directory in dict.fromkeys(Path(d).resolve() for d in directories):  # a folder given twice counts once
+        path = directory / "results.parquet"
         if not path.is_file():
             raise MissingFileError(path, "no results here; give folders written by `samia evaluate --out`")
         frame = pd.read_parquet(path)
-        frame["run"] = Path(directory).resolve().name
-        frame["results_dir"] = str(Path(directory).resolve())
+        frame["run"] = directory.name
+        frame["results_dir"] = str(directory)
         frames.append(frame)
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if results.empty:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from samia.errors import InputError, MissingFileError
-from samia.evaluate.store import atomic_write_bytes
+from samia.files import atomic_write_bytes
 from samia.prompts.clicks import Click
 from samia.types import Prompt
 

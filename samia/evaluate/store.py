@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,20 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from samia.files import atomic_write_bytes, remove_partials
+
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _hashed(name: str) -> str:
@@ -66,8 +53,7 @@ class ResultsStore:
         self._errors = self.directory / ".journal" / "errors"
         for folder in (self._units, self._cases, self._errors):
             folder.mkdir(parents=True, exist_ok=True)
-            for stale in folder.glob(".*.tmp"):  # left by a run killed mid-write
-                stale.unlink(missing_ok=True)
+            remove_partials(folder)  # left by a run killed mid-write
 
     @property
     def results_path(self) -> Path:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from samia.errors import CheckpointError
-from samia.evaluate.store import atomic_write_bytes
+from samia.files import atomic_write_bytes
 from samia.models import PromptableSegmenter, file_sha256
 
 ADAPTER_FILE_KEY = "samia_adapter"

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from samia.errors import CheckpointError
-from samia.evaluate.store import atomic_write_bytes
+from samia.files import atomic_write_bytes
 from samia.finetune.adapters import AdapterSpec, save_adapter_file
 from samia.models import PromptableSegmenter
 

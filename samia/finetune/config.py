@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from samia.errors import ConfigurationError
-from samia.evaluate.store import atomic_write_bytes
+from samia.files import atomic_write_bytes
 
 METHOD_NAMES = ("decoder", "full", "lora", "adapter")
 """What trains (see :mod:`samia.finetune.methods`): ``decoder`` = the mask decoder on cached

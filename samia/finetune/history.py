@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from samia.evaluate.store import atomic_write_bytes
+from samia.files import atomic_write_bytes
 
 
 def write_history(out: Path, history: Sequence[dict[str, Any]]) -> pd.DataFrame:

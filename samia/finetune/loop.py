@@ -201,8 +201,8 @@ class Trainer:
                 with nullcontext() if syncing else self.step_module.no_sync():
                     loss = self.step_module(inputs, rng)
                     (loss / len(chunk)).backward()
-                step_loss += float(loss) / len(chunk)
-                totals += torch.tensor([float(loss), inputs.n_prompts, 1], dtype=torch.float64)
+                step_loss += loss.item() / len(chunk)
+                totals += torch.tensor([loss.item(), inputs.n_prompts, 1], dtype=torch.float64)
             self.optimizer.step()
             if self.progress:
                 rate = float(totals[1]) * context.world_size / (time.perf_counter() - started)

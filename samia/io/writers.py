@@ -9,14 +9,13 @@ written under a temporary name in its destination folder and then renamed over t
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from samia.files import atomic_write
 from samia.errors import GeometryMismatchError, InvalidLabelError, UnsupportedFormatError
 from samia.io.formats import WRITABLE_2D_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
 from samia.io.image2d import write_image_2d
@@ -108,20 +107,7 @@ def _write(path: Path, array: np.ndarray, reference: Image2D | Volume | None) ->
             f"cannot write {suffix!r} files; masks and label maps are written losslessly as "
             f"{', '.join(WRITABLE_2D_SUFFIXES + WRITABLE_VOLUME_SUFFIXES)}",
         )
-    _replace_atomically(path, write)
+    atomic_write(path, write)
     return path
 
 
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write`` on a fresh temporary file next to ``path`` (same ending), then rename it to ``path``.
-
-    The temporary file is removed if ``write`` fails or the run is interrupted.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial{file_suffix(path)}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

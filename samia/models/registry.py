@@ -203,9 +203,11 @@ def build_model(name: str, checkpoint: str | Path | None = None, device: str | t
     spec = MODEL_REGISTRY.get(name)
     if spec is None:
         raise ConfigurationError(f"unknown model {name!r}; known models: {', '.join(MODEL_REGISTRY)}")
+    if checkpoint is None:
+        return spec.factory(None).to(device)
     from samia.finetune.adapters import read_adapter_file  # lazy: samia.finetune imports samia.models
 
-    path = None if checkpoint is None else Path(checkpoint)
-    adapter = None if path is None else read_adapter_file(path)
+    path = Path(checkpoint)
+    adapter = read_adapter_file(path)
     model = spec.factory(path) if adapter is None else adapter.build(name, spec.factory)
     return model.to(device)

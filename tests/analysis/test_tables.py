@@ -24,7 +24,7 @@ def test_load_labels_models_by_weights_and_concatenates_runs(planted, tmp_path, 
     two = planted.write(tmp_path / "b", seed=1, fine_tuned=False)
     both = load_results([one, two])
     assert set(both["run"]) == {"a", "b"} and set(both["model_id"]) == {"tiny_sam"}
-    assert len(both) == 2 * len(load_results([one]))
+    assert len(both) == 2 * len(load_results([one])) == 2 * len(load_results([one, one]))
     empty = tmp_path / "empty"
     empty.mkdir()
     planted.frame().head(0).to_parquet(empty / "results.parquet")

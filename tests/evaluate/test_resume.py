@@ -43,4 +43,4 @@ def test_killed_run_resumes_with_every_row_exactly_once(tmp_path):
     assert not resumed.results.duplicated(key).any()
     pd.testing.assert_frame_equal(resumed.results, reference.results, check_exact=False, rtol=1e-4)
     assert all((out / path).is_file() for path in resumed.results["mask_path"])
-    assert not list((out / ".journal").rglob("*.tmp"))
+    assert not list((out / ".journal").rglob(".*.partial*"))

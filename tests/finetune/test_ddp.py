@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -26,12 +27,20 @@ def test_two_gloo_processes_match_one_process(make_config, phantom_train, tmp_pa
     ddp_history = pd.read_csv(tmp_path / "ddp" / "history.csv")
     assert ddp_history["epoch"].tolist() == [0, 1, 2]
     for column in ("train_loss", "val_dice"):
-        torch.testing.assert_close(ddp_history[column].to_numpy(), single.history[column].to_numpy(),
-                                   atol=1e-4, rtol=1e-4, equal_nan=True)
-    ddp_weights = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)["trainable"]
-    single_weights = torch.load(single.out / "last.pt", weights_only=True)["trainable"]
-    assert ddp_weights.keys() == single_weights.keys()
-    for name, expected in single_weights.items():
-        torch.testing.assert_close(ddp_weights[name], expected, atol=2e-5, rtol=1e-4, msg=name)
-    base = build_model("tiny_sam").state_dict()
-    assert any(not torch.equal(base[name], value) for name, value in single_weights.items())  # training moved them
+        np.testing.assert_allclose(ddp_history[column], single.history[column], atol=1e-4, rtol=1e-4)
+    # the same function: Adam moves parameters whose gradient is exactly zero in theory (e.g. the
+    # attention key biases, which softmax ignores) by the sign of rounding noise, so compare outputs
+    models = {name: build_model("tiny_sam") for name in ("single", "ddp")}
+    for name, model in models.items():
+        trained = torch.load(tmp_path / name / "last.pt", weights_only=True)["trainable"]
+        model.load_state_dict(trained, strict=False)
+    torch.manual_seed(0)
+    embedding = torch.randn(1, 32, 8, 8)
+    points, labels, boxes = torch.rand(3, 2, 2) * 64, torch.tensor([[1, 0], [1, 1], [1, 0]]), torch.rand(3, 4) * 32
+    boxes[:, 2:] += 32
+    with torch.no_grad():
+        single_out, ddp_out = (m.decode_all(embedding, points, labels, boxes) for m in models.values())
+        base_out = build_model("tiny_sam").decode_all(embedding, points, labels, boxes)
+    for expected, actual, base in zip(single_out, ddp_out, base_out):
+        torch.testing.assert_close(actual, expected, atol=1e-4, rtol=1e-4)
+        assert (expected - base).abs().max() > 1e-2  # and training did change the function

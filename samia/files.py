@@ -1,0 +1,50 @@
+"""Atomic file writes: a file is either its old self or completely new, never half-written.
+
+Every writer of samia (masks, results journal, embedding cache, checkpoints) goes through
+:func:`atomic_write`, so a run killed at any moment leaves no truncated file behind; at most a
+hidden ``.<name>.<random>.partial<ending>`` temporary, which :func:`remove_partials` clears.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Callable
+
+PARTIAL_PATTERN = ".*.partial*"
+
+
+def _ending(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(temporary)`` on a new file beside ``path`` (same ending, so format-by-ending
+    writers work), then rename it to ``path`` with ``os.replace``. Parent folders are created; the
+    temporary is removed if ``write`` fails or the run is interrupted.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial{_ending(path)}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda temporary: temporary.write_bytes(data))
+
+
+def remove_partials(folder: str | Path) -> int:
+    """Delete temporaries left in ``folder`` by a killed writer; returns how many were removed."""
+    stale = list(Path(folder).glob(PARTIAL_PATTERN))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
