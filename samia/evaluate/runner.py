@@ -25,7 +25,7 @@ from samia.analysis.factors import object_factors
 from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
 from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
 from samia.embeddings import EmbeddingCache
-from samia.errors import ConfigurationError, SamiaError
+from samia.errors import ConfigurationError, InvalidLabelError, SamiaError
 from samia.evaluate.config import EvaluationConfig, read_config, write_config
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
 from samia.evaluate.store import ResultsStore, unit_key
@@ -148,13 +148,18 @@ class Evaluator:
         return EvaluationOutcome(results, summary, self.store.errors(), instances, skipped_small, units_run, units_skipped)
 
     def _run_case(self, case: Case) -> tuple[int, int]:
-        ran = skipped = 0
+        ran = skipped = seen = 0
         failed = False
         items = iter_slice_items(case, self.config.axis, self.config.min_area, self.config.connected_components)
         while True:
             try:
                 item = next(items)
+                seen += 1
             except StopIteration:
+                if seen == 0:  # never skip empty ground truth silently
+                    error = InvalidLabelError(case.label_path, "label map has no object (all background); nothing to evaluate")
+                    self.store.record_error(unit_key(case.case_id, NO_SLICE), case.case_id, NO_SLICE, str(case.label_path), error)
+                    return ran, skipped
                 break
             except SamiaError as error:  # the case cannot be read: record it and go on
                 path = getattr(error, "path", str(case.image_path))

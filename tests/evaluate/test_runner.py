@@ -81,12 +81,15 @@ def test_bad_cases_are_recorded_and_the_run_goes_on(phantom_2d, tmp_path):
     Image.fromarray(np.zeros((50, 60), np.uint8)).save(masks[1])  # mask of another shape
     orphan = data / "images" / "orphan.png"
     shutil.copy(images[2], orphan)  # an image without a mask
+    shutil.copy(images[2], data / "images" / "empty.png")
+    Image.fromarray(np.zeros(read_image(images[2]).shape, np.uint8)).save(data / "masks" / "empty.png")  # no object
     outcome = evaluate(_config(data, tmp_path / "run"))
     errors = pd.read_csv(tmp_path / "run" / "errors.csv")
-    assert len(errors) == 3
+    assert len(errors) == 4
     messages = " ".join(errors["message"])
     assert images[0].name in messages and "orphan.png" in messages and masks[1].name in messages
-    assert set(errors["error"]) == {"CorruptFileError", "GeometryMismatchError", "MissingFileError"}
+    assert "empty.png: label map has no object" in messages
+    assert set(errors["error"]) == {"CorruptFileError", "GeometryMismatchError", "MissingFileError", "InvalidLabelError"}
     assert outcome.results["case"].unique().tolist() == [images[2].name.split(".")[0]]
 
 
