@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from samia.analysis.results import model_order, selection_order, strategy_order
 from samia.analysis.stats import bootstrap_ci
@@ -207,11 +208,16 @@ def dice_vs_factors(scores: pd.DataFrame, factors: Sequence[str], title: str) ->
             axes.plot(*_trend(x, y), "-", color=colour(index), linewidth=1.8)
         if factor in LOG_SCALE_FACTORS:
             axes.set_xscale("log")
+            axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axes.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            axes.xaxis.set_major_locator(MaxNLocator(nbins=5))
         axes.set_xlabel(factor)
         _dice_axis(axes, "Dice (per object)" if axes.get_subplotspec().is_first_col() else "")
     for axes in panels[len(factors):]:
         axes.set_visible(False)
-    panels[0].legend(fontsize=7, loc="lower right", markerscale=1.5)
+    figure.legend(*panels[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8, markerscale=1.5)
     figure.suptitle(title, fontsize=11)
     return figure
 

@@ -31,9 +31,10 @@ from matplotlib.figure import Figure
 
 import samia
 from samia.analysis import formatting, overlays, plots, tables
-from samia.analysis.results import load_results, object_scores, selection_order
+from samia.analysis.results import PROTOCOL_ORDER, final_clicks, load_results, object_scores, ordered, selection_order
 from samia.analysis.stats import N_RESAMPLES
 from samia.errors import ConfigurationError, SamiaError
+from samia.evaluate.config import SELECTIONS
 
 _NUMERIC = re.compile(r"[-+−–0-9.e\[\], ±]+")
 
@@ -106,6 +107,7 @@ class _ReportBuilder:
 
     def __init__(self, results: pd.DataFrame, selection: str | None, n_cases: int, n_resamples: int, seed: int) -> None:
         self.results = results
+        self.final = final_clicks(results)  # what summary tables and overlays show of click sequences
         self.n_cases = n_cases
         self.n_resamples = n_resamples
         self.seed = seed
@@ -139,8 +141,8 @@ class _ReportBuilder:
             rows=("dice", "size"),
             models=("model_id", lambda v: ", ".join(sorted(v.unique()))),
             datasets=("dataset", lambda v: ", ".join(sorted(v.unique()))),
-            strategies=("strategy", lambda v: ", ".join(sorted(v.unique()))),
-            selections=("selection", lambda v: ", ".join(sorted(v.unique()))),
+            strategies=("strategy", lambda v: ", ".join(ordered(v, PROTOCOL_ORDER))),
+            selections=("selection", lambda v: ", ".join(ordered(v, SELECTIONS))),
         ).reset_index()
         view = runs.astype(str)
         return Section(
@@ -153,12 +155,13 @@ class _ReportBuilder:
 
     def overview(self) -> Section:
         section = Section("overview", "Dice by model, strategy and selection rule")
-        headline = tables.summary_table(self.results, tables.SUMMARY_LEVELS["headline"], self.rng("headline"), self.n_resamples)
+        headline = tables.summary_table(self.final, tables.SUMMARY_LEVELS["headline"], self.rng("headline"), self.n_resamples)
         section.tables.append(
             ReportTable(
                 "headline",
                 "Per model, strategy and selection rule: rows, Dice mean ± std, median and 95% BCa bootstrap "
-                "interval of the mean, mean NSD, median HD95.",
+                "interval of the mean, mean NSD, median HD95 (click sequences at their last click, jitter "
+                "bands pooled).",
                 headline,
                 formatting.summary_view(headline, tables.SUMMARY_LEVELS["headline"]),
             )
@@ -167,7 +170,8 @@ class _ReportBuilder:
             section.figures.append(
                 _figure(
                     f"dice_by_strategy_{modality}",
-                    f"{modality}: per-object Dice (prompt variants averaged) by strategy; one panel per selection rule.",
+                    f"{modality}: per-object Dice (prompt variants averaged, clicks at the last click) by "
+                    "strategy; one panel per selection rule.",
                     plots.dice_by_strategy(scores, f"Dice by strategy — {modality}"),
                 )
             )
@@ -280,7 +284,7 @@ class _ReportBuilder:
         section = Section("breakdown", "Per modality, per object, best and worst targets")
         for level in ("by_modality", "by_object"):
             keys = tables.SUMMARY_LEVELS[level]
-            summary = tables.summary_table(self.results, keys, self.rng(level), self.n_resamples)
+            summary = tables.summary_table(self.final, keys, self.rng(level), self.n_resamples)
             section.tables.append(
                 ReportTable(level, f"Dice {level.replace('_', ' ')}.", summary, formatting.summary_view(summary, keys),
                             collapsed=len(summary) > 40)
@@ -304,7 +308,7 @@ class _ReportBuilder:
         if self.n_cases < 1:
             section.notes.append("No overlays asked for (--cases 0).")
             return section
-        chosen = overlays.extreme_cases(self.results[self.results["selection"] == self.selection], self.n_cases)
+        chosen = overlays.extreme_cases(self.final[self.final["selection"] == self.selection], self.n_cases)
         missing_masks = 0
         failures: list[str] = []
         for _, row in chosen.iterrows():

@@ -19,8 +19,9 @@ from scipy.optimize import linear_sum_assignment
 
 def iou_matrix(generated: np.ndarray, objects: np.ndarray) -> np.ndarray:
     """``(K, H, W)`` and ``(J, H, W)`` bool -> ``(K, J)`` float64 IoU (0 where both are empty)."""
-    flat_generated = generated.reshape(len(generated), -1).astype(np.float32)
-    flat_objects = objects.reshape(len(objects), -1).astype(np.float32)
+    pixels = int(np.prod(objects.shape[1:]))
+    flat_generated = generated.reshape(len(generated), pixels).astype(np.float32)
+    flat_objects = objects.reshape(len(objects), pixels).astype(np.float32)
     intersection = flat_generated @ flat_objects.T
     union = flat_generated.sum(1)[:, None] + flat_objects.sum(1)[None, :] - intersection
     return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0).astype(np.float64)

@@ -60,7 +60,7 @@ def finetune_command(
     with _ProgressBars(console) as progress:
         outcome = finetune(config, progress)
     if outcome.rank == 0:
-        Console().print(
+        typer.echo(
             f"best epoch {outcome.best_epoch} (0 = the base model), validation Dice {outcome.best_val_dice:.4f}"
             + (" (stopped early)" if outcome.stopped_early else "")
             + f"\nuse it: samia evaluate --model {model} --checkpoint {outcome.best_path} ..."

@@ -1,18 +1,28 @@
-"""Evaluation: plan (config), runner, crash-safe results store, summaries."""
+"""Evaluation: plan (config), runner, crash-safe results store, summaries, prompt replay.
 
-from samia.evaluate.config import SELECTIONS, EvaluationConfig
-from samia.evaluate.runner import EvaluationOutcome, evaluate, object_rng
-from samia.evaluate.store import ResultsStore
-from samia.evaluate.summary import everything_instances, headline, summarize
+Names are imported on first use (PEP 562), so ``samia.evaluate.summary`` and friends load without
+the model stack (torch) that the runner needs.
+"""
 
-__all__ = [
-    "SELECTIONS",
-    "EvaluationConfig",
-    "EvaluationOutcome",
-    "ResultsStore",
-    "evaluate",
-    "everything_instances",
-    "headline",
-    "object_rng",
-    "summarize",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "SELECTIONS": "samia.evaluate.config",
+    "EvaluationConfig": "samia.evaluate.config",
+    "EvaluationOutcome": "samia.evaluate.runner",
+    "evaluate": "samia.evaluate.runner",
+    "object_rng": "samia.evaluate.runner",
+    "ResultsStore": "samia.evaluate.store",
+    "everything_instances": "samia.evaluate.summary",
+    "headline": "samia.evaluate.summary",
+    "summarize": "samia.evaluate.summary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'samia.evaluate' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

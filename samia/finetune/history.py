@@ -32,7 +32,7 @@ def _plot(frame: pd.DataFrame) -> bytes:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 3.6), layout="constrained")
+    figure = Figure(figsize=(9, 3.6))
     loss_axes, dice_axes = figure.subplots(1, 2)
     trained = frame[frame["epoch"] > 0]
     loss_axes.plot(trained["epoch"], trained["train_loss"], marker="o", color="tab:red")
@@ -44,6 +44,7 @@ def _plot(frame: pd.DataFrame) -> bytes:
     dice_axes.axvline(best["epoch"], color="gray", linestyle=":", label=f"best (epoch {int(best['epoch'])})")
     dice_axes.set(xlabel="epoch (0 = before training)", ylabel="validation Dice", title="validation Dice", ylim=(0, 1))
     dice_axes.legend(fontsize=8)
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.9, wspace=0.25)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()

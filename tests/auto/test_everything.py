@@ -58,3 +58,5 @@ def test_oracle_and_instance_matching():
     np.testing.assert_array_equal(match.object_to_mask, [0, -1])  # b overlaps only the union mask, at IoU < 0.5
     assert (match.true_positives, match.false_positives, match.false_negatives) == (1, 2, 1)
     assert oracle_match(np.zeros((0, 2))).tolist() == [-1, -1]
+    nothing = iou_matrix(np.zeros((0, 40, 40), bool), objects)
+    assert nothing.shape == (0, 2) and instance_match(nothing).false_negatives == 2

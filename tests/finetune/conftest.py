@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+import torch
 
 from samia.data import write_phantom_dataset
 from samia.finetune import FinetuneConfig
@@ -33,3 +34,12 @@ def make_config(phantom_train, tmp_path) -> Callable[..., FinetuneConfig]:
         return FinetuneConfig(**values)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids OpenMP contention stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
