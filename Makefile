@@ -29,8 +29,10 @@ system:
 	elif [ -n "$$missing" ]; then echo "note: not installed: $$missing (some tests will skip)"; fi
 
 demo: setup
-	$(VENV)/bin/samia evaluate --data $(DEMO_DATA) --model litemedsam \
-		--strategy box --strategy point1 --out $(DEMO_OUT) --save-masks
+	$(VENV)/bin/samia evaluate --data $(DEMO_DATA) --model litemedsam --out $(DEMO_OUT) --save-masks \
+		--strategy box --strategy point1 --strategy point5_neg5 --strategy box_jitter --strategy clicks \
+		--jitter-repeats 1 --max-clicks 3
+	$(VENV)/bin/samia report $(DEMO_OUT) --out $(DEMO_OUT)/report
 
 test: setup system
 	$(PY) -m pytest -q

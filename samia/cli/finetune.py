@@ -68,17 +68,15 @@ def finetune_command(
 
 
 class _ProgressBars:
-    """Rich progress bars for :class:`samia.finetune.FinetuneProgress` (one bar per epoch)."""
+    """Rich progress bars for :class:`samia.finetune.FinetuneProgress`: one bar per epoch, one line per validation."""
 
     def __init__(self, console: Any) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.1f} samples/s"),
-                   TextColumn("{task.description}"), TimeElapsedColumn())
+        columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]:.4f}, {task.fields[rate]:.1f} samples/s"), TimeElapsedColumn())
         self.bars = Progress(*columns, console=console, transient=False)
         self.task: Any = None
-        self.console = console
 
     def __enter__(self) -> "_ProgressBars":
         self.bars.__enter__()
@@ -94,10 +92,7 @@ class _ProgressBars:
         self.bars.update(self.task, advance=1, loss=loss, rate=samples_per_s)
 
     def end_epoch(self, record: dict[str, Any]) -> None:
-        strategies = "  ".join(f"{k.removeprefix('val_dice_')} {v:.3f}" for k, v in record.items()
-                               if k.startswith("val_dice_"))
-        summary = f"val Dice {record['val_dice']:.4f} ({strategies}){'  best' if record['best'] else ''}"
-        if self.task is None:  # epoch 0: the base model, before training
-            self.console.print(f"epoch 0 (base model): {summary}")
-        else:
-            self.bars.update(self.task, description=summary)
+        strategies = ", ".join(f"{k.removeprefix('val_dice_')} {v:.3f}" for k, v in record.items() if k.startswith("val_dice_"))
+        label = "base model" if record["epoch"] == 0 else f"epoch {record['epoch']}"
+        best = " (best)" if record["best"] else ""
+        self.bars.console.print(f"{label}: validation Dice {record['val_dice']:.4f} ({strategies}){best}")

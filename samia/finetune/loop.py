@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 import samia
-from samia.data import build_manifest
+from samia.data import Case, build_manifest
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError
 from samia.evaluate.runner import object_rng
@@ -99,8 +99,7 @@ class Trainer:
         self.method = METHODS[config.method]
         self.strategies = [get_strategy(name) for name in config.val_strategies]
         self.model = build_model(config.model, config.checkpoint, context.device)
-        train_cases, val_cases, provenance = self._split()
-        self.provenance = provenance
+        train_cases, val_cases, self.provenance = self._split()
         self._check_run_folder()
         self.cache = (
             EmbeddingCache(EMBEDDINGS_IN_MEMORY, self.out / "embeddings") if self.method.caches_embeddings else None
@@ -114,11 +113,12 @@ class Trainer:
         self.sampler = TrainingPromptSampler.from_config(config)
         self.step_module: torch.nn.Module = TrainingStep(self.model, config.correction_clicks)
         if context.distributed:
-            self.step_module = DistributedDataParallel(self.step_module)
+            # buffers never change in training (frozen BatchNorm statistics): nothing to broadcast
+            self.step_module = DistributedDataParallel(self.step_module, broadcast_buffers=False)
         last = self.out / "last.pt"
         self.state = load_last(last, self.model, self.optimizer) if last.is_file() else RunState()
 
-    def _split(self) -> tuple[list, list, dict[str, Any]]:
+    def _split(self) -> tuple[list[Case], list[Case], dict[str, Any]]:
         config = self.config
         cases = build_manifest(config.data, config.layout, config.modality)
         if config.val is None:
@@ -157,7 +157,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             write_run_config(path, self.config, self.provenance)
 
-    def _images(self, cases: list, source: str) -> list[TrainingImage]:
+    def _images(self, cases: list[Case], source: str) -> list[TrainingImage]:
         return load_training_images(cases, self.model, self.config, source, self.cache, self.context.rank,
                                     self.context.world_size)
 
@@ -165,13 +165,13 @@ class Trainer:
         config, state = self.config, self.state
         if not state.history:
             self._finish_epoch(0, float("nan"), 0.0, 0.0, 0.0)
-        epoch = state.epochs_done + 1
-        while epoch <= config.epochs and not state.stopped_early:
+        for epoch in range(state.epochs_done + 1, config.epochs + 1):
+            if state.stopped_early:
+                break
             started = time.perf_counter()
             loss, prompts, images = self._train_epoch(epoch)
             seconds = time.perf_counter() - started
             self._finish_epoch(epoch, loss, prompts / seconds, images / seconds, seconds)
-            epoch += 1
         history = write_history(self.out, state.history) if self.context.is_main else pd.DataFrame(state.history)
         return FinetuneOutcome(self.out, self.out / "best.pt", state.best_epoch, state.best_val_dice, history,
                                state.stopped_early, self.context.rank)
@@ -201,13 +201,13 @@ class Trainer:
                 with nullcontext() if syncing else self.step_module.no_sync():
                     loss = self.step_module(inputs, rng)
                     (loss / len(chunk)).backward()
-                step_loss += loss.item() / len(chunk)
-                totals += torch.tensor([loss.item(), inputs.n_prompts, 1], dtype=torch.float64)
+                value = loss.item()
+                step_loss += value / len(chunk)
+                totals += torch.tensor([value, inputs.n_prompts, 1], dtype=torch.float64)
             self.optimizer.step()
             if self.progress:
                 rate = float(totals[1]) * context.world_size / (time.perf_counter() - started)
                 self.progress.step(step_loss, rate)
-        set_training_mode(self.model, False)
         totals = context.sum(totals)
         return float(totals[0] / totals[2]), int(totals[1]), int(totals[2])
 

@@ -65,3 +65,12 @@ def test_a_persons_prompts_file_is_evaluated(phantom_2d, tmp_path):
     assert len(results) == 3 and set(results["object"]) == {"blob"}
     assert json.loads(results["prompt"].iloc[0])["box"] == [5, 5, 60, 60]
     assert json.loads(results["prompt_meta"].iloc[0]) == {"annotator": "A"}
+
+
+def test_everything_mode_that_finds_nothing_scores_zero(phantom_2d, tmp_path):
+    outcome = evaluate(EvaluationConfig(data=str(phantom_2d), out=str(tmp_path / "run"), model="tiny_sam", limit=1,
+                                        strategies=["everything"], points_per_side=2, pred_iou_thresh=10.0))
+    assert outcome.errors.empty
+    results = outcome.results
+    assert len(results) == 3 and (results["n_generated_masks"] == 0).all() and (results["dice"] == 0).all()
+    assert outcome.instances["f1"].iloc[0] == 0 and outcome.instances["fn"].iloc[0] == 3

@@ -7,9 +7,11 @@ import yaml
 from typer.testing import CliRunner
 
 from samia.cli.main import app
+from samia.data import build_manifest, iter_slice_items
 from samia.errors import ConfigurationError
 from samia.evaluate import EvaluationConfig, evaluate
 from samia.finetune import finetune
+from samia.io import read_image
 from samia.models import build_model, file_sha256
 
 runner = CliRunner()
@@ -96,3 +98,17 @@ def test_cli_trains_lora_and_segment_loads_the_adapter_file(phantom_train, tmp_p
     assert result.exit_code == 0, result.output
     assert mask.is_file()
     assert build_model("tiny_sam", out / "best.pt").weights_sha256 == file_sha256(out / "best.pt")
+
+
+def volume_depth(case) -> int:
+    return read_image(case.image_path).shape[0]
+
+
+def test_volumes_are_used_slice_by_slice(make_config, phantom_3d):
+    outcome = finetune(make_config(val=str(phantom_3d), epochs=1))
+    volume = build_manifest(phantom_3d)[0]
+    slices = [item for item in iter_slice_items(volume, axis=0, min_area=50) if item.objects]
+    assert 1 < len(slices) < volume_depth(volume)
+    embedded = len(list((outcome.out / "embeddings").glob("*.pt")))
+    assert embedded == 5 + len(slices)  # the 5 training images and the volume's slices holding an object
+    assert outcome.history["val_dice"].notna().all()
