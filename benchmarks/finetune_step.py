@@ -33,7 +33,8 @@ from samia.finetune.prompts import TrainingPromptSampler
 from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.models import build_model
 
-REPEATS = 5
+REPEATS = 7
+WARM_UP = 3
 CASE = "colin27_axial_063"
 """A slice with 8 structures (caudate, putamen, hippocampus, cerebellum, left and right)."""
 
@@ -54,8 +55,9 @@ def paired_medians(step: TrainingStep, optimizer: torch.optim.Optimizer, cached:
                    pixels: TrainingImage, config: FinetuneConfig, cache: EmbeddingCache, objects: int) -> tuple[float, float]:
     """Median step times ``(cached, re-encoding)``, measured alternately (same prompts) after a warm-up."""
     times = [(step_seconds(step, optimizer, cached, config, cache, objects, repeat),
-              step_seconds(step, optimizer, pixels, config, None, objects, repeat)) for repeat in range(REPEATS + 1)]
-    on_cache, encoding = np.median(np.asarray(times[1:]), axis=0)
+              step_seconds(step, optimizer, pixels, config, None, objects, repeat))
+             for repeat in range(WARM_UP + REPEATS)]
+    on_cache, encoding = np.median(np.asarray(times[WARM_UP:]), axis=0)
     return float(on_cache), float(encoding)
 
 

@@ -100,15 +100,11 @@ def test_cli_trains_lora_and_segment_loads_the_adapter_file(phantom_train, tmp_p
     assert build_model("tiny_sam", out / "best.pt").weights_sha256 == file_sha256(out / "best.pt")
 
 
-def volume_depth(case) -> int:
-    return read_image(case.image_path).shape[0]
-
-
 def test_volumes_are_used_slice_by_slice(make_config, phantom_3d):
     outcome = finetune(make_config(val=str(phantom_3d), epochs=1))
     volume = build_manifest(phantom_3d)[0]
     slices = [item for item in iter_slice_items(volume, axis=0, min_area=50) if item.objects]
-    assert 1 < len(slices) < volume_depth(volume)
+    assert 1 < len(slices) < read_image(volume.image_path).shape[0]
     embedded = len(list((outcome.out / "embeddings").glob("*.pt")))
     assert embedded == 5 + len(slices)  # the 5 training images and the volume's slices holding an object
     assert outcome.history["val_dice"].notna().all()
