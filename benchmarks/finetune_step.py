@@ -28,7 +28,7 @@ from samia.data import build_manifest, sample_dataset_path
 from samia.embeddings import EmbeddingCache
 from samia.finetune import FinetuneConfig
 from samia.finetune.data import TrainingImage, load_training_images
-from samia.finetune.methods import prepare, set_training_mode
+from samia.finetune.methods import make_optimizer, prepare, set_training_mode
 from samia.finetune.prompts import TrainingPromptSampler
 from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.models import build_model
@@ -79,7 +79,7 @@ def main() -> None:
         pixels = load_training_images([case], model, config, source)[0]
         prepare(model, config)
         set_training_mode(model, True)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+        optimizer = make_optimizer(model, config)
         print(f"{CASE}: {cached.n_objects} objects, {torch.get_num_threads()} threads, median of {REPEATS} steps")
         ratios = []
         for rounds in args.rounds:

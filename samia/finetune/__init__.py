@@ -3,9 +3,10 @@
 Typical use::
 
     from samia.finetune import FinetuneConfig, finetune
+    from samia.models import build_model
 
     outcome = finetune(FinetuneConfig(data="TRAIN", out="runs/ft", model="litemedsam", method="decoder"))
-    model = samia.models.build_model("litemedsam", outcome.best_path)
+    model = build_model("litemedsam", outcome.best_path)  # LoRA / adapter files load the same way
 
 Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mod:`samia.finetune.methods`).
 """

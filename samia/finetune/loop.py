@@ -40,7 +40,7 @@ from samia.finetune.data import (
 )
 from samia.finetune.distributed import DistributedContext
 from samia.finetune.history import write_history
-from samia.finetune.methods import METHODS, prepare, set_training_mode
+from samia.finetune.methods import METHODS, make_optimizer, prepare, set_training_mode
 from samia.finetune.prompts import TrainingPromptSampler
 from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.finetune.validation import validation_sums
@@ -108,8 +108,7 @@ class Trainer:
         self.val_images = self._images(val_cases, config.val or config.data)
         context.barrier()  # every process's share of the embeddings is on disk
         self.spec = prepare(self.model, config)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = make_optimizer(self.model, config)
         self.sampler = TrainingPromptSampler.from_config(config)
         self.step_module: torch.nn.Module = TrainingStep(self.model, config.correction_clicks)
         if context.distributed:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
 
 from samia.finetune.adapters import AdapterSpec, attach, is_adapter_key
@@ -97,6 +98,13 @@ def prepare(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec |
         attach(model, spec)
     method.trains(model)
     return spec
+
+
+def make_optimizer(model: PromptableSegmenter, config: FinetuneConfig) -> torch.optim.AdamW:
+    """AdamW (``config.lr``, ``config.weight_decay``) over the parameters that train, with the fused
+    kernel (one pass over all tensors: several times faster than the per-tensor loop on CPU)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def set_training_mode(model: PromptableSegmenter, training: bool) -> None:

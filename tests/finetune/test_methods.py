@@ -8,7 +8,7 @@ from samia.data import build_manifest
 from samia.embeddings import EmbeddingCache
 from samia.finetune.adapters import encoder_blocks
 from samia.finetune.data import load_training_images
-from samia.finetune.methods import METHODS, prepare, set_training_mode
+from samia.finetune.methods import METHODS, make_optimizer, prepare, set_training_mode
 from samia.finetune.prompts import TrainingPromptSampler
 from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.models import build_model
@@ -37,7 +37,7 @@ def test_method_trains_only_its_parameters_and_lowers_the_loss(method, make_conf
     assert trainable and all(TRAINED[method](name) for name in trainable)
     before = _snapshot(model)
     step = TrainingStep(model, config.correction_clicks)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    optimizer = make_optimizer(model, config)
     sampler = TrainingPromptSampler.from_config(config)
     set_training_mode(model, True)
     losses = []
