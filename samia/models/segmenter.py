@@ -99,14 +99,9 @@ class PromptableSegmenter(nn.Module):
         mask_inputs: torch.Tensor | None = None,
         multimask_output: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode ``B`` prompts against one image embedding in one call.
+        """Decode ``B`` prompts against one image embedding in one call (arguments: :meth:`decode_all`).
 
         Args:
-            image_embedding: ``(1, C, E, E)`` embedding of one image.
-            point_coords: ``(B, N, 2)`` float32 ``(x, y)`` in model-input pixels, or None.
-            point_labels: ``(B, N)`` int, 1 positive, 0 negative, -1 padding; None iff no points.
-            boxes: ``(B, 4)`` float32 XYXY in model-input pixels, or None.
-            mask_inputs: ``(B, 1, L, L)`` float32 low-resolution logits, or None.
             multimask_output: three candidate masks per prompt if True, else one.
 
         Returns:
@@ -126,6 +121,13 @@ class PromptableSegmenter(nn.Module):
         mask_inputs: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """All four output tokens of SAM's mask decoder from one decoder pass.
+
+        Args:
+            image_embedding: ``(1, C, E, E)`` embedding of one image.
+            point_coords: ``(B, N, 2)`` float32 ``(x, y)`` in model-input pixels, or None.
+            point_labels: ``(B, N)`` int, 1 positive, 0 negative, -1 padding; None iff no points.
+            boxes: ``(B, 4)`` float32 XYXY in model-input pixels, or None.
+            mask_inputs: ``(B, 1, L, L)`` float32 low-resolution logits, or None.
 
         Token 0 is the single-mask output (``multimask_output=False``), tokens 1..3 the multimask
         candidates, exactly as segment-anything's ``MaskDecoder.forward`` slices them.
