@@ -31,11 +31,11 @@ from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_f
 from samia.evaluate.store import ResultsStore, unit_key
 from samia.evaluate.summary import everything_instances, summarize
 from samia.io import write_mask
-from samia.metrics import dice, segmentation_metrics
+from samia.metrics import segmentation_metrics
 from samia.models import build_model
 from samia.predictor import Prediction, SamiaPredictor
 from samia.prompts import PromptStrategy, build_strategies
-from samia.prompts.clicks import simulate_clicks
+from samia.prompts.clicks import choose_candidate, simulate_clicks
 from samia.transforms import IntensityPreset, default_preset, get_preset, to_rgb_uint8
 from samia.types import Prompt
 
@@ -224,13 +224,7 @@ class Evaluator:
             base = context.base_row(obj, job.strategy, job.variant, job.prompt)
             for selection in self.config.selections:
                 prediction = single if selection == "single" else multi
-                candidate_dice = [float(dice(mask, obj.mask)) for mask in prediction.masks]
-                if selection == "oracle":
-                    candidate = int(np.nanargmax(candidate_dice))
-                elif selection == "predicted_iou":
-                    candidate = prediction.best_index
-                else:
-                    candidate = 0
+                candidate, candidate_dice = choose_candidate(prediction, obj.mask, selection)  # type: ignore[arg-type]
                 rows.append(context.scored_row(base, obj, prediction, candidate, selection, candidate_dice))
         return rows
 
@@ -252,8 +246,7 @@ class Evaluator:
                     meta = {**step.prompt.meta, "converged": step.converged}
                     prompt = Prompt(step.prompt.points, step.prompt.labels, meta=meta)
                     base = context.base_row(obj, "clicks", 0, prompt, n_clicks=step.n_clicks)
-                    candidate_dice = [float(dice(mask, obj.mask)) for mask in step.prediction.masks]
-                    rows.append(context.scored_row(base, obj, step.prediction, step.candidate, selection, candidate_dice))
+                    rows.append(context.scored_row(base, obj, step.prediction, step.candidate, selection, step.candidate_dice))
         return rows
 
     def _everything_rows(self, context: "_ItemContext") -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Literal, Sequence
 import numpy as np
 from scipy import ndimage
 
+from samia.metrics import dice
 from samia.predictor import Prediction, SamiaPredictor
 from samia.prompts.primitives import deepest_point, positive_points
 from samia.types import Prompt
@@ -43,6 +44,7 @@ class ClickStep:
         prompt: every click so far (the previous logits are not stored in the prompt record).
         prediction: the decoder's answer (multimask candidates, or the single mask).
         candidate: the chosen candidate index within ``prediction``.
+        candidate_dice: every candidate's Dice against the ground truth.
         converged: True when no error was left to click on and this step repeats the previous one.
     """
 
@@ -50,6 +52,7 @@ class ClickStep:
     prompt: Prompt
     prediction: Prediction
     candidate: int
+    candidate_dice: list[float]
     converged: bool = False
 
     @property
@@ -76,14 +79,17 @@ def next_click(prediction: np.ndarray, truth: np.ndarray) -> Click | None:
     return Click(deepest_point(extra), 0, "false_positive")
 
 
-def choose_candidate(prediction: Prediction, truth: np.ndarray, selection: Selection) -> int:
-    """Index of the candidate a selection rule keeps (``oracle``: best Dice against ``truth``)."""
+def choose_candidate(prediction: Prediction, truth: np.ndarray, selection: Selection) -> tuple[int, list[float]]:
+    """The candidate a selection rule keeps, and every candidate's Dice against ``truth``.
+
+    ``oracle``: the highest Dice; ``predicted_iou``: the model's own first choice; ``single``: 0.
+    """
+    candidate_dice = [float(dice(mask, truth)) for mask in prediction.masks]
     if selection == "oracle":
-        overlaps = [2 * (m & truth).sum() / max(m.sum() + truth.sum(), 1) for m in prediction.masks]
-        return int(np.argmax(overlaps))
+        return int(np.nanargmax(candidate_dice)), candidate_dice
     if selection == "predicted_iou":
-        return prediction.best_index
-    return 0
+        return prediction.best_index, candidate_dice
+    return 0, candidate_dice
 
 
 def simulate_clicks(
@@ -132,8 +138,8 @@ def simulate_clicks(
         predictions = predictor.predict_batch_all_outputs(prompts) if prompts else []
         for i, prompt, full in zip(active, prompts, predictions):
             prediction = full.select(outputs)
-            candidate = choose_candidate(prediction, truths[i], selection)
-            trajectories[i].append(ClickStep(step, prompt, prediction, candidate))
+            candidate, candidate_dice = choose_candidate(prediction, truths[i], selection)
+            trajectories[i].append(ClickStep(step, prompt, prediction, candidate, candidate_dice))
             previous_logits[i] = prediction.low_res_logits[candidate]
             if step < max_clicks:
                 following = _following_click(replayed, i, step, prediction.masks[candidate], truths[i])
@@ -142,7 +148,9 @@ def simulate_clicks(
         for i in range(len(truths)):
             if i not in active and trajectories[i]:
                 last = trajectories[i][-1]
-                trajectories[i].append(ClickStep(step, last.prompt, last.prediction, last.candidate, converged=True))
+                trajectories[i].append(
+                    ClickStep(step, last.prompt, last.prediction, last.candidate, last.candidate_dice, converged=True)
+                )
     return trajectories
 
 
