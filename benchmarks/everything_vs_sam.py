@@ -56,7 +56,7 @@ def main() -> None:
     settings = EverythingSettings(points_per_side=16, pred_iou_thresh=0.15, stability_score_thresh=0.0)
 
     sam = Sam(model.image_encoder, model.prompt_encoder, model.mask_decoder).eval()
-    reference_predictor = SharedEmbeddingPredictor(sam, predictor.image_embedding, predictor.letterbox.resized_shape)
+    reference_predictor = SharedEmbeddingPredictor(sam, predictor.image_embedding, predictor.geometry.resized_shape)
     reference = SamAutomaticMaskGenerator(
         sam,
         points_per_side=settings.points_per_side,

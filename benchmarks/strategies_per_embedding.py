@@ -59,7 +59,7 @@ def main() -> None:
     predictor.predict_batch_both(prompts)
 
     encoder_times, strategy_times = [], []
-    resized = torch.as_tensor(predictor.letterbox.resize_image(rgb)).permute(2, 0, 1)[None].float()
+    resized = torch.as_tensor(predictor.geometry.resize_image(rgb)).permute(2, 0, 1)[None].float()
     for _ in range(REPEATS):
         start = time.perf_counter()
         with torch.no_grad():

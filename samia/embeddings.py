@@ -1,7 +1,7 @@
 """Embedding cache: encode an image once per model, reuse it across prompts, runs and training.
 
 Keys combine everything that changes an embedding: model name, weights hash, input size,
-normalization and a hash of the exact RGB pixels the model saw (so the intensity preset is part of
+normalization, input pipeline (how the image is resized) and a hash of the exact RGB pixels the model saw (so the intensity preset is part of
 the key through the pixels). An on-disk entry stores its key and is refused when it differs.
 """
 
@@ -21,7 +21,10 @@ from samia.models.segmenter import PromptableSegmenter
 def embedding_key(model: PromptableSegmenter, image_rgb: np.ndarray) -> str:
     """Hex key of the embedding of ``image_rgb`` (``(H, W, 3)`` uint8) under ``model``."""
     digest = hashlib.sha256()
-    signature = f"{model.name}|{model.weights_sha256}|{model.input_size}|{model.normalization}|{image_rgb.shape}"
+    signature = (
+        f"{model.name}|{model.weights_sha256}|{model.input_size}|{model.normalization}|{model.input_pipeline}"
+        f"|{image_rgb.shape}"
+    )
     digest.update(signature.encode())
     digest.update(np.ascontiguousarray(image_rgb).tobytes())
     return digest.hexdigest()

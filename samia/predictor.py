@@ -16,7 +16,7 @@ import torch
 
 from samia.embeddings import EmbeddingCache, embedding_key
 from samia.models.segmenter import PromptableSegmenter
-from samia.transforms.geometry import Letterbox
+from samia.transforms.geometry import InputGeometry, input_geometry
 from samia.types import Prompt
 
 
@@ -62,7 +62,7 @@ class SamiaPredictor:
     def reset(self) -> None:
         """Forget the current image."""
         self._embedding: torch.Tensor | None = None
-        self._letterbox: Letterbox | None = None
+        self._geometry: InputGeometry | None = None
 
     @property
     def is_image_set(self) -> bool:
@@ -76,10 +76,11 @@ class SamiaPredictor:
         return self._embedding
 
     @property
-    def letterbox(self) -> Letterbox:
-        if self._letterbox is None:
+    def geometry(self) -> InputGeometry:
+        """The current image's geometry under the model's input pipeline."""
+        if self._geometry is None:
             raise RuntimeError("call set_image() before predict()")
-        return self._letterbox
+        return self._geometry
 
     @torch.no_grad()
     def set_image(self, image_rgb: np.ndarray) -> None:
@@ -90,11 +91,11 @@ class SamiaPredictor:
         """
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 image, got {image_rgb.shape} {image_rgb.dtype}")
-        self._letterbox = Letterbox.for_shape(image_rgb.shape[:2], self.model.input_size)
+        self._geometry = input_geometry(self.model.input_pipeline, image_rgb.shape[:2], self.model.input_size)
         key = embedding_key(self.model, image_rgb)
         embedding = self.cache.get(key)
         if embedding is None:
-            resized = self._letterbox.resize_image(image_rgb)
+            resized = self._geometry.resize_image(image_rgb)
             tensor = torch.as_tensor(resized, device=self.model.device).permute(2, 0, 1)[None].float()
             embedding = self.model.encode(tensor)
             self.encoder_calls += 1
@@ -145,22 +146,22 @@ class SamiaPredictor:
         Returns:
             ``(B, 4, L, L)`` float32 low-resolution logits and ``(B, 4)`` predicted IoU, on the
             model's device (token 0 = single-mask output, 1..3 = multimask candidates). Map logits
-            to the image with ``self.letterbox.logits_to_original``.
+            to the image with ``self.geometry.logits_to_original``.
         """
         first = prompts[0]
         n_points = 0 if first.points is None else len(first.points)
         has_box, has_mask = first.box is not None, first.mask_input is not None
-        letterbox, device = self.letterbox, self.model.device
+        geometry, device = self.geometry, self.model.device
         coords = labels = boxes = masks = None
         if n_points:
-            stacked = np.stack([letterbox.points_to_input(p.points) for p in prompts])
+            stacked = np.stack([geometry.points_to_input(p.points) for p in prompts])
             coords = torch.as_tensor(stacked, dtype=torch.float32, device=device)
             labels = torch.as_tensor(np.stack([p.labels for p in prompts]), dtype=torch.int64, device=device)
         elif not has_box and not has_mask:
             coords = torch.zeros((len(prompts), 1, 2), dtype=torch.float32, device=device)
             labels = -torch.ones((len(prompts), 1), dtype=torch.int64, device=device)
         if has_box:
-            stacked = np.stack([letterbox.boxes_to_input(p.box) for p in prompts])
+            stacked = np.stack([geometry.boxes_to_input(p.box) for p in prompts])
             boxes = torch.as_tensor(stacked, dtype=torch.float32, device=device)
         if has_mask:
             side = self.model.low_res_size
@@ -173,6 +174,6 @@ class SamiaPredictor:
 
     def _decode_group(self, prompts: list[Prompt]) -> list[Prediction]:
         low_res, iou = self.decode_low_res(prompts)
-        full = self.letterbox.logits_to_original(low_res) > self.model.mask_threshold
+        full = self.geometry.logits_to_original(low_res) > self.model.mask_threshold
         full_np, iou_np, low_np = full.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
         return [Prediction(full_np[i], iou_np[i], low_np[i]) for i in range(len(prompts))]

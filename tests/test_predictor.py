@@ -50,7 +50,7 @@ def test_outputs_are_on_the_original_grid(model):
     assert single.masks.shape == (1, 48, 80)
     assert multi.low_res_logits.shape == (3, model.low_res_size, model.low_res_size)
     # the mask is the thresholded, upsampled logits: a mask pixel has positive logits
-    logits = predictor.letterbox.logits_to_original(torch.from_numpy(single.low_res_logits)[None])[0, 0].numpy()
+    logits = predictor.geometry.logits_to_original(torch.from_numpy(single.low_res_logits)[None])[0, 0].numpy()
     np.testing.assert_array_equal(single.masks[0], logits > 0)
 
 
@@ -102,6 +102,25 @@ def test_key_depends_on_pixels_and_weights(model):
     assert embedding_key(model, image) != embedding_key(model, other)
     litemedsam_like = build_model("tiny_litemedsam")
     assert embedding_key(model, image) != embedding_key(litemedsam_like, image)
+    letterboxed = build_model("tiny_litemedsam", input_pipeline="sam")
+    assert embedding_key(letterboxed, image) != embedding_key(litemedsam_like, image)
+
+
+def test_same_model_name_with_other_weights_gets_its_own_embedding(model):
+    """A fine-tuned copy of a model (same name, other weights) must not reuse the base's embedding."""
+    image = _image()
+    tuned = build_model("tiny_sam")
+    with torch.no_grad():
+        for parameter in tuned.image_encoder.parameters():
+            parameter.add_(0.05)
+    tuned.weights_sha256 = "f" * 64
+    assert embedding_key(model, image) != embedding_key(tuned, image)
+    cache = EmbeddingCache(max_items=4)
+    base_predictor, tuned_predictor = SamiaPredictor(model, cache), SamiaPredictor(tuned, cache)
+    base_predictor.set_image(image)
+    tuned_predictor.set_image(image)
+    assert tuned_predictor.encoder_calls == 1
+    assert not torch.allclose(base_predictor.image_embedding, tuned_predictor.image_embedding)
 
 
 def test_misuse_is_reported(model):
@@ -120,7 +139,7 @@ def test_both_outputs_from_one_pass_equal_segment_anythings_decoder(model):
         np.testing.assert_allclose(multi.low_res_logits, predictor.predict(prompt, True).low_res_logits, atol=1e-5)
         np.testing.assert_allclose(single.low_res_logits, predictor.predict(prompt, False).low_res_logits, atol=1e-5)
     # the upstream MaskDecoder.forward selects the same tokens
-    box = torch.as_tensor(predictor.letterbox.boxes_to_input(PROMPTS[0].box), dtype=torch.float32)[None]
+    box = torch.as_tensor(predictor.geometry.boxes_to_input(PROMPTS[0].box), dtype=torch.float32)[None]
     sparse, dense = model.prompt_encoder(points=None, boxes=box, masks=None)
     with torch.no_grad():
         for multimask, ours in ((True, both[0][0]), (False, both[0][1])):

@@ -34,7 +34,7 @@ from samia.analysis import formatting, overlays, plots, tables
 from samia.analysis.results import PROTOCOL_ORDER, final_clicks, load_results, object_scores, ordered, selection_order
 from samia.analysis.stats import N_RESAMPLES
 from samia.errors import ConfigurationError, SamiaError
-from samia.evaluate.config import SELECTIONS
+from samia.selection import SELECTIONS
 
 _NUMERIC = re.compile(r"[-+−–0-9.e\[\], ±]+")
 

@@ -18,7 +18,8 @@ from typing import Sequence
 import pandas as pd
 
 from samia.errors import InputError, MissingFileError
-from samia.evaluate.config import SELECTIONS
+from samia.evaluate.schema import CORE_COLUMNS, missing_columns
+from samia.selection import SELECTIONS
 
 OBJECT_KEY = ["dataset", "case", "slice", "label", "component"]
 """Columns that identify one object on one 2D image."""
@@ -50,7 +51,8 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
 
     Raises:
         MissingFileError: a folder has no ``results.parquet``.
-        InputError: no folder holds a single row.
+        InputError: a results file lacks one of :data:`samia.evaluate.schema.CORE_COLUMNS`; no
+            folder holds a single row.
     """
     frames = []
     for directory in dict.fromkeys(Path(d).resolve() for d in directories):  # a folder given twice counts once
@@ -58,6 +60,9 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
         if not path.is_file():
             raise MissingFileError(path, "no results here; give folders written by `samia evaluate --out`")
         frame = pd.read_parquet(path)
+        missing = missing_columns(frame.columns, CORE_COLUMNS)
+        if missing:
+            raise InputError(path, f"not a samia results file: columns {', '.join(missing)} are missing")
         frame["run"] = directory.name
         frame["results_dir"] = str(directory)
         frames.append(frame)

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from samia.analysis.factors import FACTOR_NAMES, SIZE_CONTROL, SIZE_FACTORS
+from samia.metrics.factors import FACTOR_NAMES, SIZE_CONTROL, SIZE_FACTORS
 from samia.analysis.results import (
     OBJECT_KEY,
     PROTOCOL_ORDER,
@@ -29,7 +29,7 @@ from samia.analysis.results import (
     protocol_sort,
 )
 from samia.analysis.stats import N_RESAMPLES, PairedTest, bootstrap_ci, correlation, holm, paired_test
-from samia.evaluate.config import SELECTIONS
+from samia.selection import SELECTIONS
 from samia.evaluate.summary import summarize
 
 ARM_KEYS = ["model_id", "strategy", "selection"]
@@ -155,13 +155,13 @@ def selection_gaps(results: pd.DataFrame, first: str = "oracle", second: str = "
 
 
 def available_factors(results: pd.DataFrame) -> list[str]:
-    """The factor columns (:data:`~samia.analysis.factors.FACTOR_NAMES`) with at least one value."""
+    """The factor columns (:data:`~samia.metrics.factors.FACTOR_NAMES`) with at least one value."""
     return [f for f in FACTOR_NAMES if f in results.columns and results[f].notna().any()]
 
 
 def partial_controls(factor: str, factors: Sequence[str]) -> list[str]:
     """The factors a partial correlation of ``factor`` controls for: all other factors, except that
-    size is represented by :data:`~samia.analysis.factors.SIZE_CONTROL` alone and a size factor is
+    size is represented by :data:`~samia.metrics.factors.SIZE_CONTROL` alone and a size factor is
     not controlled for size."""
     controls = [f for f in factors if f != factor and f not in SIZE_FACTORS]
     if factor not in SIZE_FACTORS and SIZE_CONTROL in factors:

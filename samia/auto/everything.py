@@ -72,9 +72,9 @@ def grid_points(shape: tuple[int, int], points_per_side: int) -> np.ndarray:
 @torch.no_grad()
 def generate_everything(predictor: SamiaPredictor, settings: EverythingSettings = EverythingSettings()) -> GeneratedMasks:
     """Everything mode on the predictor's current image (call ``set_image`` first)."""
-    letterbox = predictor.letterbox
+    geometry = predictor.geometry
     threshold = predictor.model.mask_threshold
-    points = grid_points(letterbox.original_shape, settings.points_per_side)
+    points = grid_points(geometry.original_shape, settings.points_per_side)
     kept_masks, kept_iou, kept_stability, kept_points = [], [], [], []
     for start in range(0, len(points), settings.points_per_batch):
         batch = points[start : start + settings.points_per_batch]
@@ -85,14 +85,14 @@ def generate_everything(predictor: SamiaPredictor, settings: EverythingSettings 
         keep = iou > settings.pred_iou_thresh if settings.pred_iou_thresh > 0 else torch.ones_like(iou, dtype=torch.bool)
         if not keep.any():
             continue
-        logits = letterbox.logits_to_original(low_res[keep][:, None])[:, 0]
+        logits = geometry.logits_to_original(low_res[keep][:, None])[:, 0]
         stability = calculate_stability_score(logits, threshold, settings.stability_score_offset)
         stable = stability >= settings.stability_score_thresh if settings.stability_score_thresh > 0 else torch.ones_like(stability, dtype=torch.bool)
         kept_masks.append((logits[stable] > threshold).cpu())
         kept_iou.append(iou[keep][stable].float().cpu())
         kept_stability.append(stability[stable].float().cpu())
         kept_points.append(batch_points[keep.cpu()][stable.cpu()])
-    height, width = letterbox.original_shape
+    height, width = geometry.original_shape
     if not kept_masks or sum(len(m) for m in kept_masks) == 0:
         return GeneratedMasks(
             np.zeros((0, height, width), bool), np.zeros(0, np.float32), np.zeros(0, np.float32),

@@ -8,11 +8,10 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "SELECTIONS": "samia.evaluate.config",
+    "SELECTIONS": "samia.selection",
     "EvaluationConfig": "samia.evaluate.config",
     "EvaluationOutcome": "samia.evaluate.runner",
     "evaluate": "samia.evaluate.runner",
-    "object_rng": "samia.evaluate.runner",
     "ResultsStore": "samia.evaluate.store",
     "everything_instances": "samia.evaluate.summary",
     "headline": "samia.evaluate.summary",

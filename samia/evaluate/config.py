@@ -10,12 +10,13 @@ import yaml
 
 from samia.auto import EverythingSettings
 from samia.errors import ConfigurationError
+from samia.files import atomic_write_bytes
+from samia.metrics.surface import NSD_VARIANTS
 from samia.prompts import JitterBand, ProtocolSettings
+from samia.prompts.protocols import get_protocol
+from samia.selection import SELECTIONS
+from samia.transforms.geometry import INPUT_PIPELINES
 
-SELECTIONS = ("oracle", "predicted_iou", "single")
-"""Mask selection rules: ``oracle`` = the multimask candidate with the highest Dice against the
-ground truth (what the papers report); ``predicted_iou`` = the candidate with the highest predicted
-IoU (what a user gets); ``single`` = multimask output off (the model's single mask)."""
 
 RESUME_INSENSITIVE = frozenset({"limit", "device", "save_masks", "embedding_cache_dir", "out"})
 """Options that may change between a run and its resumption without mixing incomparable rows."""
@@ -38,10 +39,18 @@ class EvaluationConfig:
         limit: evaluate only the first ``limit`` cases of the manifest.
         save_masks: write each predicted mask under ``out/masks/``.
         axis: array axis along which volumes are sliced (0 = z).
-        min_area: objects smaller than this many pixels on a slice are skipped and counted.
+        protocol: ``samia`` or ``huang2024`` (``samia.prompts.protocols``): the prompt rules, and
+            the defaults of ``min_area`` and ``preset``, which ``huang2024`` fixes.
+        input_pipeline: ``sam``, ``litemedsam`` or ``medsam`` (``samia.transforms.geometry``);
+            None = the model's reference pipeline.
+        min_area: objects smaller than this many pixels on a slice are skipped and counted; None
+            = the protocol's (samia 50, huang2024 51, i.e. objects of <= 50 px dropped).
         connected_components: one object per connected component instead of per label value.
         preset: intensity preset name; None = the modality's default.
         nsd_tolerance_mm: tolerance of the normalised surface distance, mm.
+        nsd_variant: ``surfel`` (the published NSD) or ``boundary_pixels``.
+        nsd_zero_at_dice: NSD is reported as 0 where Dice <= this value (the CVPR 2024
+            challenge's rule uses 0.2); None = NSD as measured.
         device: torch device.
         embedding_cache_dir: optional folder for an on-disk embedding cache.
         jitter_bands: ``"LOW-HIGH"`` displacement bands of ``box_jitter``/``point_jitter``.
@@ -66,10 +75,14 @@ class EvaluationConfig:
     limit: int | None = None
     save_masks: bool = False
     axis: int = 0
-    min_area: int = 50
+    protocol: str = "samia"
+    input_pipeline: str | None = None
+    min_area: int | None = None
     connected_components: bool = False
     preset: str | None = None
     nsd_tolerance_mm: float = 2.0
+    nsd_variant: str = "surfel"
+    nsd_zero_at_dice: float | None = None
     device: str = "cpu"
     embedding_cache_dir: str | None = None
     jitter_bands: list[str] = field(default_factory=lambda: ["0-10", "10-20", "20-30"])
@@ -94,8 +107,35 @@ class EvaluationConfig:
             raise ConfigurationError("--limit must be >= 1")
         if self.nsd_tolerance_mm <= 0:
             raise ConfigurationError("the NSD tolerance must be > 0 mm")
+        if self.nsd_variant not in NSD_VARIANTS:
+            raise ConfigurationError(f"unknown NSD variant {self.nsd_variant!r}; known: {', '.join(NSD_VARIANTS)}")
+        if self.input_pipeline is not None and self.input_pipeline not in INPUT_PIPELINES:
+            raise ConfigurationError(f"unknown input pipeline {self.input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}")
+        self._apply_protocol()
         self.protocol_settings()
         self.everything_settings()
+
+    def _apply_protocol(self) -> None:
+        """Fill ``min_area`` and ``preset`` from the protocol; refuse values that contradict a protocol
+        that fixes them (``huang2024`` is exact or it is not ``huang2024``)."""
+        protocol = get_protocol(self.protocol)
+        if self.protocol == "samia":
+            self.min_area = protocol.min_area if self.min_area is None else self.min_area
+            return
+        fixed = {"min_area": protocol.min_area, "preset": protocol.preset, "connected_components": False}
+        contradicted = [f"{name}={getattr(self, name)!r}" for name, value in fixed.items()
+                        if getattr(self, name) not in (None, value)]
+        if contradicted:
+            raise ConfigurationError(
+                f"the {self.protocol} protocol fixes {', '.join(f'{k}={v!r}' for k, v in fixed.items())}; "
+                f"got {', '.join(contradicted)}: drop them, or use --protocol samia"
+            )
+        self.min_area, self.preset = protocol.min_area, protocol.preset
+
+    @property
+    def oracle_smoothing(self) -> float:
+        """The Dice smoothing of the protocol's ``oracle`` rule."""
+        return get_protocol(self.protocol).oracle_smoothing
 
     def protocol_settings(self) -> ProtocolSettings:
         """The strategies' parameters (validated)."""
@@ -129,7 +169,7 @@ class EvaluationConfig:
 def write_config(path: Path, config: EvaluationConfig, provenance: dict[str, Any]) -> None:
     """Dump ``config`` and ``provenance`` (samia version, weights hash, ...) as YAML."""
     document = {"config": config.to_dict(), "provenance": provenance}
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    atomic_write_bytes(path, yaml.safe_dump(document, sort_keys=False).encode())
 
 
 def read_config(path: Path) -> EvaluationConfig:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from samia.errors import InputError, MissingFileError
+from samia.evaluate.schema import missing_columns
 from samia.files import atomic_write_bytes
 from samia.prompts.clicks import Click
 from samia.types import Prompt
@@ -30,7 +31,11 @@ PROMPT_FIELDS = ("case", "slice", "label", "component", "strategy", "variant", "
 
 
 def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
-    """Write the prompts of ``results`` rows to ``path`` (atomically); returns the number of lines."""
+    """Write the prompts of ``results`` rows (:data:`~samia.evaluate.schema.RESULT_SCHEMA`) to ``path``
+    (atomically); returns the number of lines."""
+    missing = missing_columns(results.columns)
+    if missing:
+        raise ValueError(f"results do not follow the result schema: missing {missing}")
     lines = []
     if not results.empty:
         prompted = results[results["strategy"] != "everything"]

@@ -10,7 +10,6 @@ run resumes where it stopped and every row ends up exactly once; a failing unit 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -21,28 +20,30 @@ import numpy as np
 import pandas as pd
 
 import samia
-from samia.analysis.factors import object_factors
 from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
 from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError, InvalidLabelError, SamiaError
+from samia.files import atomic_write_bytes
 from samia.evaluate.config import EvaluationConfig, read_config, write_config
+from samia.evaluate.schema import ROW_ORDER
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
 from samia.evaluate.store import ResultsStore, unit_key
 from samia.evaluate.summary import everything_instances, summarize
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics
+from samia.metrics.factors import object_factors
 from samia.models import build_model
 from samia.predictor import Prediction, SamiaPredictor
 from samia.prompts import PromptStrategy, build_strategies
-from samia.prompts.clicks import choose_candidate, simulate_clicks
+from samia.prompts.clicks import simulate_clicks
+from samia.prompts.seeding import object_rng
+from samia.selection import choose_candidate
 from samia.transforms import IntensityPreset, default_preset, get_preset, to_rgb_uint8
 from samia.types import Prompt
 
 NO_SLICE = -1
 """``slice`` value of rows from 2D images."""
-
-ROW_ORDER = ["case", "slice", "label", "component", "strategy", "variant", "n_clicks", "selection"]
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,6 @@ class _Job:
     prompt: Prompt
 
 
-def object_rng(seed: int, *identity: Any) -> np.random.Generator:
-    """A generator seeded by ``seed`` and the object's identity, independent of evaluation order."""
-    digest = hashlib.sha256(json.dumps([str(part) for part in identity]).encode()).digest()
-    return np.random.default_rng([seed, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
@@ -86,9 +81,9 @@ class Evaluator:
         names = list(config.strategies)
         if self.book is not None and not names:
             names = sorted(self.book.strategies)
-        self.strategies: list[PromptStrategy] = build_strategies(names, config.protocol_settings())
+        self.strategies: list[PromptStrategy] = build_strategies(names, config.protocol_settings(), config.protocol)
         self.fixed_preset = None if config.preset is None else get_preset(config.preset)
-        self.model = build_model(config.model, config.checkpoint, config.device)
+        self.model = build_model(config.model, config.checkpoint, config.device, config.input_pipeline)
         self.predictor = SamiaPredictor(self.model, EmbeddingCache(max_items=4, directory=config.embedding_cache_dir))
         self.store = ResultsStore(self.out)
 
@@ -99,6 +94,7 @@ class Evaluator:
             "weights_sha256": self.model.weights_sha256,
             "input_size": self.model.input_size,
             "normalization": self.model.normalization,
+            "input_pipeline": self.model.input_pipeline,
             "strategies": {s.name: s.description for s in self.strategies},
             "protocol": self.config.protocol_settings().to_record(),
         }
@@ -139,10 +135,10 @@ class Evaluator:
                 on_progress(case.case_id)
         results, units = self.store.consolidate(ROW_ORDER)
         summary = summarize(results)
-        summary.to_csv(self.out / "summary.csv", index=False)
+        atomic_write_bytes(self.out / "summary.csv", summary.to_csv(index=False).encode())
         instances = everything_instances(results)
         if not instances.empty:
-            instances.to_csv(self.out / "everything_instances.csv", index=False)
+            atomic_write_bytes(self.out / "everything_instances.csv", instances.to_csv(index=False).encode())
         write_prompts_file(results, self.out / "prompts.jsonl")
         skipped_small = int(units["skipped_small"].sum()) if "skipped_small" in units else 0
         return EvaluationOutcome(results, summary, self.store.errors(), instances, skipped_small, units_run, units_skipped)
@@ -224,7 +220,9 @@ class Evaluator:
             base = context.base_row(obj, job.strategy, job.variant, job.prompt)
             for selection in self.config.selections:
                 prediction = single if selection == "single" else multi
-                candidate, candidate_dice = choose_candidate(prediction, obj.mask, selection)  # type: ignore[arg-type]
+                candidate, candidate_dice = choose_candidate(
+                    prediction, obj.mask, selection, self.config.oracle_smoothing  # type: ignore[arg-type]
+                )
                 rows.append(context.scored_row(base, obj, prediction, candidate, selection, candidate_dice))
         return rows
 
@@ -239,7 +237,8 @@ class Evaluator:
                     continue
                 replayed = [self.book.clicks.get(key, []) for key in keys]
             trajectories = simulate_clicks(
-                self.predictor, [obj.mask for obj in objects], self.config.max_clicks, selection, replayed  # type: ignore[arg-type]
+                self.predictor, [obj.mask for obj in objects], self.config.max_clicks, selection, replayed,  # type: ignore[arg-type]
+                self.config.oracle_smoothing,
             )
             for obj, trajectory in zip(objects, trajectories):
                 for step in trajectory:
@@ -304,6 +303,8 @@ class _ItemContext:
             "modality": item.image.modality,
             "model": model.name,
             "weights_sha256": model.weights_sha256,
+            "input_pipeline": model.input_pipeline,
+            "protocol": config.protocol,
             "strategy": strategy,
             "variant": variant,
             "n_clicks": n_clicks,
@@ -327,7 +328,9 @@ class _ItemContext:
                    selection: str, candidate_dice: list[float]) -> dict[str, Any]:
         config = self.evaluator.config
         mask = prediction.masks[candidate]
-        metrics = segmentation_metrics(mask, obj.mask, self.item.image.spacing, config.nsd_tolerance_mm)
+        metrics = segmentation_metrics(
+            mask, obj.mask, self.item.image.spacing, config.nsd_tolerance_mm, config.nsd_variant, config.nsd_zero_at_dice
+        )
         row = {
             **base,
             "selection": selection,

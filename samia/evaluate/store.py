@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from samia.evaluate.schema import RESULT_SCHEMA, rows_to_table
 from samia.files import atomic_write_bytes, remove_partials
 
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
@@ -80,8 +81,7 @@ class ResultsStore:
 
         ``meta`` (e.g. the number of objects skipped as too small) is kept in the file's metadata.
         """
-        table = pa.Table.from_pylist(rows) if rows else pa.table({})
-        table = table.replace_schema_metadata({"samia_unit": json.dumps({"key": key, **meta})})
+        table = rows_to_table(rows).replace_schema_metadata({"samia_unit": json.dumps({"key": key, **meta})})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
         atomic_write_bytes(self._unit_path(key), sink.getvalue().to_pybytes())
@@ -99,7 +99,7 @@ class ResultsStore:
         atomic_write_bytes(self._errors / f"{_hashed(key)}.json", json.dumps(record).encode())
 
     def unit_tables(self) -> Iterable[tuple[pa.Table, dict[str, Any]]]:
-        for path in sorted(self._units.glob("*.parquet")):
+        for path in sorted(p for p in self._units.glob("*.parquet") if not p.name.startswith(".")):
             table = pq.read_table(path)
             meta = json.loads((table.schema.metadata or {}).get(b"samia_unit", b"{}"))
             yield table, meta
@@ -116,16 +116,14 @@ class ResultsStore:
             ``(results, unit_meta)``: every row once, sorted by ``sort_by``; and one row of metadata
             per finished unit.
         """
-        frames, metas = [], []
+        tables, metas = [], []
         for table, meta in self.unit_tables():
             metas.append(meta)
-            if table.num_rows:
-                frames.append(table.to_pandas())
-        results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if not results.empty:
-            results = results.sort_values(sort_by, kind="stable").reset_index(drop=True)
+            tables.append(table.replace_schema_metadata(None).cast(RESULT_SCHEMA))
+        combined = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
+        results = combined.to_pandas().sort_values(sort_by, kind="stable").reset_index(drop=True)
         sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(results, preserve_index=False), sink)
+        pq.write_table(pa.Table.from_pandas(results, schema=RESULT_SCHEMA, preserve_index=False), sink)
         atomic_write_bytes(self.results_path, sink.getvalue().to_pybytes())
         atomic_write_bytes(self.errors_path, self.errors().to_csv(index=False).encode())
         return results, pd.DataFrame(metas)

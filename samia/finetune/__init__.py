@@ -11,7 +11,7 @@ Typical use::
 Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mod:`samia.finetune.methods`).
 """
 
-from samia.finetune.adapters import AdapterFile, AdapterSpec, read_adapter_file
+from samia.models.adapters import AdapterFile, AdapterSpec, read_adapter_file
 from samia.finetune.config import PROMPT_KINDS, FinetuneConfig
 from samia.finetune.loop import FinetuneOutcome, FinetuneProgress, finetune
 from samia.finetune.methods import METHODS

@@ -11,7 +11,7 @@ No random-generator state is needed: every random choice of epoch ``e`` derives 
 
 ``best.pt``: for ``decoder``/``full``, ``{"model": full state dict, "finetune": meta}`` (loadable by
 :func:`samia.models.build_model` like any fine-tuned checkpoint); for ``lora``/``adapter``, an adapter
-file (:mod:`samia.finetune.adapters`). ``meta`` holds the run config, the base weights hash, the data
+file (:mod:`samia.models.adapters`). ``meta`` holds the run config, the base weights hash, the data
 hashes, the epoch and its validation Dice.
 """
 
@@ -26,7 +26,7 @@ import torch
 
 from samia.errors import CheckpointError
 from samia.files import atomic_write_bytes
-from samia.finetune.adapters import AdapterSpec, save_adapter_file
+from samia.models.adapters import AdapterSpec, save_adapter_file
 from samia.models import PromptableSegmenter
 
 

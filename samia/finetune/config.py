@@ -10,6 +10,7 @@ import yaml
 
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
+from samia.prompts import STRATEGIES
 
 METHOD_NAMES = ("decoder", "full", "lora", "adapter")
 """What trains (see :mod:`samia.finetune.methods`): ``decoder`` = the mask decoder on cached
@@ -102,6 +103,7 @@ class FinetuneConfig:
             problems.append(f"prompt kinds must be some of {', '.join(PROMPT_KINDS)}, got {self.prompt_kinds}")
         if not self.val_strategies:
             problems.append("at least one validation strategy is needed")
+        problems.extend(_validation_strategy_problems(self.val_strategies))
         if not 0.0 < self.val_fraction < 1.0:
             problems.append(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
         for name in ("epochs", "patience", "images_per_step", "objects_per_image", "max_positive_points", "lora_rank"):
@@ -127,6 +129,19 @@ class FinetuneConfig:
         """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``."""
         mine, theirs = self.to_dict(), other.to_dict()
         return {k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]}
+
+
+def _validation_strategy_problems(names: list[str]) -> list[str]:
+    """Validation scores static prompts only: clicks and everything mode are refused here, not mid-run."""
+    problems = []
+    for name in names:
+        strategy = STRATEGIES.get(name)
+        if strategy is None:
+            problems.append(f"unknown validation strategy {name!r}; known: {', '.join(STRATEGIES)}")
+        elif strategy.kind != "static":
+            static = ", ".join(s.name for s in STRATEGIES.values() if s.kind == "static")
+            problems.append(f"--val-strategy {name} is not a static prompt strategy; choose from {static}")
+    return problems
 
 
 def write_run_config(path: Path, config: FinetuneConfig, provenance: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from samia.errors import ConfigurationError, DatasetLayoutError
 from samia.finetune.config import FinetuneConfig
 from samia.models import PromptableSegmenter, file_sha256
 from samia.predictor import SamiaPredictor
-from samia.transforms import Letterbox, default_preset, get_preset, to_rgb_uint8
+from samia.transforms import InputGeometry, default_preset, get_preset, input_geometry, to_rgb_uint8
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,20 +33,23 @@ class TrainingImage:
     Attributes:
         case_id: the case it comes from.
         slice_index: index along the slicing axis for a volume; None for a 2D case.
-        letterbox: the image's geometry for the model input.
+        geometry: the image's geometry for the model input.
         masks: ``(K, H, W)`` bool, one ground-truth mask per object, on the original grid.
         resized: ``(h, w, 3)`` uint8 model-input image (methods that run the encoder); None when
             the embedding is cached.
         embedding_key: key of the image's embedding in the run's embedding cache (``decoder``
             method); None otherwise.
+        identities: per object, ``(label, component)`` (component -1 for a whole label value),
+            the identity ``samia evaluate`` seeds the object's prompts with.
     """
 
     case_id: str
     slice_index: int | None
-    letterbox: Letterbox
+    geometry: InputGeometry
     masks: np.ndarray
     resized: np.ndarray | None
     embedding_key: str | None
+    identities: tuple[tuple[int, int], ...]
 
     @property
     def n_objects(self) -> int:
@@ -145,16 +148,17 @@ def load_training_images(
             if not item.objects:
                 continue
             rgb = to_rgb_uint8(item.image, fixed_preset or default_preset(item.image.modality, item.image.is_rgb))
-            letterbox = Letterbox.for_shape(rgb.shape[:2], model.input_size)
+            geometry = input_geometry(model.input_pipeline, rgb.shape[:2], model.input_size)
             key = resized = None
             if predictor is None:
-                resized = letterbox.resize_image(rgb)
+                resized = geometry.resize_image(rgb)
             else:
                 key = embedding_key(model, rgb)
                 if len(images) % world_size == rank:
                     predictor.set_image(rgb)
             masks = np.stack([obj.mask for obj in item.objects])
-            images.append(TrainingImage(case.case_id, item.slice_index, letterbox, masks, resized, key))
+            identities = tuple((int(o.label), -1 if o.component is None else int(o.component)) for o in item.objects)
+            images.append(TrainingImage(case.case_id, item.slice_index, geometry, masks, resized, key, identities))
     if not images:
         raise DatasetLayoutError(
             source, f"no object of at least {config.min_area} pixels in any mask of its {len(cases)} case(s): "
@@ -163,15 +167,15 @@ def load_training_images(
     return images
 
 
-def low_res_targets(masks: np.ndarray, letterbox: Letterbox, low_res_size: int) -> torch.Tensor:
+def low_res_targets(masks: np.ndarray, geometry: InputGeometry, low_res_size: int) -> torch.Tensor:
     """Ground-truth masks on the model's low-resolution logit grid.
 
-    The masks go through the image's own path into the model: resize to ``letterbox.resized_shape``
+    The masks go through the image's own path into the model: resize to ``geometry.resized_shape``
     (bilinear, antialiased), zero padding to the ``S x S`` input, then area averaging to ``L x L``.
 
     Args:
         masks: ``(K, H, W)`` bool on the original grid.
-        letterbox: the image's geometry.
+        geometry: the image's geometry.
         low_res_size: ``L`` (``PromptableSegmenter.low_res_size``).
 
     Returns:
@@ -179,8 +183,8 @@ def low_res_targets(masks: np.ndarray, letterbox: Letterbox, low_res_size: int) 
         by the object (soft targets; thin structures are not lost to rounding).
     """
     stacked = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None]
-    resized = F.interpolate(stacked, letterbox.resized_shape, mode="bilinear", align_corners=False, antialias=True)
-    side = letterbox.input_size
+    resized = F.interpolate(stacked, geometry.resized_shape, mode="bilinear", align_corners=False, antialias=True)
+    side = geometry.input_size
     padded = F.pad(resized, (0, side - resized.shape[-1], 0, side - resized.shape[-2]))
     if side != low_res_size:
         padded = F.interpolate(padded, (low_res_size, low_res_size), mode="area")

@@ -27,7 +27,7 @@ import samia
 from samia.data import Case, build_manifest
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError
-from samia.evaluate.runner import object_rng
+from samia.prompts.seeding import object_rng
 from samia.finetune.checkpoints import RunState, load_last, save_best, save_last
 from samia.finetune.config import FinetuneConfig, read_run_config, write_run_config
 from samia.finetune.data import (

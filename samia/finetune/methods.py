@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from samia.finetune.adapters import AdapterSpec, attach, is_adapter_key
+from samia.models.adapters import AdapterSpec, attach, is_adapter_key
 from samia.finetune.config import FinetuneConfig
 from samia.models import PromptableSegmenter
 

@@ -20,7 +20,7 @@ from samia.finetune.data import TrainingImage, low_res_targets
 from samia.finetune.losses import PromptedMaskLoss
 from samia.finetune.prompts import TrainingPromptSampler, error_region_clicks
 from samia.models import PromptableSegmenter
-from samia.transforms import Letterbox
+from samia.transforms import InputGeometry
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class StepInputs:
 
 
 def prompt_tensors(
-    letterbox: Letterbox, points: np.ndarray | None, labels: np.ndarray | None, boxes: np.ndarray | None,
+    geometry: InputGeometry, points: np.ndarray | None, labels: np.ndarray | None, boxes: np.ndarray | None,
     device: torch.device,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """Stacked prompts in original pixels -> ``(points, labels, boxes)`` tensors in model-input pixels."""
@@ -57,9 +57,9 @@ def prompt_tensors(
         return None if array is None else torch.as_tensor(array, dtype=dtype, device=device)
 
     return (
-        tensor(None if points is None else letterbox.points_to_input(points), torch.float32),
+        tensor(None if points is None else geometry.points_to_input(points), torch.float32),
         tensor(labels, torch.int64),
-        tensor(None if boxes is None else letterbox.boxes_to_input(boxes), torch.float32),
+        tensor(None if boxes is None else geometry.boxes_to_input(boxes), torch.float32),
     )
 
 
@@ -90,9 +90,9 @@ def make_step_inputs(
     chosen = np.sort(rng.choice(image.n_objects, size=min(image.n_objects, objects_per_image), replace=False))
     masks = image.masks[chosen]
     prompts = sampler(masks, rng)
-    points, labels, boxes = prompt_tensors(image.letterbox, prompts.points, prompts.labels, prompts.boxes, model.device)
+    points, labels, boxes = prompt_tensors(image.geometry, prompts.points, prompts.labels, prompts.boxes, model.device)
     pixels, embedding = image_input(image, cache, model.device)
-    targets = low_res_targets(masks, image.letterbox, model.low_res_size).to(model.device)
+    targets = low_res_targets(masks, image.geometry, model.low_res_size).to(model.device)
     return StepInputs(pixels, embedding, points, labels, boxes, targets)
 
 

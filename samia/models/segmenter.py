@@ -32,6 +32,9 @@ class PromptableSegmenter(nn.Module):
             min and max). Padding is added after normalization, with zeros, as the originals do.
         name: registry name, e.g. ``"litemedsam"``.
         weights_sha256: SHA-256 of the loaded weights file (``"random"`` for random weights).
+        input_pipeline: how images and prompts reach the model and masks come back, as the model's
+            reference inference script does it (``samia.transforms.geometry``): ``"sam"``,
+            ``"litemedsam"`` or ``"medsam"``.
     """
 
     mask_threshold: float = 0.0
@@ -45,6 +48,7 @@ class PromptableSegmenter(nn.Module):
         normalization: Normalization,
         name: str,
         weights_sha256: str = "random",
+        input_pipeline: str = "sam",
     ) -> None:
         super().__init__()
         if normalization not in ("imagenet", "minmax"):
@@ -56,6 +60,7 @@ class PromptableSegmenter(nn.Module):
         self.normalization: Normalization = normalization
         self.name = name
         self.weights_sha256 = weights_sha256
+        self.input_pipeline = input_pipeline
         self.register_buffer("pixel_mean", torch.tensor(SAM_PIXEL_MEAN).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(SAM_PIXEL_STD).view(-1, 1, 1), persistent=False)
 

@@ -11,17 +11,16 @@ click.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from samia.metrics import dice
 from samia.predictor import Prediction, SamiaPredictor
 from samia.prompts.primitives import deepest_point, positive_points
+from samia.selection import Selection, choose_candidate
 from samia.types import Prompt
 
-Selection = Literal["oracle", "predicted_iou", "single"]
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -79,25 +78,13 @@ def next_click(prediction: np.ndarray, truth: np.ndarray) -> Click | None:
     return Click(deepest_point(extra), 0, "false_positive")
 
 
-def choose_candidate(prediction: Prediction, truth: np.ndarray, selection: Selection) -> tuple[int, list[float]]:
-    """The candidate a selection rule keeps, and every candidate's Dice against ``truth``.
-
-    ``oracle``: the highest Dice; ``predicted_iou``: the model's own first choice; ``single``: 0.
-    """
-    candidate_dice = [float(dice(mask, truth)) for mask in prediction.masks]
-    if selection == "oracle":
-        return int(np.nanargmax(candidate_dice)), candidate_dice
-    if selection == "predicted_iou":
-        return prediction.best_index, candidate_dice
-    return 0, candidate_dice
-
-
 def simulate_clicks(
     predictor: SamiaPredictor,
     truths: Sequence[np.ndarray],
     max_clicks: int,
     selection: Selection,
     replayed: Sequence[Sequence[Click]] | None = None,
+    oracle_smoothing: float = 0.0,
 ) -> list[list[ClickStep]]:
     """Simulate up to ``max_clicks`` clicks on each object of the predictor's current image.
 
@@ -109,6 +96,7 @@ def simulate_clicks(
             the three multimask candidates at every click.
         replayed: recorded clicks per object to use instead of the error-region rule (prompt replay);
             an object's trajectory ends when its recorded clicks run out.
+        oracle_smoothing: the ``oracle`` rule's Dice smoothing (``samia.selection.choose_candidate``).
 
     Returns:
         One list of exactly ``max_clicks`` :class:`ClickStep` per object; once an object has no
@@ -138,7 +126,7 @@ def simulate_clicks(
         predictions = predictor.predict_batch_all_outputs(prompts) if prompts else []
         for i, prompt, full in zip(active, prompts, predictions):
             prediction = full.select(outputs)
-            candidate, candidate_dice = choose_candidate(prediction, truths[i], selection)
+            candidate, candidate_dice = choose_candidate(prediction, truths[i], selection, oracle_smoothing)
             trajectories[i].append(ClickStep(step, prompt, prediction, candidate, candidate_dice))
             previous_logits[i] = prediction.low_res_logits[candidate]
             if step < max_clicks:

@@ -8,10 +8,10 @@ Three kinds, each registered by name (the ``--strategy`` values):
 - ``everything`` prompts the whole image with a point grid (``samia.auto``) and matches masks to
   objects afterwards.
 
-Huang et al.'s rules (MedIA 2024): first positive point = centroid, or the interior point farthest
-from the boundary when the centroid is outside the object; further positives at a uniform stride
-over the object's pixels; negatives at a uniform stride over the background inside the box enlarged
-2x around its centre.
+The point strategies follow one of two rule sets, chosen by the protocol (``samia.prompts.protocols``):
+samia's own (``samia.prompts.primitives``: centroid or deepest interior point, mid-run strides) or
+the exact rules of Huang et al.'s released code (``samia.prompts.huang2024``). Boxes, jitter and
+clicks are the same under both.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from typing import Callable, Literal
 import numpy as np
 
 from samia.errors import ConfigurationError
+from samia.prompts import huang2024
 from samia.prompts.primitives import clip_box, negative_points, positive_points, tight_box
+from samia.prompts.protocols import get_protocol
 from samia.types import Prompt
 
 StrategyKind = Literal["static", "clicks", "everything"]
@@ -154,19 +156,18 @@ def _point_jitter(mask: np.ndarray, rng: np.random.Generator, settings: Protocol
     return prompts
 
 
-def build_strategies(names: list[str], settings: ProtocolSettings = ProtocolSettings()) -> list[PromptStrategy]:
-    """The strategies ``names`` with ``settings`` applied; ConfigurationError for unknown names."""
-    registry = strategy_registry(settings)
+def build_strategies(names: list[str], settings: ProtocolSettings = ProtocolSettings(),
+                     protocol: str = "samia") -> list[PromptStrategy]:
+    """The strategies ``names`` with ``settings`` applied under ``protocol``'s rules; ConfigurationError
+    for unknown names."""
+    registry = strategy_registry(settings, protocol)
     unknown = [name for name in names if name not in registry]
     if unknown:
         raise ConfigurationError(f"unknown strategy {unknown[0]!r}; known strategies: {', '.join(registry)}")
     return [registry[name] for name in names]
 
 
-def strategy_registry(settings: ProtocolSettings = ProtocolSettings()) -> dict[str, PromptStrategy]:
-    """Every strategy, in the order of the papers' protocol (S1..S6, then samia's additions)."""
-    k = settings.n_points
-
+def _samia_point_strategies(k: int) -> list[PromptStrategy]:
     def point1(mask, rng):
         points, rule = positive_points(mask, 1)
         return [Prompt(points=points, labels=_ones(1), meta={"point_rule": rule})]
@@ -181,17 +182,11 @@ def strategy_registry(settings: ProtocolSettings = ProtocolSettings()) -> dict[s
         labels = np.concatenate([_ones(len(positives)), np.zeros(len(negatives), dtype=np.int64)])
         return [Prompt(points=np.concatenate([positives, negatives]), labels=labels, meta={"point_rule": rule})]
 
-    def box(mask, rng):
-        return [Prompt(box=tight_box(mask))]
-
     def box_point1(mask, rng):
         points, rule = positive_points(mask, 1)
         return [Prompt(points=points, labels=_ones(1), box=tight_box(mask), meta={"point_rule": rule})]
 
-    bands = ", ".join(band.label for band in settings.jitter_bands)
-    entries = [
-        PromptStrategy("everything", "everything", "S1: automatic masks from a point grid (no prompt); each object is "
-                       "matched to the generated mask with the highest IoU (oracle match)"),
+    return [
         PromptStrategy("point1", "static", "S2: one positive point at the centroid (rounded); if outside the object, "
                        "the interior point farthest from the boundary (point_rule)", point1),
         PromptStrategy(f"point{k}", "static", f"S3: {k} positive points: the point1 point, then {k - 1} at a uniform "
@@ -199,8 +194,52 @@ def strategy_registry(settings: ProtocolSettings = ProtocolSettings()) -> dict[s
         PromptStrategy(f"point{k}_neg{k}", "static", f"S4: the point{k} points plus {k} negative points at a uniform "
                        "stride over the background inside the tight box enlarged 2x about its centre (clipped)",
                        point_k_neg_k),
-        PromptStrategy("box", "static", "S5: the tight bounding box of the object (x0, y0, x1, y1), inclusive", box),
         PromptStrategy("box_point1", "static", "S6: the tight box plus the point1 point", box_point1),
+    ]
+
+
+def _huang2024_point_strategies() -> list[PromptStrategy]:
+    def first(count: int, with_box: bool = False):
+        def make(mask, rng):
+            points, labels, meta = huang2024.first_points(mask, count)
+            return [Prompt(points=points, labels=labels, box=tight_box(mask) if with_box else None, meta=meta)]
+
+        return make
+
+    table = "of the released code's point table (samia.prompts.huang2024)"
+    return [
+        PromptStrategy("point1", "static", "S2 (huang2024): the truncated centroid int(m10/m00), int(m01/m00), "
+                       "inside the object or not", first(1)),
+        PromptStrategy("point5", "static", f"S3 (huang2024): rows 0-4 {table}: the centroid, then object pixels "
+                       "every int(N/5) from index 0", first(5)),
+        PromptStrategy("point5_neg5", "static", f"S4 (huang2024): rows 0-9 {table} with labels 1x5, 0x5 "
+                       "(a 6th object row gets label 0, as in the released code)", first(10)),
+        PromptStrategy("box_point1", "static", "S6 (huang2024): the tight box plus the truncated centroid",
+                       first(1, with_box=True)),
+    ]
+
+
+def strategy_registry(settings: ProtocolSettings = ProtocolSettings(), protocol: str = "samia") -> dict[str, PromptStrategy]:
+    """Every strategy under ``protocol``'s rules, in the order of the papers' protocol (S1..S6, then
+    samia's additions)."""
+    get_protocol(protocol)
+    k = settings.n_points
+    if protocol == "huang2024" and k != huang2024.N_FOREGROUND:
+        raise ConfigurationError(f"the huang2024 protocol uses {huang2024.N_FOREGROUND} points, not {k}")
+    points = {s.name: s for s in (_huang2024_point_strategies() if protocol == "huang2024" else _samia_point_strategies(k))}
+
+    def box(mask, rng):
+        return [Prompt(box=tight_box(mask))]
+
+    bands = ", ".join(band.label for band in settings.jitter_bands)
+    entries = [
+        PromptStrategy("everything", "everything", "S1: automatic masks from a point grid (no prompt); each object is "
+                       "matched to the generated mask with the highest IoU (oracle match)"),
+        points["point1"],
+        points[f"point{k}"],
+        points[f"point{k}_neg{k}"],
+        PromptStrategy("box", "static", "S5: the tight bounding box of the object (x0, y0, x1, y1), inclusive", box),
+        points["box_point1"],
         PromptStrategy("box_jitter", "static", f"the tight box, each coordinate shifted by +-U(low, high) per band ({bands}), "
                        f"{settings.jitter_repeats} draws per band, clipped to the image",
                        lambda mask, rng: _box_jitter(mask, rng, settings)),
@@ -218,6 +257,7 @@ def strategy_registry(settings: ProtocolSettings = ProtocolSettings()) -> dict[s
 STRATEGIES: dict[str, PromptStrategy] = strategy_registry()
 
 
-def get_strategy(name: str) -> PromptStrategy:
-    """The registered strategy ``name`` (default settings); ConfigurationError listing the names otherwise."""
-    return build_strategies([name])[0]
+def get_strategy(name: str, protocol: str = "samia") -> PromptStrategy:
+    """The registered strategy ``name`` (default settings) under ``protocol``; ConfigurationError
+    listing the names otherwise."""
+    return build_strategies([name], protocol=protocol)[0]

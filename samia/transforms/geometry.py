@@ -1,28 +1,58 @@
 """Mapping between an image's own pixel grid and a SAM-family model's square input grid.
 
-SAM-family models take a square ``S x S`` input: the image is resized so that its longest side is
-``S`` (aspect ratio kept) and padded at the bottom/right. Prompts are scaled the same way, and the
-model's low-resolution logits are mapped back to the original grid by undoing both steps (upsample
-to ``S x S``, crop the padding, upsample to ``(H, W)``) exactly as segment-anything does.
+Each model family was released with its own inference script, and the scripts disagree on how an
+image and its prompts reach the model and how the answer comes back. samia implements each one as
+an *input pipeline* and runs a model with its own by default (``PromptableSegmenter.input_pipeline``):
+
+``sam`` (segment-anything's ``SamPredictor``; SAM ViT-B/L/H)
+    Resize the longest side to ``S`` (aspect kept; the other side ``int(side * S / longest + 0.5)``)
+    with PIL bilinear, pad bottom/right. Points and boxes are scaled per axis by ``(w / W, h / H)``
+    (float). Low-res logits: bilinear to ``S x S``, crop the padding, bilinear to ``(H, W)``,
+    threshold 0.
+``litemedsam`` (``CVPR24_LiteMedSAM_infer.py`` of the MedSAM repository)
+    The same resized shape and padding, but resized with OpenCV's ``INTER_AREA``. Boxes are scaled
+    by ``S / max(H, W)`` and truncated to integers (``int(box * 256 / max(H, W))``); points, which
+    the reference never takes, are scaled by the same factor without truncation. Low-res logits
+    (already ``S x S``): crop, bilinear to ``(H, W)``, sigmoid > 0.5 (= logits > 0).
+``medsam`` (``MedSAM_Inference.py``)
+    Stretch to ``S x S`` (aspect not kept) with ``skimage.transform.resize(order=3,
+    preserve_range=True, anti_aliasing=True)`` then ``astype(uint8)``; no padding. Boxes and points
+    are scaled by ``(S / W, S / H)`` (float). Low-res logits: sigmoid, bilinear straight to
+    ``(H, W)``, probability > 0.5. Interpolating probabilities is not interpolating logits, so
+    :meth:`Stretch.logits_to_original` returns the logit of the interpolated probability: ``> 0``
+    on it is exactly the reference's ``> 0.5``.
+
+Every geometry maps prompts into the model frame and the model's low-res logits back to the
+original grid; the predictor, everything mode, click simulation and fine-tuning use them through
+:func:`input_geometry` only.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from segment_anything.utils.transforms import ResizeLongestSide
 
+InputPipeline = Literal["sam", "litemedsam", "medsam"]
+INPUT_PIPELINES: tuple[str, ...] = ("sam", "litemedsam", "medsam")
+
+_PROBABILITY_EPS = 1e-12
+"""Probabilities are clamped to ``[eps, 1 - eps]`` before the logit (finite logits)."""
+
 
 @dataclass(frozen=True)
-class Letterbox:
-    """The resize-longest-side + pad geometry of one image for one model input size.
+class InputGeometry(ABC):
+    """The geometry of one image for one model input size under one input pipeline.
 
     Attributes:
         original_shape: ``(H, W)`` of the image, pixels.
-        resized_shape: ``(h, w)`` after resizing the longest side to ``input_size``.
+        resized_shape: ``(h, w)`` of the resized image inside the ``S x S`` input (the rest is
+            zero padding); ``(S, S)`` when the pipeline stretches.
         input_size: side ``S`` of the model's square input, pixels.
     """
 
@@ -30,21 +60,31 @@ class Letterbox:
     resized_shape: tuple[int, int]
     input_size: int
 
+    pipeline: ClassVar[str]
+
     @classmethod
-    def for_shape(cls, original_shape: tuple[int, int], input_size: int) -> "Letterbox":
+    def for_shape(cls, original_shape: tuple[int, int], input_size: int) -> "InputGeometry":
         height, width = int(original_shape[0]), int(original_shape[1])
+        return cls((height, width), cls.resized_shape_for(height, width, int(input_size)), int(input_size))
+
+    @staticmethod
+    def resized_shape_for(height: int, width: int, input_size: int) -> tuple[int, int]:
+        """Longest side to ``input_size``, the other ``int(side * scale + 0.5)`` (all three scripts)."""
         resized = ResizeLongestSide.get_preprocess_shape(height, width, input_size)
-        return cls((height, width), (int(resized[0]), int(resized[1])), int(input_size))
+        return int(resized[0]), int(resized[1])
 
     def resize_image(self, image_rgb: np.ndarray) -> np.ndarray:
-        """``(H, W, 3)`` uint8 -> ``(h, w, 3)`` uint8, resized as segment-anything does (bilinear, PIL)."""
+        """``(H, W, 3)`` uint8 -> ``(h, w, 3)`` uint8 as the pipeline's reference script resizes."""
         if image_rgb.shape[:2] != self.original_shape:
             raise ValueError(f"image of shape {image_rgb.shape[:2]} does not match {self.original_shape}")
-        return ResizeLongestSide(self.input_size).apply_image(image_rgb)
+        return self._resize(image_rgb)
+
+    @abstractmethod
+    def _resize(self, image_rgb: np.ndarray) -> np.ndarray: ...
 
     @property
     def scale_xy(self) -> tuple[float, float]:
-        """Factors ``(w / W, h / H)`` that take original ``(x, y)`` pixels to model-input pixels."""
+        """Factors ``(sx, sy)`` that take original ``(x, y)`` pixels to model-input pixels."""
         return (
             self.resized_shape[1] / self.original_shape[1],
             self.resized_shape[0] / self.original_shape[0],
@@ -67,10 +107,86 @@ class Letterbox:
         """Low-resolution logits ``(B, M, L, L)`` -> logits on the original grid ``(B, M, H, W)``.
 
         Bilinear upsampling to ``S x S``, crop of the padding to ``(h, w)``, bilinear resampling to
-        ``(H, W)`` (segment-anything's ``Sam.postprocess_masks``). Threshold at 0 for a mask.
+        ``(H, W)`` (segment-anything's ``Sam.postprocess_masks``; for LiteMedSAM ``L = S`` and the
+        first step is the identity). Threshold at 0 for a mask.
         """
-        upsampled = F.interpolate(
-            low_res_logits, (self.input_size, self.input_size), mode="bilinear", align_corners=False
-        )
-        cropped = upsampled[..., : self.resized_shape[0], : self.resized_shape[1]]
+        if low_res_logits.shape[-1] != self.input_size:
+            low_res_logits = F.interpolate(
+                low_res_logits, (self.input_size, self.input_size), mode="bilinear", align_corners=False
+            )
+        cropped = low_res_logits[..., : self.resized_shape[0], : self.resized_shape[1]]
         return F.interpolate(cropped, self.original_shape, mode="bilinear", align_corners=False)
+
+
+@dataclass(frozen=True)
+class Letterbox(InputGeometry):
+    """segment-anything's geometry: PIL bilinear resize of the longest side, zero padding."""
+
+    pipeline: ClassVar[str] = "sam"
+
+    def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
+        return ResizeLongestSide(self.input_size).apply_image(image_rgb)
+
+
+@dataclass(frozen=True)
+class AreaLetterbox(InputGeometry):
+    """LiteMedSAM's reference geometry: ``cv2.INTER_AREA`` resize, integer box scaling."""
+
+    pipeline: ClassVar[str] = "litemedsam"
+
+    @property
+    def scale(self) -> float:
+        """``S / max(H, W)``, the one factor of both axes."""
+        return self.input_size / max(self.original_shape)
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        return self.scale, self.scale
+
+    def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
+        import cv2  # imported here: only this pipeline needs OpenCV
+
+        height, width = self.resized_shape
+        return cv2.resize(np.ascontiguousarray(image_rgb), (width, height), interpolation=cv2.INTER_AREA)
+
+    def boxes_to_input(self, boxes: np.ndarray) -> np.ndarray:
+        """``int(box * S / max(H, W))`` per coordinate (truncation toward zero), as float64."""
+        return np.trunc(np.asarray(boxes, dtype=np.float64) * self.scale)
+
+
+@dataclass(frozen=True)
+class Stretch(InputGeometry):
+    """MedSAM's reference geometry: bicubic stretch to ``S x S``, probabilities interpolated."""
+
+    pipeline: ClassVar[str] = "medsam"
+
+    @staticmethod
+    def resized_shape_for(height: int, width: int, input_size: int) -> tuple[int, int]:
+        return input_size, input_size
+
+    def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
+        from skimage.transform import resize
+
+        side = self.input_size
+        resized = resize(image_rgb, (side, side), order=3, preserve_range=True, anti_aliasing=True)
+        return resized.astype(np.uint8)
+
+    def logits_to_original(self, low_res_logits: torch.Tensor) -> torch.Tensor:
+        """``logit(bilinear(sigmoid(low_res), (H, W)))``: ``> 0`` is the reference's ``> 0.5``."""
+        probabilities = F.interpolate(
+            torch.sigmoid(low_res_logits), self.original_shape, mode="bilinear", align_corners=False
+        )
+        return torch.logit(probabilities, eps=_PROBABILITY_EPS)
+
+
+_GEOMETRIES: dict[str, type[InputGeometry]] = {"sam": Letterbox, "litemedsam": AreaLetterbox, "medsam": Stretch}
+
+
+def input_geometry(pipeline: str, original_shape: tuple[int, int], input_size: int) -> InputGeometry:
+    """The geometry of an image of ``original_shape`` ``(H, W)`` under ``pipeline`` (one of
+    :data:`INPUT_PIPELINES`) for a model input of ``input_size`` pixels."""
+    try:
+        geometry = _GEOMETRIES[pipeline]
+    except KeyError:
+        raise ValueError(f"unknown input pipeline {pipeline!r}; known: {', '.join(INPUT_PIPELINES)}") from None
+    return geometry.for_shape(original_shape, input_size)

@@ -11,8 +11,12 @@ Three kinds of preset:
   object is not lost. A constant image raises :class:`~samia.errors.InvalidImageError`.
 - ``passthrough``: uint8 images are kept as they are; any other dtype is scaled min-max to 0..255
   (raises on a constant image).
+- ``huang2024``: Huang et al.'s ``pre_grey_rgb2D.py``, exactly: a gray image is first repeated to
+  three channels; ``lo, hi`` = the 0.95th and 99.5th percentiles of all values (note 0.95, not 0.5);
+  clip; ``(x - min) / (max - min) * 255`` over the clipped image; pixels whose raw value is 0 are
+  set to 0; then truncated to uint8 (``np.uint8``), not rounded. Raises on a constant image.
 
-Scaling rule, for all kinds: ``v = (clip(x, lo, hi) - lo) / (hi - lo) * 255`` in float64, rounded to
+Scaling rule, for the first three kinds: ``v = (clip(x, lo, hi) - lo) / (hi - lo) * 255`` in float64, rounded to
 the nearest integer with ties to even (``numpy.rint``). E.g. window L40/W400 (``[-160, 240]`` HU)
 maps -160 -> 0, 0 -> 102, 40 -> 128 (127.5 rounds to even), 240 -> 255. Gray results are repeated to
 three channels.
@@ -28,7 +32,7 @@ import numpy as np
 from samia.errors import ConfigurationError, InvalidImageError
 from samia.types import MODALITIES, Image2D
 
-PRESET_KINDS = ("window", "percentile", "passthrough")
+PRESET_KINDS = ("window", "percentile", "passthrough", "huang2024")
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,9 @@ class IntensityPreset:
     def __post_init__(self) -> None:
         if self.kind not in PRESET_KINDS:
             raise ConfigurationError(f"preset {self.name!r}: unknown kind {self.kind!r}; choose one of {PRESET_KINDS}")
-        if self.kind == "passthrough":
+        if self.kind in ("passthrough", "huang2024"):
             if self.low is not None or self.high is not None:
-                raise ConfigurationError(f"preset {self.name!r}: a passthrough preset takes no low/high")
+                raise ConfigurationError(f"preset {self.name!r}: a {self.kind} preset takes no low/high")
             return
         if self.low is None or self.high is None or not self.low < self.high:
             raise ConfigurationError(f"preset {self.name!r}: needs low < high, got {self.low}, {self.high}")
@@ -79,6 +83,7 @@ PRESETS: dict[str, IntensityPreset] = {
         IntensityPreset.window("ct_brain", level=40, width=80),
         IntensityPreset("percentile", "percentile", 0.5, 99.5),
         IntensityPreset("passthrough", "passthrough"),
+        IntensityPreset("huang2024", "huang2024"),
     )
 }
 """The built-in presets by name."""
@@ -133,6 +138,8 @@ def to_rgb_uint8(image: Image2D, preset: IntensityPreset) -> np.ndarray:
         if nonfinite:
             raise InvalidImageError(source, f"contains {nonfinite} NaN/Inf pixels")
 
+    if preset.kind == "huang2024":
+        return _huang2024(array, source)
     if preset.kind == "window":
         scaled = _scale(array, preset.low, preset.high)  # type: ignore[arg-type]
     elif preset.kind == "passthrough" and array.dtype == np.uint8:
@@ -158,3 +165,20 @@ def _scale(array: np.ndarray, low: float, high: float) -> np.ndarray:
     """Clip to ``[low, high]`` and map linearly onto 0..255 (float64, rint), as uint8."""
     clipped = np.clip(array.astype(np.float64), low, high)
     return np.rint((clipped - low) / (high - low) * 255.0).astype(np.uint8)
+
+
+HUANG2024_PERCENTILES = (0.95, 99.5)
+
+
+def _huang2024(array: np.ndarray, source: str) -> np.ndarray:
+    """``pre_grey_rgb2D.py``'s intensity rule (module docstring) -> ``(H, W, 3)`` uint8."""
+    rgb = array if array.ndim == 3 else np.repeat(array[:, :, None], 3, axis=2)
+    values = rgb.astype(np.float64)
+    low, high = np.percentile(values, HUANG2024_PERCENTILES)
+    clipped = np.clip(values, low, high)
+    minimum, maximum = clipped.min(), clipped.max()
+    if minimum == maximum:
+        raise InvalidImageError(source, f"image is constant after clipping to its percentiles ({minimum:g}); nothing to segment")
+    scaled = (clipped - minimum) / (maximum - minimum) * 255.0
+    scaled[values == 0] = 0
+    return scaled.astype(np.uint8)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samia.analysis.factors import FACTOR_NAMES
+from samia.metrics.factors import FACTOR_NAMES
 from samia.evaluate import EvaluationConfig, evaluate
 
 N_OBJECTS = 48

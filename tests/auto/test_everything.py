@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from segment_anything import SamAutomaticMaskGenerator
 from segment_anything.modeling import Sam
 
@@ -31,6 +32,32 @@ def test_matches_segment_anythings_generator_on_the_same_model():
     theirs = np.stack([r["segmentation"] for r in reference])
     assert (iou_matrix(theirs, ours.masks).max(axis=1) >= 0.99).all()
     np.testing.assert_allclose(sorted(ours.predicted_iou), sorted(r["predicted_iou"] for r in reference), atol=1e-4)
+
+
+def test_stability_filter_matches_segment_anythings_generator():
+    """A stability threshold that drops about half of the masks, with the default offset 1.0: the
+    same masks survive as in segment-anything's generator. The tiny model's mask head is scaled up
+    so that its logits exceed the offset (random weights give logits of about +-0.1)."""
+    model = build_model("tiny_sam")
+    with torch.no_grad():
+        for mlp in model.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(300)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 50, (48, 64, 3), dtype=np.uint8)
+    image[8:30, 10:40] += 160
+    common = dict(points_per_side=4, points_per_batch=16, pred_iou_thresh=0.0, box_nms_thresh=1.0)
+    predictor = SamiaPredictor(model)
+    predictor.set_image(image)
+    unfiltered = generate_everything(predictor, EverythingSettings(stability_score_thresh=0.0, **common))
+    ours = generate_everything(predictor, EverythingSettings(stability_score_thresh=0.55, **common))
+    assert EverythingSettings().stability_score_offset == 1.0
+    sam = Sam(model.image_encoder, model.prompt_encoder, model.mask_decoder).eval()
+    reference = SamAutomaticMaskGenerator(sam, stability_score_thresh=0.55, **common).generate(image)
+    assert 5 < len(reference) < len(unfiltered) - 5  # the filter is exercised
+    assert len(ours) == len(reference)
+    theirs = np.stack([r["segmentation"] for r in reference])
+    assert (iou_matrix(theirs, ours.masks).max(axis=1) >= 0.99).all()
+    np.testing.assert_allclose(sorted(ours.stability_score), sorted(r["stability_score"] for r in reference), atol=1e-4)
 
 
 def test_thresholds_drop_masks():

@@ -1,44 +1,78 @@
-"""A run killed at an arbitrary moment and re-run ends with every row exactly once."""
+"""A run killed with SIGKILL and re-run ends with every row exactly once.
 
-import signal
+The run kills itself at a chosen point (after its third finished unit, or in the middle of writing
+its fourth: temporary written, not yet renamed), so the test depends on no timing window. Only
+visible unit files count: ``pathlib`` globs also match the journal's hidden ``.partial`` files.
+"""
+
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from samia.data import write_phantom_dataset
 from samia.evaluate import EvaluationConfig, evaluate
 
+N_CASES = 6
+KILL_AFTER_UNITS = 3
+
 RUN = """
-import sys
+import os, signal, sys
+import samia.evaluate.store as store
 from samia.evaluate import EvaluationConfig, evaluate
+
+where, after = sys.argv[3], int(sys.argv[4])
+written = []
+original_write_unit, original_write_bytes = store.ResultsStore.write_unit, store.atomic_write_bytes
+
+def write_unit(self, key, rows, meta):
+    original_write_unit(self, key, rows, meta)
+    written.append(key)
+    if len(written) == after + (where == "mid_write"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def write_bytes(path, data):
+    if where == "mid_write" and len(written) == after and "units" in str(path):
+        temporary = path.with_name("." + path.name + ".0123456789ab.partial.parquet")
+        temporary.write_bytes(data[: len(data) // 2])  # a writer killed mid-file leaves this behind
+        return path
+    return original_write_bytes(path, data)
+
+store.ResultsStore.write_unit = write_unit
+store.atomic_write_bytes = write_bytes
 evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="tiny_litemedsam", strategies=["box", "point1"], save_masks=True))
 """
 
+CONFIG = dict(model="tiny_litemedsam", strategies=["box", "point1"], save_masks=True)
 
-def test_killed_run_resumes_with_every_row_exactly_once(tmp_path):
-    data = write_phantom_dataset(tmp_path / "data", 10, np.random.default_rng(11), shape=(96, 96))
+
+def _visible_units(out):
+    return [p for p in (out / ".journal" / "units").glob("*.parquet") if not p.name.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_phantom_dataset(tmp_path_factory.mktemp("resume"), N_CASES, np.random.default_rng(11), shape=(96, 96))
+
+
+@pytest.fixture(scope="module")
+def reference(dataset, tmp_path_factory):
+    return evaluate(EvaluationConfig(data=str(dataset), out=str(tmp_path_factory.mktemp("reference") / "run"), **CONFIG))
+
+
+@pytest.mark.parametrize("where", ["between_units", "mid_write"])
+def test_killed_run_resumes_with_every_row_exactly_once(where, dataset, reference, tmp_path):
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-c", RUN, str(data), str(out)])
-    units = out / ".journal" / "units"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if units.is_dir() and len(list(units.glob("*.parquet"))) >= 2:
-            break
-        time.sleep(0.05)
-    assert process.poll() is None, "the run finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    finished_before = len(list(units.glob("*.parquet")))
-    assert 2 <= finished_before < 10
+    process = subprocess.run([sys.executable, "-c", RUN, str(dataset), str(out), where, str(KILL_AFTER_UNITS)])
+    assert process.returncode == -9  # killed, not finished
+    assert len(_visible_units(out)) == KILL_AFTER_UNITS
+    if where == "mid_write":
+        assert list((out / ".journal" / "units").glob(".*.partial*"))
 
-    config = dict(data=str(data), model="tiny_litemedsam", strategies=["box", "point1"], save_masks=True)
-    resumed = evaluate(EvaluationConfig(out=str(out), **config))
-    assert resumed.units_skipped == finished_before and resumed.units_run == 10 - finished_before
-    reference = evaluate(EvaluationConfig(out=str(tmp_path / "reference"), **config))
-
+    resumed = evaluate(EvaluationConfig(data=str(dataset), out=str(out), **CONFIG))
+    assert resumed.units_skipped == KILL_AFTER_UNITS and resumed.units_run == N_CASES - KILL_AFTER_UNITS
     key = ["case", "slice", "label", "component", "strategy", "variant", "selection"]
     assert not resumed.results.duplicated(key).any()
     pd.testing.assert_frame_equal(resumed.results, reference.results, check_exact=False, rtol=1e-4)

@@ -107,3 +107,52 @@ def test_volumes_are_sliced_with_their_spacing(phantom_3d, tmp_path):
 def test_small_objects_are_skipped_and_counted(phantom_2d, tmp_path):
     outcome = evaluate(_config(phantom_2d, tmp_path / "run", min_area=10**6))
     assert outcome.results.empty and outcome.skipped_small == 9
+
+
+def test_anisotropic_in_plane_spacing_reaches_the_metrics_in_y_x_order(tmp_path):
+    """A 2D NIfTI with 0.5 mm rows and 2.0 mm columns: distances in the rows use (y, x) = (0.5, 2.0)."""
+    import SimpleITK as sitk
+
+    from samia.io import read_label
+    from samia.metrics import hd95
+
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    rng = np.random.default_rng(5)
+    image = rng.normal(0, 1, (60, 40)).astype(np.float32)
+    label = np.zeros((60, 40), np.uint8)
+    label[10:45, 8:30] = 1
+    image[label == 1] += 4
+    for array, path in ((image, data / "images" / "case.nii.gz"), (label, data / "masks" / "case.nii.gz")):
+        written = sitk.GetImageFromArray(array)
+        written.SetSpacing((2.0, 0.5))  # SimpleITK spacing is (x, y)
+        sitk.WriteImage(written, str(path))
+    outcome = evaluate(EvaluationConfig(data=str(data), out=str(tmp_path / "run"), model="tiny_sam",
+                                        strategies=["box"], selections=["single"], save_masks=True))
+    (row,) = outcome.results.itertuples()
+    assert (row.spacing_y, row.spacing_x) == (0.5, 2.0)
+    predicted = read_label(tmp_path / "run" / row.mask_path).array.astype(bool)
+    truth = label.astype(bool)
+    right, reversed_ = hd95(predicted, truth, (0.5, 2.0)), hd95(predicted, truth, (2.0, 0.5))
+    assert right != pytest.approx(reversed_)
+    assert row.hd95 == pytest.approx(right)
+
+
+def test_rows_follow_the_declared_schema_and_an_empty_unit_is_an_empty_table_of_it(phantom_2d, tmp_path):
+    import pyarrow.parquet as pq
+
+    from samia.evaluate.schema import RESULT_SCHEMA
+    from samia.evaluate.store import ResultsStore
+
+    out = tmp_path / "run"
+    evaluate(EvaluationConfig(data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box"], limit=1))
+    assert pq.read_schema(out / "results.parquet").remove_metadata().equals(RESULT_SCHEMA)
+    store = ResultsStore(tmp_path / "empty")
+    store.write_unit("nothing|-1", [], {"n_objects": 0})
+    (table, meta), = store.unit_tables()
+    assert table.num_rows == 0 and table.schema.remove_metadata().equals(RESULT_SCHEMA) and meta["n_objects"] == 0
+    results, _ = store.consolidate(["case"])
+    assert list(results.columns) == RESULT_SCHEMA.names and results.empty
+    with pytest.raises(ValueError, match="does not match the schema"):
+        store.write_unit("bad|-1", [{"case": "x"}], {})

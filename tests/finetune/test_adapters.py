@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from samia.errors import CheckpointError
-from samia.finetune.adapters import ADAPTER_FILE_KEY, read_adapter_file
+from samia.models.adapters import ADAPTER_FILE_KEY, read_adapter_file
 from samia.finetune.checkpoints import save_best
 from samia.finetune.methods import prepare
 from samia.models import build_model, file_sha256

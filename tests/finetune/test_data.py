@@ -60,11 +60,11 @@ def test_invalid_options_are_configuration_errors(phantom_train, tmp_path):
         FinetuneConfig(data=str(phantom_train), out=str(tmp_path), model="tiny_sam", prompt_kinds=["scribble"])
 
 
-def test_low_res_targets_follow_the_letterbox():
+def test_low_res_targets_follow_the_geometry():
     mask = np.zeros((1, 40, 80), dtype=bool)
     mask[0, 10:20, 40:80] = True  # right half of rows 10..19
-    letterbox = Letterbox.for_shape((40, 80), 64)  # resized to (32, 64), padded to 64 x 64
-    targets = low_res_targets(mask, letterbox, 16)  # 4 input pixels per cell
+    geometry = Letterbox.for_shape((40, 80), 64)  # resized to (32, 64), padded to 64 x 64
+    targets = low_res_targets(mask, geometry, 16)  # 4 input pixels per cell
     assert targets.shape == (1, 1, 16, 16)
     assert targets.min() >= 0 and targets.max() <= 1
     inside = targets[0, 0] > 0.5

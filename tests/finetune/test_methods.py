@@ -6,7 +6,7 @@ import torch
 
 from samia.data import build_manifest
 from samia.embeddings import EmbeddingCache
-from samia.finetune.adapters import encoder_blocks
+from samia.models.adapters import encoder_blocks
 from samia.finetune.data import load_training_images
 from samia.finetune.methods import METHODS, make_optimizer, prepare, set_training_mode
 from samia.finetune.prompts import TrainingPromptSampler

@@ -45,11 +45,13 @@ def test_keys_and_counts() -> None:
 @pytest.mark.parametrize("tolerance", [1.0, 2.0])
 def test_agrees_with_the_single_metrics(tolerance: float) -> None:
     values = segmentation_metrics(PRED, GT, SPACING, nsd_tolerance_mm=tolerance)
+    pixels = segmentation_metrics(PRED, GT, SPACING, nsd_tolerance_mm=tolerance, nsd_variant="boundary_pixels")
     assert values["dice"] == dice(PRED, GT)
     assert values["iou"] == iou(PRED, GT)
     assert values["hd95"] == hd95(PRED, GT, SPACING)
     assert values["assd"] == assd(PRED, GT, SPACING)
     assert values["nsd"] == nsd(PRED, GT, SPACING, tolerance_mm=tolerance)
+    assert pixels["nsd"] == nsd(PRED, GT, SPACING, tolerance, variant="boundary_pixels")
 
 
 def test_distance_maps_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,7 +63,7 @@ def test_distance_maps_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> Non
         return edt(*args, **kwargs)
 
     monkeypatch.setattr(ndimage, "distance_transform_edt", counting_edt)
-    segmentation_metrics(PRED, GT, SPACING)
+    segmentation_metrics(PRED, GT, SPACING, nsd_variant="boundary_pixels")
     # One transform per direction, on the crop (union box 9x10, padded by 1), never on the image.
     assert calls == [(11, 12), (11, 12)]
 

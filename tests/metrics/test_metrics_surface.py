@@ -93,7 +93,7 @@ def test_hand_computed(name, pred, gt, spacing, exp_hd95, exp_assd, exp_nsd) -> 
     assert hd95(pred, gt, spacing) == pytest.approx(exp_hd95)
     assert assd(pred, gt, spacing) == pytest.approx(exp_assd)
     for tolerance, expected in exp_nsd.items():
-        assert nsd(pred, gt, spacing, tolerance_mm=tolerance) == pytest.approx(expected), tolerance
+        assert nsd(pred, gt, spacing, tolerance, "boundary_pixels") == pytest.approx(expected), tolerance
     # Symmetric metrics: swapping pred and gt changes nothing.
     assert hd95(gt, pred, spacing) == pytest.approx(exp_hd95)
     assert assd(gt, pred, spacing) == pytest.approx(exp_assd)
@@ -135,7 +135,7 @@ def test_empty_rules(shape, spacing, pred_empty: bool, gt_empty: bool) -> None:
     else:
         expected = {"dice": 1.0, "iou": 1.0, "nsd": 1.0, "hd95": 0.0, "assd": 0.0}
     values = segmentation_metrics(pred, gt, spacing)
-    alone = {"hd95": hd95(pred, gt, spacing), "assd": assd(pred, gt, spacing), "nsd": nsd(pred, gt, spacing)}
+    alone = {"hd95": hd95(pred, gt, spacing), "assd": assd(pred, gt, spacing), "nsd": nsd(pred, gt, spacing, variant="boundary_pixels")}
     for name, value in expected.items():
         assert values[name] == pytest.approx(value, nan_ok=True), name
         if name in alone:
@@ -168,7 +168,7 @@ def test_crop_matches_uncropped_reference(seed: int, shape, spacing) -> None:
     rng = np.random.default_rng(seed)
     # Large foreground fractions, so the blobs touch the image border.
     pred, gt = _blob(rng, shape, 0.4), _blob(rng, shape, 0.5)
-    values = segmentation_metrics(pred, gt, spacing)
+    values = segmentation_metrics(pred, gt, spacing, nsd_variant="boundary_pixels")
     np.testing.assert_allclose(
         (values["hd95"], values["assd"], values["nsd"]), _uncropped_reference(pred, gt, spacing), rtol=1e-12
     )

@@ -70,3 +70,22 @@ def test_replayed_clicks_are_used_and_trajectories_end_when_they_run_out():
     assert trajectory[1].prompt.labels.tolist() == [1, 0]
     assert trajectory[2].converged and trajectory[2].prompt is trajectory[1].prompt
     assert trajectory[1].prediction.masks.shape[0] == 3  # multimask candidates for predicted_iou
+
+
+def test_the_chosen_candidates_logits_are_fed_back_not_candidate_zeros():
+    """Under the oracle rule the chosen candidate varies; its low-res logits are the next mask_input."""
+    predictor = SamiaPredictor(build_model("tiny_sam"))
+    predictor.set_image(_image())
+    truths = [_square((48, 48), top=t, left=l, size=s) for t, l, s in ((10, 10, 20), (32, 32, 10), (2, 30, 14), (30, 2, 16))]
+    trajectories = simulate_clicks(predictor, truths, max_clicks=4, selection="oracle")
+    checked_nonzero = 0
+    for trajectory in trajectories:
+        for previous, step in zip(trajectory, trajectory[1:]):
+            if step.converged:
+                continue
+            chosen = previous.prediction.low_res_logits[previous.candidate]
+            np.testing.assert_array_equal(step.prompt.mask_input, chosen)
+            if previous.candidate != 0:
+                checked_nonzero += 1
+                assert not np.array_equal(step.prompt.mask_input, previous.prediction.low_res_logits[0])
+    assert checked_nonzero >= 1  # the rule was exercised where candidate 0 would be wrong

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from samia.analysis.factors import (
+from samia.metrics.factors import (
     FACTOR_NAMES,
     efd_order,
     efd_reconstruction_errors,

@@ -26,7 +26,8 @@ from torch import nn
 
 from samia.errors import CheckpointError
 from samia.files import atomic_write_bytes
-from samia.models import PromptableSegmenter, file_sha256
+from samia.models.checkpoints import file_sha256
+from samia.models.segmenter import PromptableSegmenter
 
 ADAPTER_FILE_KEY = "samia_adapter"
 """Top-level key that marks an adapter file (its value: the :class:`AdapterSpec` record)."""

@@ -50,7 +50,6 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage import measure
 
-from samia.prompts import tight_box
 from samia.types import Image2D
 
 FACTOR_NAMES: tuple[str, ...] = (
@@ -152,7 +151,8 @@ def intensity_contrast(
     Returns:
         The contrast, >= 0 (usually <= 1); NaN for an empty ring or an image without spread.
     """
-    x0, y0, x1, y1 = tight_box(mask).astype(int)
+    rows, cols = ndimage.find_objects(mask.astype(np.uint8))[0]  # the tight box
+    y0, y1, x0, x1 = rows.start, rows.stop - 1, cols.start, cols.stop - 1
     margin_y = max(min_ring_margin_px, math.ceil(ring_margin * (y1 - y0 + 1)))
     margin_x = max(min_ring_margin_px, math.ceil(ring_margin * (x1 - x0 + 1)))
     ring = np.zeros_like(mask)

@@ -1,0 +1,98 @@
+"""The result-row schema: every column of ``results.parquet`` with its type, declared once.
+
+The runner builds rows with exactly these keys, the journal writes each unit with this schema (an
+empty unit is an empty table of it), ``results.parquet`` is written with it, and readers (prompt
+replay, ``samia report``) check a results file against it before they use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pyarrow as pa
+
+from samia.metrics.factors import FACTOR_NAMES
+
+_LIST_OF_FLOATS = pa.list_(pa.float64())
+
+RESULT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    # identity of the object and its prompt
+    ("dataset", pa.string()),
+    ("case", pa.string()),
+    ("slice", pa.int64()),  # -1 for a 2D image
+    ("object", pa.string()),
+    ("label", pa.int64()),
+    ("component", pa.int64()),  # -1 for a whole label value
+    ("modality", pa.string()),
+    ("model", pa.string()),
+    ("weights_sha256", pa.string()),
+    ("input_pipeline", pa.string()),
+    ("protocol", pa.string()),
+    ("strategy", pa.string()),
+    ("variant", pa.int64()),
+    ("n_clicks", pa.int64()),
+    ("seed", pa.int64()),
+    ("prompt", pa.string()),  # JSON: points, labels, box in image pixels
+    ("prompt_meta", pa.string()),  # JSON
+    ("jitter_band", pa.string()),
+    ("jitter_offset_px", pa.float64()),
+    ("n_generated_masks", pa.int64()),  # everything mode; -1 otherwise
+    ("best_match_iou", pa.float64()),
+    ("instance_matched", pa.bool_()),  # everything mode; null otherwise
+    ("preset", pa.string()),
+    ("spacing_y", pa.float64()),  # mm
+    ("spacing_x", pa.float64()),  # mm
+    ("image_path", pa.string()),
+    ("label_path", pa.string()),
+    *((name, pa.float64()) for name in FACTOR_NAMES),
+    # the chosen mask and its scores
+    ("selection", pa.string()),
+    ("candidate", pa.int64()),
+    ("predicted_iou", pa.float64()),
+    ("candidate_dice", _LIST_OF_FLOATS),
+    ("candidate_predicted_iou", _LIST_OF_FLOATS),
+    ("dice", pa.float64()),
+    ("iou", pa.float64()),
+    ("hd95", pa.float64()),  # mm
+    ("assd", pa.float64()),  # mm
+    ("nsd", pa.float64()),
+    ("tp", pa.int64()),
+    ("fp", pa.int64()),
+    ("fn", pa.int64()),
+    ("gt_area", pa.int64()),  # pixels
+    ("pred_area", pa.int64()),  # pixels
+    ("mask_path", pa.string()),  # relative to the results folder; null unless --save-masks
+)
+
+RESULT_SCHEMA = pa.schema([pa.field(name, kind) for name, kind in RESULT_FIELDS])
+RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA.names)
+
+CORE_COLUMNS: tuple[str, ...] = (
+    "case", "slice", "object", "label", "component", "model", "weights_sha256", "strategy", "variant",
+    "selection", "dice",
+)
+"""The columns every reader needs; results of older samia versions may lack some others (factors,
+protocol, input pipeline), which the report then leaves out with a note."""
+
+ROW_ORDER = ["case", "slice", "label", "component", "strategy", "variant", "n_clicks", "selection"]
+"""How ``results.parquet`` is sorted."""
+
+
+def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Result rows as a table of :data:`RESULT_SCHEMA` (an empty table for no rows).
+
+    Raises:
+        ValueError: a row's keys are not exactly the schema's columns (a programming error).
+    """
+    expected = set(RESULT_COLUMNS)
+    for row in rows:
+        if set(row) != expected:
+            missing, extra = sorted(expected - set(row)), sorted(set(row) - expected)
+            raise ValueError(f"result row does not match the schema: missing {missing}, unexpected {extra}")
+    return pa.Table.from_pylist(list(rows), schema=RESULT_SCHEMA)
+
+
+def missing_columns(columns: Sequence[str], required: Sequence[str] = RESULT_COLUMNS) -> list[str]:
+    """The ``required`` columns (default: all of the schema's) absent from ``columns``."""
+    present = set(columns)
+    return [name for name in required if name not in present]
