@@ -8,7 +8,7 @@ DEMO_OUT ?= runs/demo
 
 SYSTEM_PACKAGES := chromium mricron-data
 
-.PHONY: setup system demo test benchmarks samples
+.PHONY: setup system demo test lint benchmarks samples
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,11 +34,21 @@ demo: setup
 		--jitter-repeats 1 --max-clicks 3
 	$(VENV)/bin/samia report $(DEMO_OUT) --out $(DEMO_OUT)/report
 
-test: setup system
+test: setup system lint
 	$(PY) -m pytest -q
 
+# Every benchmark prints "ratio=... target... PASS|MISS" last and exits 1 on a miss; this runs all
+# of them, lists which pass, and fails if any missed.
 benchmarks: setup
-	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@failed=""; for script in benchmarks/[!_]*.py; do echo "== $$script"; \
+		$(PY) $$script || failed="$$failed $$script"; done; \
+	echo "== summary"; for script in benchmarks/[!_]*.py; do \
+		case "$$failed" in *"$$script"*) echo "MISS $$script";; *) echo "PASS $$script";; esac; done; \
+	test -z "$$failed"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 samples: setup system
 	$(PY) scripts/build_samples.py

@@ -17,12 +17,14 @@ of each: one prompt, one decoder pass (Huang et al.'s decoder-only step); target
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _target import report
 
 from samia.data import build_manifest, sample_dataset_path
 from samia.embeddings import EmbeddingCache
@@ -39,8 +41,15 @@ CASE = "colin27_axial_063"
 """A slice with 8 structures (caudate, putamen, hippocampus, cerebellum, left and right)."""
 
 
-def step_seconds(step: TrainingStep, optimizer: torch.optim.Optimizer, image: TrainingImage, config: FinetuneConfig,
-                 cache: EmbeddingCache | None, objects: int, repeat: int) -> float:
+def step_seconds(
+    step: TrainingStep,
+    optimizer: torch.optim.Optimizer,
+    image: TrainingImage,
+    config: FinetuneConfig,
+    cache: EmbeddingCache | None,
+    objects: int,
+    repeat: int,
+) -> float:
     """Wall time of one full training step with the prompts of seed ``repeat``."""
     started = time.perf_counter()
     rng = np.random.default_rng(repeat)
@@ -51,22 +60,37 @@ def step_seconds(step: TrainingStep, optimizer: torch.optim.Optimizer, image: Tr
     return time.perf_counter() - started
 
 
-def paired_medians(step: TrainingStep, optimizer: torch.optim.Optimizer, cached: TrainingImage,
-                   pixels: TrainingImage, config: FinetuneConfig, cache: EmbeddingCache, objects: int) -> tuple[float, float]:
+def paired_medians(
+    step: TrainingStep,
+    optimizer: torch.optim.Optimizer,
+    cached: TrainingImage,
+    pixels: TrainingImage,
+    config: FinetuneConfig,
+    cache: EmbeddingCache,
+    objects: int,
+) -> tuple[float, float]:
     """Median step times ``(cached, re-encoding)``, measured alternately (same prompts) after a warm-up."""
-    times = [(step_seconds(step, optimizer, cached, config, cache, objects, repeat),
-              step_seconds(step, optimizer, pixels, config, None, objects, repeat))
-             for repeat in range(WARM_UP + REPEATS)]
+    times = [
+        (
+            step_seconds(step, optimizer, cached, config, cache, objects, repeat),
+            step_seconds(step, optimizer, pixels, config, None, objects, repeat),
+        )
+        for repeat in range(WARM_UP + REPEATS)
+    ]
     on_cache, encoding = np.median(np.asarray(times[WARM_UP:]), axis=0)
     return float(on_cache), float(encoding)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, nargs="+", default=[1, 4], help="prompts trained per step")
     parser.add_argument("--rounds", type=int, nargs="+", default=[1, 2], help="decoder rounds per step")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1: stable on a shared machine, where idle-waiting threads stall)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: stable on a shared machine, where idle-waiting threads stall)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     source = sample_dataset_path("colin27_aal_2d")
@@ -87,10 +111,12 @@ def main() -> None:
             for objects in args.objects:
                 on_cache, encoding = paired_medians(step, optimizer, cached, pixels, config, cache, objects)
                 ratios.append(encoding / on_cache)
-                print(f"{objects} prompt(s), {rounds} decoder round(s) a step: cached embedding "
-                      f"{on_cache * 1000:.0f} ms, re-encoding {encoding * 1000:.0f} ms, ratio {ratios[-1]:.2f}")
-    print(f"ratio={ratios[0]:.3f}")
+                print(
+                    f"{objects} prompt(s), {rounds} decoder round(s) a step: cached embedding "
+                    f"{on_cache * 1000:.0f} ms, re-encoding {encoding * 1000:.0f} ms, ratio {ratios[-1]:.2f}"
+                )
+    return report(ratios[0], ">=", 10.0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

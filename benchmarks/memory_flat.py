@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _target import report
 
 from samia.data import write_phantom_dataset
 
@@ -26,11 +27,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def peak_rss_kib(data: Path, out: Path) -> int:
-    completed = subprocess.run([sys.executable, "-c", SCRIPT, str(data), str(out)], check=True, capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(data), str(out)], check=True, capture_output=True, text=True
+    )
     return int(completed.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main() -> int:
     with tempfile.TemporaryDirectory() as root:
         root_path = Path(root)
         small = write_phantom_dataset(root_path / "small", SMALL, np.random.default_rng(0), shape=(256, 256))
@@ -39,8 +42,8 @@ def main() -> None:
         large_kib = peak_rss_kib(large, root_path / "out_large")
     print(f"peak RSS, {SMALL} cases: {small_kib / 1024:.1f} MiB")
     print(f"peak RSS, {10 * SMALL} cases: {large_kib / 1024:.1f} MiB")
-    print(f"ratio={large_kib / small_kib:.3f}")
+    return report(large_kib / small_kib, "<=", 1.2)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

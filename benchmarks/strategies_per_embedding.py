@@ -8,10 +8,12 @@ target <= 2.0.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 import torch
+from _target import report
 
 from samia.data import build_manifest, iter_slice_items, sample_dataset_path
 from samia.embeddings import EmbeddingCache
@@ -41,12 +43,22 @@ def ten_prompts(mask: np.ndarray, rng: np.random.Generator) -> list[Prompt]:
     ]
     for shift in (5, 10, 15, 20, 25):
         jittered = box + rng.uniform(-shift, shift, 4)
-        prompts.append(Prompt(box=np.array([min(jittered[0], jittered[2]), min(jittered[1], jittered[3]),
-                                            max(jittered[0], jittered[2]), max(jittered[1], jittered[3])])))
+        prompts.append(
+            Prompt(
+                box=np.array(
+                    [
+                        min(jittered[0], jittered[2]),
+                        min(jittered[1], jittered[3]),
+                        max(jittered[0], jittered[2]),
+                        max(jittered[1], jittered[3]),
+                    ]
+                )
+            )
+        )
     return prompts
 
 
-def main() -> None:
+def main() -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     case = build_manifest(sample_dataset_path("colin27_aal_2d"))[0]
     item = next(iter_slice_items(case))
@@ -73,8 +85,8 @@ def main() -> None:
     print(f"encoder pass: {encoder * 1000:.1f} ms (median of {REPEATS})")
     print(f"set_image + 10 prompts x (multimask, single): {strategies * 1000:.1f} ms")
     print(f"encoder calls: {predictor.encoder_calls} for {REPEATS + 1} set_image calls")
-    print(f"ratio={strategies / encoder:.3f}")
+    return report(strategies / encoder, "<=", 2.0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

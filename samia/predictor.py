@@ -8,8 +8,8 @@ batch with the same structure goes through the mask decoder in one call.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ class Prediction:
     iou_predictions: np.ndarray
     low_res_logits: np.ndarray
 
-    def select(self, outputs: slice) -> "Prediction":
+    def select(self, outputs: slice) -> Prediction:
         """The prediction restricted to some of its candidate masks."""
         return Prediction(self.masks[outputs], self.iou_predictions[outputs], self.low_res_logits[outputs])
 

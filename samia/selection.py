@@ -28,8 +28,9 @@ def smoothed_dice(mask: np.ndarray, truth: np.ndarray, smoothing: float) -> floa
     return (2.0 * intersection + smoothing) / (total + smoothing)
 
 
-def choose_candidate(prediction: "Prediction", truth: np.ndarray, selection: Selection,
-                     oracle_smoothing: float = 0.0) -> tuple[int, list[float]]:
+def choose_candidate(
+    prediction: Prediction, truth: np.ndarray, selection: Selection, oracle_smoothing: float = 0.0
+) -> tuple[int, list[float]]:
     """The candidate a selection rule keeps, and every candidate's (unsmoothed) Dice against ``truth``.
 
     Args:

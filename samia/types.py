@@ -159,7 +159,7 @@ class Prompt:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Prompt":
+    def from_record(cls, record: dict[str, Any]) -> Prompt:
         """Inverse of :meth:`to_record`."""
         points = record.get("points")
         labels = record.get("labels")

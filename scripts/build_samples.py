@@ -272,9 +272,9 @@ datasets and these two files) with:
 ## Sources
 
 - **Colin27 ("ch2") single-subject T1 MRI template**, 181 x 217 x 181 voxels, 1 mm, MNI space.
-  {REFERENCES['colin27']}
+  {REFERENCES["colin27"]}
 - **AAL atlas** (Automated Anatomical Labeling, 116 regions) on the same grid.
-  {REFERENCES['aal']}
+  {REFERENCES["aal"]}
 
 Both files (`ch2.nii.gz`, `aal.nii.gz`, region names from `aal.nii.txt`) as distributed with
 MRIcron by Chris Rorden, taken from the Debian package `mricron-data`
@@ -318,8 +318,8 @@ samia. The BSD-3-clause text is repeated in `LICENSE.md`.
 
 4. `{DATASET_3D}/` (MSD layout): voxel box z {start[0]}..{stop[0]}, y {start[1]}..{stop[1]},
    x {start[2]}..{stop[2]} of the LPS volume (bounding box of the structures + {CROP_MARGIN} voxels), every {Z_STEP}nd
-   axial slice kept (nearest neighbour, no interpolation): shape (z, y, x) {tuple(facts['shape_zyx'])},
-   spacing (z, y, x) {tuple(facts['spacing_zyx_mm'])} mm, origin (LPS x, y, z) {tuple(facts['origin_lps_xyz_mm'])} mm,
+   axial slice kept (nearest neighbour, no interpolation): shape (z, y, x) {tuple(facts["shape_zyx"])},
+   spacing (z, y, x) {tuple(facts["spacing_zyx_mm"])} mm, origin (LPS x, y, z) {tuple(facts["origin_lps_xyz_mm"])} mm,
    identity direction. Image and label map written as gzipped NIfTI with SimpleITK.
 """,
         encoding="utf-8",
@@ -328,9 +328,7 @@ samia. The BSD-3-clause text is repeated in `LICENSE.md`.
         "# Licence of the bundled sample data\n\n"
         "See `ATTRIBUTION.md` for the sources, the references to cite and what was changed.\n"
         "As recorded in the Debian package mricron-data's copyright file (catch-all stanza\n"
-        "`Files: *`, `Copyright: Copyright 2006-2010, Chris Rorden`):\n\n```\n"
-        + excerpt
-        + "\n```\n",
+        "`Files: *`, `Copyright: Copyright 2006-2010, Chris Rorden`):\n\n```\n" + excerpt + "\n```\n",
         encoding="utf-8",
     )
 

@@ -56,32 +56,56 @@ def write_subset(cases: list[Case], source: Path, folder: Path) -> Path:
 def finetune_config(train: Path, out: Path, epochs: int, seed: int) -> FinetuneConfig:
     """The fine-tuning run of the proof (README's CLI recipe uses the same options)."""
     return FinetuneConfig(
-        data=str(train), out=str(out), model="litemedsam", method="decoder", val_fraction=0.3, epochs=epochs,
-        patience=epochs, prompt_kinds=["box", "points"], box_jitter_px=5.0, seed=seed,
+        data=str(train),
+        out=str(out),
+        model="litemedsam",
+        method="decoder",
+        val_fraction=0.3,
+        epochs=epochs,
+        patience=epochs,
+        prompt_kinds=["box", "points"],
+        box_jitter_px=5.0,
+        seed=seed,
     )
 
 
 def comparison(zero_shot: pd.DataFrame, finetuned: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Paired tests of fine-tuned against zero-shot Dice, per strategy and selection rule."""
-    pairs = zero_shot[PAIR_KEY + ["dice"]].merge(finetuned[PAIR_KEY + ["dice"]], on=PAIR_KEY,
-                                                  suffixes=("_zero_shot", "_finetuned"))
+    pairs = zero_shot[PAIR_KEY + ["dice"]].merge(
+        finetuned[PAIR_KEY + ["dice"]], on=PAIR_KEY, suffixes=("_zero_shot", "_finetuned")
+    )
     rng = np.random.default_rng(seed)
     rows = []
     for (strategy, selection), group in pairs.groupby(["strategy", "selection"], sort=False):
         test = paired_test(group["dice_finetuned"].to_numpy(), group["dice_zero_shot"].to_numpy(), rng)
-        rows.append({"strategy": strategy, "selection": selection, "n": test.n, "zero_shot_dice": test.mean_b,
-                     "finetuned_dice": test.mean_a, "difference": test.mean_difference, "ci_low": test.ci_low,
-                     "ci_high": test.ci_high, "wilcoxon_p": test.p_value, "rank_biserial": test.rank_biserial})
+        rows.append(
+            {
+                "strategy": strategy,
+                "selection": selection,
+                "n": test.n,
+                "zero_shot_dice": test.mean_b,
+                "finetuned_dice": test.mean_a,
+                "difference": test.mean_difference,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "wilcoxon_p": test.p_value,
+                "rank_biserial": test.rank_biserial,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def markdown(table: pd.DataFrame) -> str:
-    lines = ["| strategy | selection | n | zero-shot Dice | fine-tuned Dice | difference [95% CI] | Wilcoxon p |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| strategy | selection | n | zero-shot Dice | fine-tuned Dice | difference [95% CI] | Wilcoxon p |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in table.itertuples(index=False):
-        lines.append(f"| `{row.strategy}` | {row.selection} | {row.n} | {row.zero_shot_dice:.3f} | "
-                     f"{row.finetuned_dice:.3f} | {row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] | "
-                     f"{row.wilcoxon_p:.2g} |")
+        lines.append(
+            f"| `{row.strategy}` | {row.selection} | {row.n} | {row.zero_shot_dice:.3f} | "
+            f"{row.finetuned_dice:.3f} | {row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] | "
+            f"{row.wilcoxon_p:.2g} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -100,13 +124,21 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     outcome = finetune(finetune_config(train, args.out / "finetune", args.epochs, args.seed))
-    print(f"fine-tuning: {time.perf_counter() - started:.0f} s; best epoch {outcome.best_epoch}, "
-          f"validation Dice {outcome.best_val_dice:.3f}")
+    print(
+        f"fine-tuning: {time.perf_counter() - started:.0f} s; best epoch {outcome.best_epoch}, "
+        f"validation Dice {outcome.best_val_dice:.3f}"
+    )
 
     runs = {}
     for name, checkpoint in (("zero_shot", None), ("finetuned", str(outcome.best_path))):
-        config = EvaluationConfig(data=str(test), out=str(args.out / name), model="litemedsam",
-                                  strategies=STRATEGIES, checkpoint=checkpoint, seed=args.seed)
+        config = EvaluationConfig(
+            data=str(test),
+            out=str(args.out / name),
+            model="litemedsam",
+            strategies=STRATEGIES,
+            checkpoint=checkpoint,
+            seed=args.seed,
+        )
         runs[name] = evaluate(config).results
     table = comparison(runs["zero_shot"], runs["finetuned"], args.seed)
     table.to_csv(args.out / "proof.csv", index=False)

@@ -72,7 +72,9 @@ def main() -> None:
         print(f"{name}: cpu {cpu[name] * 1000:.1f} ms, cuda {gpu[name] * 1000:.1f} ms")
     boxes = len(masks)  # box prompts first; LiteMedSAM's point masks are near-empty (box-trained)
     prompt_iou = np.diag(iou_matrix(cpu["masks"][:boxes], gpu["masks"][:boxes]))
-    print(f"point-prompt mask areas: cpu {cpu['masks'][boxes:].sum((1, 2)).tolist()}, cuda {gpu['masks'][boxes:].sum((1, 2)).tolist()}")
+    print(
+        f"point-prompt mask areas: cpu {cpu['masks'][boxes:].sum((1, 2)).tolist()}, cuda {gpu['masks'][boxes:].sum((1, 2)).tolist()}"
+    )
     click_iou = np.diag(iou_matrix(cpu["clicks"], gpu["clicks"]))
     print(f"box-prompt masks CPU vs CUDA IoU: min {prompt_iou.min():.4f}")
     print(f"click masks CPU vs CUDA IoU: min {click_iou.min():.4f}")

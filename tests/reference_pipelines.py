@@ -53,8 +53,11 @@ def litemedsam_reference(image_encoder, prompt_encoder, mask_decoder, img_3c: np
         box_torch = torch.as_tensor(box256[None, ...], dtype=torch.float)
         sparse, dense = prompt_encoder(points=None, boxes=box_torch, masks=None)
         low_res_logits, _ = mask_decoder(
-            image_embeddings=image_embedding, image_pe=prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False,
+            image_embeddings=image_embedding,
+            image_pe=prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
         )
         cropped = low_res_logits[..., :newh, :neww]
         upsampled = F.interpolate(cropped, size=(H, W), mode="bilinear", align_corners=False)
@@ -77,8 +80,11 @@ def medsam_reference(image_encoder, prompt_encoder, mask_decoder, img_3c: np.nda
         box_torch = torch.as_tensor(box_1024, dtype=torch.float)[:, None, :]
         sparse, dense = prompt_encoder(points=None, boxes=box_torch, masks=None)
         low_res_logits, _ = mask_decoder(
-            image_embeddings=image_embedding, image_pe=prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False,
+            image_embeddings=image_embedding,
+            image_pe=prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
         )
         low_res_pred = F.interpolate(torch.sigmoid(low_res_logits), size=(H, W), mode="bilinear", align_corners=False)
         masks.append((low_res_pred.squeeze().numpy() > 0.5).astype(np.uint8))

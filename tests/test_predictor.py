@@ -143,6 +143,8 @@ def test_both_outputs_from_one_pass_equal_segment_anythings_decoder(model):
     sparse, dense = model.prompt_encoder(points=None, boxes=box, masks=None)
     with torch.no_grad():
         for multimask, ours in ((True, both[0][0]), (False, both[0][1])):
-            logits, iou = model.mask_decoder(predictor.image_embedding, model.prompt_encoder.get_dense_pe(), sparse, dense, multimask)
+            logits, iou = model.mask_decoder(
+                predictor.image_embedding, model.prompt_encoder.get_dense_pe(), sparse, dense, multimask
+            )
             np.testing.assert_allclose(ours.low_res_logits, logits[0].numpy(), atol=1e-5)
             np.testing.assert_allclose(ours.iou_predictions, iou[0].numpy(), atol=1e-5)

@@ -7,7 +7,7 @@ interval's ends, and write p-values in scientific notation below 0.001. Missing 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -43,7 +43,9 @@ def summary_view(summary: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         {
             **_keys(summary, keys),
             "n": summary["n"].astype(int).astype(str),
-            "Dice mean ± std": [f"{number(m)} ± {number(s)}" for m, s in zip(summary["dice_mean"], summary["dice_std"])],
+            "Dice mean ± std": [
+                f"{number(m)} ± {number(s)}" for m, s in zip(summary["dice_mean"], summary["dice_std"])
+            ],
             "Dice median": summary["dice_median"].map(number),
             "Dice 95% CI": [interval(lo, hi) for lo, hi in zip(summary["dice_ci_low"], summary["dice_ci_high"])],
             "NSD mean": summary["nsd_mean"].map(number),
@@ -59,7 +61,9 @@ def target_view(targets: pd.DataFrame) -> pd.DataFrame:
         {
             **_keys(targets, ["model_id", "strategy", "selection", "rank", "dataset", "object"]),
             "n": targets["n"].astype(int).astype(str),
-            "Dice mean ± std": [f"{number(m)} ± {number(s)}" for m, s in zip(targets["dice_mean"], targets["dice_std"])],
+            "Dice mean ± std": [
+                f"{number(m)} ± {number(s)}" for m, s in zip(targets["dice_mean"], targets["dice_std"])
+            ],
             "Dice median": targets["dice_median"].map(number),
         }
     )

@@ -82,7 +82,9 @@ def _plane(image: Image2D | Volume, slice_index: int, axis: int) -> Image2D:
     try:
         return image.slice(slice_index, axis)
     except IndexError as error:
-        raise InputError(image.path or "<volume>", f"has no slice {slice_index} along axis {axis} (changed since the run?)") from error
+        raise InputError(
+            image.path or "<volume>", f"has no slice {slice_index} along axis {axis} (changed since the run?)"
+        ) from error
 
 
 def load_case_view(row: pd.Series) -> CaseView:
@@ -100,7 +102,10 @@ def load_case_view(row: pd.Series) -> CaseView:
         objects, _ = extract_objects(labels, min_area=0, connected_components=True)
         found = [o.mask for o in objects if o.label == int(row["label"]) and o.component == int(row["component"])]
         if not found:
-            raise InputError(row["label_path"], f"has no component {row['component']} of label {row['label']} (changed since the run?)")
+            raise InputError(
+                row["label_path"],
+                f"has no component {row['component']} of label {row['label']} (changed since the run?)",
+            )
         ground_truth = found[0]
     prediction = None
     if isinstance(row.get("mask_path"), str) and row["mask_path"]:
@@ -145,15 +150,34 @@ def overlay_figure(view: CaseView, title: str) -> Figure:
         axes.imshow(fill, extent=extent, interpolation="nearest")
         if prediction.any():
             axes.contour(xs, ys, prediction.astype(float), levels=[0.5], colors=PREDICTION_COLOUR, linewidths=1.0)
-    axes.contour(xs, ys, view.ground_truth[y0 : y1 + 1, x0 : x1 + 1].astype(float), levels=[0.5], colors=GROUND_TRUTH_COLOUR, linewidths=1.5)
+    axes.contour(
+        xs,
+        ys,
+        view.ground_truth[y0 : y1 + 1, x0 : x1 + 1].astype(float),
+        levels=[0.5],
+        colors=GROUND_TRUTH_COLOUR,
+        linewidths=1.5,
+    )
     prompt = view.prompt
     if prompt.box is not None:
         bx0, by0, bx1, by1 = prompt.box
-        axes.add_patch(Rectangle((bx0 - 0.5, by0 - 0.5), bx1 - bx0 + 1, by1 - by0 + 1, fill=False, edgecolor=BOX_COLOUR, linestyle="--", linewidth=1.5))
+        axes.add_patch(
+            Rectangle(
+                (bx0 - 0.5, by0 - 0.5),
+                bx1 - bx0 + 1,
+                by1 - by0 + 1,
+                fill=False,
+                edgecolor=BOX_COLOUR,
+                linestyle="--",
+                linewidth=1.5,
+            )
+        )
     if prompt.points is not None:
         for label, marker_colour in ((1, POSITIVE_COLOUR), (0, NEGATIVE_COLOUR)):
             chosen = prompt.points[prompt.labels == label]
-            axes.scatter(chosen[:, 0], chosen[:, 1], s=45, color=marker_colour, edgecolors="white", linewidths=1.0, zorder=3)
+            axes.scatter(
+                chosen[:, 0], chosen[:, 1], s=45, color=marker_colour, edgecolors="white", linewidths=1.0, zorder=3
+            )
     axes.set_xlim(x0 - 0.5, x1 + 0.5)
     axes.set_ylim(y1 + 0.5, y0 - 0.5)
     axes.set_xticks([])
@@ -166,4 +190,6 @@ def case_title(row: pd.Series, has_prediction: bool) -> str:
     """Two lines naming the row: object and case; model, strategy, selection and Dice."""
     where = f"{row['case']}" + (f" slice {int(row['slice'])}" if int(row["slice"]) >= 0 else "")
     what = f"{row['model_id']} · {row['strategy']} · {row['selection']} · Dice {row['dice']:.3f}"
-    return f"{row['object']} — {where}\n{what}" + ("" if has_prediction else "\n(prediction not saved: run with --save-masks)")
+    return f"{row['object']} — {where}\n{what}" + (
+        "" if has_prediction else "\n(prediction not saved: run with --save-masks)"
+    )

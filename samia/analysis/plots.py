@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,10 @@ def dice_by_strategy(scores: pd.DataFrame, title: str) -> Figure:
     for axes, selection in zip(panels, selections):
         chosen = scores[scores["selection"] == selection]
         series = {
-            model: [chosen.loc[(chosen["model_id"] == model) & (chosen["strategy"] == s), "dice"].dropna().to_numpy() for s in strategies]
+            model: [
+                chosen.loc[(chosen["model_id"] == model) & (chosen["strategy"] == s), "dice"].dropna().to_numpy()
+                for s in strategies
+            ]
             for model in models
         }
         _grouped_boxes(axes, strategies, series)
@@ -158,7 +161,10 @@ def dice_vs_jitter(jitter: pd.DataFrame, selection: str) -> Figure:
         chosen = jitter[jitter["strategy"] == strategy]
         bands = band_order(chosen["jitter_band"])
         series = {
-            m: [chosen.loc[(chosen["model_id"] == m) & (chosen["jitter_band"] == b), "dice"].dropna().to_numpy() for b in bands]
+            m: [
+                chosen.loc[(chosen["model_id"] == m) & (chosen["jitter_band"] == b), "dice"].dropna().to_numpy()
+                for b in bands
+            ]
             for m in models
         }
         _grouped_boxes(axes, bands, series)
@@ -215,7 +221,7 @@ def dice_vs_factors(scores: pd.DataFrame, factors: Sequence[str], title: str) ->
             axes.xaxis.set_major_locator(MaxNLocator(nbins=5))
         axes.set_xlabel(factor)
         _dice_axis(axes, "Dice (per object)" if axes.get_subplotspec().is_first_col() else "")
-    for axes in panels[len(factors):]:
+    for axes in panels[len(factors) :]:
         axes.set_visible(False)
     figure.legend(*panels[0].get_legend_handles_labels(), loc="outside right upper", fontsize=8, markerscale=1.5)
     figure.suptitle(title, fontsize=11)
@@ -233,7 +239,10 @@ def selection_gap(gaps: pd.DataFrame, first: str, second: str) -> Figure:
     models = model_order(gaps)
     figure = Figure(figsize=(min(16.0, 2.0 + 0.6 * len(strategies) * max(len(models), 1.5)), 3.4), layout="constrained")
     axes = figure.subplots()
-    series = {m: [gaps.loc[(gaps["model_id"] == m) & (gaps["strategy"] == s), "gap"].to_numpy() for s in strategies] for m in models}
+    series = {
+        m: [gaps.loc[(gaps["model_id"] == m) & (gaps["strategy"] == s), "gap"].to_numpy() for s in strategies]
+        for m in models
+    }
     _grouped_boxes(axes, strategies, series)
     axes.axhline(0.0, color="grey", linewidth=0.8)
     axes.set_ylabel(f"Dice({first}) − Dice({second})")

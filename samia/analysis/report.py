@@ -20,9 +20,9 @@ import base64
 import datetime
 import re
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,10 @@ class ReportTable:
     @property
     def cells(self) -> list[list[tuple[str, bool]]]:
         """The view's rows as ``(text, is_numeric)`` cells (numbers are right-aligned, labels left)."""
-        return [[(str(cell), bool(_NUMERIC.fullmatch(str(cell)))) for cell in row] for row in self.view.itertuples(index=False)]
+        return [
+            [(str(cell), bool(_NUMERIC.fullmatch(str(cell)))) for cell in row]
+            for row in self.view.itertuples(index=False)
+        ]
 
 
 @dataclass
@@ -113,7 +116,9 @@ class _ReportBuilder:
         self.seed = seed
         present = selection_order(results)
         if selection is not None and selection not in present:
-            raise ConfigurationError(f"selection rule {selection!r} is not in the results (they hold {', '.join(present)})")
+            raise ConfigurationError(
+                f"selection rule {selection!r} is not in the results (they hold {', '.join(present)})"
+            )
         self.selection = selection or present[0]
         self.factors = tables.available_factors(results)
         self.scores = object_scores(results, extra=["modality", "object", *self.factors])
@@ -155,7 +160,9 @@ class _ReportBuilder:
 
     def overview(self) -> Section:
         section = Section("overview", "Dice by model, strategy and selection rule")
-        headline = tables.summary_table(self.final, tables.SUMMARY_LEVELS["headline"], self.rng("headline"), self.n_resamples)
+        headline = tables.summary_table(
+            self.final, tables.SUMMARY_LEVELS["headline"], self.rng("headline"), self.n_resamples
+        )
         section.tables.append(
             ReportTable(
                 "headline",
@@ -186,22 +193,41 @@ class _ReportBuilder:
             "matched-pairs rank-biserial r; p-values Holm-adjusted within each table.",
         )
         families: list[tuple[str, str, list[str], Callable[..., pd.DataFrame], str]] = [
-            ("strategies", "Strategies against each other, per model and selection rule (unit: object).",
-             ["model_id", "selection"], tables.strategy_comparisons, "strategy"),
-            ("selections", "Selection rules against each other, per model and strategy (unit: prompt).",
-             ["model_id", "strategy"], tables.selection_comparisons, "selection"),
-            ("models", "Models (weights) against each other, per strategy and selection rule (unit: prompt).",
-             ["strategy", "selection"], tables.model_comparisons, "model_id"),
+            (
+                "strategies",
+                "Strategies against each other, per model and selection rule (unit: object).",
+                ["model_id", "selection"],
+                tables.strategy_comparisons,
+                "strategy",
+            ),
+            (
+                "selections",
+                "Selection rules against each other, per model and strategy (unit: prompt).",
+                ["model_id", "strategy"],
+                tables.selection_comparisons,
+                "selection",
+            ),
+            (
+                "models",
+                "Models (weights) against each other, per strategy and selection rule (unit: prompt).",
+                ["strategy", "selection"],
+                tables.model_comparisons,
+                "model_id",
+            ),
         ]
         for name, caption, within, compute, arm in families:
             if self.results[arm].nunique() < 2:
-                section.notes.append(f"No comparison of {name}: the results hold only one ({self.results[arm].iloc[0]}).")
+                section.notes.append(
+                    f"No comparison of {name}: the results hold only one ({self.results[arm].iloc[0]})."
+                )
                 continue
             frame = compute(self.results, self.rng(f"compare_{name}"), self.n_resamples)
             if frame.empty:
                 section.notes.append(f"No comparison of {name}: no object or prompt was evaluated under two of them.")
                 continue
-            section.tables.append(ReportTable(f"compare_{name}", caption, frame, formatting.comparison_view(frame, within)))
+            section.tables.append(
+                ReportTable(f"compare_{name}", caption, frame, formatting.comparison_view(frame, within))
+            )
         return section
 
     def selection_gap(self) -> Section:
@@ -227,7 +253,11 @@ class _ReportBuilder:
             return section
         rows = self.results[self.results["n_clicks"].fillna(0) > 0]
         section.figures.append(
-            _figure("dice_vs_clicks", "Mean Dice after each simulated click.", plots.dice_vs_clicks(rows, self.rng("clicks")))
+            _figure(
+                "dice_vs_clicks",
+                "Mean Dice after each simulated click.",
+                plots.dice_vs_clicks(rows, self.rng("clicks")),
+            )
         )
         return section
 
@@ -242,7 +272,11 @@ class _ReportBuilder:
             section.notes.append(f"Not drawn: no jittered prompts under the {self.selection} selection rule.")
             return section
         section.figures.append(
-            _figure("dice_vs_jitter", "Dice per band of prompt displacement (pixels).", plots.dice_vs_jitter(rows, self.selection))
+            _figure(
+                "dice_vs_jitter",
+                "Dice per band of prompt displacement (pixels).",
+                plots.dice_vs_jitter(rows, self.selection),
+            )
         )
         return section
 
@@ -261,8 +295,13 @@ class _ReportBuilder:
             return section
         correlations = tables.factor_correlations(self.results, self.factors)
         section.tables.append(
-            ReportTable("factor_correlations", "Dice vs object factors, per model, strategy and selection rule.",
-                        correlations, formatting.correlation_view(correlations), collapsed=len(correlations) > 40)
+            ReportTable(
+                "factor_correlations",
+                "Dice vs object factors, per model, strategy and selection rule.",
+                correlations,
+                formatting.correlation_view(correlations),
+                collapsed=len(correlations) > 40,
+            )
         )
         chosen = self.scores[self.scores["selection"] == self.selection]
         for model, scores in chosen.groupby("model_id", sort=False):
@@ -286,14 +325,24 @@ class _ReportBuilder:
             keys = tables.SUMMARY_LEVELS[level]
             summary = tables.summary_table(self.final, keys, self.rng(level), self.n_resamples)
             section.tables.append(
-                ReportTable(level, f"Dice {level.replace('_', ' ')}.", summary, formatting.summary_view(summary, keys),
-                            collapsed=len(summary) > 40)
+                ReportTable(
+                    level,
+                    f"Dice {level.replace('_', ' ')}.",
+                    summary,
+                    formatting.summary_view(summary, keys),
+                    collapsed=len(summary) > 40,
+                )
             )
             if level == "by_object":
                 targets = tables.target_table(summary)
                 section.tables.append(
-                    ReportTable("targets", "The 5 best and 5 worst objects (targets) of every model, strategy and selection rule.",
-                                targets, formatting.target_view(targets), collapsed=len(targets) > 40)
+                    ReportTable(
+                        "targets",
+                        "The 5 best and 5 worst objects (targets) of every model, strategy and selection rule.",
+                        targets,
+                        formatting.target_view(targets),
+                        collapsed=len(targets) > 40,
+                    )
                 )
         return section
 
@@ -402,7 +451,9 @@ def build_report(
         f"samia {samia.__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
         f"{n_resamples} bootstrap resamples, seed {seed}."
     )
-    environment = Environment(loader=PackageLoader("samia.analysis", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    environment = Environment(
+        loader=PackageLoader("samia.analysis", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     html = environment.get_template("report.html.j2").render(sections=sections, generated=generated)
     html_path, markdown_path = out / "report.html", out / "report.md"
     html_path.write_text(html, encoding="utf-8")

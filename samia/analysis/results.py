@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -111,7 +111,9 @@ def final_clicks(results: pd.DataFrame) -> pd.DataFrame:
     if "n_clicks" not in results.columns:
         return results
     clicks = results["n_clicks"].fillna(0) > 0
-    last = results.groupby(OBJECT_KEY + ["model_id", "strategy", "selection"], dropna=False)["n_clicks"].transform("max")
+    last = results.groupby(OBJECT_KEY + ["model_id", "strategy", "selection"], dropna=False)["n_clicks"].transform(
+        "max"
+    )
     return results[~clicks | (results["n_clicks"] == last)]
 
 

@@ -233,7 +233,9 @@ def correlation(x: np.ndarray, y: np.ndarray, covariates: np.ndarray | None = No
             and the partial correlation, so they describe the same observations.
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    others = np.empty((len(x), 0)) if covariates is None else np.asarray(covariates, dtype=np.float64).reshape(len(x), -1)
+    others = (
+        np.empty((len(x), 0)) if covariates is None else np.asarray(covariates, dtype=np.float64).reshape(len(x), -1)
+    )
     keep = ~(np.isnan(x) | np.isnan(y) | np.isnan(others).any(axis=1))
     x, y, others = x[keep], y[keep], others[keep]
     n = len(x)

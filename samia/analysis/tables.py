@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from itertools import combinations
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from samia.metrics.factors import FACTOR_NAMES, SIZE_CONTROL, SIZE_FACTORS
 from samia.analysis.results import (
     OBJECT_KEY,
     PROTOCOL_ORDER,
@@ -29,8 +28,9 @@ from samia.analysis.results import (
     protocol_sort,
 )
 from samia.analysis.stats import N_RESAMPLES, PairedTest, bootstrap_ci, correlation, holm, paired_test
-from samia.selection import SELECTIONS
 from samia.evaluate.summary import summarize
+from samia.metrics.factors import FACTOR_NAMES, SIZE_CONTROL, SIZE_FACTORS
+from samia.selection import SELECTIONS
 
 ARM_KEYS = ["model_id", "strategy", "selection"]
 """What produced a row: the model (with its weights), the prompt strategy, the mask selection rule."""
@@ -43,7 +43,9 @@ SUMMARY_LEVELS: dict[str, list[str]] = {
 """The grouping of each summary table (name -> keys)."""
 
 
-def summary_table(results: pd.DataFrame, keys: Sequence[str], rng: np.random.Generator, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+def summary_table(
+    results: pd.DataFrame, keys: Sequence[str], rng: np.random.Generator, n_resamples: int = N_RESAMPLES
+) -> pd.DataFrame:
     """:func:`samia.evaluate.summarize` over ``keys`` plus ``dice_ci_low`` / ``dice_ci_high``.
 
     The interval is the BCa bootstrap 95 % interval of the mean Dice over the group's rows (NaN
@@ -114,16 +116,22 @@ def compare(
     return comparisons
 
 
-def strategy_comparisons(results: pd.DataFrame, rng: np.random.Generator, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+def strategy_comparisons(
+    results: pd.DataFrame, rng: np.random.Generator, n_resamples: int = N_RESAMPLES
+) -> pd.DataFrame:
     """Strategies against each other per model and selection rule, on the same objects.
 
     The unit is the object (:func:`samia.analysis.results.object_scores`: variants averaged, click
     sequences at their last click), since strategies have different numbers of prompt variants.
     """
-    return compare(object_scores(results), "strategy", ["model_id", "selection"], OBJECT_KEY, rng, PROTOCOL_ORDER, n_resamples)
+    return compare(
+        object_scores(results), "strategy", ["model_id", "selection"], OBJECT_KEY, rng, PROTOCOL_ORDER, n_resamples
+    )
 
 
-def selection_comparisons(results: pd.DataFrame, rng: np.random.Generator, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+def selection_comparisons(
+    results: pd.DataFrame, rng: np.random.Generator, n_resamples: int = N_RESAMPLES
+) -> pd.DataFrame:
     """Selection rules against each other per model and strategy, on the same prompts."""
     return compare(results, "selection", ["model_id", "strategy"], prompt_key(results), rng, SELECTIONS, n_resamples)
 
@@ -133,7 +141,9 @@ def model_comparisons(results: pd.DataFrame, rng: np.random.Generator, n_resampl
 
     ``a`` is the model met first in ``results`` (e.g. the zero-shot run given before the fine-tuned one).
     """
-    return compare(results, "model_id", ["strategy", "selection"], prompt_key(results), rng, model_order(results), n_resamples)
+    return compare(
+        results, "model_id", ["strategy", "selection"], prompt_key(results), rng, model_order(results), n_resamples
+    )
 
 
 def selection_gaps(results: pd.DataFrame, first: str = "oracle", second: str = "predicted_iou") -> pd.DataFrame:
@@ -185,5 +195,7 @@ def factor_correlations(results: pd.DataFrame, factors: Sequence[str]) -> pd.Dat
         for factor in factors:
             controls = partial_controls(factor, factors)
             result = correlation(group[factor].to_numpy(), group["dice"].to_numpy(), group[controls].to_numpy())
-            rows.append({**dict(zip(ARM_KEYS, arm)), "factor": factor, **result.to_record(), "controls": ", ".join(controls)})
+            rows.append(
+                {**dict(zip(ARM_KEYS, arm)), "factor": factor, **result.to_record(), "controls": ", ".join(controls)}
+            )
     return protocol_sort(pd.DataFrame(rows), ARM_KEYS) if rows else pd.DataFrame()

@@ -70,7 +70,9 @@ def grid_points(shape: tuple[int, int], points_per_side: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def generate_everything(predictor: SamiaPredictor, settings: EverythingSettings = EverythingSettings()) -> GeneratedMasks:
+def generate_everything(
+    predictor: SamiaPredictor, settings: EverythingSettings = EverythingSettings()
+) -> GeneratedMasks:
     """Everything mode on the predictor's current image (call ``set_image`` first)."""
     geometry = predictor.geometry
     threshold = predictor.model.mask_threshold
@@ -82,12 +84,18 @@ def generate_everything(predictor: SamiaPredictor, settings: EverythingSettings 
         low_res, iou = predictor.decode_low_res(prompts)
         low_res, iou = low_res[:, 1:].flatten(0, 1), iou[:, 1:].flatten(0, 1)  # the 3 multimask candidates
         batch_points = torch.as_tensor(np.repeat(batch, 3, axis=0))
-        keep = iou > settings.pred_iou_thresh if settings.pred_iou_thresh > 0 else torch.ones_like(iou, dtype=torch.bool)
+        keep = (
+            iou > settings.pred_iou_thresh if settings.pred_iou_thresh > 0 else torch.ones_like(iou, dtype=torch.bool)
+        )
         if not keep.any():
             continue
         logits = geometry.logits_to_original(low_res[keep][:, None])[:, 0]
         stability = calculate_stability_score(logits, threshold, settings.stability_score_offset)
-        stable = stability >= settings.stability_score_thresh if settings.stability_score_thresh > 0 else torch.ones_like(stability, dtype=torch.bool)
+        stable = (
+            stability >= settings.stability_score_thresh
+            if settings.stability_score_thresh > 0
+            else torch.ones_like(stability, dtype=torch.bool)
+        )
         kept_masks.append((logits[stable] > threshold).cpu())
         kept_iou.append(iou[keep][stable].float().cpu())
         kept_stability.append(stability[stable].float().cpu())
@@ -95,8 +103,11 @@ def generate_everything(predictor: SamiaPredictor, settings: EverythingSettings 
     height, width = geometry.original_shape
     if not kept_masks or sum(len(m) for m in kept_masks) == 0:
         return GeneratedMasks(
-            np.zeros((0, height, width), bool), np.zeros(0, np.float32), np.zeros(0, np.float32),
-            np.zeros((0, 2)), np.zeros((0, 4)),
+            np.zeros((0, height, width), bool),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.float32),
+            np.zeros((0, 2)),
+            np.zeros((0, 4)),
         )
     masks, iou, stability = torch.cat(kept_masks), torch.cat(kept_iou), torch.cat(kept_stability)
     boxes = batched_mask_to_box(masks)

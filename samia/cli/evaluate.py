@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,27 +12,56 @@ def evaluate_command(
     data: Annotated[Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).")],
     model: Annotated[str, typer.Option(help="Model name (see `samia models`).")],
     out: Annotated[Path, typer.Option(help="Results folder (re-running resumes it).")],
-    strategy: Annotated[Optional[list[str]], typer.Option(help="Prompt strategy; repeat for several (see `samia strategies`).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
+    strategy: Annotated[
+        list[str] | None, typer.Option(help="Prompt strategy; repeat for several (see `samia strategies`).")
+    ] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
     layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.")] = "auto",
-    modality: Annotated[Optional[str], typer.Option(help="Override the dataset's modality.")] = None,
-    selection: Annotated[Optional[list[str]], typer.Option(help="Mask selection rule(s): oracle, predicted_iou, single (default: all).")] = None,
+    modality: Annotated[str | None, typer.Option(help="Override the dataset's modality.")] = None,
+    selection: Annotated[
+        list[str] | None, typer.Option(help="Mask selection rule(s): oracle, predicted_iou, single (default: all).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N cases.")] = None,
-    save_masks: Annotated[bool, typer.Option("--save-masks", help="Write every predicted mask under OUT/masks/.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N cases.")] = None,
+    save_masks: Annotated[
+        bool, typer.Option("--save-masks", help="Write every predicted mask under OUT/masks/.")
+    ] = False,
     axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).")] = 0,
-    protocol: Annotated[str, typer.Option(help="Prompt rules: samia, or huang2024 (Huang et al.'s released code, exactly; fixes --min-area and --preset).")] = "samia",
-    input_pipeline: Annotated[Optional[str], typer.Option(help="Image/prompt pipeline: sam, litemedsam or medsam (default: the model's reference one).")] = None,
-    min_area: Annotated[Optional[int], typer.Option(help="Skip (and count) objects under this many pixels on a slice (default: the protocol's, 50 or 51).")] = None,
-    connected_components: Annotated[bool, typer.Option("--connected-components", help="One object per connected component.")] = False,
-    preset: Annotated[Optional[str], typer.Option(help="Intensity preset (default: per modality).")] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Prompt rules: samia, or huang2024 (Huang et al.'s released code, exactly; fixes --min-area and --preset)."
+        ),
+    ] = "samia",
+    input_pipeline: Annotated[
+        str | None,
+        typer.Option(help="Image/prompt pipeline: sam, litemedsam or medsam (default: the model's reference one)."),
+    ] = None,
+    min_area: Annotated[
+        int | None,
+        typer.Option(
+            help="Skip (and count) objects under this many pixels on a slice (default: the protocol's, 50 or 51)."
+        ),
+    ] = None,
+    connected_components: Annotated[
+        bool, typer.Option("--connected-components", help="One object per connected component.")
+    ] = False,
+    preset: Annotated[str | None, typer.Option(help="Intensity preset (default: per modality).")] = None,
     nsd_tolerance: Annotated[float, typer.Option(help="NSD tolerance in mm.")] = 2.0,
-    nsd_variant: Annotated[str, typer.Option(help="NSD: surfel (the published one, DeepMind surface-distance) or boundary_pixels.")] = "surfel",
-    cvpr24_nsd: Annotated[bool, typer.Option("--cvpr24-nsd", help="CVPR 2024 challenge rule: NSD = 0 where Dice <= 0.2.")] = False,
+    nsd_variant: Annotated[
+        str, typer.Option(help="NSD: surfel (the published one, DeepMind surface-distance) or boundary_pixels.")
+    ] = "surfel",
+    cvpr24_nsd: Annotated[
+        bool, typer.Option("--cvpr24-nsd", help="CVPR 2024 challenge rule: NSD = 0 where Dice <= 0.2.")
+    ] = False,
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
-    embedding_cache: Annotated[Optional[Path], typer.Option(help="Folder for an on-disk embedding cache.")] = None,
-    prompts: Annotated[Optional[Path], typer.Option(help="Replay the prompts of this prompts.jsonl (strategies default to the file's).")] = None,
-    jitter_band: Annotated[Optional[list[str]], typer.Option(help="Jitter band LOW-HIGH; repeat (default 0-10, 10-20, 20-30).")] = None,
+    embedding_cache: Annotated[Path | None, typer.Option(help="Folder for an on-disk embedding cache.")] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="Replay the prompts of this prompts.jsonl (strategies default to the file's).")
+    ] = None,
+    jitter_band: Annotated[
+        list[str] | None, typer.Option(help="Jitter band LOW-HIGH; repeat (default 0-10, 10-20, 20-30).")
+    ] = None,
     jitter_unit: Annotated[str, typer.Option(help="Jitter unit: px or percent (of the box size).")] = "px",
     jitter_repeats: Annotated[int, typer.Option(help="Random draws per jitter band.")] = 3,
     max_clicks: Annotated[int, typer.Option(help="Clicks of the clicks strategy.")] = 10,
@@ -49,18 +78,47 @@ def evaluate_command(
     from samia.evaluate import SELECTIONS, EvaluationConfig, evaluate, headline
 
     config = EvaluationConfig(
-        data=str(data), out=str(out), model=model, strategies=list(strategy or []), checkpoint=None if checkpoint is None else str(checkpoint),
-        layout=layout, modality=modality, selections=list(selection or SELECTIONS), seed=seed, limit=limit,
-        save_masks=save_masks, axis=axis, protocol=protocol, input_pipeline=input_pipeline, min_area=min_area,
-        connected_components=connected_components, preset=preset, nsd_tolerance_mm=nsd_tolerance, nsd_variant=nsd_variant,
-        nsd_zero_at_dice=0.2 if cvpr24_nsd else None, device=device, embedding_cache_dir=None if embedding_cache is None else str(embedding_cache),
-        prompts_file=None if prompts is None else str(prompts), jitter_unit=jitter_unit, jitter_repeats=jitter_repeats,
-        max_clicks=max_clicks, points_per_side=points_per_side, points_per_batch=points_per_batch,
-        pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
+        data=str(data),
+        out=str(out),
+        model=model,
+        strategies=list(strategy or []),
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        layout=layout,
+        modality=modality,
+        selections=list(selection or SELECTIONS),
+        seed=seed,
+        limit=limit,
+        save_masks=save_masks,
+        axis=axis,
+        protocol=protocol,
+        input_pipeline=input_pipeline,
+        min_area=min_area,
+        connected_components=connected_components,
+        preset=preset,
+        nsd_tolerance_mm=nsd_tolerance,
+        nsd_variant=nsd_variant,
+        nsd_zero_at_dice=0.2 if cvpr24_nsd else None,
+        device=device,
+        embedding_cache_dir=None if embedding_cache is None else str(embedding_cache),
+        prompts_file=None if prompts is None else str(prompts),
+        jitter_unit=jitter_unit,
+        jitter_repeats=jitter_repeats,
+        max_clicks=max_clicks,
+        points_per_side=points_per_side,
+        points_per_batch=points_per_batch,
+        pred_iou_thresh=pred_iou_thresh,
+        stability_score_thresh=stability_score_thresh,
+        box_nms_thresh=box_nms_thresh,
         **({"jitter_bands": list(jitter_band)} if jitter_band else {}),
     )
     console = Console(stderr=True)
-    columns = (TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]evaluate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("", total=None)
         outcome = evaluate(
@@ -82,8 +140,10 @@ def _print_outcome(console, outcome, out: Path, table_frame) -> None:  # type: i
     console.print(table)
     if not outcome.instances.empty:
         for row in outcome.instances.itertuples():
-            console.print(f"everything mode, {row.model} on {row.dataset}: instance F1 {row.f1:.3f} "
-                          f"(precision {row.precision:.3f}, recall {row.recall:.3f}; no oracle)")
+            console.print(
+                f"everything mode, {row.model} on {row.dataset}: instance F1 {row.f1:.3f} "
+                f"(precision {row.precision:.3f}, recall {row.recall:.3f}; no oracle)"
+            )
     console.print(
         f"units evaluated now: {outcome.units_run}, already done: {outcome.units_skipped}, "
         f"objects skipped as too small: {outcome.skipped_small}, failures: {len(outcome.errors)}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -11,34 +11,55 @@ import typer
 def finetune_command(
     data: Annotated[Path, typer.Option(help="Training dataset folder (folder pairs, MSD or nnU-Net raw layout).")],
     model: Annotated[str, typer.Option(help="Base model name (see `samia models`).")],
-    out: Annotated[Path, typer.Option(help="Run folder: best.pt, last.pt, history.csv, curve.png, finetune.yaml (re-running resumes it).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Run folder: best.pt, last.pt, history.csv, curve.png, finetune.yaml (re-running resumes it)."
+        ),
+    ],
     method: Annotated[str, typer.Option(help="decoder, full, lora or adapter.")] = "decoder",
-    val: Annotated[Optional[Path], typer.Option(help="Validation dataset folder (default: hold out --val-fraction of the cases).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Base weights file (required for SAM/MedSAM).")] = None,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of the cases held out for validation, split by case.")] = 0.2,
+    val: Annotated[
+        Path | None, typer.Option(help="Validation dataset folder (default: hold out --val-fraction of the cases).")
+    ] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Base weights file (required for SAM/MedSAM).")] = None,
+    val_fraction: Annotated[
+        float, typer.Option(help="Fraction of the cases held out for validation, split by case.")
+    ] = 0.2,
     epochs: Annotated[int, typer.Option(help="Maximum number of epochs.")] = 20,
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation Dice.")] = 5,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-4,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     images_per_step: Annotated[int, typer.Option(help="Images per optimizer step and process.")] = 1,
     objects_per_image: Annotated[int, typer.Option(help="At most this many objects of an image per step.")] = 8,
-    prompt: Annotated[Optional[list[str]], typer.Option(help="Training prompt kind: box, points, box_points; repeat to mix (default: box and points).")] = None,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Option(help="Training prompt kind: box, points, box_points; repeat to mix (default: box and points)."),
+    ] = None,
     box_jitter: Annotated[float, typer.Option(help="Largest random shift of each box coordinate, pixels.")] = 20.0,
     max_points: Annotated[int, typer.Option(help="Positive clicks per points prompt: 1..N.")] = 3,
     max_negatives: Annotated[int, typer.Option(help="Negative clicks per points prompt: 0..N, near the object.")] = 2,
-    negative_margin: Annotated[int, typer.Option(help="Negative clicks lie within this many pixels of the object.")] = 10,
+    negative_margin: Annotated[
+        int, typer.Option(help="Negative clicks lie within this many pixels of the object.")
+    ] = 10,
     correction_clicks: Annotated[int, typer.Option(help="Extra rounds with a click on the error region.")] = 1,
-    val_strategy: Annotated[Optional[list[str]], typer.Option(help="Prompt strategy scored on the validation set; repeat (default: box and point1).")] = None,
+    val_strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="Prompt strategy scored on the validation set; repeat (default: box and point1)."),
+    ] = None,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (--method lora).")] = 4,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).")] = 8.0,
-    adapter_ratio: Annotated[float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).")] = 0.25,
+    adapter_ratio: Annotated[
+        float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).")
+    ] = 0.25,
     seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the prompts.")] = 0,
     layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.")] = "auto",
-    modality: Annotated[Optional[str], typer.Option(help="Override the dataset's modality.")] = None,
+    modality: Annotated[str | None, typer.Option(help="Override the dataset's modality.")] = None,
     axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).")] = 0,
     min_area: Annotated[int, typer.Option(help="Skip objects under this many pixels on a slice.")] = 50,
-    connected_components: Annotated[bool, typer.Option("--connected-components", help="One object per connected component.")] = False,
-    preset: Annotated[Optional[str], typer.Option(help="Intensity preset (default: per modality).")] = None,
+    connected_components: Annotated[
+        bool, typer.Option("--connected-components", help="One object per connected component.")
+    ] = False,
+    preset: Annotated[str | None, typer.Option(help="Intensity preset (default: per modality).")] = None,
     device: Annotated[str, typer.Option(help="torch device (cuda: one GPU per process under torchrun).")] = "cpu",
 ) -> None:
     """Fine-tune MODEL on DATA with METHOD; the best checkpoint loads with `--model MODEL --checkpoint OUT/best.pt`."""
@@ -47,14 +68,37 @@ def finetune_command(
     from samia.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
-        data=str(data), out=str(out), model=model, method=method, val=None if val is None else str(val),
-        checkpoint=None if checkpoint is None else str(checkpoint), val_fraction=val_fraction, layout=layout,
-        modality=modality, axis=axis, min_area=min_area, connected_components=connected_components, preset=preset,
-        epochs=epochs, patience=patience, lr=lr, weight_decay=weight_decay, images_per_step=images_per_step,
-        objects_per_image=objects_per_image, prompt_kinds=list(prompt or ["box", "points"]), box_jitter_px=box_jitter,
-        max_positive_points=max_points, max_negative_points=max_negatives, negative_margin_px=negative_margin,
-        correction_clicks=correction_clicks, val_strategies=list(val_strategy or ["box", "point1"]),
-        lora_rank=lora_rank, lora_alpha=lora_alpha, adapter_ratio=adapter_ratio, seed=seed, device=device,
+        data=str(data),
+        out=str(out),
+        model=model,
+        method=method,
+        val=None if val is None else str(val),
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        val_fraction=val_fraction,
+        layout=layout,
+        modality=modality,
+        axis=axis,
+        min_area=min_area,
+        connected_components=connected_components,
+        preset=preset,
+        epochs=epochs,
+        patience=patience,
+        lr=lr,
+        weight_decay=weight_decay,
+        images_per_step=images_per_step,
+        objects_per_image=objects_per_image,
+        prompt_kinds=list(prompt or ["box", "points"]),
+        box_jitter_px=box_jitter,
+        max_positive_points=max_points,
+        max_negative_points=max_negatives,
+        negative_margin_px=negative_margin,
+        correction_clicks=correction_clicks,
+        val_strategies=list(val_strategy or ["box", "point1"]),
+        lora_rank=lora_rank,
+        lora_alpha=lora_alpha,
+        adapter_ratio=adapter_ratio,
+        seed=seed,
+        device=device,
     )
     console = Console(stderr=True)
     with _ProgressBars(console) as progress:
@@ -73,12 +117,17 @@ class _ProgressBars:
     def __init__(self, console: Any) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}, {task.fields[rate]:.1f} samples/s"), TimeElapsedColumn())
+        columns = (
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}, {task.fields[rate]:.1f} samples/s"),
+            TimeElapsedColumn(),
+        )
         self.bars = Progress(*columns, console=console, transient=False)
         self.task: Any = None
 
-    def __enter__(self) -> "_ProgressBars":
+    def __enter__(self) -> _ProgressBars:
         self.bars.__enter__()
         return self
 
@@ -92,7 +141,9 @@ class _ProgressBars:
         self.bars.update(self.task, advance=1, loss=loss, rate=samples_per_s)
 
     def end_epoch(self, record: dict[str, Any]) -> None:
-        strategies = ", ".join(f"{k.removeprefix('val_dice_')} {v:.3f}" for k, v in record.items() if k.startswith("val_dice_"))
+        strategies = ", ".join(
+            f"{k.removeprefix('val_dice_')} {v:.3f}" for k, v in record.items() if k.startswith("val_dice_")
+        )
         label = "base model" if record["epoch"] == 0 else f"epoch {record['epoch']}"
         best = " (best)" if record["best"] else ""
         self.bars.console.print(f"{label}: validation Dice {record['val_dice']:.4f} ({strategies}){best}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 
 def models_command() -> None:
     """List the registered models."""
@@ -16,14 +20,18 @@ def models_command() -> None:
     Console().print(table)
 
 
-def strategies_command() -> None:
-    """List the prompt strategies and their exact rules."""
+def strategies_command(
+    protocol: Annotated[str, typer.Option(help="Rules of which protocol: samia or huang2024.")] = "samia",
+) -> None:
+    """List the prompt strategies and their exact rules under PROTOCOL."""
     from rich.console import Console
     from rich.table import Table
 
-    from samia.prompts import STRATEGIES
+    from samia.prompts import strategy_registry
+    from samia.prompts.protocols import get_protocol
 
-    table = Table("strategy", "rule")
-    for name, strategy in STRATEGIES.items():
+    chosen = get_protocol(protocol)
+    table = Table("strategy", "rule", title=f"protocol {chosen.name}: {chosen.description}")
+    for name, strategy in strategy_registry(protocol=protocol).items():
         table.add_row(name, strategy.description)
     Console().print(table)

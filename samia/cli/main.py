@@ -8,9 +8,9 @@ import typer
 
 from samia.cli.evaluate import evaluate_command
 from samia.cli.finetune import finetune_command
-from samia.cli.segment import segment_command
 from samia.cli.listing import models_command, strategies_command
 from samia.cli.report import report_command
+from samia.cli.segment import segment_command
 
 app = typer.Typer(
     name="samia",

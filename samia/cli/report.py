@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 
 def report_command(
-    results: Annotated[list[Path], typer.Argument(help="Results folders written by `samia evaluate --out` (one or more).")],
+    results: Annotated[
+        list[Path], typer.Argument(help="Results folders written by `samia evaluate --out` (one or more).")
+    ],
     out: Annotated[Path, typer.Option(help="Report folder: report.html, report.md, tables/, figures/.")],
-    selection: Annotated[Optional[str], typer.Option(help="Selection rule of single-rule plots and overlays (default: oracle if present).")] = None,
+    selection: Annotated[
+        str | None, typer.Option(help="Selection rule of single-rule plots and overlays (default: oracle if present).")
+    ] = None,
     cases: Annotated[int, typer.Option(help="Best and worst overlays per model and strategy.")] = 1,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples of every confidence interval.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,15 +12,23 @@ def segment_command(
     image: Annotated[Path, typer.Argument(help="Image file (PNG/JPEG/TIFF/DICOM/NIfTI/NRRD/MHA) or DICOM folder.")],
     model: Annotated[str, typer.Option(help="Model name (see `samia models`).")],
     out: Annotated[Path, typer.Option(help="Mask file to write: .png for 2D, .nii.gz for a volume.")],
-    box: Annotated[Optional[tuple[float, float, float, float]], typer.Option(help="Box X0 Y0 X1 Y1 in pixels (inclusive).")] = None,
-    point: Annotated[Optional[list[str]], typer.Option(help="Positive point 'X,Y' in pixels; repeat for more.")] = None,
-    negative: Annotated[Optional[list[str]], typer.Option(help="Negative point 'X,Y' in pixels; repeat for more.")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
-    slice_index: Annotated[Optional[int], typer.Option("--slice", help="Slice of a volume along --axis.")] = None,
+    box: Annotated[
+        tuple[float, float, float, float] | None, typer.Option(help="Box X0 Y0 X1 Y1 in pixels (inclusive).")
+    ] = None,
+    point: Annotated[list[str] | None, typer.Option(help="Positive point 'X,Y' in pixels; repeat for more.")] = None,
+    negative: Annotated[list[str] | None, typer.Option(help="Negative point 'X,Y' in pixels; repeat for more.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
+    slice_index: Annotated[int | None, typer.Option("--slice", help="Slice of a volume along --axis.")] = None,
     axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).")] = 0,
-    modality: Annotated[Optional[str], typer.Option(help="Override the file's modality (CT, MR, US, ...).")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Intensity preset (default: the modality's).")] = None,
-    multimask: Annotated[Optional[bool], typer.Option("--multimask/--single-mask", help="Pick among 3 candidates by predicted IoU (default: only for a lone point).")] = None,
+    modality: Annotated[str | None, typer.Option(help="Override the file's modality (CT, MR, US, ...).")] = None,
+    preset: Annotated[str | None, typer.Option(help="Intensity preset (default: the modality's).")] = None,
+    multimask: Annotated[
+        bool | None,
+        typer.Option(
+            "--multimask/--single-mask",
+            help="Pick among 3 candidates by predicted IoU (default: only for a lone point).",
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
 ) -> None:
     """Segment one object from a box and/or clicks and write the mask."""

@@ -26,9 +26,10 @@ turns it into :class:`~samia.data.Case` objects and decides whether problems rai
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from samia.errors import ConfigurationError, DatasetLayoutError, MissingFileError, SamiaError
 from samia.io.formats import SUPPORTED_SUFFIXES, image_stem, is_supported
@@ -350,7 +351,7 @@ def scan_msd(root: Path) -> LayoutScan:
         problems.sort(key=lambda e: str(getattr(e, "path", e)))
     else:
         if not (root / "imagesTr").is_dir():
-            raise DatasetLayoutError(root, "MSD layout needs imagesTr/ (or a \"training\" list in dataset.json)")
+            raise DatasetLayoutError(root, 'MSD layout needs imagesTr/ (or a "training" list in dataset.json)')
         pairs, problems = _pair_by_stem(root / "imagesTr", root / "labelsTr")
     return LayoutScan(
         root=root,

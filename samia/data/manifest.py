@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -65,7 +66,7 @@ class Case:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Case":
+    def from_record(cls, record: dict[str, Any]) -> Case:
         """Inverse of :meth:`to_record` (``label_names`` may be a JSON string or a mapping)."""
         names = record.get("label_names") or {}
         if isinstance(names, str):

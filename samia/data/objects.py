@@ -7,8 +7,8 @@ returned but counted, so a benchmark can report how many it left out.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage

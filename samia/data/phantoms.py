@@ -18,8 +18,8 @@ one seed gives identical arrays.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage

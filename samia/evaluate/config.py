@@ -17,7 +17,6 @@ from samia.prompts.protocols import get_protocol
 from samia.selection import SELECTIONS
 from samia.transforms.geometry import INPUT_PIPELINES
 
-
 RESUME_INSENSITIVE = frozenset({"limit", "device", "save_masks", "embedding_cache_dir", "out"})
 """Options that may change between a run and its resumption without mixing incomparable rows."""
 
@@ -110,7 +109,9 @@ class EvaluationConfig:
         if self.nsd_variant not in NSD_VARIANTS:
             raise ConfigurationError(f"unknown NSD variant {self.nsd_variant!r}; known: {', '.join(NSD_VARIANTS)}")
         if self.input_pipeline is not None and self.input_pipeline not in INPUT_PIPELINES:
-            raise ConfigurationError(f"unknown input pipeline {self.input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}")
+            raise ConfigurationError(
+                f"unknown input pipeline {self.input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}"
+            )
         self._apply_protocol()
         self.protocol_settings()
         self.everything_settings()
@@ -123,8 +124,11 @@ class EvaluationConfig:
             self.min_area = protocol.min_area if self.min_area is None else self.min_area
             return
         fixed = {"min_area": protocol.min_area, "preset": protocol.preset, "connected_components": False}
-        contradicted = [f"{name}={getattr(self, name)!r}" for name, value in fixed.items()
-                        if getattr(self, name) not in (None, value)]
+        contradicted = [
+            f"{name}={getattr(self, name)!r}"
+            for name, value in fixed.items()
+            if getattr(self, name) not in (None, value)
+        ]
         if contradicted:
             raise ConfigurationError(
                 f"the {self.protocol} protocol fixes {', '.join(f'{k}={v!r}' for k, v in fixed.items())}; "
@@ -146,7 +150,10 @@ class EvaluationConfig:
         if self.points_per_side < 1 or self.points_per_batch < 1:
             raise ConfigurationError("points per side and per batch must be >= 1")
         return EverythingSettings(
-            self.points_per_side, self.points_per_batch, self.pred_iou_thresh, self.stability_score_thresh,
+            self.points_per_side,
+            self.points_per_batch,
+            self.pred_iou_thresh,
+            self.stability_score_thresh,
             box_nms_thresh=self.box_nms_thresh,
         )
 
@@ -154,16 +161,14 @@ class EvaluationConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "EvaluationConfig":
+    def from_dict(cls, values: dict[str, Any]) -> EvaluationConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
 
-    def differences(self, other: "EvaluationConfig") -> dict[str, tuple[Any, Any]]:
+    def differences(self, other: EvaluationConfig) -> dict[str, tuple[Any, Any]]:
         """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return {
-            k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]
-        }
+        return {k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]}
 
 
 def write_config(path: Path, config: EvaluationConfig, provenance: dict[str, Any]) -> None:

@@ -27,7 +27,19 @@ from samia.types import Prompt
 ObjectKey = tuple[str, int, int, int]
 """``(case, slice, label, component)``."""
 
-PROMPT_FIELDS = ("case", "slice", "label", "component", "strategy", "variant", "selection", "points", "labels", "box", "meta")
+PROMPT_FIELDS = (
+    "case",
+    "slice",
+    "label",
+    "component",
+    "strategy",
+    "variant",
+    "selection",
+    "points",
+    "labels",
+    "box",
+    "meta",
+)
 
 
 def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
@@ -39,16 +51,26 @@ def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
     lines = []
     if not results.empty:
         prompted = results[results["strategy"] != "everything"]
-        static = prompted[prompted["strategy"] != "clicks"].drop_duplicates(["case", "slice", "label", "component", "strategy", "variant"])
-        clicks = prompted[prompted["strategy"] == "clicks"].sort_values("n_clicks").drop_duplicates(
-            ["case", "slice", "label", "component", "selection"], keep="last"
+        static = prompted[prompted["strategy"] != "clicks"].drop_duplicates(
+            ["case", "slice", "label", "component", "strategy", "variant"]
+        )
+        clicks = (
+            prompted[prompted["strategy"] == "clicks"]
+            .sort_values("n_clicks")
+            .drop_duplicates(["case", "slice", "label", "component", "selection"], keep="last")
         )
         for is_clicks, frame in ((False, static), (True, clicks)):
             for row in frame.itertuples(index=False):
                 record = {
-                    "case": row.case, "slice": int(row.slice), "label": int(row.label), "component": int(row.component),
-                    "strategy": row.strategy, "variant": int(row.variant), "selection": row.selection if is_clicks else None,
-                    **json.loads(row.prompt), "meta": json.loads(row.prompt_meta),
+                    "case": row.case,
+                    "slice": int(row.slice),
+                    "label": int(row.label),
+                    "component": int(row.component),
+                    "strategy": row.strategy,
+                    "variant": int(row.variant),
+                    "selection": row.selection if is_clicks else None,
+                    **json.loads(row.prompt),
+                    "meta": json.loads(row.prompt_meta),
                 }
                 lines.append(json.dumps(record, sort_keys=False))
     atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
@@ -84,18 +106,30 @@ def read_prompts_file(path: str | Path) -> PromptBook:
             continue
         try:
             record: dict[str, Any] = json.loads(line)
-            key: ObjectKey = (str(record["case"]), int(record["slice"]), int(record["label"]), int(record.get("component", -1)))
+            key: ObjectKey = (
+                str(record["case"]),
+                int(record["slice"]),
+                int(record["label"]),
+                int(record.get("component", -1)),
+            )
             prompt = Prompt.from_record(record)
             if record["strategy"] == "clicks":
                 reasons = record.get("meta", {}).get("click_reasons") or ["replayed"] * len(prompt.points)
                 book.clicks[(key, str(record["selection"]))] = [
-                    Click(point, int(label), reason) for point, label, reason in zip(prompt.points, prompt.labels, reasons)
+                    Click(point, int(label), reason)
+                    for point, label, reason in zip(prompt.points, prompt.labels, reasons)
                 ]
             else:
                 meta = record.get("meta") or {}
-                book.static[key].append((str(record["strategy"]), int(record.get("variant", 0)),
-                                         Prompt(prompt.points, prompt.labels, prompt.box, meta=meta)))
+                book.static[key].append(
+                    (
+                        str(record["strategy"]),
+                        int(record.get("variant", 0)),
+                        Prompt(prompt.points, prompt.labels, prompt.box, meta=meta),
+                    )
+                )
         except (KeyError, TypeError, ValueError) as error:
-            raise InputError(path, f"line {number} is not a prompt record ({error.__class__.__name__}: {error})") from error
+            raise InputError(
+                path, f"line {number} is not a prompt record ({error.__class__.__name__}: {error})"
+            ) from error
     return book
-

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,12 @@ from samia.auto import generate_everything, instance_match, iou_matrix, oracle_m
 from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError, InvalidLabelError, SamiaError
-from samia.files import atomic_write_bytes
 from samia.evaluate.config import EvaluationConfig, read_config, write_config
-from samia.evaluate.schema import ROW_ORDER
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
+from samia.evaluate.schema import ROW_ORDER
 from samia.evaluate.store import ResultsStore, unit_key
 from samia.evaluate.summary import everything_instances, summarize
+from samia.files import atomic_write_bytes
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics
 from samia.metrics.factors import object_factors
@@ -111,8 +112,9 @@ class Evaluator:
                 )
         write_config(path, self.config, self.provenance())
 
-    def run(self, on_progress: Callable[[str], None] | None = None,
-            on_case_total: Callable[[int], None] | None = None) -> EvaluationOutcome:
+    def run(
+        self, on_progress: Callable[[str], None] | None = None, on_case_total: Callable[[int], None] | None = None
+    ) -> EvaluationOutcome:
         self.check_resume()
         manifest_errors: list[SamiaError] = []
         cases = build_manifest(self.config.data, self.config.layout, self.config.modality, errors=manifest_errors)
@@ -141,7 +143,9 @@ class Evaluator:
             atomic_write_bytes(self.out / "everything_instances.csv", instances.to_csv(index=False).encode())
         write_prompts_file(results, self.out / "prompts.jsonl")
         skipped_small = int(units["skipped_small"].sum()) if "skipped_small" in units else 0
-        return EvaluationOutcome(results, summary, self.store.errors(), instances, skipped_small, units_run, units_skipped)
+        return EvaluationOutcome(
+            results, summary, self.store.errors(), instances, skipped_small, units_run, units_skipped
+        )
 
     def _run_case(self, case: Case) -> tuple[int, int]:
         ran = skipped = seen = 0
@@ -153,8 +157,12 @@ class Evaluator:
                 seen += 1
             except StopIteration:
                 if seen == 0:  # never skip empty ground truth silently
-                    error = InvalidLabelError(case.label_path, "label map has no object (all background); nothing to evaluate")
-                    self.store.record_error(unit_key(case.case_id, NO_SLICE), case.case_id, NO_SLICE, str(case.label_path), error)
+                    error = InvalidLabelError(
+                        case.label_path, "label map has no object (all background); nothing to evaluate"
+                    )
+                    self.store.record_error(
+                        unit_key(case.case_id, NO_SLICE), case.case_id, NO_SLICE, str(case.label_path), error
+                    )
                     return ran, skipped
                 break
             except SamiaError as error:  # the case cannot be read: record it and go on
@@ -168,7 +176,7 @@ class Evaluator:
                 continue
             try:
                 rows = self._evaluate_item(item, slice_index)
-            except Exception as error:  # noqa: BLE001 - a long run records the failure and goes on
+            except Exception as error:
                 self.store.record_error(key, case.case_id, slice_index, str(case.image_path), error)
                 failed = True
                 continue
@@ -196,7 +204,7 @@ class Evaluator:
             rows += self._everything_rows(context)
         return rows
 
-    def _static_jobs(self, context: "_ItemContext") -> list[_Job]:
+    def _static_jobs(self, context: _ItemContext) -> list[_Job]:
         jobs = []
         static = {s.name: s for s in self.strategies if s.kind == "static"}
         for index, obj in enumerate(context.item.objects):
@@ -206,13 +214,19 @@ class Evaluator:
                         jobs.append(_Job(index, strategy, variant, prompt))
                 continue
             for strategy in static.values():
-                rng = object_rng(self.config.seed, context.item.case.case_id, context.slice_index, obj.label,
-                                 obj.component, strategy.name)
+                rng = object_rng(
+                    self.config.seed,
+                    context.item.case.case_id,
+                    context.slice_index,
+                    obj.label,
+                    obj.component,
+                    strategy.name,
+                )
                 for variant, prompt in enumerate(strategy(obj.mask, rng)):
                     jobs.append(_Job(index, strategy.name, variant, prompt))
         return jobs
 
-    def _static_rows(self, context: "_ItemContext") -> list[dict[str, Any]]:
+    def _static_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
         jobs = self._static_jobs(context)
         rows = []
         for job, (multi, single) in zip(jobs, self.predictor.predict_batch_both([job.prompt for job in jobs])):
@@ -221,12 +235,15 @@ class Evaluator:
             for selection in self.config.selections:
                 prediction = single if selection == "single" else multi
                 candidate, candidate_dice = choose_candidate(
-                    prediction, obj.mask, selection, self.config.oracle_smoothing  # type: ignore[arg-type]
+                    prediction,
+                    obj.mask,
+                    selection,
+                    self.config.oracle_smoothing,  # type: ignore[arg-type]
                 )
                 rows.append(context.scored_row(base, obj, prediction, candidate, selection, candidate_dice))
         return rows
 
-    def _click_rows(self, context: "_ItemContext") -> list[dict[str, Any]]:
+    def _click_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
         objects = context.item.objects
         rows = []
         for selection in self.config.selections:
@@ -237,7 +254,11 @@ class Evaluator:
                     continue
                 replayed = [self.book.clicks.get(key, []) for key in keys]
             trajectories = simulate_clicks(
-                self.predictor, [obj.mask for obj in objects], self.config.max_clicks, selection, replayed,  # type: ignore[arg-type]
+                self.predictor,
+                [obj.mask for obj in objects],
+                self.config.max_clicks,
+                selection,
+                replayed,  # type: ignore[arg-type]
                 self.config.oracle_smoothing,
             )
             for obj, trajectory in zip(objects, trajectories):
@@ -245,10 +266,12 @@ class Evaluator:
                     meta = {**step.prompt.meta, "converged": step.converged}
                     prompt = Prompt(step.prompt.points, step.prompt.labels, meta=meta)
                     base = context.base_row(obj, "clicks", 0, prompt, n_clicks=step.n_clicks)
-                    rows.append(context.scored_row(base, obj, step.prediction, step.candidate, selection, step.candidate_dice))
+                    rows.append(
+                        context.scored_row(base, obj, step.prediction, step.candidate, selection, step.candidate_dice)
+                    )
         return rows
 
-    def _everything_rows(self, context: "_ItemContext") -> list[dict[str, Any]]:
+    def _everything_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
         generated = generate_everything(self.predictor, self.config.everything_settings())
         objects = context.item.objects
         ious = iou_matrix(generated.masks, np.stack([obj.mask for obj in objects]))
@@ -259,10 +282,18 @@ class Evaluator:
             chosen = int(best[index])
             if chosen >= 0:
                 prompt = Prompt(points=generated.points[chosen][None], labels=np.ones(1, dtype=np.int64))
-                prediction = Prediction(generated.masks[chosen][None], generated.predicted_iou[chosen][None], np.zeros((1, 0, 0), np.float32))
+                prediction = Prediction(
+                    generated.masks[chosen][None],
+                    generated.predicted_iou[chosen][None],
+                    np.zeros((1, 0, 0), np.float32),
+                )
             else:
                 prompt = Prompt()
-                prediction = Prediction(np.zeros((1, *obj.mask.shape), bool), np.full(1, np.nan, np.float32), np.zeros((1, 0, 0), np.float32))
+                prediction = Prediction(
+                    np.zeros((1, *obj.mask.shape), bool),
+                    np.full(1, np.nan, np.float32),
+                    np.zeros((1, 0, 0), np.float32),
+                )
             base = context.base_row(obj, "everything", 0, prompt)
             base.update(
                 n_generated_masks=len(generated),
@@ -284,14 +315,21 @@ class _ItemContext:
         self._factors: dict[int, dict[str, float]] = {}
 
     def object_key(self, obj: ObjectMask) -> tuple[str, int, int, int]:
-        return (self.item.case.case_id, self.slice_index, int(obj.label), -1 if obj.component is None else int(obj.component))
+        return (
+            self.item.case.case_id,
+            self.slice_index,
+            int(obj.label),
+            -1 if obj.component is None else int(obj.component),
+        )
 
     def factors(self, obj: ObjectMask) -> dict[str, float]:
         if id(obj) not in self._factors:
             self._factors[id(obj)] = object_factors(self.item.image, obj.mask)
         return self._factors[id(obj)]
 
-    def base_row(self, obj: ObjectMask, strategy: str, variant: int, prompt: Prompt, n_clicks: int = 0) -> dict[str, Any]:
+    def base_row(
+        self, obj: ObjectMask, strategy: str, variant: int, prompt: Prompt, n_clicks: int = 0
+    ) -> dict[str, Any]:
         item, model, config = self.item, self.evaluator.model, self.evaluator.config
         return {
             "dataset": item.case.dataset,
@@ -324,12 +362,24 @@ class _ItemContext:
             **self.factors(obj),
         }
 
-    def scored_row(self, base: dict[str, Any], obj: ObjectMask, prediction: Prediction, candidate: int,
-                   selection: str, candidate_dice: list[float]) -> dict[str, Any]:
+    def scored_row(
+        self,
+        base: dict[str, Any],
+        obj: ObjectMask,
+        prediction: Prediction,
+        candidate: int,
+        selection: str,
+        candidate_dice: list[float],
+    ) -> dict[str, Any]:
         config = self.evaluator.config
         mask = prediction.masks[candidate]
         metrics = segmentation_metrics(
-            mask, obj.mask, self.item.image.spacing, config.nsd_tolerance_mm, config.nsd_variant, config.nsd_zero_at_dice
+            mask,
+            obj.mask,
+            self.item.image.spacing,
+            config.nsd_tolerance_mm,
+            config.nsd_variant,
+            config.nsd_zero_at_dice,
         )
         row = {
             **base,
@@ -342,17 +392,24 @@ class _ItemContext:
             "mask_path": None,
         }
         if config.save_masks:
-            relative = Path("masks") / _safe(base["case"]) / (
-                f"s{base['slice']}_l{base['label']}_c{base['component']}_{base['strategy']}"
-                f"_v{base['variant']}_k{base['n_clicks']}_{selection}.png"
+            relative = (
+                Path("masks")
+                / _safe(base["case"])
+                / (
+                    f"s{base['slice']}_l{base['label']}_c{base['component']}_{base['strategy']}"
+                    f"_v{base['variant']}_k{base['n_clicks']}_{selection}.png"
+                )
             )
             write_mask(self.evaluator.out / relative, mask, reference=self.item.image)
             row["mask_path"] = relative.as_posix()
         return row
 
 
-def evaluate(config: EvaluationConfig, on_progress: Callable[[str], None] | None = None,
-             on_case_total: Callable[[int], None] | None = None) -> EvaluationOutcome:
+def evaluate(
+    config: EvaluationConfig,
+    on_progress: Callable[[str], None] | None = None,
+    on_case_total: Callable[[int], None] | None = None,
+) -> EvaluationOutcome:
     """Run (or resume) ``config`` and write ``results.parquet``, ``summary.csv``, ``errors.csv``,
     ``prompts.jsonl``, ``config.yaml`` (and ``everything_instances.csv`` for everything mode) into
     ``config.out``.

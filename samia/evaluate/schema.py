@@ -7,7 +7,8 @@ replay, ``samia report``) check a results file against it before they use it.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -68,8 +69,17 @@ RESULT_SCHEMA = pa.schema([pa.field(name, kind) for name, kind in RESULT_FIELDS]
 RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA.names)
 
 CORE_COLUMNS: tuple[str, ...] = (
-    "case", "slice", "object", "label", "component", "model", "weights_sha256", "strategy", "variant",
-    "selection", "dice",
+    "case",
+    "slice",
+    "object",
+    "label",
+    "component",
+    "model",
+    "weights_sha256",
+    "strategy",
+    "variant",
+    "selection",
+    "dice",
 )
 """The columns every reader needs; results of older samia versions may lack some others (factors,
 protocol, input pipeline), which the report then leaves out with a note."""

@@ -65,11 +65,18 @@ def everything_instances(results: pd.DataFrame) -> pd.DataFrame:
         tp = int(per_unit["found"].sum())
         fp = int((per_unit["generated"] - per_unit["found"]).sum())
         fn = int((per_unit["objects"] - per_unit["found"]).sum())
-        records.append({
-            "dataset": dataset, "model": model, "n_objects": int(per_unit["objects"].sum()),
-            "n_generated": int(per_unit["generated"].sum()), "tp": tp, "fp": fp, "fn": fn,
-            "precision": tp / (tp + fp) if tp + fp else float("nan"),
-            "recall": tp / (tp + fn) if tp + fn else float("nan"),
-            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
-        })
+        records.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "n_objects": int(per_unit["objects"].sum()),
+                "n_generated": int(per_unit["generated"].sum()),
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "precision": tp / (tp + fp) if tp + fp else float("nan"),
+                "recall": tp / (tp + fn) if tp + fn else float("nan"),
+                "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
+            }
+        )
     return pd.DataFrame.from_records(records, columns=columns)

@@ -11,10 +11,10 @@ Typical use::
 Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mod:`samia.finetune.methods`).
 """
 
-from samia.models.adapters import AdapterFile, AdapterSpec, read_adapter_file
 from samia.finetune.config import PROMPT_KINDS, FinetuneConfig
 from samia.finetune.loop import FinetuneOutcome, FinetuneProgress, finetune
 from samia.finetune.methods import METHODS
+from samia.models.adapters import AdapterFile, AdapterSpec, read_adapter_file
 
 __all__ = [
     "METHODS",

@@ -26,8 +26,8 @@ import torch
 
 from samia.errors import CheckpointError
 from samia.files import atomic_write_bytes
-from samia.models.adapters import AdapterSpec, save_adapter_file
 from samia.models import PromptableSegmenter
+from samia.models.adapters import AdapterSpec, save_adapter_file
 
 
 @dataclass
@@ -54,7 +54,11 @@ class RunState:
         """Add an epoch's history ``entry`` (with ``epoch`` and ``val_dice``); True if it is the new best."""
         improved = self.best_epoch < 0 or entry["val_dice"] > self.best_val_dice
         if improved:
-            self.best_val_dice, self.best_epoch, self.epochs_since_best = float(entry["val_dice"]), int(entry["epoch"]), 0
+            self.best_val_dice, self.best_epoch, self.epochs_since_best = (
+                float(entry["val_dice"]),
+                int(entry["epoch"]),
+                0,
+            )
         else:
             self.epochs_since_best += 1
             self.stopped_early = self.epochs_since_best >= patience
@@ -92,7 +96,9 @@ def load_last(path: Path, model: PromptableSegmenter, optimizer: torch.optim.Opt
         raise CheckpointError(path, f"cannot resume from it ({error.__class__.__name__}: {error})") from error
     expected = {name for name, p in model.named_parameters() if p.requires_grad}
     if set(trainable) != expected:
-        raise CheckpointError(path, f"holds {len(trainable)} trainable tensors that do not match this run's {len(expected)}")
+        raise CheckpointError(
+            path, f"holds {len(trainable)} trainable tensors that do not match this run's {len(expected)}"
+        )
     model.load_state_dict(trainable, strict=False)
     optimizer.load_state_dict(optimizer_state)
     return state

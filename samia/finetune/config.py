@@ -121,11 +121,11 @@ class FinetuneConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "FinetuneConfig":
+    def from_dict(cls, values: dict[str, Any]) -> FinetuneConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
 
-    def differences(self, other: "FinetuneConfig") -> dict[str, tuple[Any, Any]]:
+    def differences(self, other: FinetuneConfig) -> dict[str, tuple[Any, Any]]:
         """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``."""
         mine, theirs = self.to_dict(), other.to_dict()
         return {k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]}

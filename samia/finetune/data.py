@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -56,7 +56,9 @@ class TrainingImage:
         return int(self.masks.shape[0])
 
 
-def split_cases(cases: Sequence[Case], val_fraction: float, seed: int, source: str | Path) -> tuple[list[Case], list[Case]]:
+def split_cases(
+    cases: Sequence[Case], val_fraction: float, seed: int, source: str | Path
+) -> tuple[list[Case], list[Case]]:
     """Hold out ``round(val_fraction * n)`` cases (at least 1, at most ``n - 1``) for validation.
 
     Every slice of a case goes to the same side, so no image leaks from training into validation.
@@ -68,8 +70,9 @@ def split_cases(cases: Sequence[Case], val_fraction: float, seed: int, source: s
     ordered = sorted(cases, key=lambda c: c.case_id)
     if len(ordered) < 2:
         raise DatasetLayoutError(
-            source, f"too few cases to split into training and validation ({len(ordered)} case); "
-            "give a validation dataset with --val or add cases"
+            source,
+            f"too few cases to split into training and validation ({len(ordered)} case); "
+            "give a validation dataset with --val or add cases",
         )
     n_val = min(len(ordered) - 1, max(1, round(val_fraction * len(ordered))))
     held_out = set(np.random.default_rng(seed).permutation(len(ordered))[:n_val].tolist())
@@ -95,7 +98,9 @@ def case_digests(cases: Sequence[Case]) -> dict[str, str]:
 
 def dataset_hash(cases: Sequence[Case], digests: dict[str, str]) -> str:
     """SHA-256 of the cases' ids, image bytes (``digests``) and label-map bytes: changes with any file."""
-    records = [[c.case_id, digests[c.case_id], _path_sha256(c.label_path)] for c in sorted(cases, key=lambda c: c.case_id)]
+    records = [
+        [c.case_id, digests[c.case_id], _path_sha256(c.label_path)] for c in sorted(cases, key=lambda c: c.case_id)
+    ]
     return hashlib.sha256(json.dumps(records).encode()).hexdigest()
 
 
@@ -161,8 +166,9 @@ def load_training_images(
             images.append(TrainingImage(case.case_id, item.slice_index, geometry, masks, resized, key, identities))
     if not images:
         raise DatasetLayoutError(
-            source, f"no object of at least {config.min_area} pixels in any mask of its {len(cases)} case(s): "
-            "nothing to train on (empty masks only?)"
+            source,
+            f"no object of at least {config.min_area} pixels in any mask of its {len(cases)} case(s): "
+            "nothing to train on (empty masks only?)",
         )
     return images
 

@@ -31,7 +31,7 @@ class DistributedContext:
     owns_group: bool = False
 
     @classmethod
-    def start(cls, device: str) -> "DistributedContext":
+    def start(cls, device: str) -> DistributedContext:
         """Join the process group ``torchrun`` describes in the environment (if any)."""
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size == 1:

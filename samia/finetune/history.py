@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -39,7 +40,9 @@ def _plot(frame: pd.DataFrame) -> bytes:
     loss_axes.set(xlabel="epoch", ylabel="training loss (DiceCE + IoU MSE)", title="training loss")
     for column in [c for c in frame.columns if c.startswith("val_dice")]:
         label = "mean" if column == "val_dice" else column.removeprefix("val_dice_")
-        dice_axes.plot(frame["epoch"], frame[column], marker="o", linewidth=2.5 if label == "mean" else 1.2, label=label)
+        dice_axes.plot(
+            frame["epoch"], frame[column], marker="o", linewidth=2.5 if label == "mean" else 1.2, label=label
+        )
     best = frame[frame["best"]].iloc[-1]
     dice_axes.axvline(best["epoch"], color="gray", linestyle=":", label=f"best (epoch {int(best['epoch'])})")
     dice_axes.set(xlabel="epoch (0 = before training)", ylabel="validation Dice", title="validation Dice", ylim=(0, 1))

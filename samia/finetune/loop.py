@@ -27,7 +27,6 @@ import samia
 from samia.data import Case, build_manifest
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError
-from samia.prompts.seeding import object_rng
 from samia.finetune.checkpoints import RunState, load_last, save_best, save_last
 from samia.finetune.config import FinetuneConfig, read_run_config, write_run_config
 from samia.finetune.data import (
@@ -46,6 +45,7 @@ from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.finetune.validation import validation_sums
 from samia.models import build_model
 from samia.prompts import get_strategy
+from samia.prompts.seeding import object_rng
 
 EMBEDDINGS_IN_MEMORY = 64
 """Cached embeddings kept in memory (4 MiB each for SAM-family models); the rest are read from disk."""
@@ -150,15 +150,18 @@ class Trainer:
                     differences[key] = (provenance.get(key), self.provenance[key])
             if differences:
                 listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
-                raise ConfigurationError(f"{self.out} holds a different fine-tuning run ({listed}); use another --out folder")
+                raise ConfigurationError(
+                    f"{self.out} holds a different fine-tuning run ({listed}); use another --out folder"
+                )
         self.context.barrier()  # every process has read the old config before it is rewritten
         if self.context.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_run_config(path, self.config, self.provenance)
 
     def _images(self, cases: list[Case], source: str) -> list[TrainingImage]:
-        return load_training_images(cases, self.model, self.config, source, self.cache, self.context.rank,
-                                    self.context.world_size)
+        return load_training_images(
+            cases, self.model, self.config, source, self.cache, self.context.rank, self.context.world_size
+        )
 
     def run(self) -> FinetuneOutcome:
         config, state = self.config, self.state
@@ -172,14 +175,22 @@ class Trainer:
             seconds = time.perf_counter() - started
             self._finish_epoch(epoch, loss, prompts / seconds, images / seconds, seconds)
         history = write_history(self.out, state.history) if self.context.is_main else pd.DataFrame(state.history)
-        return FinetuneOutcome(self.out, self.out / "best.pt", state.best_epoch, state.best_val_dice, history,
-                               state.stopped_early, self.context.rank)
+        return FinetuneOutcome(
+            self.out,
+            self.out / "best.pt",
+            state.best_epoch,
+            state.best_val_dice,
+            history,
+            state.stopped_early,
+            self.context.rank,
+        )
 
     def _train_epoch(self, epoch: int) -> tuple[float, int, int]:
         """One pass over the training images; returns ``(mean loss, prompts, images)`` over all processes."""
         config, context = self.config, self.context
-        sampler = DistributedSampler(range(len(self.train_images)), context.world_size, context.rank,
-                                     shuffle=True, seed=config.seed)
+        sampler = DistributedSampler(
+            range(len(self.train_images)), context.world_size, context.rank, shuffle=True, seed=config.seed
+        )
         sampler.set_epoch(epoch)
         order = list(sampler)
         steps = math.ceil(len(order) / config.images_per_step)
@@ -189,13 +200,14 @@ class Trainer:
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, prompts, images
         started = time.perf_counter()
         for step in range(steps):
-            chunk = order[step * config.images_per_step:(step + 1) * config.images_per_step]
+            chunk = order[step * config.images_per_step : (step + 1) * config.images_per_step]
             self.optimizer.zero_grad(set_to_none=True)
             step_loss = 0.0
             for position, index in enumerate(chunk):
                 rng = object_rng(config.seed, "train", epoch, index)
-                inputs = make_step_inputs(self.train_images[index], self.model, self.sampler, config.objects_per_image,
-                                          rng, self.cache)
+                inputs = make_step_inputs(
+                    self.train_images[index], self.model, self.sampler, config.objects_per_image, rng, self.cache
+                )
                 syncing = not context.distributed or position == len(chunk) - 1
                 with nullcontext() if syncing else self.step_module.no_sync():
                     loss = self.step_module(inputs, rng)
@@ -214,8 +226,11 @@ class Trainer:
         """Validate, record, and (process 0) write ``best.pt``, ``last.pt`` and the curves."""
         config, context, state = self.config, self.context, self.state
         set_training_mode(self.model, False)
-        sums = context.sum(validation_sums(self.model, self.val_images, self.strategies, config.seed, self.cache,
-                                           context.rank, context.world_size))
+        sums = context.sum(
+            validation_sums(
+                self.model, self.val_images, self.strategies, config.seed, self.cache, context.rank, context.world_size
+            )
+        )
         entry: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": loss,
@@ -229,8 +244,12 @@ class Trainer:
         improved = state.record(entry, config.patience)
         if context.is_main:
             if improved:
-                meta = {"config": config.to_dict(), "provenance": self.provenance, "epoch": epoch,
-                        "val_dice": entry["val_dice"]}
+                meta = {
+                    "config": config.to_dict(),
+                    "provenance": self.provenance,
+                    "epoch": epoch,
+                    "val_dice": entry["val_dice"],
+                }
                 save_best(self.out / "best.pt", self.model, self.spec, meta)
             save_last(self.out / "last.pt", self.model, self.optimizer, state)
             write_history(self.out, state.history)

@@ -13,16 +13,16 @@ eval mode, so one image per step never disturbs their running statistics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
-from samia.models.adapters import AdapterSpec, attach, is_adapter_key
 from samia.finetune.config import FinetuneConfig
 from samia.models import PromptableSegmenter
+from samia.models.adapters import AdapterSpec, attach, is_adapter_key
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,12 @@ def _added(method: str) -> Callable[[PromptableSegmenter], None]:
 METHODS: dict[str, Method] = {
     "decoder": Method("decoder", "mask decoder on cached embeddings (Huang et al.)", True, False, _decoder),
     "full": Method("full", "image encoder + mask decoder (MedSAM)", False, False, _full),
-    "lora": Method("lora", "LoRA on the image encoder's attention (peft); only adapters saved", False, True, _added("lora")),
-    "adapter": Method("adapter", "bottleneck adapters in the encoder blocks (Medical-SAM-Adapter)", False, True, _added("adapter")),
+    "lora": Method(
+        "lora", "LoRA on the image encoder's attention (peft); only adapters saved", False, True, _added("lora")
+    ),
+    "adapter": Method(
+        "adapter", "bottleneck adapters in the encoder blocks (Medical-SAM-Adapter)", False, True, _added("adapter")
+    ),
 }
 
 

@@ -8,8 +8,8 @@ the original image unless a function says model-input pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -96,8 +96,9 @@ class TrainingPromptSampler:
         negative_margin_px: width of the ring negatives are drawn from, pixels.
     """
 
-    def __init__(self, kinds: Sequence[str], box_jitter_px: float, max_positive: int, max_negative: int,
-                 negative_margin_px: int) -> None:
+    def __init__(
+        self, kinds: Sequence[str], box_jitter_px: float, max_positive: int, max_negative: int, negative_margin_px: int
+    ) -> None:
         unknown = [k for k in kinds if k not in PROMPT_KINDS]
         if unknown or not kinds:
             raise ValueError(f"prompt kinds must be some of {PROMPT_KINDS}, got {list(kinds)}")
@@ -108,9 +109,14 @@ class TrainingPromptSampler:
         self.negative_margin_px = int(negative_margin_px)
 
     @classmethod
-    def from_config(cls, config: FinetuneConfig) -> "TrainingPromptSampler":
-        return cls(config.prompt_kinds, config.box_jitter_px, config.max_positive_points,
-                   config.max_negative_points, config.negative_margin_px)
+    def from_config(cls, config: FinetuneConfig) -> TrainingPromptSampler:
+        return cls(
+            config.prompt_kinds,
+            config.box_jitter_px,
+            config.max_positive_points,
+            config.max_negative_points,
+            config.negative_margin_px,
+        )
 
     def __call__(self, masks: np.ndarray, rng: np.random.Generator) -> StepPrompts:
         """Prompts for ``masks`` (``(K, H, W)`` bool, each non-empty)."""
@@ -121,10 +127,14 @@ class TrainingPromptSampler:
         if kind in ("points", "box_points"):
             n_pos = int(rng.integers(1, self.max_positive + 1))
             n_neg = int(rng.integers(0, self.max_negative + 1))
-            points = np.stack([
-                np.concatenate([_pick(mask, n_pos, rng), _pick(background_ring(mask, self.negative_margin_px), n_neg, rng)])
-                for mask in masks
-            ])
+            points = np.stack(
+                [
+                    np.concatenate(
+                        [_pick(mask, n_pos, rng), _pick(background_ring(mask, self.negative_margin_px), n_neg, rng)]
+                    )
+                    for mask in masks
+                ]
+            )
             labels = np.tile(np.r_[np.ones(n_pos), np.zeros(n_neg)].astype(np.int64), (len(masks), 1))
         return StepPrompts(kind, points, labels, boxes)
 

@@ -49,10 +49,14 @@ class StepInputs:
 
 
 def prompt_tensors(
-    geometry: InputGeometry, points: np.ndarray | None, labels: np.ndarray | None, boxes: np.ndarray | None,
+    geometry: InputGeometry,
+    points: np.ndarray | None,
+    labels: np.ndarray | None,
+    boxes: np.ndarray | None,
     device: torch.device,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """Stacked prompts in original pixels -> ``(points, labels, boxes)`` tensors in model-input pixels."""
+
     def tensor(array: np.ndarray | None, dtype: torch.dtype) -> torch.Tensor | None:
         return None if array is None else torch.as_tensor(array, dtype=dtype, device=device)
 
@@ -63,7 +67,9 @@ def prompt_tensors(
     )
 
 
-def image_input(image: TrainingImage, cache: EmbeddingCache | None, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def image_input(
+    image: TrainingImage, cache: EmbeddingCache | None, device: torch.device
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """``(pixels, embedding)`` of a training image: exactly one of them is a tensor (see :class:`StepInputs`).
 
     Raises:

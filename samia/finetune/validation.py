@@ -9,24 +9,25 @@ over all (object, strategy) pairs is kept.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from samia.embeddings import EmbeddingCache
-from samia.prompts.seeding import object_rng
 from samia.finetune.data import TrainingImage
 from samia.finetune.step import image_input, prompt_tensors
 from samia.metrics import dice
 from samia.models import PromptableSegmenter
 from samia.prompts import PromptStrategy
+from samia.prompts.seeding import object_rng
 from samia.types import Prompt
 
 
 @torch.no_grad()
-def image_dice(model: PromptableSegmenter, image: TrainingImage, strategy: PromptStrategy, seed: int,
-               embedding: torch.Tensor) -> list[float]:
+def image_dice(
+    model: PromptableSegmenter, image: TrainingImage, strategy: PromptStrategy, seed: int, embedding: torch.Tensor
+) -> list[float]:
     """Single-mask Dice of every prompt ``strategy`` makes for the objects of ``image``."""
     jobs: list[tuple[int, Prompt]] = []
     slice_index = -1 if image.slice_index is None else image.slice_index  # as samia evaluate's rows

@@ -92,9 +92,7 @@ def read_label(path: str | Path) -> Image2D | Volume:
     if array.dtype.kind == "f":
         fractional = array[np.mod(array, 1) != 0]
         if fractional.size:
-            raise InvalidLabelError(
-                image.path or path, f"label map has non-integer values, e.g. {fractional[0]:g}"
-            )
+            raise InvalidLabelError(image.path or path, f"label map has non-integer values, e.g. {fractional[0]:g}")
     minimum = array.min()
     if minimum < 0:
         raise InvalidLabelError(image.path or path, f"label map has negative values, e.g. {minimum:g}")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from samia.files import atomic_write
 from samia.errors import GeometryMismatchError, InvalidLabelError, UnsupportedFormatError
+from samia.files import atomic_write
 from samia.io.formats import WRITABLE_2D_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
 from samia.io.image2d import write_image_2d
 from samia.io.volume import to_sitk, write_sitk
@@ -109,5 +109,3 @@ def _write(path: Path, array: np.ndarray, reference: Image2D | Volume | None) ->
         )
     atomic_write(path, write)
     return path
-
-

@@ -40,9 +40,7 @@ def as_mask_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """
     pred_mask, gt_mask = as_mask(pred, "pred"), as_mask(gt, "gt")
     if pred_mask.shape != gt_mask.shape:
-        raise ValueError(
-            f"pred and gt must have the same shape, got pred {pred_mask.shape} and gt {gt_mask.shape}"
-        )
+        raise ValueError(f"pred and gt must have the same shape, got pred {pred_mask.shape} and gt {gt_mask.shape}")
     return pred_mask, gt_mask
 
 
@@ -62,9 +60,7 @@ def as_spacing(spacing: Sequence[float], ndim: int) -> np.ndarray:
         raise ValueError(f"surface metrics need 2D or 3D masks, got {ndim} dimensions")
     values = np.asarray(spacing, dtype=np.float64)
     if values.shape != (ndim,):
-        raise ValueError(
-            f"spacing must have one entry per mask axis ({ndim}), got {tuple(np.atleast_1d(values))}"
-        )
+        raise ValueError(f"spacing must have one entry per mask axis ({ndim}), got {tuple(np.atleast_1d(values))}")
     if not np.all(np.isfinite(values) & (values > 0)):
         raise ValueError(f"spacing entries must be finite and positive, got {tuple(values)}")
     return values

@@ -43,7 +43,7 @@ model sees, except ``area_mm2``):
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from scipy import ndimage

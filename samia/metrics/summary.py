@@ -87,8 +87,9 @@ class MetricAccumulator:
             (:func:`segmentation_metrics`).
     """
 
-    def __init__(self, nsd_tolerance_mm: float = 2.0, nsd_variant: str = "surfel",
-                 nsd_zero_at_dice: float | None = None) -> None:
+    def __init__(
+        self, nsd_tolerance_mm: float = 2.0, nsd_variant: str = "surfel", nsd_zero_at_dice: float | None = None
+    ) -> None:
         self.nsd_tolerance_mm = nsd_tolerance_mm
         self.nsd_variant = nsd_variant
         self.nsd_zero_at_dice = nsd_zero_at_dice

@@ -225,8 +225,9 @@ def assd(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float]) -> float:
     return assd_from_distances(surface_distances(pred, gt, spacing))
 
 
-def nsd(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float], tolerance_mm: float = 2.0,
-        variant: str = "surfel") -> float:
+def nsd(
+    pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float], tolerance_mm: float = 2.0, variant: str = "surfel"
+) -> float:
     """Normalised surface distance (surface Dice) at ``tolerance_mm``.
 
     Args:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -65,7 +66,7 @@ class AdapterSpec:
         return asdict(self)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "AdapterSpec":
+    def from_record(cls, record: dict[str, Any]) -> AdapterSpec:
         return cls(**{k: record[k] for k in cls.__dataclass_fields__ if k in record})
 
 
@@ -94,8 +95,11 @@ def _adapt_output(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tens
 
 def encoder_blocks(encoder: nn.Module) -> list[nn.Module]:
     """The transformer blocks of an image encoder: modules with an ``attn`` and an ``mlp`` child."""
-    return [m for m in encoder.modules() if isinstance(getattr(m, "attn", None), nn.Module)
-            and isinstance(getattr(m, "mlp", None), nn.Module)]
+    return [
+        m
+        for m in encoder.modules()
+        if isinstance(getattr(m, "attn", None), nn.Module) and isinstance(getattr(m, "mlp", None), nn.Module)
+    ]
 
 
 def insert_adapters(encoder: nn.Module, ratio: float) -> int:
@@ -126,8 +130,9 @@ def add_lora(encoder: nn.Module, spec: AdapterSpec) -> Any:
     from peft import LoraConfig
     from peft.tuners.lora import LoraModel
 
-    config = LoraConfig(r=spec.lora_rank, lora_alpha=spec.lora_alpha, target_modules=spec.target_modules,
-                        lora_dropout=0.0, bias="none")
+    config = LoraConfig(
+        r=spec.lora_rank, lora_alpha=spec.lora_alpha, target_modules=spec.target_modules, lora_dropout=0.0, bias="none"
+    )
     return LoraModel(encoder, config, "default")
 
 
@@ -157,7 +162,9 @@ def save_adapter_file(path: Path, model: PromptableSegmenter, spec: AdapterSpec,
     ``meta`` (run config, data hashes, epoch, validation Dice) must be plain Python values.
     """
     buffer = io.BytesIO()
-    torch.save({ADAPTER_FILE_KEY: {**spec.to_record(), "finetune": meta}, "weights": adapter_state(model, spec.method)}, buffer)
+    torch.save(
+        {ADAPTER_FILE_KEY: {**spec.to_record(), "finetune": meta}, "weights": adapter_state(model, spec.method)}, buffer
+    )
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
@@ -178,19 +185,28 @@ class AdapterFile:
         """
         spec = self.spec
         if spec.base_model != name:
-            raise CheckpointError(self.path, f"is a {spec.method} file for base model {spec.base_model!r} "
-                                  f"(weights sha256 {spec.base_weights_sha256}), not for {name!r}")
+            raise CheckpointError(
+                self.path,
+                f"is a {spec.method} file for base model {spec.base_model!r} "
+                f"(weights sha256 {spec.base_weights_sha256}), not for {name!r}",
+            )
         base = factory(None if spec.base_checkpoint is None else Path(spec.base_checkpoint))
         if base.weights_sha256 != spec.base_weights_sha256:
-            raise CheckpointError(self.path, f"is a {spec.method} file for {name!r} weights sha256 "
-                                  f"{spec.base_weights_sha256}, but the base weights have sha256 {base.weights_sha256}")
+            raise CheckpointError(
+                self.path,
+                f"is a {spec.method} file for {name!r} weights sha256 "
+                f"{spec.base_weights_sha256}, but the base weights have sha256 {base.weights_sha256}",
+            )
         tuner = attach(base, spec)
         expected = {k: tuple(v.shape) for k, v in base.state_dict().items() if is_adapter_key(k, spec.method)}
         found = {k: tuple(v.shape) for k, v in self.weights.items()}
         if expected != found:
             differing = sorted(set(expected.items()) ^ set(found.items()))
-            raise CheckpointError(self.path, f"{spec.method} weights do not fit {name!r}: {len(differing)} keys or "
-                                  f"shapes differ (e.g. {differing[:2]})")
+            raise CheckpointError(
+                self.path,
+                f"{spec.method} weights do not fit {name!r}: {len(differing)} keys or "
+                f"shapes differ (e.g. {differing[:2]})",
+            )
         base.load_state_dict(self.weights, strict=False)
         if tuner is not None:
             tuner.merge_and_unload()

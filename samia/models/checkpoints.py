@@ -38,7 +38,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or foreign files
-        raise CheckpointError(path, f"cannot be read as a PyTorch checkpoint ({error.__class__.__name__}: {error})") from error
+        raise CheckpointError(
+            path, f"cannot be read as a PyTorch checkpoint ({error.__class__.__name__}: {error})"
+        ) from error
     for key in STATE_DICT_KEYS:
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]

@@ -22,10 +22,10 @@ another.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, TwoWayTransformer
@@ -54,8 +54,9 @@ class ModelSpec:
     description: str
 
 
-def _sam_decoder_parts(embed_dim: int, embedding_side: int, input_size: int, mlp_dim: int, heads: int,
-                       depth: int = 2) -> tuple[PromptEncoder, MaskDecoder]:
+def _sam_decoder_parts(
+    embed_dim: int, embedding_side: int, input_size: int, mlp_dim: int, heads: int, depth: int = 2
+) -> tuple[PromptEncoder, MaskDecoder]:
     prompt_encoder = PromptEncoder(
         embed_dim=embed_dim,
         image_embedding_size=(embedding_side, embedding_side),
@@ -72,8 +73,16 @@ def _sam_decoder_parts(embed_dim: int, embedding_side: int, input_size: int, mlp
     return prompt_encoder, mask_decoder
 
 
-def _vit_encoder(embed_dim: int, depth: int, heads: int, global_attn: tuple[int, ...], input_size: int = 1024,
-                 patch_size: int = 16, window_size: int = 14, out_chans: int = 256) -> ImageEncoderViT:
+def _vit_encoder(
+    embed_dim: int,
+    depth: int,
+    heads: int,
+    global_attn: tuple[int, ...],
+    input_size: int = 1024,
+    patch_size: int = 16,
+    window_size: int = 14,
+    out_chans: int = 256,
+) -> ImageEncoderViT:
     return ImageEncoderViT(
         depth=depth,
         embed_dim=embed_dim,
@@ -129,14 +138,27 @@ def _require(checkpoint: Path | None, name: str, file_hint: str) -> Path:
     return checkpoint
 
 
-def _sam(name: str, embed_dim: int, depth: int, heads: int, global_attn: tuple[int, ...], file_hint: str,
-         normalization: Normalization = "imagenet", input_pipeline: str = "sam"):
+def _sam(
+    name: str,
+    embed_dim: int,
+    depth: int,
+    heads: int,
+    global_attn: tuple[int, ...],
+    file_hint: str,
+    normalization: Normalization = "imagenet",
+    input_pipeline: str = "sam",
+):
     def factory(checkpoint: Path | None) -> PromptableSegmenter:
         checkpoint = _require(checkpoint, name, file_hint)
         prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 1024, mlp_dim=2048, heads=8)
         model = PromptableSegmenter(
-            _vit_encoder(embed_dim, depth, heads, global_attn), prompt_encoder, mask_decoder,
-            input_size=1024, normalization=normalization, name=name, input_pipeline=input_pipeline,
+            _vit_encoder(embed_dim, depth, heads, global_attn),
+            prompt_encoder,
+            mask_decoder,
+            input_size=1024,
+            normalization=normalization,
+            name=name,
+            input_pipeline=input_pipeline,
         )
         return _finish(model, checkpoint, f"a {name} checkpoint ({file_hint})")
 
@@ -153,8 +175,9 @@ def litemedsam_checkpoint() -> Path:
 def _litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 256, mlp_dim=2048, heads=8)
     encoder = _tiny_vit_encoder([64, 128, 160, 320], [2, 2, 6, 2], [2, 4, 5, 10])
-    model = PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "litemedsam",
-                                input_pipeline="litemedsam")
+    model = PromptableSegmenter(
+        encoder, prompt_encoder, mask_decoder, 256, "minmax", "litemedsam", input_pipeline="litemedsam"
+    )
     return _finish(model, checkpoint or litemedsam_checkpoint(), "a LiteMedSAM checkpoint")
 
 
@@ -177,8 +200,9 @@ def _tiny_medsam(checkpoint: Path | None) -> PromptableSegmenter:
     def build() -> PromptableSegmenter:
         prompt_encoder, mask_decoder = _sam_decoder_parts(32, 8, 64, mlp_dim=64, heads=2)
         encoder = _vit_encoder(32, 2, 2, (1,), input_size=64, patch_size=8, window_size=4, out_chans=32)
-        return PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 64, "minmax", "tiny_medsam",
-                                   input_pipeline="medsam")
+        return PromptableSegmenter(
+            encoder, prompt_encoder, mask_decoder, 64, "minmax", "tiny_medsam", input_pipeline="medsam"
+        )
 
     return _finish(_seeded(build), checkpoint, "a tiny_medsam checkpoint")
 
@@ -187,8 +211,9 @@ def _tiny_litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     def build() -> PromptableSegmenter:
         prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 256, mlp_dim=64, heads=8, depth=1)
         encoder = _tiny_vit_encoder([8, 16, 16, 320], [1, 1, 1, 1], [1, 1, 1, 2])
-        return PromptableSegmenter(encoder, prompt_encoder, mask_decoder, 256, "minmax", "tiny_litemedsam",
-                                   input_pipeline="litemedsam")
+        return PromptableSegmenter(
+            encoder, prompt_encoder, mask_decoder, 256, "minmax", "tiny_litemedsam", input_pipeline="litemedsam"
+        )
 
     return _finish(_seeded(build), checkpoint, "a tiny_litemedsam checkpoint")
 
@@ -210,13 +235,19 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         "MedSAM (SAM ViT-B architecture, min-max input normalization, 1024 px stretched input)",
     ),
     "tiny_sam": ModelSpec(_tiny_sam, False, "tiny random-weight SAM (ViT, 64 px) for tests"),
-    "tiny_medsam": ModelSpec(_tiny_medsam, False, "tiny random-weight MedSAM (ViT, 64 px, MedSAM's input pipeline) for tests"),
+    "tiny_medsam": ModelSpec(
+        _tiny_medsam, False, "tiny random-weight MedSAM (ViT, 64 px, MedSAM's input pipeline) for tests"
+    ),
     "tiny_litemedsam": ModelSpec(_tiny_litemedsam, False, "tiny random-weight LiteMedSAM (TinyViT, 256 px) for tests"),
 }
 
 
-def build_model(name: str, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
-                input_pipeline: str | None = None) -> PromptableSegmenter:
+def build_model(
+    name: str,
+    checkpoint: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    input_pipeline: str | None = None,
+) -> PromptableSegmenter:
     """Build registry model ``name`` with its weights, in eval mode, on ``device``.
 
     ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is

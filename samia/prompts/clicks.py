@@ -10,8 +10,8 @@ click.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -142,8 +142,9 @@ def simulate_clicks(
     return trajectories
 
 
-def _following_click(replayed: Sequence[Sequence[Click]] | None, index: int, step: int,
-                     mask: np.ndarray, truth: np.ndarray) -> Click | None:
+def _following_click(
+    replayed: Sequence[Sequence[Click]] | None, index: int, step: int, mask: np.ndarray, truth: np.ndarray
+) -> Click | None:
     if replayed is not None:
         recorded = replayed[index]
         return recorded[step] if step < len(recorded) else None

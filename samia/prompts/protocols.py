@@ -43,7 +43,10 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     "samia": Protocol("samia", 50, None, 0.0, "samia's rules: centroid or deepest interior point, mid-run strides"),
     "huang2024": Protocol(
-        "huang2024", 51, "huang2024", 0.1,
+        "huang2024",
+        51,
+        "huang2024",
+        0.1,
         "Huang et al. 2024's released code: truncated centroid, strides from index 0, objects > 50 px",
     ),
 }

@@ -16,8 +16,9 @@ clicks are the same under both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class JitterBand:
         return f"{self.low:g}-{self.high:g}{'px' if self.unit == 'px' else '%'}"
 
     @classmethod
-    def parse(cls, text: str, unit: Literal["px", "percent"] = "px") -> "JitterBand":
+    def parse(cls, text: str, unit: Literal["px", "percent"] = "px") -> JitterBand:
         """``"10-20"`` -> ``JitterBand(10, 20, unit)``."""
         try:
             low, high = (float(v) for v in text.split("-"))
@@ -156,8 +157,9 @@ def _point_jitter(mask: np.ndarray, rng: np.random.Generator, settings: Protocol
     return prompts
 
 
-def build_strategies(names: list[str], settings: ProtocolSettings = ProtocolSettings(),
-                     protocol: str = "samia") -> list[PromptStrategy]:
+def build_strategies(
+    names: list[str], settings: ProtocolSettings = ProtocolSettings(), protocol: str = "samia"
+) -> list[PromptStrategy]:
     """The strategies ``names`` with ``settings`` applied under ``protocol``'s rules; ConfigurationError
     for unknown names."""
     registry = strategy_registry(settings, protocol)
@@ -187,13 +189,27 @@ def _samia_point_strategies(k: int) -> list[PromptStrategy]:
         return [Prompt(points=points, labels=_ones(1), box=tight_box(mask), meta={"point_rule": rule})]
 
     return [
-        PromptStrategy("point1", "static", "S2: one positive point at the centroid (rounded); if outside the object, "
-                       "the interior point farthest from the boundary (point_rule)", point1),
-        PromptStrategy(f"point{k}", "static", f"S3: {k} positive points: the point1 point, then {k - 1} at a uniform "
-                       "stride over the object's other pixels (row-major order)", point_k),
-        PromptStrategy(f"point{k}_neg{k}", "static", f"S4: the point{k} points plus {k} negative points at a uniform "
-                       "stride over the background inside the tight box enlarged 2x about its centre (clipped)",
-                       point_k_neg_k),
+        PromptStrategy(
+            "point1",
+            "static",
+            "S2: one positive point at the centroid (rounded); if outside the object, "
+            "the interior point farthest from the boundary (point_rule)",
+            point1,
+        ),
+        PromptStrategy(
+            f"point{k}",
+            "static",
+            f"S3: {k} positive points: the point1 point, then {k - 1} at a uniform "
+            "stride over the object's other pixels (row-major order)",
+            point_k,
+        ),
+        PromptStrategy(
+            f"point{k}_neg{k}",
+            "static",
+            f"S4: the point{k} points plus {k} negative points at a uniform "
+            "stride over the background inside the tight box enlarged 2x about its centre (clipped)",
+            point_k_neg_k,
+        ),
         PromptStrategy("box_point1", "static", "S6: the tight box plus the point1 point", box_point1),
     ]
 
@@ -208,48 +224,82 @@ def _huang2024_point_strategies() -> list[PromptStrategy]:
 
     table = "of the released code's point table (samia.prompts.huang2024)"
     return [
-        PromptStrategy("point1", "static", "S2 (huang2024): the truncated centroid int(m10/m00), int(m01/m00), "
-                       "inside the object or not", first(1)),
-        PromptStrategy("point5", "static", f"S3 (huang2024): rows 0-4 {table}: the centroid, then object pixels "
-                       "every int(N/5) from index 0", first(5)),
-        PromptStrategy("point5_neg5", "static", f"S4 (huang2024): rows 0-9 {table} with labels 1x5, 0x5 "
-                       "(a 6th object row gets label 0, as in the released code)", first(10)),
-        PromptStrategy("box_point1", "static", "S6 (huang2024): the tight box plus the truncated centroid",
-                       first(1, with_box=True)),
+        PromptStrategy(
+            "point1",
+            "static",
+            "S2 (huang2024): the truncated centroid int(m10/m00), int(m01/m00), inside the object or not",
+            first(1),
+        ),
+        PromptStrategy(
+            "point5",
+            "static",
+            f"S3 (huang2024): rows 0-4 {table}: the centroid, then object pixels every int(N/5) from index 0",
+            first(5),
+        ),
+        PromptStrategy(
+            "point5_neg5",
+            "static",
+            f"S4 (huang2024): rows 0-9 {table} with labels 1x5, 0x5 "
+            "(a 6th object row gets label 0, as in the released code)",
+            first(10),
+        ),
+        PromptStrategy(
+            "box_point1", "static", "S6 (huang2024): the tight box plus the truncated centroid", first(1, with_box=True)
+        ),
     ]
 
 
-def strategy_registry(settings: ProtocolSettings = ProtocolSettings(), protocol: str = "samia") -> dict[str, PromptStrategy]:
+def strategy_registry(
+    settings: ProtocolSettings = ProtocolSettings(), protocol: str = "samia"
+) -> dict[str, PromptStrategy]:
     """Every strategy under ``protocol``'s rules, in the order of the papers' protocol (S1..S6, then
     samia's additions)."""
     get_protocol(protocol)
     k = settings.n_points
     if protocol == "huang2024" and k != huang2024.N_FOREGROUND:
         raise ConfigurationError(f"the huang2024 protocol uses {huang2024.N_FOREGROUND} points, not {k}")
-    points = {s.name: s for s in (_huang2024_point_strategies() if protocol == "huang2024" else _samia_point_strategies(k))}
+    points = {
+        s.name: s for s in (_huang2024_point_strategies() if protocol == "huang2024" else _samia_point_strategies(k))
+    }
 
     def box(mask, rng):
         return [Prompt(box=tight_box(mask))]
 
     bands = ", ".join(band.label for band in settings.jitter_bands)
     entries = [
-        PromptStrategy("everything", "everything", "S1: automatic masks from a point grid (no prompt); each object is "
-                       "matched to the generated mask with the highest IoU (oracle match)"),
+        PromptStrategy(
+            "everything",
+            "everything",
+            "S1: automatic masks from a point grid (no prompt); each object is "
+            "matched to the generated mask with the highest IoU (oracle match)",
+        ),
         points["point1"],
         points[f"point{k}"],
         points[f"point{k}_neg{k}"],
         PromptStrategy("box", "static", "S5: the tight bounding box of the object (x0, y0, x1, y1), inclusive", box),
         points["box_point1"],
-        PromptStrategy("box_jitter", "static", f"the tight box, each coordinate shifted by +-U(low, high) per band ({bands}), "
-                       f"{settings.jitter_repeats} draws per band, clipped to the image",
-                       lambda mask, rng: _box_jitter(mask, rng, settings)),
-        PromptStrategy("point_jitter", "static", f"the point1 point moved by U(low, high) in a uniformly random direction "
-                       f"per band ({bands}), {settings.jitter_repeats} draws per band, clipped to the image",
-                       lambda mask, rng: _point_jitter(mask, rng, settings)),
-        PromptStrategy("clicks", "clicks", f"iterative correction, up to {settings.max_clicks} clicks: click 1 = the point1 "
-                       "point; each next click at the interior point (farthest from the region's boundary) of the "
-                       "largest error region, positive in a false negative, negative in a false positive; the "
-                       "previous low-res logits are fed back as mask_input"),
+        PromptStrategy(
+            "box_jitter",
+            "static",
+            f"the tight box, each coordinate shifted by +-U(low, high) per band ({bands}), "
+            f"{settings.jitter_repeats} draws per band, clipped to the image",
+            lambda mask, rng: _box_jitter(mask, rng, settings),
+        ),
+        PromptStrategy(
+            "point_jitter",
+            "static",
+            f"the point1 point moved by U(low, high) in a uniformly random direction "
+            f"per band ({bands}), {settings.jitter_repeats} draws per band, clipped to the image",
+            lambda mask, rng: _point_jitter(mask, rng, settings),
+        ),
+        PromptStrategy(
+            "clicks",
+            "clicks",
+            f"iterative correction, up to {settings.max_clicks} clicks: click 1 = the point1 "
+            "point; each next click at the interior point (farthest from the region's boundary) of the "
+            "largest error region, positive in a false negative, negative in a false positive; the "
+            "previous low-res logits are fed back as mask_input",
+        ),
     ]
     return {entry.name: entry for entry in entries}
 

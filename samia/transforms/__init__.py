@@ -10,4 +10,7 @@ __all__ = [
     "IntensityPreset",
     "Letterbox",
     "input_geometry",
-    "default_preset", "get_preset", "to_rgb_uint8"]
+    "default_preset",
+    "get_preset",
+    "to_rgb_uint8",
+]

@@ -63,7 +63,7 @@ class InputGeometry(ABC):
     pipeline: ClassVar[str]
 
     @classmethod
-    def for_shape(cls, original_shape: tuple[int, int], input_size: int) -> "InputGeometry":
+    def for_shape(cls, original_shape: tuple[int, int], input_size: int) -> InputGeometry:
         height, width = int(original_shape[0]), int(original_shape[1])
         return cls((height, width), cls.resized_shape_for(height, width, int(input_size)), int(input_size))
 

@@ -178,7 +178,9 @@ def _huang2024(array: np.ndarray, source: str) -> np.ndarray:
     clipped = np.clip(values, low, high)
     minimum, maximum = clipped.min(), clipped.max()
     if minimum == maximum:
-        raise InvalidImageError(source, f"image is constant after clipping to its percentiles ({minimum:g}); nothing to segment")
+        raise InvalidImageError(
+            source, f"image is constant after clipping to its percentiles ({minimum:g}); nothing to segment"
+        )
     scaled = (clipped - minimum) / (maximum - minimum) * 255.0
     scaled[values == 0] = 0
     return scaled.astype(np.uint8)

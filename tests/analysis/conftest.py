@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samia.metrics.factors import FACTOR_NAMES
 from samia.evaluate import EvaluationConfig, evaluate
+from samia.metrics.factors import FACTOR_NAMES
 
 N_OBJECTS = 48
 PLANTED_STRATEGY_GAP = 0.2
@@ -78,7 +78,10 @@ def synthetic_results(
     objects = _object_table(rng, phantom)
     base = np.clip(0.3 + 0.6 * objects["contrast"].to_numpy() + rng.normal(0, 0.05, N_OBJECTS), 0, 1)
     point1 = np.clip(base - point1_gap + rng.normal(0, 0.03, N_OBJECTS), 0, 1)
-    arms: list[tuple[str, int, str, float, int, np.ndarray]] = [("box", 0, "", np.nan, 0, base), ("point1", 0, "", np.nan, 0, point1)]
+    arms: list[tuple[str, int, str, float, int, np.ndarray]] = [
+        ("box", 0, "", np.nan, 0, base),
+        ("point1", 0, "", np.nan, 0, point1),
+    ]
     if protocol:
         for band_index, band in enumerate(("0-10px", "10-20px", "20-30px")):
             for draw in range(2):
@@ -94,11 +97,29 @@ def synthetic_results(
                 value = np.clip(dice + gain - penalty + rng.normal(0, 0.005, N_OBJECTS), 0, 1)
                 frame = objects.copy()
                 frame = frame.assign(
-                    model=model, weights_sha256=sha, strategy=strategy, variant=variant, seed=0,
-                    prompt=_prompt(strategy), prompt_meta="{}", preset="percentile", spacing_y=0.8, spacing_x=0.8,
-                    selection=selection, candidate=0, predicted_iou=0.5, dice=value, iou=value / (2 - value),
-                    hd95=10 * (1 - value), assd=3 * (1 - value), nsd=value, mask_path=None,
-                    jitter_band=band, jitter_offset_px=offset, n_clicks=n_clicks, n_generated_masks=-1,
+                    model=model,
+                    weights_sha256=sha,
+                    strategy=strategy,
+                    variant=variant,
+                    seed=0,
+                    prompt=_prompt(strategy),
+                    prompt_meta="{}",
+                    preset="percentile",
+                    spacing_y=0.8,
+                    spacing_x=0.8,
+                    selection=selection,
+                    candidate=0,
+                    predicted_iou=0.5,
+                    dice=value,
+                    iou=value / (2 - value),
+                    hd95=10 * (1 - value),
+                    assd=3 * (1 - value),
+                    nsd=value,
+                    mask_path=None,
+                    jitter_band=band,
+                    jitter_offset_px=offset,
+                    n_clicks=n_clicks,
+                    n_generated_masks=-1,
                 )
                 frames.append(frame)
     results = pd.concat(frames, ignore_index=True)
@@ -146,5 +167,9 @@ def planted_results(planted, tmp_path) -> Path:
 def tiny_sam_run(phantom_2d, tmp_path_factory) -> Path:
     """A real ``samia evaluate`` run: tiny_sam, box and point1, every selection rule, masks saved."""
     out = tmp_path_factory.mktemp("tiny_sam_run")
-    evaluate(EvaluationConfig(data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box", "point1"], save_masks=True))
+    evaluate(
+        EvaluationConfig(
+            data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box", "point1"], save_masks=True
+        )
+    )
     return out

@@ -10,7 +10,17 @@ from samia.analysis.report import build_report
 from samia.cli.main import app
 from samia.errors import ConfigurationError, MissingFileError
 
-TABLES = {"runs", "headline", "compare_strategies", "compare_selections", "compare_models", "factor_correlations", "by_modality", "by_object", "targets"}
+TABLES = {
+    "runs",
+    "headline",
+    "compare_strategies",
+    "compare_selections",
+    "compare_models",
+    "factor_correlations",
+    "by_modality",
+    "by_object",
+    "targets",
+}
 
 
 def test_report_on_planted_results_has_every_part(planted_results, tmp_path):
@@ -20,7 +30,9 @@ def test_report_on_planted_results_has_every_part(planted_results, tmp_path):
     assert {"dice_by_strategy_CT", "dice_by_strategy_MR", "oracle_gap", "dice_vs_clicks", "dice_vs_jitter"} <= figures
     assert {"dice_vs_factors_tiny_sam_random", "dice_vs_factors_tiny_sam_f1e2d3c4"} <= figures
     assert sum(name.startswith("case_") for name in figures) == 2 * 4 * 2  # models x strategies x best/worst
-    assert outcome.notes == ["16 overlay(s) show the ground truth and prompt only: their runs did not save masks (samia evaluate --save-masks)."]
+    assert outcome.notes == [
+        "16 overlay(s) show the ground truth and prompt only: their runs did not save masks (samia evaluate --save-masks)."
+    ]
 
     html = outcome.html.read_text()
     assert html.count('src="data:image/png;base64,') == len(outcome.figures)
@@ -36,13 +48,23 @@ def test_report_on_planted_results_has_every_part(planted_results, tmp_path):
 
 
 def test_report_without_protocol_columns_says_what_it_left_out(planted, tmp_path):
-    frame = planted.frame(protocol=False, fine_tuned=False, factors=False).drop(columns=["n_clicks", "jitter_band", "jitter_offset_px"])
+    frame = planted.frame(protocol=False, fine_tuned=False, factors=False).drop(
+        columns=["n_clicks", "jitter_band", "jitter_offset_px"]
+    )
     folder = tmp_path / "plain"
     folder.mkdir()
     frame[frame["selection"] == "single"].to_parquet(folder / "results.parquet")
     outcome = build_report([folder], tmp_path / "report", n_resamples=200, n_cases=0)
     notes = " ".join(outcome.notes)
-    for expected in ("comparison of selections", "comparison of models", "oracle and predicted_iou", "n_clicks", "jitter_band", "factor columns", "--cases 0"):
+    for expected in (
+        "comparison of selections",
+        "comparison of models",
+        "oracle and predicted_iou",
+        "n_clicks",
+        "jitter_band",
+        "factor columns",
+        "--cases 0",
+    ):
         assert expected in notes
     assert {p.stem for p in outcome.figures} == {"dice_by_strategy_CT", "dice_by_strategy_MR"}
     assert outcome.html.read_text().count('class="note"') == len(outcome.notes)
@@ -73,7 +95,10 @@ def test_bad_arguments(planted_results, tmp_path):
 def test_cli_report_prints_the_headline(planted, tmp_path):
     small = planted.write(tmp_path / "small", protocol=False, fine_tuned=False, factors=False)
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["report", str(small), "--out", str(out), "--resamples", "200", "--cases", "0", "--selection", "predicted_iou"])
+    result = CliRunner().invoke(
+        app,
+        ["report", str(small), "--out", str(out), "--resamples", "200", "--cases", "0", "--selection", "predicted_iou"],
+    )
     assert result.exit_code == 0, result.output
     printed = " ".join(result.output.split())
     assert "samia report" in printed and "point1" in printed and "figures in" in printed

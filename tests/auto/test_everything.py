@@ -19,14 +19,20 @@ def test_matches_segment_anythings_generator_on_the_same_model():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 50, (48, 64, 3), dtype=np.uint8)
     image[8:30, 10:40] += 160
-    settings = EverythingSettings(points_per_side=8, points_per_batch=16, pred_iou_thresh=0.006,
-                                  stability_score_thresh=0.0, box_nms_thresh=0.7)
+    settings = EverythingSettings(
+        points_per_side=8, points_per_batch=16, pred_iou_thresh=0.006, stability_score_thresh=0.0, box_nms_thresh=0.7
+    )
     predictor = SamiaPredictor(model)
     predictor.set_image(image)
     ours = generate_everything(predictor, settings)
     sam = Sam(model.image_encoder, model.prompt_encoder, model.mask_decoder).eval()  # same SAM normalization
     reference = SamAutomaticMaskGenerator(
-        sam, points_per_side=8, points_per_batch=16, pred_iou_thresh=0.006, stability_score_thresh=0.0, box_nms_thresh=0.7
+        sam,
+        points_per_side=8,
+        points_per_batch=16,
+        pred_iou_thresh=0.006,
+        stability_score_thresh=0.0,
+        box_nms_thresh=0.7,
     ).generate(image)
     assert len(reference) > 3 and len(ours) == len(reference)
     theirs = np.stack([r["segmentation"] for r in reference])

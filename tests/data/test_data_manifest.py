@@ -111,8 +111,14 @@ def test_modality_override_and_aliases(tmp_path, save_png, save_json, gray_image
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("MRI", "MR"), ("t2", "MR"), ("FLAIR", "MR"), ("CT", "CT"), ("ct", "CT"),
-        ("X-ray", "XR"), ("oct", "OCT"), ("noNorm", "other"),
+        ("MRI", "MR"),
+        ("t2", "MR"),
+        ("FLAIR", "MR"),
+        ("CT", "CT"),
+        ("ct", "CT"),
+        ("X-ray", "XR"),
+        ("oct", "OCT"),
+        ("noNorm", "other"),
     ],  # fmt: skip
 )
 def test_normalize_modality(name, expected):

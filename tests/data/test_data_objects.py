@@ -11,7 +11,6 @@ from samia.data import Case, extract_objects, iter_slice_items, load_case
 from samia.errors import ConfigurationError, GeometryMismatchError
 from samia.types import Volume
 
-
 PIECES = np.array([[1, 1, 0, 1], [1, 1, 0, 1], [1, 1, 0, 0], [0, 0, 0, 3]], np.uint8)
 
 

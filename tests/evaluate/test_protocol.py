@@ -8,8 +8,16 @@ import pytest
 from samia.evaluate import EvaluationConfig, evaluate
 
 ALL = ["everything", "point1", "point5", "point5_neg5", "box", "box_point1", "box_jitter", "point_jitter", "clicks"]
-SETTINGS = dict(model="tiny_sam", limit=1, max_clicks=3, points_per_side=4, jitter_repeats=2,
-                jitter_bands=["0-10", "10-20"], pred_iou_thresh=0.0, stability_score_thresh=0.0)
+SETTINGS = dict(
+    model="tiny_sam",
+    limit=1,
+    max_clicks=3,
+    points_per_side=4,
+    jitter_repeats=2,
+    jitter_bands=["0-10", "10-20"],
+    pred_iou_thresh=0.0,
+    stability_score_thresh=0.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +55,15 @@ def test_every_strategy_gives_its_rows(protocol_run):
 
 def test_replaying_the_prompts_file_gives_identical_rows(protocol_run, phantom_2d, tmp_path):
     out, outcome = protocol_run
-    replay = evaluate(EvaluationConfig(data=str(phantom_2d), out=str(tmp_path / "replay"), strategies=[],
-                                       prompts_file=str(out / "prompts.jsonl"), **SETTINGS))
+    replay = evaluate(
+        EvaluationConfig(
+            data=str(phantom_2d),
+            out=str(tmp_path / "replay"),
+            strategies=[],
+            prompts_file=str(out / "prompts.jsonl"),
+            **SETTINGS,
+        )
+    )
     expected = outcome.results[outcome.results["strategy"] != "everything"].reset_index(drop=True)
     assert set(replay.results["strategy"]) == set(ALL) - {"everything"}
     pd.testing.assert_frame_equal(replay.results, expected, check_exact=False, rtol=1e-5)
@@ -56,11 +71,25 @@ def test_replaying_the_prompts_file_gives_identical_rows(protocol_run, phantom_2
 
 def test_a_persons_prompts_file_is_evaluated(phantom_2d, tmp_path):
     prompts = tmp_path / "drawn.jsonl"
-    record = {"case": "phantom_000", "slice": -1, "label": 1, "component": -1, "strategy": "box", "variant": 0,
-              "selection": None, "points": None, "labels": None, "box": [5, 5, 60, 60], "meta": {"annotator": "A"}}
+    record = {
+        "case": "phantom_000",
+        "slice": -1,
+        "label": 1,
+        "component": -1,
+        "strategy": "box",
+        "variant": 0,
+        "selection": None,
+        "points": None,
+        "labels": None,
+        "box": [5, 5, 60, 60],
+        "meta": {"annotator": "A"},
+    }
     prompts.write_text(json.dumps(record) + "\n")
-    outcome = evaluate(EvaluationConfig(data=str(phantom_2d), out=str(tmp_path / "run"), model="tiny_sam",
-                                        strategies=[], prompts_file=str(prompts)))
+    outcome = evaluate(
+        EvaluationConfig(
+            data=str(phantom_2d), out=str(tmp_path / "run"), model="tiny_sam", strategies=[], prompts_file=str(prompts)
+        )
+    )
     results = outcome.results
     assert len(results) == 3 and set(results["object"]) == {"blob"}
     assert json.loads(results["prompt"].iloc[0])["box"] == [5, 5, 60, 60]
@@ -68,8 +97,17 @@ def test_a_persons_prompts_file_is_evaluated(phantom_2d, tmp_path):
 
 
 def test_everything_mode_that_finds_nothing_scores_zero(phantom_2d, tmp_path):
-    outcome = evaluate(EvaluationConfig(data=str(phantom_2d), out=str(tmp_path / "run"), model="tiny_sam", limit=1,
-                                        strategies=["everything"], points_per_side=2, pred_iou_thresh=10.0))
+    outcome = evaluate(
+        EvaluationConfig(
+            data=str(phantom_2d),
+            out=str(tmp_path / "run"),
+            model="tiny_sam",
+            limit=1,
+            strategies=["everything"],
+            points_per_side=2,
+            pred_iou_thresh=10.0,
+        )
+    )
     assert outcome.errors.empty
     results = outcome.results
     assert len(results) == 3 and (results["n_generated_masks"] == 0).all() and (results["dice"] == 0).all()

@@ -59,7 +59,9 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(dataset, tmp_path_factory):
-    return evaluate(EvaluationConfig(data=str(dataset), out=str(tmp_path_factory.mktemp("reference") / "run"), **CONFIG))
+    return evaluate(
+        EvaluationConfig(data=str(dataset), out=str(tmp_path_factory.mktemp("reference") / "run"), **CONFIG)
+    )
 
 
 @pytest.mark.parametrize("where", ["between_units", "mid_write"])

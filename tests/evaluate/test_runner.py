@@ -11,8 +11,24 @@ from samia.io import read_image, read_label
 from samia.metrics import dice
 
 REQUIRED_COLUMNS = [
-    "dataset", "case", "slice", "object", "modality", "model", "weights_sha256", "strategy", "seed",
-    "selection", "dice", "iou", "hd95", "assd", "nsd", "gt_area", "pred_area", "mask_path",
+    "dataset",
+    "case",
+    "slice",
+    "object",
+    "modality",
+    "model",
+    "weights_sha256",
+    "strategy",
+    "seed",
+    "selection",
+    "dice",
+    "iou",
+    "hd95",
+    "assd",
+    "nsd",
+    "gt_area",
+    "pred_area",
+    "mask_path",
 ]
 
 
@@ -89,7 +105,12 @@ def test_bad_cases_are_recorded_and_the_run_goes_on(phantom_2d, tmp_path):
     messages = " ".join(errors["message"])
     assert images[0].name in messages and "orphan.png" in messages and masks[1].name in messages
     assert "empty.png: label map has no object" in messages
-    assert set(errors["error"]) == {"CorruptFileError", "GeometryMismatchError", "MissingFileError", "InvalidLabelError"}
+    assert set(errors["error"]) == {
+        "CorruptFileError",
+        "GeometryMismatchError",
+        "MissingFileError",
+        "InvalidLabelError",
+    }
     assert outcome.results["case"].unique().tolist() == [images[2].name.split(".")[0]]
 
 
@@ -128,8 +149,16 @@ def test_anisotropic_in_plane_spacing_reaches_the_metrics_in_y_x_order(tmp_path)
         written = sitk.GetImageFromArray(array)
         written.SetSpacing((2.0, 0.5))  # SimpleITK spacing is (x, y)
         sitk.WriteImage(written, str(path))
-    outcome = evaluate(EvaluationConfig(data=str(data), out=str(tmp_path / "run"), model="tiny_sam",
-                                        strategies=["box"], selections=["single"], save_masks=True))
+    outcome = evaluate(
+        EvaluationConfig(
+            data=str(data),
+            out=str(tmp_path / "run"),
+            model="tiny_sam",
+            strategies=["box"],
+            selections=["single"],
+            save_masks=True,
+        )
+    )
     (row,) = outcome.results.itertuples()
     assert (row.spacing_y, row.spacing_x) == (0.5, 2.0)
     predicted = read_label(tmp_path / "run" / row.mask_path).array.astype(bool)
@@ -150,7 +179,7 @@ def test_rows_follow_the_declared_schema_and_an_empty_unit_is_an_empty_table_of_
     assert pq.read_schema(out / "results.parquet").remove_metadata().equals(RESULT_SCHEMA)
     store = ResultsStore(tmp_path / "empty")
     store.write_unit("nothing|-1", [], {"n_objects": 0})
-    (table, meta), = store.unit_tables()
+    ((table, meta),) = store.unit_tables()
     assert table.num_rows == 0 and table.schema.remove_metadata().equals(RESULT_SCHEMA) and meta["n_objects"] == 0
     results, _ = store.consolidate(["case"])
     assert list(results.columns) == RESULT_SCHEMA.names and results.empty

@@ -1,7 +1,8 @@
 """Fixtures of the fine-tuning tests: small phantom datasets and fast run configurations."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,8 +29,16 @@ def make_config(phantom_train, tmp_path) -> Callable[..., FinetuneConfig]:
     """``make_config(**overrides)``: a 2-epoch ``tiny_sam`` decoder run on :func:`phantom_train` in ``tmp_path/run``."""
 
     def make(**overrides: Any) -> FinetuneConfig:
-        values: dict[str, Any] = dict(data=str(phantom_train), out=str(tmp_path / "run"), model="tiny_sam",
-                                      method="decoder", epochs=2, lr=1e-3, box_jitter_px=3.0, negative_margin_px=4)
+        values: dict[str, Any] = dict(
+            data=str(phantom_train),
+            out=str(tmp_path / "run"),
+            model="tiny_sam",
+            method="decoder",
+            epochs=2,
+            lr=1e-3,
+            box_jitter_px=3.0,
+            negative_margin_px=4,
+        )
         values.update(overrides)
         return FinetuneConfig(**values)
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from samia.errors import CheckpointError
-from samia.models.adapters import ADAPTER_FILE_KEY, read_adapter_file
 from samia.finetune.checkpoints import save_best
 from samia.finetune.methods import prepare
 from samia.models import build_model, file_sha256
+from samia.models.adapters import ADAPTER_FILE_KEY, read_adapter_file
 
 
 def _outputs(model):
@@ -69,7 +69,9 @@ def test_lora_file_for_other_base_weights_names_both_hashes(make_config, tmp_pat
     stored = torch.load(path, weights_only=True)
     stored[ADAPTER_FILE_KEY]["base_checkpoint"] = str(base)  # trained on "random", now pointing at a file
     torch.save(stored, path)
-    with pytest.raises(CheckpointError, match=rf"weights sha256 random, but the base weights have sha256 {file_sha256(base)}"):
+    with pytest.raises(
+        CheckpointError, match=rf"weights sha256 random, but the base weights have sha256 {file_sha256(base)}"
+    ):
         build_model("tiny_sam", path)
 
 
@@ -77,7 +79,9 @@ def test_full_checkpoint_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "best.pt"
     save_best(path, build_model("tiny_sam"), None, {"epoch": 1})
     assert read_adapter_file(path) is None
-    assert torch.equal(build_model("tiny_sam", path).mask_decoder.iou_token.weight,
-                       build_model("tiny_sam").mask_decoder.iou_token.weight)
+    assert torch.equal(
+        build_model("tiny_sam", path).mask_decoder.iou_token.weight,
+        build_model("tiny_sam").mask_decoder.iou_token.weight,
+    )
     with pytest.raises(CheckpointError, match="best.pt: does not fit a tiny_litemedsam checkpoint"):
         build_model("tiny_litemedsam", path)

@@ -15,10 +15,32 @@ from samia.models import build_model
 def test_two_gloo_processes_match_one_process(make_config, phantom_train, tmp_path):
     single = finetune(make_config(out=str(tmp_path / "single"), images_per_step=2))
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "samia.cli.main", "finetune", "--data", str(phantom_train), "--model", "tiny_sam",
-        "--method", "decoder", "--out", str(tmp_path / "ddp"), "--epochs", "2", "--lr", "1e-3",
-        "--box-jitter", "3", "--negative-margin", "4", "--images-per-step", "1",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "samia.cli.main",
+        "finetune",
+        "--data",
+        str(phantom_train),
+        "--model",
+        "tiny_sam",
+        "--method",
+        "decoder",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--epochs",
+        "2",
+        "--lr",
+        "1e-3",
+        "--box-jitter",
+        "3",
+        "--negative-margin",
+        "4",
+        "--images-per-step",
+        "1",
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, env=environment)

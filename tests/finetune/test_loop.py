@@ -41,21 +41,39 @@ def test_decoder_run_writes_its_files_and_the_result_loads_in_evaluate(make_conf
     config = make_config(val=str(phantom_val), epochs=2)
     outcome = finetune(config)
     out = outcome.out
-    assert {p.name for p in out.iterdir()} >= {"finetune.yaml", "best.pt", "last.pt", "history.csv", "curve.png", "embeddings"}
+    assert {p.name for p in out.iterdir()} >= {
+        "finetune.yaml",
+        "best.pt",
+        "last.pt",
+        "history.csv",
+        "curve.png",
+        "embeddings",
+    }
     assert len(list((out / "embeddings").glob("*.pt"))) == 5 + 2  # every image encoded once, train and val
     history = pd.read_csv(out / "history.csv")
     assert history["epoch"].tolist() == [0, 1, 2]
-    assert {"train_loss", "val_dice", "val_dice_box", "val_dice_point1", "samples_per_s", "peak_rss_mb", "best"} <= set(history)
+    assert {"train_loss", "val_dice", "val_dice_box", "val_dice_point1", "samples_per_s", "peak_rss_mb", "best"} <= set(
+        history
+    )
     assert history["samples_per_s"].iloc[1:].gt(0).all() and history["train_loss"].iloc[1:].notna().all()
     assert (out / "curve.png").read_bytes()[:4] == b"\x89PNG"
     provenance = yaml.safe_load((out / "finetune.yaml").read_text())["provenance"]
     assert provenance["base_weights_sha256"] == "random" and len(provenance["train_data_sha256"]) == 64
     assert provenance["val_cases"] == ["phantom_000", "phantom_001"]
     meta = torch.load(out / "best.pt", weights_only=True)["finetune"]
-    assert meta["epoch"] == outcome.best_epoch and meta["provenance"]["val_data_sha256"] == provenance["val_data_sha256"]
+    assert (
+        meta["epoch"] == outcome.best_epoch and meta["provenance"]["val_data_sha256"] == provenance["val_data_sha256"]
+    )
 
-    evaluation = evaluate(EvaluationConfig(data=str(phantom_val), out=str(tmp_path / "eval"), model="tiny_sam",
-                                           strategies=["box"], checkpoint=str(outcome.best_path)))
+    evaluation = evaluate(
+        EvaluationConfig(
+            data=str(phantom_val),
+            out=str(tmp_path / "eval"),
+            model="tiny_sam",
+            strategies=["box"],
+            checkpoint=str(outcome.best_path),
+        )
+    )
     assert evaluation.errors.empty and (evaluation.results["weights_sha256"] == file_sha256(outcome.best_path)).all()
 
 
@@ -68,8 +86,10 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_as_an_uninterrupted_one(
     assert kept["epoch"].tolist() == [0, 1, 2]  # the finished epochs survived the kill
     resumed = finetune(config)
     assert resumed.history["epoch"].tolist() == [0, 1, 2, 3]
-    pd.testing.assert_frame_equal(resumed.history.drop(columns=["samples_per_s", "images_per_s", "seconds", "peak_rss_mb"]),
-                                  reference.history.drop(columns=["samples_per_s", "images_per_s", "seconds", "peak_rss_mb"]))
+    pd.testing.assert_frame_equal(
+        resumed.history.drop(columns=["samples_per_s", "images_per_s", "seconds", "peak_rss_mb"]),
+        reference.history.drop(columns=["samples_per_s", "images_per_s", "seconds", "peak_rss_mb"]),
+    )
     final, expected = (torch.load(r.out / "last.pt", weights_only=True)["trainable"] for r in (resumed, reference))
     assert final.keys() == expected.keys()
     for name in expected:
@@ -87,14 +107,48 @@ def test_another_configuration_in_the_same_folder_is_refused(make_config):
 
 def test_cli_trains_lora_and_segment_loads_the_adapter_file(phantom_train, tmp_path):
     out = tmp_path / "lora"
-    result = runner.invoke(app, ["finetune", "--data", str(phantom_train), "--model", "tiny_sam", "--method", "lora",
-                                 "--out", str(out), "--epochs", "1", "--lora-rank", "2", "--prompt", "box"])
+    result = runner.invoke(
+        app,
+        [
+            "finetune",
+            "--data",
+            str(phantom_train),
+            "--model",
+            "tiny_sam",
+            "--method",
+            "lora",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--lora-rank",
+            "2",
+            "--prompt",
+            "box",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "best epoch" in result.output and f"--checkpoint {out / 'best.pt'}" in result.output
     image = sorted((phantom_train / "images").iterdir())[0]
     mask = tmp_path / "mask.png"
-    result = runner.invoke(app, ["segment", str(image), "--model", "tiny_sam", "--checkpoint", str(out / "best.pt"),
-                                 "--box", "5", "5", "40", "40", "--out", str(mask)])
+    result = runner.invoke(
+        app,
+        [
+            "segment",
+            str(image),
+            "--model",
+            "tiny_sam",
+            "--checkpoint",
+            str(out / "best.pt"),
+            "--box",
+            "5",
+            "5",
+            "40",
+            "40",
+            "--out",
+            str(mask),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert mask.is_file()
     assert build_model("tiny_sam", out / "best.pt").weights_sha256 == file_sha256(out / "best.pt")

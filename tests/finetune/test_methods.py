@@ -6,12 +6,12 @@ import torch
 
 from samia.data import build_manifest
 from samia.embeddings import EmbeddingCache
-from samia.models.adapters import encoder_blocks
 from samia.finetune.data import load_training_images
 from samia.finetune.methods import METHODS, make_optimizer, prepare, set_training_mode
 from samia.finetune.prompts import TrainingPromptSampler
 from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.models import build_model
+from samia.models.adapters import encoder_blocks
 
 TRAINED = {
     "decoder": lambda name: name.startswith("mask_decoder."),

@@ -7,7 +7,7 @@ from samia.finetune.prompts import TrainingPromptSampler, background_ring, error
 
 def _square(shape=(40, 50), top=10, left=20, side=8) -> np.ndarray:
     mask = np.zeros(shape, dtype=bool)
-    mask[top:top + side, left:left + side] = True
+    mask[top : top + side, left : left + side] = True
     return mask
 
 
@@ -62,8 +62,8 @@ def test_error_region_clicks_correct_the_previous_answer():
     truth = torch.zeros(3, 4, 4)
     truth[:, 1:3, 1:3] = 1.0
     predicted = truth.bool().clone()
-    predicted[0] = False                    # prompt 0 missed everything: a positive click on the object
-    predicted[1, 0, 0] = True               # prompt 1 has one false alarm at cell (0, 0): a negative click there
+    predicted[0] = False  # prompt 0 missed everything: a positive click on the object
+    predicted[1, 0, 0] = True  # prompt 1 has one false alarm at cell (0, 0): a negative click there
     points, labels = error_region_clicks(predicted, truth, np.random.default_rng(0), input_size=16)
     assert points.shape == (3, 1, 2) and labels.shape == (3, 1)
     assert labels[:, 0].tolist() == [1, 0, 1]  # prompt 2 is perfect: a positive click inside

@@ -13,7 +13,7 @@ from samia.errors import CorruptFileError, InvalidImageError, UnsupportedFormatE
 from samia.io import read_image, read_label
 from samia.types import Image2D
 
-GRAY = (np.arange(12 * 10, dtype=np.uint8).reshape(12, 10) * 2)
+GRAY = np.arange(12 * 10, dtype=np.uint8).reshape(12, 10) * 2
 RGB = np.stack([GRAY, 255 - GRAY, np.full_like(GRAY, 7)], axis=-1)
 
 
@@ -30,7 +30,7 @@ def test_png_8bit_gray(tmp_path):
 
 
 def test_png_16bit_gray_keeps_dtype_and_values(tmp_path):
-    values = (np.arange(120, dtype=np.uint16).reshape(12, 10) * 500)  # up to 59500
+    values = np.arange(120, dtype=np.uint16).reshape(12, 10) * 500  # up to 59500
     path = tmp_path / "gray16.png"
     Image.fromarray(values).save(path)
     image = read_image(path)

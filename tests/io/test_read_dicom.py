@@ -119,9 +119,23 @@ def test_dicom_file_without_ending_is_recognised(tmp_path, dicom_file):
 
 @pytest.mark.parametrize(
     ("tag", "expected"),
-    [("CT", "CT"), ("MR", "MR"), ("US", "US"), ("CR", "XR"), ("DX", "XR"), ("MG", "XR"), ("PT", "PET"),
-     ("OP", "fundus"), ("ES", "endoscopy"), ("OPT", "OCT"), ("SM", "microscopy"), ("NM", "other"),
-     ("", "other"), (None, "other"), ("ct ", "CT")],
+    [
+        ("CT", "CT"),
+        ("MR", "MR"),
+        ("US", "US"),
+        ("CR", "XR"),
+        ("DX", "XR"),
+        ("MG", "XR"),
+        ("PT", "PET"),
+        ("OP", "fundus"),
+        ("ES", "endoscopy"),
+        ("OPT", "OCT"),
+        ("SM", "microscopy"),
+        ("NM", "other"),
+        ("", "other"),
+        (None, "other"),
+        ("ct ", "CT"),
+    ],
 )
 def test_modality_mapping(tag, expected):
     assert samia_modality(tag) == expected
@@ -145,8 +159,9 @@ def test_coronal_series_geometry(tmp_path, write_ct_series):
     """Rows along +x, columns along -z: the slice normal (row x column) is +y."""
     folder = tmp_path / "coronal"
     positions = [[0.0, 2.5 * k, 100.0] for k in range(4)]
-    stored = write_ct_series(folder, positions, file_order=[2, 3, 1, 0], slope=1.0, intercept=0.0,
-                             orientation=(1, 0, 0, 0, 0, -1))
+    stored = write_ct_series(
+        folder, positions, file_order=[2, 3, 1, 0], slope=1.0, intercept=0.0, orientation=(1, 0, 0, 0, 0, -1)
+    )
     volume = read_image(folder)
     np.testing.assert_array_equal(volume.array, stored)
     assert volume.spacing == pytest.approx((2.5, 0.7, 0.8))

@@ -14,7 +14,6 @@ from samia.metrics import (
     hd95,
     nsd,
     segmentation_metrics,
-    surface_distances,
 )
 
 
@@ -116,12 +115,8 @@ def test_boundary_uses_face_connectivity_and_image_border() -> None:
     np.testing.assert_array_equal(boundary(mask), expected)
 
 
-@pytest.mark.parametrize(
-    ("shape", "spacing"), [((4, 6), (1.0, 2.0)), ((3, 4, 6), (2.5, 1.0, 2.0))], ids=["2d", "3d"]
-)
-@pytest.mark.parametrize(
-    ("pred_empty", "gt_empty"), [(True, True), (True, False), (False, True), (False, False)]
-)
+@pytest.mark.parametrize(("shape", "spacing"), [((4, 6), (1.0, 2.0)), ((3, 4, 6), (2.5, 1.0, 2.0))], ids=["2d", "3d"])
+@pytest.mark.parametrize(("pred_empty", "gt_empty"), [(True, True), (True, False), (False, True), (False, False)])
 def test_empty_rules(shape, spacing, pred_empty: bool, gt_empty: bool) -> None:
     one_pixel = np.zeros(shape, bool)
     one_pixel[(1,) * len(shape)] = True
@@ -135,7 +130,11 @@ def test_empty_rules(shape, spacing, pred_empty: bool, gt_empty: bool) -> None:
     else:
         expected = {"dice": 1.0, "iou": 1.0, "nsd": 1.0, "hd95": 0.0, "assd": 0.0}
     values = segmentation_metrics(pred, gt, spacing)
-    alone = {"hd95": hd95(pred, gt, spacing), "assd": assd(pred, gt, spacing), "nsd": nsd(pred, gt, spacing, variant="boundary_pixels")}
+    alone = {
+        "hd95": hd95(pred, gt, spacing),
+        "assd": assd(pred, gt, spacing),
+        "nsd": nsd(pred, gt, spacing, variant="boundary_pixels"),
+    }
     for name, value in expected.items():
         assert values[name] == pytest.approx(value, nan_ok=True), name
         if name in alone:

@@ -20,14 +20,17 @@ from scipy import ndimage
 from samia.metrics import segmentation_metrics, surfel_nsd
 
 
-
 def _reference_nsd(pred: np.ndarray, gt: np.ndarray, spacing, tolerance: float) -> float:
     """MONAI's surfel NSD of one pair, as (B=1, C=1, *spatial) tensors."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MONAI's deprecation notices
         value = compute_surface_dice(
-            torch.from_numpy(pred)[None, None], torch.from_numpy(gt)[None, None], class_thresholds=[tolerance],
-            include_background=True, spacing=list(spacing), use_subvoxels=True,
+            torch.from_numpy(pred)[None, None],
+            torch.from_numpy(gt)[None, None],
+            class_thresholds=[tolerance],
+            include_background=True,
+            spacing=list(spacing),
+            use_subvoxels=True,
         )
     return float(value.item())
 

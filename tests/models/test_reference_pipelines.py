@@ -24,17 +24,21 @@ def _samia_masks(model, image, boxes):
     return [predictor.predict(Prompt(box=np.asarray(b, float)), multimask_output=False).masks[0] for b in boxes]
 
 
-@pytest.mark.parametrize(("name", "reference", "pipeline"), [
-    ("tiny_litemedsam", litemedsam_reference, "litemedsam"),
-    ("tiny_medsam", medsam_reference, "medsam"),
-])
+@pytest.mark.parametrize(
+    ("name", "reference", "pipeline"),
+    [
+        ("tiny_litemedsam", litemedsam_reference, "litemedsam"),
+        ("tiny_medsam", medsam_reference, "medsam"),
+    ],
+)
 def test_default_pipeline_reproduces_the_reference_script(name, reference, pipeline) -> None:
     model = build_model(name)
     assert model.input_pipeline == pipeline
     compared = 0
     for _, image, boxes, _ in SAMPLES:
-        expected = reference(model.image_encoder, model.prompt_encoder, model.mask_decoder, image, boxes,
-                             side=model.input_size)
+        expected = reference(
+            model.image_encoder, model.prompt_encoder, model.mask_decoder, image, boxes, side=model.input_size
+        )
         for ours, theirs in zip(_samia_masks(model, image, boxes), expected):
             if theirs.any():
                 compared += 1

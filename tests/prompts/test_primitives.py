@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from samia.prompts import STRATEGIES, centroid_point, deepest_point, get_strategy, tight_box
 from samia.errors import ConfigurationError
+from samia.prompts import STRATEGIES, centroid_point, deepest_point, get_strategy, tight_box
 
 
 def test_tight_box_is_inclusive_xyxy():

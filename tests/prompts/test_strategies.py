@@ -3,11 +3,28 @@ import pytest
 
 from samia.errors import ConfigurationError
 from samia.prompts import (
-    STRATEGIES, JitterBand, ProtocolSettings, build_strategies, enlarged_box, negative_points, positive_points,
-    stride_sample, tight_box,
+    STRATEGIES,
+    JitterBand,
+    ProtocolSettings,
+    build_strategies,
+    enlarged_box,
+    negative_points,
+    positive_points,
+    stride_sample,
+    tight_box,
 )
 
-PAPER_ORDER = ["everything", "point1", "point5", "point5_neg5", "box", "box_point1", "box_jitter", "point_jitter", "clicks"]
+PAPER_ORDER = [
+    "everything",
+    "point1",
+    "point5",
+    "point5_neg5",
+    "box",
+    "box_point1",
+    "box_jitter",
+    "point_jitter",
+    "clicks",
+]
 
 
 def _rectangle(shape=(40, 60), rows=(10, 20), cols=(20, 40)) -> np.ndarray:
@@ -84,7 +101,9 @@ def test_box_jitter_stays_in_its_bands(unit):
 
 def test_point_jitter_moves_the_point_by_the_band():
     mask = _rectangle(shape=(200, 200), rows=(80, 120), cols=(60, 140))
-    (strategy,) = build_strategies(["point_jitter"], ProtocolSettings(jitter_bands=(JitterBand(10, 20),), jitter_repeats=5))
+    (strategy,) = build_strategies(
+        ["point_jitter"], ProtocolSettings(jitter_bands=(JitterBand(10, 20),), jitter_repeats=5)
+    )
     centre, _ = positive_points(mask, 1)
     for prompt in strategy(mask, np.random.default_rng(2)):
         distance = np.hypot(*(prompt.points[0] - centre[0]))

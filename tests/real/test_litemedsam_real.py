@@ -10,12 +10,12 @@ import pytest
 
 from samia.data import build_manifest, iter_slice_items, sample_dataset_path
 from samia.evaluate import EvaluationConfig, evaluate
+from samia.metrics import dice
 from samia.models import build_model
 from samia.predictor import SamiaPredictor
 from samia.prompts import tight_box
 from samia.transforms import default_preset, to_rgb_uint8
 from samia.types import Prompt
-from samia.metrics import dice
 
 pytestmark = pytest.mark.real_weights
 
@@ -48,7 +48,8 @@ def test_single_points_fail_as_documented(demo_results):
     means = demo_results.groupby("strategy")["dice"].mean()
     assert means["point1"] < 0.2 < means["box"] - 0.4
     assert set(demo_results.loc[demo_results["strategy"] == "point1", "prompt_meta"]) <= {
-        '{"point_rule": "centroid"}', '{"point_rule": "deepest_interior"}'
+        '{"point_rule": "centroid"}',
+        '{"point_rule": "deepest_interior"}',
     }
 
 
@@ -59,6 +60,8 @@ def test_predictor_on_a_real_slice_matches_the_runner(demo_results):
     predictor.set_image(to_rgb_uint8(item.image, default_preset(item.image.modality, item.image.is_rgb)))
     obj = item.objects[0]
     prediction = predictor.predict(Prompt(box=tight_box(obj.mask)), multimask_output=False)
-    row = demo_results.query("case == @case.case_id and label == @obj.label and strategy == 'box' and selection == 'single'")
+    row = demo_results.query(
+        "case == @case.case_id and label == @obj.label and strategy == 'box' and selection == 'single'"
+    )
     assert dice(prediction.masks[0], obj.mask) == pytest.approx(float(row["dice"].iloc[0]), abs=1e-6)
     assert np.isfinite(prediction.iou_predictions).all()

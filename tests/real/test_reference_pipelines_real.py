@@ -27,8 +27,9 @@ def test_litemedsam_masks_match_the_reference_script_on_every_sample_object() ->
     predictor = SamiaPredictor(build_model("litemedsam"))
     ious = []
     for _, image, boxes, _ in sample_images_and_boxes():
-        expected = litemedsam_reference(reference.image_encoder, reference.prompt_encoder, reference.mask_decoder,
-                                        image, boxes)
+        expected = litemedsam_reference(
+            reference.image_encoder, reference.prompt_encoder, reference.mask_decoder, image, boxes
+        )
         predictor.set_image(image)
         for box, theirs in zip(boxes, expected):
             ours = predictor.predict(Prompt(box=np.asarray(box, float)), multimask_output=False).masks[0]

@@ -7,7 +7,12 @@ from samia.transforms.geometry import Letterbox
 
 @pytest.mark.parametrize(
     "shape, size, resized",
-    [((300, 400), 256, (192, 256)), ((400, 300), 1024, (1024, 768)), ((256, 256), 256, (256, 256)), ((181, 217), 256, (214, 256))],
+    [
+        ((300, 400), 256, (192, 256)),
+        ((400, 300), 1024, (1024, 768)),
+        ((256, 256), 256, (256, 256)),
+        ((181, 217), 256, (214, 256)),
+    ],
 )
 def test_longest_side_resize(shape, size, resized):
     assert Letterbox.for_shape(shape, size).resized_shape == resized

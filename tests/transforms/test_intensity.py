@@ -40,7 +40,9 @@ def test_ct_windows(preset, hu, expected):
 
 
 def test_window_bounds_are_level_minus_and_plus_half_width():
-    bounds = {name: (PRESETS[name].low, PRESETS[name].high) for name in ("ct_soft_tissue", "ct_lung", "ct_bone", "ct_brain")}
+    bounds = {
+        name: (PRESETS[name].low, PRESETS[name].high) for name in ("ct_soft_tissue", "ct_lung", "ct_bone", "ct_brain")
+    }
     assert bounds == {
         "ct_soft_tissue": (-160, 240),
         "ct_lung": (-1350, 150),
@@ -159,9 +161,19 @@ def test_get_preset_unknown_lists_names():
 
 
 def test_to_record_is_json_ready():
-    assert PRESETS["ct_soft_tissue"].to_record() == {"name": "ct_soft_tissue", "kind": "window", "low": -160, "high": 240}
+    assert PRESETS["ct_soft_tissue"].to_record() == {
+        "name": "ct_soft_tissue",
+        "kind": "window",
+        "low": -160,
+        "high": 240,
+    }
     assert PRESETS["percentile"].to_record() == {"name": "percentile", "kind": "percentile", "low": 0.5, "high": 99.5}
-    assert PRESETS["passthrough"].to_record() == {"name": "passthrough", "kind": "passthrough", "low": None, "high": None}
+    assert PRESETS["passthrough"].to_record() == {
+        "name": "passthrough",
+        "kind": "passthrough",
+        "low": None,
+        "high": None,
+    }
     json.dumps([preset.to_record() for preset in PRESETS.values()])
 
 
