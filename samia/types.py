@@ -1,6 +1,6 @@
 """The data types that travel through samia: images with their geometry, and prompts.
 
-Conventions (DESIGN.md contracts):
+Conventions (the contracts every layer relies on):
 
 - 2D images are ``(H, W)`` (gray) or ``(H, W, 3)`` (RGB) numpy arrays; spacing is ``(y, x)`` in mm.
 - Volumes are ``(Z, Y, X)`` arrays; spacing is ``(z, y, x)`` in mm, i.e. in array-axis order.

@@ -1,6 +1,6 @@
 """Evaluate a model with prompt strategies over a dataset: one row per object x prompt x selection.
 
-The runner only talks to the predictor (DESIGN.md layer 3). Each unit of work (a 2D image or one
+The runner only talks to the predictor (docs/architecture.md, layer 7). Each unit of work (a 2D image or one
 slice of a volume) is encoded once; every point/box prompt of every object on it is decoded in one
 batch per prompt structure, click trajectories advance all objects together, and everything mode
 runs once per unit. Finished units are journaled atomically (``samia.evaluate.store``), so a killed
@@ -38,7 +38,7 @@ from samia.models import build_model
 from samia.predictor import Prediction, SamiaPredictor
 from samia.prompts import PromptStrategy, build_strategies
 from samia.prompts.clicks import simulate_clicks
-from samia.prompts.seeding import object_rng
+from samia.prompts.seeding import prompt_rng
 from samia.selection import choose_candidate
 from samia.transforms import IntensityPreset, default_preset, get_preset, to_rgb_uint8
 from samia.types import Prompt
@@ -214,7 +214,7 @@ class Evaluator:
                         jobs.append(_Job(index, strategy, variant, prompt))
                 continue
             for strategy in static.values():
-                rng = object_rng(
+                rng = prompt_rng(
                     self.config.seed,
                     context.item.case.case_id,
                     context.slice_index,

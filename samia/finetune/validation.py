@@ -20,8 +20,22 @@ from samia.finetune.step import image_input, prompt_tensors
 from samia.metrics import dice
 from samia.models import PromptableSegmenter
 from samia.prompts import PromptStrategy
-from samia.prompts.seeding import object_rng
+from samia.prompts.seeding import prompt_rng
 from samia.types import Prompt
+
+
+def validation_prompts(image: TrainingImage, strategy: PromptStrategy, seed: int) -> list[tuple[int, Prompt]]:
+    """``(object index, prompt)`` for every prompt ``strategy`` makes for the objects of ``image``.
+
+    Each object's generator is :func:`samia.prompts.seeding.prompt_rng`, as in ``samia evaluate``,
+    so a validation object gets the same prompts as in an evaluation with the same seed.
+    """
+    jobs: list[tuple[int, Prompt]] = []
+    for index, mask in enumerate(image.masks):
+        label, component = image.identities[index]
+        rng = prompt_rng(seed, image.case_id, image.slice_index, label, component, strategy.name)
+        jobs.extend((index, prompt) for prompt in strategy(mask, rng))
+    return jobs
 
 
 @torch.no_grad()
@@ -29,12 +43,7 @@ def image_dice(
     model: PromptableSegmenter, image: TrainingImage, strategy: PromptStrategy, seed: int, embedding: torch.Tensor
 ) -> list[float]:
     """Single-mask Dice of every prompt ``strategy`` makes for the objects of ``image``."""
-    jobs: list[tuple[int, Prompt]] = []
-    slice_index = -1 if image.slice_index is None else image.slice_index  # as samia evaluate's rows
-    for index, mask in enumerate(image.masks):
-        label, component = image.identities[index]
-        rng = object_rng(seed, image.case_id, slice_index, label, component, strategy.name)
-        jobs.extend((index, prompt) for prompt in strategy(mask, rng))
+    jobs = validation_prompts(image, strategy, seed)
     groups: dict[tuple[int, bool], list[tuple[int, Prompt]]] = defaultdict(list)
     for job in jobs:
         groups[(0 if job[1].points is None else len(job[1].points), job[1].box is not None)].append(job)

@@ -135,7 +135,10 @@ class PromptableSegmenter(nn.Module):
             mask_inputs: ``(B, 1, L, L)`` float32 low-resolution logits, or None.
 
         Token 0 is the single-mask output (``multimask_output=False``), tokens 1..3 the multimask
-        candidates, exactly as segment-anything's ``MaskDecoder.forward`` slices them.
+        candidates, exactly as segment-anything's ``MaskDecoder.forward`` slices them. It calls
+        ``MaskDecoder.predict_masks`` (no leading underscore, but not documented API):
+        ``tests/test_predictor.py`` pins that its outputs equal ``MaskDecoder.forward``'s for both
+        ``multimask_output`` values, so an upstream change fails the tests, not the results.
 
         Returns:
             ``(B, 4, L, L)`` float32 logits and ``(B, 4)`` float32 predicted IoU.
