@@ -51,11 +51,16 @@ class SamiaPredictor:
     Args:
         model: the model (its device is used for all computation).
         cache: embedding cache shared across images and runs; a private 1-entry cache if None.
+        max_batch: prompts decoded per decoder call at most; larger batches are split, so memory
+            is bounded by ``max_batch`` x 4 outputs x the image size, whatever the number of prompts.
     """
 
-    def __init__(self, model: PromptableSegmenter, cache: EmbeddingCache | None = None) -> None:
+    def __init__(self, model: PromptableSegmenter, cache: EmbeddingCache | None = None, max_batch: int = 32) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.model = model.eval()
         self.cache = cache if cache is not None else EmbeddingCache(max_items=1)
+        self.max_batch = int(max_batch)
         self.encoder_calls = 0
         self.reset()
 
@@ -112,7 +117,7 @@ class SamiaPredictor:
         """Segment many prompts on the current image; one decoder call per prompt structure.
 
         Prompts with the same structure (number of points, box or not, mask input or not) are stacked
-        and decoded together. A prompt with no points, box or mask input asks the model for its
+        and decoded together, ``max_batch`` at a time. A prompt with no points, box or mask input asks the model for its
         unprompted guess (SAM pads one "not a point").
 
         Returns:
@@ -135,8 +140,10 @@ class SamiaPredictor:
             groups[(n_points, prompt.box is not None, prompt.mask_input is not None)].append(index)
         results: list[Prediction | None] = [None] * len(prompts)
         for indices in groups.values():
-            for index, prediction in zip(indices, self._decode_group([prompts[i] for i in indices])):
-                results[index] = prediction
+            for start in range(0, len(indices), self.max_batch):
+                chunk = indices[start : start + self.max_batch]
+                for index, prediction in zip(chunk, self._decode_group([prompts[i] for i in chunk])):
+                    results[index] = prediction
         return results  # type: ignore[return-value]
 
     @torch.no_grad()

@@ -47,6 +47,7 @@ def evaluate_command(
         bool, typer.Option("--connected-components", help="One object per connected component.")
     ] = False,
     preset: Annotated[str | None, typer.Option(help="Intensity preset (default: per modality).")] = None,
+    decode_batch: Annotated[int, typer.Option(help="Prompts decoded at a time (bounds memory per image).")] = 32,
     nsd_tolerance: Annotated[float, typer.Option(help="NSD tolerance in mm.")] = 2.0,
     nsd_variant: Annotated[
         str, typer.Option(help="NSD: surfel (the published one, DeepMind surface-distance) or boundary_pixels.")
@@ -98,6 +99,7 @@ def evaluate_command(
         nsd_tolerance_mm=nsd_tolerance,
         nsd_variant=nsd_variant,
         nsd_zero_at_dice=0.2 if cvpr24_nsd else None,
+        decode_batch=decode_batch,
         device=device,
         embedding_cache_dir=None if embedding_cache is None else str(embedding_cache),
         prompts_file=None if prompts is None else str(prompts),

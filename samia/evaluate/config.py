@@ -17,7 +17,7 @@ from samia.prompts.protocols import get_protocol
 from samia.selection import SELECTIONS
 from samia.transforms.geometry import INPUT_PIPELINES
 
-RESUME_INSENSITIVE = frozenset({"limit", "device", "save_masks", "embedding_cache_dir", "out"})
+RESUME_INSENSITIVE = frozenset({"limit", "device", "save_masks", "embedding_cache_dir", "out", "decode_batch"})
 """Options that may change between a run and its resumption without mixing incomparable rows."""
 
 
@@ -60,6 +60,8 @@ class EvaluationConfig:
             everything-mode settings (``samia.auto.EverythingSettings``).
         instance_iou: IoU at which a generated mask counts as finding an object (everything F1).
         prompts_file: replay the prompts of this ``prompts.jsonl`` instead of generating them.
+        decode_batch: prompts decoded (and objects click-simulated) at a time; bounds memory per
+            image whatever its number of objects and prompt variants.
     """
 
     data: str
@@ -95,6 +97,7 @@ class EvaluationConfig:
     box_nms_thresh: float = 0.7
     instance_iou: float = 0.5
     prompts_file: str | None = None
+    decode_batch: int = 32
 
     def __post_init__(self) -> None:
         if not self.strategies and self.prompts_file is None:
@@ -102,6 +105,8 @@ class EvaluationConfig:
         unknown = [s for s in self.selections if s not in SELECTIONS]
         if unknown or not self.selections:
             raise ConfigurationError(f"unknown selection rule(s) {unknown}; known: {', '.join(SELECTIONS)}")
+        if self.decode_batch < 1:
+            raise ConfigurationError("--decode-batch must be >= 1")
         if self.limit is not None and self.limit < 1:
             raise ConfigurationError("--limit must be >= 1")
         if self.nsd_tolerance_mm <= 0:
@@ -113,8 +118,17 @@ class EvaluationConfig:
                 f"unknown input pipeline {self.input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}"
             )
         self._apply_protocol()
+        self._check_out_is_outside_the_data()
         self.protocol_settings()
         self.everything_settings()
+
+    def _check_out_is_outside_the_data(self) -> None:
+        """Results written into the dataset (``--save-masks`` masks/ folders) would become data."""
+        data, out = Path(self.data).resolve(), Path(self.out).resolve()
+        if out == data or data in out.parents:
+            raise ConfigurationError(
+                f"--out {self.out} lies inside the dataset folder {self.data}; choose a folder outside it"
+            )
 
     def _apply_protocol(self) -> None:
         """Fill ``min_area`` and ``preset`` from the protocol; refuse values that contradict a protocol
@@ -177,6 +191,23 @@ def write_config(path: Path, config: EvaluationConfig, provenance: dict[str, Any
     atomic_write_bytes(path, yaml.safe_dump(document, sort_keys=False).encode())
 
 
+def read_run_document(path: Path) -> tuple[EvaluationConfig, dict[str, Any]]:
+    """``(config, provenance)`` of a ``config.yaml``.
+
+    Raises:
+        ConfigurationError: the file is not YAML, or not a samia run configuration (one line naming
+            the file).
+    """
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8", errors="strict"))
+        if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+            raise ValueError("no 'config' mapping")
+        return EvaluationConfig.from_dict(document["config"]), dict(document.get("provenance") or {})
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, TypeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigurationError(f"{path} is corrupt, not a samia run configuration ({reason})") from None
+
+
 def read_config(path: Path) -> EvaluationConfig:
-    document = yaml.safe_load(path.read_text())
-    return EvaluationConfig.from_dict(document["config"])
+    """The run configuration of a ``config.yaml`` (see :func:`read_run_document`)."""
+    return read_run_document(path)[0]

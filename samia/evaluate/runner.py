@@ -25,10 +25,10 @@ from samia.auto import generate_everything, instance_match, iou_matrix, oracle_m
 from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError, InvalidLabelError, SamiaError
-from samia.evaluate.config import EvaluationConfig, read_config, write_config
+from samia.evaluate.config import EvaluationConfig, read_run_document, write_config
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
 from samia.evaluate.schema import ROW_ORDER
-from samia.evaluate.store import ResultsStore, unit_key
+from samia.evaluate.store import FolderLock, ResultsStore, unit_key
 from samia.evaluate.summary import everything_instances, summarize
 from samia.files import atomic_write_bytes
 from samia.io import write_mask
@@ -85,8 +85,9 @@ class Evaluator:
         self.strategies: list[PromptStrategy] = build_strategies(names, config.protocol_settings(), config.protocol)
         self.fixed_preset = None if config.preset is None else get_preset(config.preset)
         self.model = build_model(config.model, config.checkpoint, config.device, config.input_pipeline)
-        self.predictor = SamiaPredictor(self.model, EmbeddingCache(max_items=4, directory=config.embedding_cache_dir))
-        self.store = ResultsStore(self.out)
+        self.predictor = SamiaPredictor(
+            self.model, EmbeddingCache(max_items=4, directory=config.embedding_cache_dir), config.decode_batch
+        )
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -101,10 +102,18 @@ class Evaluator:
         }
 
     def check_resume(self) -> None:
-        """Refuse to mix rows of a different run into an existing results folder."""
+        """Refuse to mix rows of a different run into an existing results folder.
+
+        The options (data folder resolved, strategies as a set) and the weights' SHA-256 must match
+        the folder's ``config.yaml``; a folder whose earlier run wrote no row is taken over.
+        """
         path = self.out / "config.yaml"
-        if path.is_file():
-            differences = read_config(path).differences(self.config)
+        if path.is_file() and not self.store.is_empty():
+            previous, provenance = read_run_document(path)
+            differences = previous.differences(self.config)
+            recorded = provenance.get("weights_sha256")
+            if recorded is not None and recorded != self.model.weights_sha256:
+                differences["weights_sha256"] = (recorded, self.model.weights_sha256)
             if differences:
                 listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
                 raise ConfigurationError(
@@ -115,7 +124,16 @@ class Evaluator:
     def run(
         self, on_progress: Callable[[str], None] | None = None, on_case_total: Callable[[int], None] | None = None
     ) -> EvaluationOutcome:
-        self.check_resume()
+        """Run or resume the evaluation, holding the results folder's lock throughout."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        with FolderLock(self.out):
+            self.store = ResultsStore(self.out)
+            self.check_resume()
+            return self._run_locked(on_progress, on_case_total)
+
+    def _run_locked(
+        self, on_progress: Callable[[str], None] | None, on_case_total: Callable[[int], None] | None
+    ) -> EvaluationOutcome:
         manifest_errors: list[SamiaError] = []
         cases = build_manifest(self.config.data, self.config.layout, self.config.modality, errors=manifest_errors)
         for error in manifest_errors:
@@ -165,7 +183,7 @@ class Evaluator:
                     )
                     return ran, skipped
                 break
-            except SamiaError as error:  # the case cannot be read: record it and go on
+            except Exception as error:  # any failure to read a case is that case's failure
                 path = getattr(error, "path", str(case.image_path))
                 self.store.record_error(unit_key(case.case_id, NO_SLICE), case.case_id, NO_SLICE, path, error)
                 return ran, skipped
@@ -229,7 +247,14 @@ class Evaluator:
     def _static_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
         jobs = self._static_jobs(context)
         rows = []
-        for job, (multi, single) in zip(jobs, self.predictor.predict_batch_both([job.prompt for job in jobs])):
+        size = self.config.decode_batch  # decode, score and drop the masks chunk by chunk: bounded memory
+        chunks = (jobs[start : start + size] for start in range(0, len(jobs), size))
+        scored = (
+            (job, both)
+            for chunk in chunks
+            for job, both in zip(chunk, self.predictor.predict_batch_both([j.prompt for j in chunk]))
+        )
+        for job, (multi, single) in scored:
             obj = context.item.objects[job.object_index]
             base = context.base_row(obj, job.strategy, job.variant, job.prompt)
             for selection in self.config.selections:
@@ -244,7 +269,15 @@ class Evaluator:
         return rows
 
     def _click_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
+        """Click rows, ``decode_batch`` objects at a time (their trajectories hold every click's masks)."""
         objects = context.item.objects
+        size = self.config.decode_batch
+        rows = []
+        for start in range(0, len(objects), size):
+            rows += self._click_rows_of(context, objects[start : start + size])
+        return rows
+
+    def _click_rows_of(self, context: _ItemContext, objects: list[ObjectMask]) -> list[dict[str, Any]]:
         rows = []
         for selection in self.config.selections:
             replayed = None

@@ -3,6 +3,8 @@
 Layout of a results folder ``DIR``::
 
     DIR/config.yaml          the run's configuration (written first)
+    DIR/.lock                held (``flock``) by the one process writing to DIR; the kernel
+                             releases it when that process dies, so a killed run's lock is free
     DIR/.journal/units/      one Parquet file per finished unit (one 2D image or one volume slice),
                              written atomically: a unit is either fully there or absent
     DIR/.journal/cases/      one marker per case whose every unit finished
@@ -26,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from samia.errors import ConfigurationError
 from samia.evaluate.schema import RESULT_SCHEMA, rows_to_table
 from samia.files import atomic_write_bytes, remove_partials
 
@@ -33,7 +36,8 @@ ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
 
 
 def _hashed(name: str) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()[:20]
+    """A file name for ``name``; file names that are not valid UTF-8 (surrogate escapes) hash too."""
+    return hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
 def unit_key(case: str, slice_index: int) -> str:
@@ -69,13 +73,31 @@ class ResultsStore:
         return self._units / f"{_hashed(key)}.parquet"
 
     def has_unit(self, key: str) -> bool:
-        return self._unit_path(key).is_file()
+        """True when the unit's journal file is there and whole; a damaged one is removed (the unit
+        is then computed again)."""
+        path = self._unit_path(key)
+        if not path.is_file():
+            return False
+        try:
+            pq.read_metadata(path)
+        except (OSError, pa.ArrowException):
+            path.unlink(missing_ok=True)
+            return False
+        return True
+
+    def is_empty(self) -> bool:
+        """True when no unit has been written (an earlier run failed before its first row)."""
+        return not any(p for p in self._units.glob("*.parquet") if not p.name.startswith("."))
 
     def case_done(self, case: str) -> bool:
         return (self._cases / _hashed(case)).is_file()
 
     def mark_case_done(self, case: str) -> None:
-        atomic_write_bytes(self._cases / _hashed(case), case.encode())
+        """Record that every unit of ``case`` finished, and drop the case's errors of earlier runs."""
+        for path in self._errors.glob("[!.]*.json"):
+            if json.loads(path.read_text()).get("case") == case:
+                path.unlink(missing_ok=True)
+        atomic_write_bytes(self._cases / _hashed(case), case.encode("utf-8", "surrogateescape"))
 
     def write_unit(self, key: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         """Store the rows of one finished unit atomically (``rows`` may be empty) and clear its error.
@@ -95,7 +117,7 @@ class ResultsStore:
             "slice": slice_index,
             "path": path,
             "error": type(error).__name__,
-            "message": str(error),
+            "message": " ".join(str(error).split()) or type(error).__name__,
         }
         atomic_write_bytes(self._errors / f"{_hashed(key)}.json", json.dumps(record).encode())
 
@@ -106,7 +128,7 @@ class ResultsStore:
             yield table, meta
 
     def errors(self) -> pd.DataFrame:
-        records = [json.loads(p.read_text()) for p in sorted(self._errors.glob("*.json"))]
+        records = [json.loads(p.read_text()) for p in sorted(self._errors.glob("[!.]*.json"))]
         frame = pd.DataFrame(records, columns=list(ERROR_COLUMNS))
         return frame.sort_values(["case", "slice"], kind="stable").reset_index(drop=True)
 
@@ -128,3 +150,42 @@ class ResultsStore:
         atomic_write_bytes(self.results_path, sink.getvalue().to_pybytes())
         atomic_write_bytes(self.errors_path, self.errors().to_csv(index=False).encode())
         return results, pd.DataFrame(metas)
+
+
+class FolderLock:
+    """An exclusive lock on a results folder for one process (``fcntl.flock`` on ``DIR/.lock``).
+
+    A second process is refused at once with :class:`~samia.errors.ConfigurationError`; a lock left
+    by a killed process is free (the kernel drops it with the process), so it is taken over.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.path = Path(directory) / ".lock"
+        self._handle = None
+
+    def __enter__(self) -> FolderLock:
+        import fcntl
+        import os
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # held open for the lock's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigurationError(
+                f"{self.path.parent} is in use by another samia run ({holder}); wait for it or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the flock
+            self._handle = None
