@@ -74,6 +74,12 @@ class SamiaPredictor:
         return self._embedding is not None
 
     @property
+    def embedding_shape(self) -> tuple[int, int, int, int]:
+        """``(1, C, E, E)``: the shape of the model's image embedding."""
+        side = self.model.prompt_encoder.image_embedding_size
+        return (1, int(self.model.prompt_encoder.embed_dim), int(side[0]), int(side[1]))
+
+    @property
     def image_embedding(self) -> torch.Tensor:
         """``(1, C, E, E)`` embedding of the current image."""
         if self._embedding is None:
@@ -99,6 +105,8 @@ class SamiaPredictor:
         self._geometry = input_geometry(self.model.input_pipeline, image_rgb.shape[:2], self.model.input_size)
         key = embedding_key(self.model, image_rgb)
         embedding = self.cache.get(key)
+        if embedding is not None and tuple(embedding.shape) != self.embedding_shape:
+            embedding = None  # a damaged or foreign cache entry is recomputed, never used
         if embedding is None:
             resized = self._geometry.resize_image(image_rgb)
             tensor = torch.as_tensor(resized, device=self.model.device).permute(2, 0, 1)[None].float()
@@ -133,7 +141,12 @@ class SamiaPredictor:
 
     @torch.no_grad()
     def predict_batch_all_outputs(self, prompts: Sequence[Prompt]) -> list[Prediction]:
-        """All four decoder outputs per prompt: index 0 = single-mask output, 1..3 = multimask candidates."""
+        """All four decoder outputs per prompt: index 0 = single-mask output, 1..3 = multimask candidates.
+
+        Every prompt is first fitted to the image (``Prompt.fitted_to``): a point off the image or a
+        box that misses it raises ValueError; a box partly outside is clipped.
+        """
+        prompts = [prompt.fitted_to(self.geometry.original_shape) for prompt in prompts]
         groups: dict[tuple[int, bool, bool], list[int]] = defaultdict(list)
         for index, prompt in enumerate(prompts):
             n_points = 0 if prompt.points is None else len(prompt.points)

@@ -138,10 +138,16 @@ class Prompt:
             labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
             if len(points) != len(labels):
                 raise ValueError(f"{len(points)} points but {len(labels)} labels")
+            if not np.isfinite(points).all():
+                raise ValueError(f"point coordinates must be finite numbers, got {points.tolist()}")
+            if not np.isin(labels, (0, 1)).all():
+                raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {labels.tolist()}")
             object.__setattr__(self, "points", points)
             object.__setattr__(self, "labels", labels)
         if self.box is not None:
             box = np.asarray(self.box, dtype=np.float64).reshape(4)
+            if not np.isfinite(box).all():
+                raise ValueError(f"box coordinates must be finite numbers, got {box.tolist()}")
             if box[2] < box[0] or box[3] < box[1]:
                 raise ValueError(f"box {box.tolist()} is not (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
             object.__setattr__(self, "box", box)
@@ -149,6 +155,35 @@ class Prompt:
     @property
     def is_empty(self) -> bool:
         return self.points is None and self.box is None and self.mask_input is None
+
+    def fitted_to(self, shape: tuple[int, ...]) -> Prompt:
+        """This prompt on an image of ``shape`` ``(H, W, ...)``: the one rule for prompts that leave it.
+
+        Points must lie on the image (``0 <= x <= W - 1``, ``0 <= y <= H - 1``). A box that overlaps
+        the image is clipped to it and the prompt's meta records ``"box_clipped": true``; a box
+        entirely outside is refused.
+
+        Raises:
+            ValueError: a point off the image, or a box that misses it (the message gives the values).
+        """
+        height, width = int(shape[0]), int(shape[1])
+        if self.points is not None:
+            outside = (self.points[:, 0] < 0) | (self.points[:, 0] > width - 1)
+            outside |= (self.points[:, 1] < 0) | (self.points[:, 1] > height - 1)
+            if outside.any():
+                raise ValueError(
+                    f"point {self.points[outside][0].tolist()} lies outside the {width} x {height} image "
+                    f"(x in 0..{width - 1}, y in 0..{height - 1})"
+                )
+        if self.box is None:
+            return self
+        x0, y0, x1, y1 = self.box
+        if x1 < 0 or y1 < 0 or x0 > width - 1 or y0 > height - 1:
+            raise ValueError(f"box {self.box.tolist()} lies entirely outside the {width} x {height} image")
+        clipped = np.array([max(x0, 0), max(y0, 0), min(x1, width - 1), min(y1, height - 1)])
+        if np.array_equal(clipped, self.box):
+            return self
+        return Prompt(self.points, self.labels, clipped, self.mask_input, {**self.meta, "box_clipped": True})
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable description (points, labels, box; the mask input is not stored)."""

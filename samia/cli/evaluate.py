@@ -76,7 +76,10 @@ def evaluate_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from samia.cli.paths import check_output_folder
     from samia.evaluate import SELECTIONS, EvaluationConfig, evaluate, headline
+
+    check_output_folder(out)
 
     config = EvaluationConfig(
         data=str(data),

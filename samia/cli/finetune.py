@@ -65,7 +65,10 @@ def finetune_command(
     """Fine-tune MODEL on DATA with METHOD; the best checkpoint loads with `--model MODEL --checkpoint OUT/best.pt`."""
     from rich.console import Console
 
+    from samia.cli.paths import check_output_folder
     from samia.finetune import FinetuneConfig, finetune
+
+    check_output_folder(out)
 
     config = FinetuneConfig(
         data=str(data),

@@ -34,7 +34,14 @@ def main() -> None:
     try:
         app()
     except SamiaError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {' '.join(str(error).split())}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except MemoryError:
+        typer.secho(
+            "error: out of memory; the input is larger than this machine can hold (see SAMIA_MAX_PIXELS)",
+            fg=typer.colors.RED,
+            err=True,
+        )
         sys.exit(2)
 
 

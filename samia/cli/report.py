@@ -25,7 +25,9 @@ def report_command(
     from rich.table import Table
 
     from samia.analysis.report import build_report
+    from samia.cli.paths import check_output_folder
 
+    check_output_folder(out)
     outcome = build_report(results, out, selection=selection, n_cases=cases, n_resamples=resamples, seed=seed)
     headline = outcome.headline[["model", "strategy", "selection", "n", "Dice mean ± std", "Dice 95% CI"]]
     table = Table(title=f"samia report: {outcome.html}")

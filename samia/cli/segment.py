@@ -34,6 +34,7 @@ def segment_command(
     """Segment one object from a box and/or clicks and write the mask."""
     import numpy as np
 
+    from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
     from samia.io import read_image, write_mask
     from samia.models import build_model
@@ -45,6 +46,7 @@ def segment_command(
     negatives = [_parse_point(p) for p in negative or []]
     if box is None and not positives:
         raise ConfigurationError("give a --box and/or at least one --point")
+    check_output_file(out, image)
     loaded = read_image(image, modality)
     if isinstance(loaded, Image2D):
         if slice_index is not None:
@@ -53,14 +55,25 @@ def segment_command(
     else:
         if slice_index is None:
             raise ConfigurationError(f"{image} is a volume {loaded.shape}: choose a slice with --slice")
+        if not 0 <= axis < 3:
+            raise ConfigurationError(f"--axis {axis} is not an axis of the volume {image} (0, 1 or 2)")
+        if not 0 <= slice_index < loaded.shape[axis]:
+            raise ConfigurationError(
+                f"--slice {slice_index} is outside {image}: axis {axis} has slices 0..{loaded.shape[axis] - 1}"
+            )
         plane = loaded.slice(slice_index, axis)
     intensity = get_preset(preset) if preset else default_preset(plane.modality, plane.is_rgb)
     points = positives + negatives
-    prompt = Prompt(
-        points=np.array(points, dtype=np.float64) if points else None,
-        labels=np.array([1] * len(positives) + [0] * len(negatives)) if points else None,
-        box=None if box is None else np.array(box, dtype=np.float64),
-    )
+    try:
+        prompt = Prompt(
+            points=np.array(points, dtype=np.float64) if points else None,
+            labels=np.array([1] * len(positives) + [0] * len(negatives)) if points else None,
+            box=None if box is None else np.array(box, dtype=np.float64),
+        ).fitted_to(plane.shape)
+    except ValueError as error:
+        raise ConfigurationError(f"{image}: impossible prompt: {error}") from None
+    if prompt.meta.get("box_clipped"):
+        typer.echo(f"note: the box was clipped to the image: {prompt.box.tolist()}", err=True)
     use_multimask = multimask if multimask is not None else (box is None and len(points) == 1)
     predictor = SamiaPredictor(build_model(model, checkpoint, device))
     predictor.set_image(to_rgb_uint8(plane, intensity))

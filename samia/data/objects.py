@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -16,6 +17,7 @@ from scipy import ndimage
 from samia.data.manifest import Case
 from samia.errors import ConfigurationError, GeometryMismatchError
 from samia.io import read_image, read_label
+from samia.io.formats import IMAGE_2D_SUFFIXES, file_suffix
 from samia.types import Image2D, Volume
 
 SPACING_RTOL = 1e-3
@@ -125,6 +127,13 @@ def extract_objects(
     return objects, skipped
 
 
+def _carries_spacing(path: str | Path) -> bool:
+    """False for PNG/JPEG/TIFF/BMP files, whose pixel spacing samia does not read (1 mm is assumed):
+    a PNG mask pairs with a DICOM or NIfTI image of any spacing."""
+    path = Path(path)
+    return path.is_dir() or file_suffix(path) not in IMAGE_2D_SUFFIXES
+
+
 def _relative_spacing_ok(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(abs(x - y) <= SPACING_RTOL * max(abs(x), abs(y)) for x, y in zip(a, b))
 
@@ -145,8 +154,9 @@ def load_case(case: Case) -> tuple[Image2D | Volume, Image2D | Volume]:
 
     Raises:
         InputError: (subclasses, from :mod:`samia.io`) a file is missing, unreadable or invalid.
-        GeometryMismatchError: 2D against 3D, different shapes, or (3D) spacings that differ by
-            more than :data:`SPACING_RTOL`; the message names both files and both values.
+        GeometryMismatchError: 2D against 3D, different shapes, or spacings that differ by more
+            than :data:`SPACING_RTOL` (2D: when both files carry a spacing, i.e. neither is a
+            PNG/JPEG/TIFF/BMP); the message names both files and both values.
     """
     image = read_image(case.image_path, modality=case.modality)
     label = read_label(case.label_path)
@@ -161,10 +171,14 @@ def load_case(case: Case) -> tuple[Image2D | Volume, Image2D | Volume]:
             case.label_path,
             f"mask shape {tuple(label.shape)} differs from image {case.image_path} shape {tuple(image.shape)}",
         )
-    if isinstance(image, Volume) and not _relative_spacing_ok(image.spacing, label.spacing):
+    both_carry_spacing = isinstance(image, Volume) or (
+        _carries_spacing(case.image_path) and _carries_spacing(case.label_path)
+    )
+    if both_carry_spacing and not _relative_spacing_ok(image.spacing, label.spacing):
+        axes = "(z, y, x)" if isinstance(image, Volume) else "(y, x)"
         raise GeometryMismatchError(
             case.label_path,
-            f"mask spacing (z, y, x) {_fmt(label.spacing)} mm differs from image {case.image_path} "
+            f"mask spacing {axes} {_fmt(label.spacing)} mm differs from image {case.image_path} "
             f"spacing {_fmt(image.spacing)} mm (tolerance {SPACING_RTOL:g} relative)",
         )
     return image, label

@@ -11,6 +11,7 @@ same schema) can be evaluated. Everything mode has no per-object prompt and is n
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,7 @@ def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
                     **json.loads(row.prompt),
                     "meta": json.loads(row.prompt_meta),
                 }
-                lines.append(json.dumps(record, sort_keys=False))
+                lines.append(json.dumps(_finite(record), sort_keys=False, allow_nan=False))
     atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
     return len(lines)
 
@@ -88,6 +89,23 @@ class PromptBook:
 
     static: dict[ObjectKey, list[tuple[str, int, Prompt]]] = field(default_factory=lambda: defaultdict(list))
     clicks: dict[tuple[ObjectKey, str], list[Click]] = field(default_factory=dict)
+    path: Path | None = None
+    lines: dict[ObjectKey, int] = field(default_factory=dict)
+    """The first line of each object's records, for error messages."""
+
+    def check_cases(self, case_ids: set[str]) -> None:
+        """Refuse records of cases the dataset does not have (typos, ``../`` paths).
+
+        Raises:
+            InputError: naming the file, the line and the case.
+        """
+        for key, line in sorted(self.lines.items(), key=lambda item: item[1]):
+            if key[0] not in case_ids:
+                raise InputError(self.path or "prompts file", f"line {line}: case {key[0]!r} is not in the dataset")
+
+    def where(self, key: ObjectKey) -> str:
+        """``"FILE line N"`` of an object's records."""
+        return f"{self.path} line {self.lines.get(key, '?')}"
 
     @property
     def strategies(self) -> set[str]:
@@ -95,17 +113,32 @@ class PromptBook:
         return names | ({"clicks"} if self.clicks else set())
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number in strict JSON")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (prompts.jsonl is strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def read_prompts_file(path: str | Path) -> PromptBook:
     """Read a prompts file; errors name the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(path, "prompts file not found")
-    book = PromptBook()
+    book = PromptBook(path=path)
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record: dict[str, Any] = json.loads(line)
+            record: dict[str, Any] = json.loads(line, parse_constant=_refuse_constant)
             key: ObjectKey = (
                 str(record["case"]),
                 int(record["slice"]),
@@ -113,6 +146,7 @@ def read_prompts_file(path: str | Path) -> PromptBook:
                 int(record.get("component", -1)),
             )
             prompt = Prompt.from_record(record)
+            book.lines.setdefault(key, number)
             if record["strategy"] == "clicks":
                 reasons = record.get("meta", {}).get("click_reasons") or ["replayed"] * len(prompt.points)
                 book.clicks[(key, str(record["selection"]))] = [

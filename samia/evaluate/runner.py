@@ -24,7 +24,7 @@ import samia
 from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
 from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
 from samia.embeddings import EmbeddingCache
-from samia.errors import ConfigurationError, InvalidLabelError, SamiaError
+from samia.errors import ConfigurationError, InputError, InvalidLabelError, SamiaError
 from samia.evaluate.config import EvaluationConfig, read_run_document, write_config
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
 from samia.evaluate.schema import ROW_ORDER
@@ -139,6 +139,8 @@ class Evaluator:
         for error in manifest_errors:
             path = getattr(error, "path", self.config.data)
             self.store.record_error(unit_key(Path(path).name, NO_SLICE), Path(path).name, NO_SLICE, path, error)
+        if self.book is not None:
+            self.book.check_cases({case.case_id for case in cases})
         if self.config.limit is not None:
             cases = cases[: self.config.limit]
         if on_case_total:
@@ -227,9 +229,14 @@ class Evaluator:
         static = {s.name: s for s in self.strategies if s.kind == "static"}
         for index, obj in enumerate(context.item.objects):
             if self.book is not None:
-                for strategy, variant, prompt in self.book.static.get(context.object_key(obj), []):
+                key = context.object_key(obj)
+                for strategy, variant, prompt in self.book.static.get(key, []):
                     if strategy in static:
-                        jobs.append(_Job(index, strategy, variant, prompt))
+                        try:
+                            fitted = prompt.fitted_to(obj.mask.shape)
+                        except ValueError as error:  # refused, never scored: the unit fails naming the line
+                            raise InputError(self.book.where(key), f"impossible prompt: {error}") from None
+                        jobs.append(_Job(index, strategy, variant, fitted))
                 continue
             for strategy in static.values():
                 rng = prompt_rng(

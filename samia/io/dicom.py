@@ -22,6 +22,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder, pixel_array
 
 from samia.errors import CorruptFileError, InvalidImageError, MissingFileError, UnsupportedFormatError
+from samia.io.limits import check_declared_size
 from samia.io.volume import from_sitk, read_volume
 from samia.types import Image2D, Volume
 
@@ -84,6 +85,9 @@ def read_dicom_file(path: Path) -> Image2D | Volume:
         )
     modality = samia_modality(dataset.get("Modality"))
     _check_decoder(dataset, path)
+    check_declared_size(
+        path, (int(dataset.get("NumberOfFrames") or 1), int(dataset.get("Rows") or 0), int(dataset.get("Columns") or 0))
+    )
     try:
         frames = int(dataset.get("NumberOfFrames") or 1)
         photometric = str(dataset.get("PhotometricInterpretation", ""))

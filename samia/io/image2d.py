@@ -8,6 +8,7 @@ usually drawn on the stored pixel grid).
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 
 from samia.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError
 from samia.io.formats import file_suffix
+from samia.io.limits import check_declared_size, max_pixels
 from samia.types import Image2D
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
@@ -73,10 +75,17 @@ def write_image_2d(path: Path, array: np.ndarray) -> None:
 
 
 def _read_pillow(path: Path, keep_palette_indices: bool) -> np.ndarray:
+    limit = max_pixels()
+    Image.MAX_IMAGE_PIXELS = limit  # Pillow's own bomb check, at samia's limit
     try:
-        with Image.open(path) as image:
-            image.load()
-            return _pillow_to_array(image, keep_palette_indices)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                check_declared_size(path, image.size)
+                image.load()
+                return _pillow_to_array(image, keep_palette_indices)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise InvalidImageError(path, f"declares more pixels than samia reads ({limit:,}): {error}") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise CorruptFileError(path, f"cannot be decoded as an image ({error})") from error
 
@@ -99,6 +108,7 @@ def _read_tiff(path: Path, keep_palette_indices: bool) -> np.ndarray:
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]
             page = series.keyframe
+            check_declared_size(path, [n for n, axis in zip(series.shape, series.axes) if axis in "YXZQI"])
             _check_tiff_layout(path, series.shape, series.axes, len(tiff.pages), page.photometric)
             _check_tiff_codec(path, page.compression)
             array = series.asarray()

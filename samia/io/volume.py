@@ -19,7 +19,10 @@ import SimpleITK as sitk
 
 from samia.errors import CorruptFileError, InvalidImageError
 from samia.io.formats import file_suffix
+from samia.io.limits import check_declared_size
 from samia.types import Image2D, Volume
+
+sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's warnings would precede samia's one-line errors
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _NIFTI_READ_ERRORS = (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error)
@@ -64,6 +67,7 @@ def read_volume(path: Path) -> Image2D | Volume:
     try:
         reader.ReadImageInformation()
         geometry = _geometry_of(reader)
+        check_declared_size(path, reader.GetSize())
         _check_geometry(geometry, path)
         if nifti is not None:
             array = _read_nifti_array(nifti, geometry, path)
@@ -166,7 +170,34 @@ def _load_nifti_header(path: Path) -> nib.Nifti1Image:
         raise CorruptFileError(path, f"cannot be read as NIfTI ({error})") from error
     if len(nifti.shape) < 2:
         raise InvalidImageError(path, f"has 1 dimension (shape {nifti.shape}); samia reads 2D and 3D images")
+    check_declared_size(path, nifti.shape)
+    _check_declared_bytes(nifti, path)
     return nifti
+
+
+def _check_declared_bytes(nifti: nib.Nifti1Image, path: Path) -> None:
+    """A header that declares more voxel bytes than the file can hold is refused before reading.
+
+    For ``.nii`` the file size is compared directly; for ``.nii.gz`` the uncompressed size that gzip
+    records in its last four bytes (exact below 4 GiB, which :func:`~samia.io.limits.max_pixels`
+    keeps voxel data under for the usual dtypes).
+    """
+    header = nifti.header
+    needed = int(header["vox_offset"]) + int(np.prod(nifti.shape, dtype=np.int64)) * header.get_data_dtype().itemsize
+    if path.name.lower().endswith(".gz"):
+        with open(path, "rb") as handle:
+            handle.seek(-4, 2)
+            available = int.from_bytes(handle.read(4), "little")
+        if needed >= 2**32:
+            return
+    else:
+        available = path.stat().st_size
+    if needed > available:
+        raise CorruptFileError(
+            path,
+            f"header declares {' x '.join(map(str, nifti.shape))} voxels ({needed:,} bytes) but the file holds "
+            f"{available:,} bytes; it is truncated or its header is wrong",
+        )
 
 
 def _read_nifti_array(nifti: nib.Nifti1Image, geometry: _Geometry, path: Path) -> np.ndarray:

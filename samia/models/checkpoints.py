@@ -38,9 +38,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or foreign files
+        # torch's own message suggests weights_only=False, i.e. running the file's code: never shown
+        unsafe = "weights_only" in str(error)
+        reason = "it holds objects other than tensors" if unsafe else f"{error.__class__.__name__}: {error}"
         raise CheckpointError(
-            path, f"cannot be read as a PyTorch checkpoint ({error.__class__.__name__}: {error})"
-        ) from error
+            path, f"not a checkpoint samia can load safely ({' '.join(reason.split())[:300]})"
+        ) from None
     for key in STATE_DICT_KEYS:
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]

@@ -94,7 +94,15 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):
     no_prompt = _samia("segment", str(missing), "--model", "tiny_sam", "--out", str(tmp_path / "m.png"))
     assert no_prompt.returncode == 2 and "--box" in no_prompt.stderr
     unknown = _samia(
-        "evaluate", "--data", str(tmp_path), "--model", "sam_vit_q", "--strategy", "box", "--out", str(tmp_path.parent / "o")
+        "evaluate",
+        "--data",
+        str(tmp_path),
+        "--model",
+        "sam_vit_q",
+        "--strategy",
+        "box",
+        "--out",
+        str(tmp_path.parent / "o"),
     )
     assert unknown.returncode == 2 and "sam_vit_q" in unknown.stderr
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -66,7 +67,13 @@ def test_replaying_the_prompts_file_gives_identical_rows(protocol_run, phantom_2
     )
     expected = outcome.results[outcome.results["strategy"] != "everything"].reset_index(drop=True)
     assert set(replay.results["strategy"]) == set(ALL) - {"everything"}
-    pd.testing.assert_frame_equal(replay.results, expected, check_exact=False, rtol=1e-5)
+    lists = ["candidate_dice", "candidate_predicted_iou"]  # decoded in other batches: float noise
+    pd.testing.assert_frame_equal(
+        replay.results.drop(columns=lists), expected.drop(columns=lists), check_exact=False, rtol=1e-5
+    )
+    for column in lists:
+        for ours, theirs in zip(replay.results[column], expected[column]):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
 
 
 def test_a_persons_prompts_file_is_evaluated(phantom_2d, tmp_path):

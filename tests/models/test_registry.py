@@ -32,7 +32,7 @@ def test_missing_checkpoint_file_is_named(tmp_path):
 def test_corrupt_checkpoint_is_named(tmp_path):
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a pickle at all")
-    with pytest.raises(CheckpointError, match="broken.pth: cannot be read"):
+    with pytest.raises(CheckpointError, match="broken.pth: not a checkpoint samia can load safely"):
         build_model("tiny_sam", broken)
 
 
