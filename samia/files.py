@@ -48,3 +48,9 @@ def remove_partials(folder: str | Path) -> int:
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: a file name that is not (Python keeps its bytes as surrogate escapes)
+    shows its odd bytes as ``\\xNN``, so it can go into Parquet, CSV, JSON and a terminal."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from samia.errors import InputError, MissingFileError
 from samia.evaluate.schema import CORE_COLUMNS, missing_columns
@@ -59,7 +60,11 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
         path = directory / "results.parquet"
         if not path.is_file():
             raise MissingFileError(path, "no results here; give folders written by `samia evaluate --out`")
-        frame = pd.read_parquet(path)
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise InputError(path, f"cannot be read as a results file ({reason})") from None
         missing = missing_columns(frame.columns, CORE_COLUMNS)
         if missing:
             raise InputError(path, f"not a samia results file: columns {', '.join(missing)} are missing")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from samia.data.layouts import LAYOUTS, LayoutScan, detect_layout, normalize_modality
 from samia.errors import DatasetLayoutError, SamiaError
+from samia.files import printable
 
 _log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Case:
     label_names: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "case_id", printable(self.case_id))  # names that are not UTF-8
         object.__setattr__(self, "image_path", Path(self.image_path))
         object.__setattr__(self, "label_path", Path(self.label_path))
         object.__setattr__(self, "label_names", {int(k): str(v) for k, v in self.label_names.items()})

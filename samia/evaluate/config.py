@@ -179,9 +179,19 @@ class EvaluationConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
 
+    def comparable(self) -> dict[str, Any]:
+        """The options as a resumption compares them: the data folder resolved, strategies and
+        selections as sets (their order does not change the rows)."""
+        values = self.to_dict()
+        values["data"] = str(Path(values["data"]).resolve())
+        values["strategies"] = sorted(values["strategies"])
+        values["selections"] = sorted(values["selections"])
+        return values
+
     def differences(self, other: EvaluationConfig) -> dict[str, tuple[Any, Any]]:
-        """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``."""
-        mine, theirs = self.to_dict(), other.to_dict()
+        """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``,
+        compared as :meth:`comparable` gives them."""
+        mine, theirs = self.comparable(), other.comparable()
         return {k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]}
 
 

@@ -30,7 +30,7 @@ from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_f
 from samia.evaluate.schema import ROW_ORDER
 from samia.evaluate.store import FolderLock, ResultsStore, unit_key
 from samia.evaluate.summary import everything_instances, summarize
-from samia.files import atomic_write_bytes
+from samia.files import atomic_write_bytes, printable
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics
 from samia.metrics.factors import object_factors
@@ -397,8 +397,8 @@ class _ItemContext:
             "preset": self.preset.name,
             "spacing_y": float(item.image.spacing[0]),
             "spacing_x": float(item.image.spacing[1]),
-            "image_path": str(item.case.image_path),
-            "label_path": str(item.case.label_path),
+            "image_path": printable(str(item.case.image_path)),
+            "label_path": printable(str(item.case.label_path)),
             **self.factors(obj),
         }
 

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from samia.errors import ConfigurationError
 from samia.evaluate.schema import RESULT_SCHEMA, rows_to_table
-from samia.files import atomic_write_bytes, remove_partials
+from samia.files import atomic_write_bytes, printable, remove_partials
 
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
 
@@ -113,11 +113,11 @@ class ResultsStore:
     def record_error(self, key: str, case: str, slice_index: int, path: str, error: BaseException) -> None:
         """Record the failure of one unit (kept until the unit succeeds in a later run)."""
         record = {
-            "case": case,
+            "case": printable(case),
             "slice": slice_index,
-            "path": path,
+            "path": printable(str(path)),
             "error": type(error).__name__,
-            "message": " ".join(str(error).split()) or type(error).__name__,
+            "message": printable(" ".join(str(error).split()) or type(error).__name__),
         }
         atomic_write_bytes(self._errors / f"{_hashed(key)}.json", json.dumps(record).encode())
 

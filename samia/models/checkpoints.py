@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise MissingFileError(path, "checkpoint file not found")
     try:
-        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's unpickler warnings would precede samia's one line
+            warnings.simplefilter("ignore")
+            loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or foreign files
         # torch's own message suggests weights_only=False, i.e. running the file's code: never shown
         unsafe = "weights_only" in str(error)
