@@ -21,11 +21,11 @@ from matplotlib.patches import Rectangle
 
 from samia.analysis.results import prompt_key
 from samia.data import extract_objects
-from samia.errors import InputError
+from samia.errors import InputError, InvalidImageError
 from samia.evaluate.config import read_config
-from samia.io import read_image, read_label
+from samia.io import read_image, read_image_slice, read_label
 from samia.transforms import get_preset, to_rgb_uint8
-from samia.types import Image2D, Prompt, Volume
+from samia.types import Image2D, Prompt
 
 GROUND_TRUTH_COLOUR = "#ffd700"
 PREDICTION_COLOUR = "#00e5ff"
@@ -76,15 +76,19 @@ def _slicing_axis(results_dir: str) -> int:
     return read_config(path).axis if path.is_file() else 0
 
 
-def _plane(image: Image2D | Volume, slice_index: int, axis: int) -> Image2D:
-    if isinstance(image, Image2D):
-        return image
+def _plane(path: str, slice_index: int, axis: int, label: bool = False) -> Image2D:
+    """The 2D image of a row: the file itself for a 2D case, else only its slice (read alone)."""
+    if slice_index < 0:
+        image = read_label(path) if label else read_image(path)
+        if isinstance(image, Image2D):
+            return image
+        raise InputError(path, "is a volume, but the row is of a 2D image (changed since the run?)")
     try:
-        return image.slice(slice_index, axis)
-    except IndexError as error:
+        return read_image_slice(path, slice_index, axis)
+    except InvalidImageError as error:
         raise InputError(
-            image.path or "<volume>", f"has no slice {slice_index} along axis {axis} (changed since the run?)"
-        ) from error
+            path, f"has no slice {slice_index} along axis {axis} (changed since the run?): {error}"
+        ) from None
 
 
 def load_case_view(row: pd.Series) -> CaseView:
@@ -94,8 +98,8 @@ def load_case_view(row: pd.Series) -> CaseView:
         InputError: (subclasses) a source file or the saved mask is missing or unreadable.
     """
     axis = _slicing_axis(row["results_dir"])
-    image = _plane(read_image(row["image_path"]), int(row["slice"]), axis)
-    labels = _plane(read_label(row["label_path"]), int(row["slice"]), axis).array
+    image = _plane(row["image_path"], int(row["slice"]), axis)
+    labels = _plane(row["label_path"], int(row["slice"]), axis, label=True).array
     if int(row["component"]) < 0:
         ground_truth = labels == int(row["label"])
     else:

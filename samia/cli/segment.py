@@ -36,7 +36,7 @@ def segment_command(
 
     from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
-    from samia.io import read_image, write_mask
+    from samia.io import read_image, read_image_slice, write_mask
     from samia.models import build_model
     from samia.predictor import SamiaPredictor
     from samia.transforms import default_preset, get_preset, to_rgb_uint8
@@ -47,21 +47,25 @@ def segment_command(
     if box is None and not positives:
         raise ConfigurationError("give a --box and/or at least one --point")
     check_output_file(out, image)
-    loaded = read_image(image, modality)
-    if isinstance(loaded, Image2D):
-        if slice_index is not None:
-            raise ConfigurationError(f"{image} is a 2D image: --slice does not apply")
-        plane = loaded
+    volume_out = str(out).lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha"))
+    if slice_index is not None and not volume_out:
+        loaded = plane = read_image_slice(image, slice_index, axis, modality)  # only that slice is read
     else:
-        if slice_index is None:
-            raise ConfigurationError(f"{image} is a volume {loaded.shape}: choose a slice with --slice")
-        if not 0 <= axis < 3:
-            raise ConfigurationError(f"--axis {axis} is not an axis of the volume {image} (0, 1 or 2)")
-        if not 0 <= slice_index < loaded.shape[axis]:
-            raise ConfigurationError(
-                f"--slice {slice_index} is outside {image}: axis {axis} has slices 0..{loaded.shape[axis] - 1}"
-            )
-        plane = loaded.slice(slice_index, axis)
+        loaded = read_image(image, modality)
+        if isinstance(loaded, Image2D):
+            if slice_index is not None:
+                raise ConfigurationError(f"{image} is a 2D image: --slice does not apply")
+            plane = loaded
+        else:
+            if slice_index is None:
+                raise ConfigurationError(f"{image} is a volume {loaded.shape}: choose a slice with --slice")
+            if not 0 <= axis < 3:
+                raise ConfigurationError(f"--axis {axis} is not an axis of the volume {image} (0, 1 or 2)")
+            if not 0 <= slice_index < loaded.shape[axis]:
+                raise ConfigurationError(
+                    f"--slice {slice_index} is outside {image}: axis {axis} has slices 0..{loaded.shape[axis] - 1}"
+                )
+            plane = loaded.slice(slice_index, axis)
     intensity = get_preset(preset) if preset else default_preset(plane.modality, plane.is_rgb)
     points = positives + negatives
     try:
@@ -80,7 +84,7 @@ def segment_command(
     prediction = predictor.predict(prompt, use_multimask)
     chosen = prediction.best_index
     mask = prediction.masks[chosen]
-    if isinstance(loaded, Image2D) or not str(out).lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha")):
+    if isinstance(loaded, Image2D) or not volume_out:
         written = write_mask(out, mask, reference=plane)
     else:
         full = np.zeros(loaded.shape, dtype=bool)

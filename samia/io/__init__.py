@@ -5,7 +5,7 @@ DICOM) or a DICOM series folder; ``write_mask`` / ``write_label_map`` write PNG/
 reference image's geometry, NIfTI/NRRD/MHA.
 """
 
-from samia.io.readers import read_image, read_label
+from samia.io.readers import read_image, read_image_slice, read_label
 from samia.io.writers import write_label_map, write_mask
 
-__all__ = ["read_image", "read_label", "write_label_map", "write_mask"]
+__all__ = ["read_image", "read_image_slice", "read_label", "write_label_map", "write_mask"]

@@ -29,7 +29,7 @@ from samia.io.formats import (
     file_suffix,
 )
 from samia.io.image2d import read_image_2d
-from samia.io.volume import read_volume
+from samia.io.volume import read_volume, read_volume_slice
 from samia.types import MODALITIES, Image2D, Volume
 
 
@@ -61,6 +61,31 @@ def read_image(path: str | Path, modality: str | None = None) -> Image2D | Volum
         raise ConfigurationError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
     image = _read_checked(Path(path), keep_palette_indices=False)
     return image if modality is None else replace(image, modality=modality)
+
+
+def read_image_slice(path: str | Path, index: int, axis: int = 0, modality: str | None = None) -> Image2D:
+    """Slice ``index`` along ``axis`` of a volume, read without the rest where the format allows it
+    (NIfTI, NRRD, MHA); other volumes (DICOM series, multi-frame DICOM) are read whole and sliced.
+
+    Returns what ``read_image(path).slice(index, axis)`` returns (the same checks on the slice).
+
+    Raises:
+        InvalidImageError: the file is 2D, or ``axis``/``index`` are outside the volume; everything
+            :func:`read_image` raises.
+    """
+    path = Path(path)
+    if modality is not None and modality not in MODALITIES:
+        raise ConfigurationError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    if path.is_file() and file_suffix(path) in VOLUME_SUFFIXES:
+        plane = _checked(read_volume_slice(path, index, axis), path)
+    else:
+        volume = read_image(path)
+        if not isinstance(volume, Volume):
+            raise InvalidImageError(path, f"is a 2D image {volume.shape}: it has no slices")
+        if not 0 <= axis < 3 or not 0 <= index < volume.shape[axis]:
+            raise InvalidImageError(path, f"slice {index} along axis {axis} is outside the volume {volume.shape}")
+        plane = volume.slice(index, axis)
+    return plane if modality is None else replace(plane, modality=modality)
 
 
 def read_label(path: str | Path) -> Image2D | Volume:
@@ -100,7 +125,10 @@ def read_label(path: str | Path) -> Image2D | Volume:
 
 
 def _read_checked(path: Path, keep_palette_indices: bool) -> Image2D | Volume:
-    image = _dispatch(path, keep_palette_indices)
+    return _checked(_dispatch(path, keep_palette_indices), path)
+
+
+def _checked(image: Image2D | Volume, path: Path) -> Image2D | Volume:
     array = image.array
     if array.size == 0:
         raise InvalidImageError(path, f"image array is empty (shape {array.shape})")

@@ -78,6 +78,57 @@ def read_volume(path: Path) -> Image2D | Volume:
     return _to_samia(array, geometry, path)
 
 
+def read_volume_slice(path: Path, index: int, axis: int) -> Image2D:
+    """One 2D slice of a 3D NIfTI, NRRD or MetaImage file, reading only that slice where the format
+    allows it (nibabel's proxy for NIfTI, ITK's extract region for NRRD/MHA).
+
+    Equals ``read_volume(path).slice(index, axis)``; the size limit
+    (:func:`~samia.io.limits.check_declared_size`) applies to the slice, not to the volume.
+
+    Raises:
+        InvalidImageError: the file is not 3D, ``axis`` is not 0-2, ``index`` is outside the axis.
+        CorruptFileError: as :func:`read_volume`.
+    """
+    nifti = None
+    if file_suffix(path) in _NIFTI_SUFFIXES:
+        try:
+            nifti = nib.load(path, mmap=False)
+        except _NIFTI_READ_ERRORS as error:
+            raise CorruptFileError(path, f"cannot be read as NIfTI ({error})") from error
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise CorruptFileError(path, f"cannot be decoded by SimpleITK ({_itk_reason(error)})") from error
+    geometry = _geometry_of(reader)
+    size = list(geometry.size)  # ITK order (x, y, z)
+    if len(size) != 3 or geometry.components != 1:
+        raise InvalidImageError(path, f"is not a 3D gray volume (size {tuple(size)}); read it whole")
+    if not 0 <= axis < 3:
+        raise InvalidImageError(path, f"axis {axis} is not an axis of a 3D volume (0, 1 or 2)")
+    itk_axis = 2 - axis
+    if not 0 <= index < size[itk_axis]:
+        raise InvalidImageError(path, f"slice {index} is outside 0..{size[itk_axis] - 1} along axis {axis}")
+    check_declared_size(path, [n for d, n in enumerate(size) if d != itk_axis])
+    try:
+        if nifti is not None:
+            _check_declared_bytes(nifti, path)
+            selection: list[int | slice] = [slice(None)] * 3
+            selection[itk_axis] = index
+            plane = np.asanyarray(nifti.dataobj[tuple(selection)]).T  # nibabel (x, y, z) -> samia order
+        else:
+            extract_index, extract_size = [0, 0, 0], list(size)
+            extract_index[itk_axis], extract_size[itk_axis] = index, 0  # size 0 collapses the axis
+            reader.SetExtractIndex(extract_index)
+            reader.SetExtractSize(extract_size)
+            plane = sitk.GetArrayFromImage(reader.Execute())
+    except _NIFTI_READ_ERRORS + (RuntimeError,) as error:
+        raise CorruptFileError(path, f"slice {index} cannot be read, the file may be truncated ({error})") from error
+    spacing = tuple(s for a, s in enumerate(reversed(geometry.spacing)) if a != axis)
+    return Image2D(np.ascontiguousarray(plane), spacing=spacing, path=str(path))  # type: ignore[arg-type]
+
+
 def from_sitk(image: sitk.Image, path: Path) -> Image2D | Volume:
     """Convert a 2D or 3D ``SimpleITK.Image`` into an :class:`Image2D` or :class:`Volume` (see :func:`read_volume`).
 

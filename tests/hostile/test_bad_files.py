@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import folder_dataset, nifti_claiming, one_error_line, png_claiming, square_case
+from hostile_files import folder_dataset, nifti_claiming, one_error_line, png_claiming, square_case
 
 from samia.evaluate import EvaluationConfig, evaluate
 from samia.io import write_label_map

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import folder_dataset, one_error_line, square_case
+from hostile_files import folder_dataset, one_error_line, square_case
 
 from samia.evaluate import EvaluationConfig, evaluate
 

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import folder_dataset, one_error_line, square_case
+from hostile_files import folder_dataset, one_error_line, square_case
 
 from samia.embeddings import EmbeddingCache, embedding_key
 from samia.errors import GeometryMismatchError, InputError

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-from conftest import folder_dataset, one_error_line, square_case
+from hostile_files import folder_dataset, one_error_line, square_case
 
 from samia.errors import ConfigurationError
 from samia.evaluate import EvaluationConfig, evaluate
