@@ -1,4 +1,5 @@
-"""The one way a benchmark reports: its measured ratio next to its target, and the exit status.
+"""The one way a benchmark reports (its ratio next to its target, and the exit status), and the one
+way a memory benchmark measures (a fresh process's peak RSS).
 
 Every script ends with ``sys.exit(report(ratio, "<=", 10.0))``: it prints ``ratio=... target<=...
 PASS|MISS`` as its last line and exits 1 on a missed target, so ``make benchmarks`` can list them.
@@ -7,6 +8,8 @@ PASS|MISS`` as its last line and exits 1 on a missed target, so ``make benchmark
 from __future__ import annotations
 
 import operator
+import subprocess
+import sys
 
 _COMPARE = {"<=": operator.le, ">=": operator.ge}
 
@@ -16,3 +19,12 @@ def report(ratio: float, comparison: str, target: float) -> int:
     met = _COMPARE[comparison](ratio, target)
     print(f"ratio={ratio:.3f} target{comparison}{target:g} {'PASS' if met else 'MISS'}")
     return 0 if met else 1
+
+
+def child_peak_rss_kib(script: str, *args: object) -> int:
+    """Run ``python -c script args...`` in a fresh process; the last line it prints is its peak RSS
+    in KiB (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), which is returned."""
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)], check=True, capture_output=True, text=True
+    )
+    return int(completed.stdout.strip().splitlines()[-1])

@@ -7,13 +7,12 @@ number of cases. Prints ``ratio=<peak RSS, 10N cases> / <peak RSS, N cases>``; t
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from _target import report
+from _target import child_peak_rss_kib, report
 
 from samia.data import write_phantom_dataset
 
@@ -26,20 +25,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def peak_rss_kib(data: Path, out: Path) -> int:
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(data), str(out)], check=True, capture_output=True, text=True
-    )
-    return int(completed.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory() as root:
         root_path = Path(root)
         small = write_phantom_dataset(root_path / "small", SMALL, np.random.default_rng(0), shape=(256, 256))
         large = write_phantom_dataset(root_path / "large", 10 * SMALL, np.random.default_rng(0), shape=(256, 256))
-        small_kib = peak_rss_kib(small, root_path / "out_small")
-        large_kib = peak_rss_kib(large, root_path / "out_large")
+        small_kib = child_peak_rss_kib(SCRIPT, small, root_path / "out_small")
+        large_kib = child_peak_rss_kib(SCRIPT, large, root_path / "out_large")
     print(f"peak RSS, {SMALL} cases: {small_kib / 1024:.1f} MiB")
     print(f"peak RSS, {10 * SMALL} cases: {large_kib / 1024:.1f} MiB")
     return report(large_kib / small_kib, "<=", 1.2)

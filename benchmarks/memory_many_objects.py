@@ -8,13 +8,12 @@ Prints ``ratio=<peak RSS, 120 objects> / <peak RSS, 12 objects>``; target <= 1.2
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from _target import report
+from _target import child_peak_rss_kib, report
 from PIL import Image
 
 from samia.io import write_label_map
@@ -46,19 +45,12 @@ def write_grid_dataset(root: Path, n_objects: int, side: int = 512) -> Path:
     return root
 
 
-def peak_rss_kib(data: Path, out: Path) -> int:
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(data), str(out)], capture_output=True, text=True, check=True
-    )
-    return int(completed.stdout.strip().splitlines()[-1])
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         peaks = {}
         for n in (12, 120):
-            peaks[n] = peak_rss_kib(write_grid_dataset(root / f"data{n}", n), root / f"run{n}")
+            peaks[n] = child_peak_rss_kib(SCRIPT, write_grid_dataset(root / f"data{n}", n), root / f"run{n}")
             print(f"peak RSS, {n} objects on one 512 x 512 image: {peaks[n] / 1024:.1f} MiB")
     return report(peaks[120] / peaks[12], "<=", 1.2)
 
