@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from samia.errors import InvalidImageError
+
 MODALITIES = (
     "CT",
     "MR",
@@ -96,9 +98,11 @@ class Volume:
         """The 2D image at ``index`` along array ``axis`` (0 = z/axial for a standard volume).
 
         The spacing of the slice is the spacing of the two remaining axes, in array order.
+
+        Raises:
+            InvalidImageError: ``axis`` is not 0-2 or ``index`` is outside it (naming the file).
         """
-        if not 0 <= index < self.array.shape[axis]:
-            raise IndexError(f"slice {index} outside 0..{self.array.shape[axis] - 1} along axis {axis}")
+        check_slice_index(self.path or "<volume>", self.array.shape[:3], index, axis)
         plane = np.take(self.array, index, axis=axis)
         spacing = tuple(s for a, s in enumerate(self.spacing) if a != axis)
         return Image2D(plane, spacing=spacing, modality=self.modality, path=self.path)  # type: ignore[arg-type]
@@ -108,6 +112,18 @@ class Volume:
             f"Volume(shape={self.array.shape}, dtype={self.array.dtype}, spacing={self.spacing}, "
             f"origin={self.origin}, modality={self.modality!r}, path={self.path!r})"
         )
+
+
+def check_slice_index(path: str, shape: tuple[int, ...], index: int, axis: int) -> None:
+    """Refuse a slice ``index`` along ``axis`` that a ``(Z, Y, X)`` volume of ``shape`` does not have.
+
+    Raises:
+        InvalidImageError: naming ``path``, the axis and the valid range.
+    """
+    if not 0 <= axis < 3:
+        raise InvalidImageError(path, f"axis {axis} is not an axis of a 3D volume (0, 1 or 2)")
+    if not 0 <= index < shape[axis]:
+        raise InvalidImageError(path, f"slice {index} is outside 0..{shape[axis] - 1} along axis {axis}")
 
 
 @dataclass(frozen=True, eq=False)

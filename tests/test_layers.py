@@ -11,7 +11,8 @@ from pathlib import Path
 import samia
 
 LAYERS: list[set[str]] = [
-    {"errors", "types", "files"},
+    {"errors", "files"},
+    {"types"},
     {"io", "transforms", "metrics"},
     {"data", "models"},
     {"embeddings"},

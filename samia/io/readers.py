@@ -82,8 +82,6 @@ def read_image_slice(path: str | Path, index: int, axis: int = 0, modality: str 
         volume = read_image(path)
         if not isinstance(volume, Volume):
             raise InvalidImageError(path, f"is a 2D image {volume.shape}: it has no slices")
-        if not 0 <= axis < 3 or not 0 <= index < volume.shape[axis]:
-            raise InvalidImageError(path, f"slice {index} along axis {axis} is outside the volume {volume.shape}")
         plane = volume.slice(index, axis)
     return plane if modality is None else replace(plane, modality=modality)
 

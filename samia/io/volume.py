@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from samia.errors import CorruptFileError, InvalidImageError
 from samia.io.formats import file_suffix
 from samia.io.limits import check_declared_size
-from samia.types import Image2D, Volume
+from samia.types import Image2D, Volume, check_slice_index
 
 sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's warnings would precede samia's one-line errors
 
@@ -105,11 +105,8 @@ def read_volume_slice(path: Path, index: int, axis: int) -> Image2D:
     size = list(geometry.size)  # ITK order (x, y, z)
     if len(size) != 3 or geometry.components != 1:
         raise InvalidImageError(path, f"is not a 3D gray volume (size {tuple(size)}); read it whole")
-    if not 0 <= axis < 3:
-        raise InvalidImageError(path, f"axis {axis} is not an axis of a 3D volume (0, 1 or 2)")
+    check_slice_index(str(path), tuple(reversed(size)), index, axis)
     itk_axis = 2 - axis
-    if not 0 <= index < size[itk_axis]:
-        raise InvalidImageError(path, f"slice {index} is outside 0..{size[itk_axis] - 1} along axis {axis}")
     check_declared_size(path, [n for d, n in enumerate(size) if d != itk_axis])
     try:
         if nifti is not None:
