@@ -8,7 +8,8 @@ Layout of a results folder ``DIR``::
     DIR/.journal/units/      one Parquet file per finished unit (one 2D image or one volume slice),
                              written atomically: a unit is either fully there or absent
     DIR/.journal/cases/      one marker per case whose every unit finished
-    DIR/.journal/errors/     one JSON record per failed unit (removed when a re-run succeeds)
+    DIR/.journal/errors/     one JSON record per failed unit, named by case and unit (removed when a
+                             re-run succeeds; all of a case's when the whole case succeeds)
     DIR/results.parquet      all unit rows, rebuilt from the journal at the end of every run
     DIR/errors.csv           all failures (unit, file, error type, message)
 
@@ -18,8 +19,10 @@ row ends up exactly once.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,12 @@ def _hashed(name: str) -> str:
 def unit_key(case: str, slice_index: int) -> str:
     """Key of one unit of work: a case (``slice_index = -1`` for 2D) or one slice of a volume."""
     return f"{case}|{slice_index}"
+
+
+def _visible(folder: Path, pattern: str) -> list[Path]:
+    """The files of ``folder`` matching ``pattern``, sorted, without hidden ``.partial`` temporaries
+    (``pathlib`` globs match hidden files)."""
+    return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
 
 
 class ResultsStore:
@@ -72,6 +81,11 @@ class ResultsStore:
     def _unit_path(self, key: str) -> Path:
         return self._units / f"{_hashed(key)}.parquet"
 
+    def _error_path(self, key: str) -> Path:
+        """``<case hash>-<unit hash>.json``: a case's errors are found by its prefix, without reading them."""
+        case = key.rsplit("|", 1)[0]
+        return self._errors / f"{_hashed(case)}-{_hashed(key)}.json"
+
     def has_unit(self, key: str) -> bool:
         """True when the unit's journal file is there and whole; a damaged one is removed (the unit
         is then computed again)."""
@@ -87,16 +101,15 @@ class ResultsStore:
 
     def is_empty(self) -> bool:
         """True when no unit has been written (an earlier run failed before its first row)."""
-        return not any(p for p in self._units.glob("*.parquet") if not p.name.startswith("."))
+        return not _visible(self._units, "*.parquet")
 
     def case_done(self, case: str) -> bool:
         return (self._cases / _hashed(case)).is_file()
 
     def mark_case_done(self, case: str) -> None:
         """Record that every unit of ``case`` finished, and drop the case's errors of earlier runs."""
-        for path in self._errors.glob("[!.]*.json"):
-            if json.loads(path.read_text()).get("case") == case:
-                path.unlink(missing_ok=True)
+        for path in _visible(self._errors, f"{_hashed(case)}-*.json"):
+            path.unlink(missing_ok=True)
         atomic_write_bytes(self._cases / _hashed(case), case.encode("utf-8", "surrogateescape"))
 
     def write_unit(self, key: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
@@ -108,7 +121,7 @@ class ResultsStore:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
         atomic_write_bytes(self._unit_path(key), sink.getvalue().to_pybytes())
-        (self._errors / f"{_hashed(key)}.json").unlink(missing_ok=True)
+        self._error_path(key).unlink(missing_ok=True)
 
     def record_error(self, key: str, case: str, slice_index: int, path: str, error: BaseException) -> None:
         """Record the failure of one unit (kept until the unit succeeds in a later run)."""
@@ -119,16 +132,16 @@ class ResultsStore:
             "error": type(error).__name__,
             "message": printable(" ".join(str(error).split()) or type(error).__name__),
         }
-        atomic_write_bytes(self._errors / f"{_hashed(key)}.json", json.dumps(record).encode())
+        atomic_write_bytes(self._error_path(key), json.dumps(record).encode())
 
     def unit_tables(self) -> Iterable[tuple[pa.Table, dict[str, Any]]]:
-        for path in sorted(p for p in self._units.glob("*.parquet") if not p.name.startswith(".")):
+        for path in _visible(self._units, "*.parquet"):
             table = pq.read_table(path)
             meta = json.loads((table.schema.metadata or {}).get(b"samia_unit", b"{}"))
             yield table, meta
 
     def errors(self) -> pd.DataFrame:
-        records = [json.loads(p.read_text()) for p in sorted(self._errors.glob("[!.]*.json"))]
+        records = [json.loads(p.read_text()) for p in _visible(self._errors, "*.json")]
         frame = pd.DataFrame(records, columns=list(ERROR_COLUMNS))
         return frame.sort_values(["case", "slice"], kind="stable").reset_index(drop=True)
 
@@ -164,9 +177,6 @@ class FolderLock:
         self._handle = None
 
     def __enter__(self) -> FolderLock:
-        import fcntl
-        import os
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")  # held open for the lock's lifetime
         try:
