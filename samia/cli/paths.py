@@ -20,10 +20,7 @@ def check_output_file(out: Path, *inputs: Path) -> None:
     for source in inputs:
         if resolved == Path(source).resolve():
             raise ConfigurationError(f"--out {out} is the input file itself; it would be overwritten")
-    parent = resolved.parent
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"--out {out}: cannot write into {existing or parent} (not a writable folder)")
+    _check_writable_ancestor(out, resolved.parent)
     if out.exists() and not os.access(out, os.W_OK):
         raise ConfigurationError(f"--out {out} exists and is read-only")
 
@@ -36,6 +33,12 @@ def check_output_folder(out: Path) -> None:
     """
     if out.exists() and not out.is_dir():
         raise ConfigurationError(f"--out {out} is a file; give a folder")
-    existing = next((p for p in (out.resolve(), *out.resolve().parents) if p.exists()), None)
-    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"--out {out}: cannot write into {existing or out} (not a writable folder)")
+    _check_writable_ancestor(out, out.resolve())
+
+
+def _check_writable_ancestor(out: Path, folder: Path) -> None:
+    """``folder``, or its nearest existing ancestor (where the missing part will be created), is a
+    folder this process may write into."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"--out {out}: cannot write into {existing or folder} (not a writable folder)")
