@@ -37,7 +37,7 @@ from samia.metrics.factors import object_factors
 from samia.models import build_model
 from samia.predictor import Prediction, SamiaPredictor
 from samia.prompts import PromptStrategy, build_strategies
-from samia.prompts.clicks import simulate_clicks
+from samia.prompts.clicks import Click, simulate_clicks
 from samia.prompts.seeding import prompt_rng
 from samia.selection import choose_candidate
 from samia.transforms import IntensityPreset, default_preset, get_preset, to_rgb_uint8
@@ -232,11 +232,7 @@ class Evaluator:
                 key = context.object_key(obj)
                 for strategy, variant, prompt in self.book.static.get(key, []):
                     if strategy in static:
-                        try:
-                            fitted = prompt.fitted_to(obj.mask.shape)
-                        except ValueError as error:  # refused, never scored: the unit fails naming the line
-                            raise InputError(self.book.where(key), f"impossible prompt: {error}") from None
-                        jobs.append(_Job(index, strategy, variant, fitted))
+                        jobs.append(_Job(index, strategy, variant, self._fitted(key, prompt, obj.mask.shape)))
                 continue
             for strategy in static.values():
                 rng = prompt_rng(
@@ -250,6 +246,18 @@ class Evaluator:
                 for variant, prompt in enumerate(strategy(obj.mask, rng)):
                     jobs.append(_Job(index, strategy.name, variant, prompt))
         return jobs
+
+    def _fitted(self, key: tuple[str, int, int, int], prompt: Prompt, shape: tuple[int, ...]) -> Prompt:
+        """A replayed prompt fitted to the image; an impossible one fails the unit naming its line."""
+        try:
+            return prompt.fitted_to(shape)
+        except ValueError as error:  # refused, never scored
+            raise InputError(self.book.where(key), f"impossible prompt: {error}") from None
+
+    def _check_replayed(self, key: tuple[str, int, int, int], clicks: list[Click], shape: tuple[int, ...]) -> None:
+        if clicks:
+            points = np.stack([click.point for click in clicks])
+            self._fitted(key, Prompt(points=points, labels=np.array([click.label for click in clicks])), shape)
 
     def _static_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
         jobs = self._static_jobs(context)
@@ -293,6 +301,8 @@ class Evaluator:
                 if not any(key in self.book.clicks for key in keys):
                     continue
                 replayed = [self.book.clicks.get(key, []) for key in keys]
+                for (object_key, _), clicks, obj in zip(keys, replayed, objects):
+                    self._check_replayed(object_key, clicks, obj.mask.shape)
             trajectories = simulate_clicks(
                 self.predictor,
                 [obj.mask for obj in objects],

@@ -137,6 +137,24 @@ def test_boxes_outside_the_image_in_a_prompts_file_are_never_scored(data, tmp_pa
     assert error.case == "c1" and "p.jsonl line 2" in error.message and "entirely outside" in error.message
 
 
+def test_replayed_clicks_off_the_image_are_refused_with_their_line(data, tmp_path):
+    clicks = dict(_record(), strategy="clicks", selection="oracle", box=None, points=[[20, 20], [90, 5]], labels=[1, 0])
+    prompts = _prompts_file(tmp_path / "p.jsonl", [clicks])
+    outcome = evaluate(
+        EvaluationConfig(
+            data=str(data),
+            out=str(tmp_path / "r"),
+            model="tiny_sam",
+            strategies=[],
+            prompts_file=str(prompts),
+            selections=["oracle"],
+        )
+    )
+    assert outcome.results.empty
+    (error,) = outcome.errors.itertuples()
+    assert error.case == "c0" and "p.jsonl line 1" in error.message and "[90.0, 5.0]" in error.message
+
+
 def test_prompts_jsonl_is_strict_json(data, tmp_path):
     evaluate(EvaluationConfig(data=str(data), out=str(tmp_path / "r"), model="tiny_sam", strategies=["box", "point1"]))
     for line in (tmp_path / "r" / "prompts.jsonl").read_text().splitlines():
