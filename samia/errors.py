@@ -2,10 +2,12 @@
 
 Every error a user can cause derives from :class:`SamiaError`, so a long run can catch exactly
 these, record them for the failing item and go on. Errors about a file name the file and the problem.
+What is probably wrong but does not stop the work is an :class:`InputWarning`.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 
@@ -61,3 +63,26 @@ class CheckpointError(InputError):
 
 class ConfigurationError(SamiaError):
     """An option or combination of options is invalid (unknown model, unknown strategy, ...)."""
+
+
+class InputWarning(UserWarning):
+    """Something about an input file that is probably wrong but does not stop the work (a spacing
+    assumed, values that cannot be Hounsfield units, a label map that looks anti-aliased).
+
+    Raised through :func:`warnings.warn`; ``samia evaluate`` records each in ``warnings.csv``, the
+    command line prints them on stderr.
+
+    Args:
+        path: the file concerned.
+        problem: what looks wrong and what samia did about it.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def warn_input(path: str | Path, problem: str) -> None:
+    """Issue an :class:`InputWarning` about ``path``."""
+    warnings.warn(InputWarning(path, problem), stacklevel=3)

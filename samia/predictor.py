@@ -29,15 +29,35 @@ class Prediction:
         iou_predictions: ``(M,)`` float32, the model's own estimate of each mask's IoU.
         low_res_logits: ``(M, L, L)`` float32 logits on the model's low-resolution grid; pass one
             back as ``Prompt.mask_input`` for iterative refinement.
+        geometry: how the low-resolution grid maps onto the image (for :meth:`logits` and
+            :meth:`probabilities`); None for masks that did not come from the decoder.
     """
 
     masks: np.ndarray
     iou_predictions: np.ndarray
     low_res_logits: np.ndarray
+    geometry: InputGeometry | None = None
 
     def select(self, outputs: slice) -> Prediction:
         """The prediction restricted to some of its candidate masks."""
-        return Prediction(self.masks[outputs], self.iou_predictions[outputs], self.low_res_logits[outputs])
+        return Prediction(
+            self.masks[outputs], self.iou_predictions[outputs], self.low_res_logits[outputs], self.geometry
+        )
+
+    def logits(self) -> np.ndarray:
+        """``(M, H, W)`` float32 logits on the original grid; ``masks`` is ``logits() > 0``.
+
+        Raises:
+            ValueError: the prediction has no geometry (it did not come from the decoder).
+        """
+        if self.geometry is None:
+            raise ValueError("this prediction has no decoder logits (no geometry); only predictor outputs have them")
+        return self.geometry.logits_to_original(self.low_res_logits)  # type: ignore[return-value]
+
+    def probabilities(self) -> np.ndarray:
+        """``(M, H, W)`` float32 sigmoid probabilities on the original grid; ``masks`` is ``> 0.5`` of it
+        (for the ``medsam`` pipeline: the probabilities interpolated as MedSAM's script does)."""
+        return (1.0 / (1.0 + np.exp(-self.logits().astype(np.float64)))).astype(np.float32)
 
     @property
     def best_index(self) -> int:
@@ -196,4 +216,4 @@ class SamiaPredictor:
         low_res, iou = self.decode_low_res(prompts)
         full = self.geometry.logits_to_original(low_res) > self.model.mask_threshold
         full_np, iou_np, low_np = full.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
-        return [Prediction(full_np[i], iou_np[i], low_np[i]) for i in range(len(prompts))]
+        return [Prediction(full_np[i], iou_np[i], low_np[i], self.geometry) for i in range(len(prompts))]

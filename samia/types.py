@@ -36,6 +36,31 @@ MODALITIES = (
 
 IDENTITY_DIRECTION_3D: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
+SPACING_SOURCES = ("header", "PixelSpacing", "ImagerPixelSpacing", "none", "fallback")
+"""Where an image's spacing came from: a volume file's header (NIfTI, NRRD, MHA, DICOM series); the
+DICOM tag named; ``"none"``: the format stores no spacing (PNG, JPEG, TIFF, BMP), 1 mm assumed;
+``"fallback"``: the file should give one but its value is missing, zero or invalid, 1 mm assumed
+and a warning issued (:class:`samia.errors.InputWarning`)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a 2D image lies in patient space (a single DICOM slice, a one-slice NIfTI).
+
+    Attributes:
+        origin: world position of pixel ``(0, 0)`` in mm, ITK/LPS ``(x, y, z)`` (DICOM
+            *ImagePositionPatient*).
+        direction: 3x3 direction cosines, row-major, ITK convention: column ``j`` is the direction
+            of image axis ``j`` (x = along a row, y = down the columns, then the slice normal), as
+            DICOM *ImageOrientationPatient* gives the first two.
+        thickness: extent of the slice along its normal in mm (*SliceThickness*, else 1), used as
+            the third spacing when the image is written as a one-slice volume.
+    """
+
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...] = IDENTITY_DIRECTION_3D
+    thickness: float = 1.0
+
 
 @dataclass(frozen=True, eq=False)
 class Image2D:
@@ -47,12 +72,19 @@ class Image2D:
         spacing: ``(y, x)`` pixel size in mm; ``(1.0, 1.0)`` when the file does not say.
         modality: one of :data:`MODALITIES`.
         path: the file it came from, for error messages and result rows.
+        spacing_source: one of :data:`SPACING_SOURCES`.
+        placement: where the image lies in patient space, when the file says (DICOM, NIfTI), else None.
+        window: ``(center, width)`` of the file's own display window (DICOM *WindowCenter* /
+            *WindowWidth*, first values, in the units of ``array``), else None.
     """
 
     array: np.ndarray
     spacing: tuple[float, float] = (1.0, 1.0)
     modality: str = "other"
     path: str | None = None
+    spacing_source: str = "none"
+    placement: Placement | None = None
+    window: tuple[float, float] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -81,6 +113,7 @@ class Volume:
         direction: 3x3 direction cosines, row-major, ITK convention (as ``SimpleITK.GetDirection``).
         modality: one of :data:`MODALITIES`.
         path: the file or DICOM folder it came from.
+        window: ``(center, width)`` of the file's own display window (DICOM), else None.
     """
 
     array: np.ndarray
@@ -89,6 +122,7 @@ class Volume:
     direction: tuple[float, ...] = IDENTITY_DIRECTION_3D
     modality: str = "other"
     path: str | None = None
+    window: tuple[float, float] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -105,7 +139,14 @@ class Volume:
         check_slice_index(self.path or "<volume>", self.array.shape[:3], index, axis)
         plane = np.take(self.array, index, axis=axis)
         spacing = tuple(s for a, s in enumerate(self.spacing) if a != axis)
-        return Image2D(plane, spacing=spacing, modality=self.modality, path=self.path)  # type: ignore[arg-type]
+        return Image2D(
+            plane,
+            spacing=spacing,  # type: ignore[arg-type]
+            modality=self.modality,
+            path=self.path,
+            spacing_source="header",
+            window=self.window,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -1,11 +1,30 @@
-"""Session fixtures shared by the evaluation and CLI tests: seeded phantom datasets."""
+"""Fixtures shared by the tests: seeded phantom datasets, and the real command-line entry point."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from samia.cli.main import main
 from samia.data import write_phantom_dataset
+
+
+@pytest.fixture
+def cli(monkeypatch, capfd):
+    """``cli(*args) -> (exit code, stdout, stderr)`` through the console entry point ``samia.cli.main.main``."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["samia", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        captured = capfd.readouterr()
+        return code, captured.out, captured.err
+
+    return run
 
 
 @pytest.fixture(scope="session")

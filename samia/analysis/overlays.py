@@ -4,7 +4,8 @@
 :func:`load_case_view` re-reads what one row was computed from (source image and label, the saved
 mask of ``--save-masks``, the prompt JSON); :func:`overlay_figure` draws it, cropped around the
 object: ground truth as a yellow outline, prediction filled cyan, positive points green, negative
-points red, the box dashed orange.
+points red, the box dashed orange. :func:`segmentation_figure` draws the objects of one
+``samia segment`` call on the whole image, without a ground truth.
 """
 
 from __future__ import annotations
@@ -162,7 +163,17 @@ def overlay_figure(view: CaseView, title: str) -> Figure:
         colors=GROUND_TRUTH_COLOUR,
         linewidths=1.5,
     )
-    prompt = view.prompt
+    _draw_prompt(axes, view.prompt)
+    axes.set_xlim(x0 - 0.5, x1 + 0.5)
+    axes.set_ylim(y1 + 0.5, y0 - 0.5)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_title(title, fontsize=8)
+    return figure
+
+
+def _draw_prompt(axes, prompt: Prompt, box_colour: str = BOX_COLOUR) -> None:  # type: ignore[no-untyped-def]
+    """The prompt's box (dashed) and points (green positive, red negative) on ``axes``, in pixels."""
     if prompt.box is not None:
         bx0, by0, bx1, by1 = prompt.box
         axes.add_patch(
@@ -171,7 +182,7 @@ def overlay_figure(view: CaseView, title: str) -> Figure:
                 bx1 - bx0 + 1,
                 by1 - by0 + 1,
                 fill=False,
-                edgecolor=BOX_COLOUR,
+                edgecolor=box_colour,
                 linestyle="--",
                 linewidth=1.5,
             )
@@ -182,11 +193,38 @@ def overlay_figure(view: CaseView, title: str) -> Figure:
             axes.scatter(
                 chosen[:, 0], chosen[:, 1], s=45, color=marker_colour, edgecolors="white", linewidths=1.0, zorder=3
             )
-    axes.set_xlim(x0 - 0.5, x1 + 0.5)
-    axes.set_ylim(y1 + 0.5, y0 - 0.5)
+
+
+def segmentation_figure(rgb: np.ndarray, masks: list[np.ndarray], prompts: list[Prompt], title: str = "") -> Figure:
+    """The whole image with each object's mask filled and outlined in its own colour, and its prompt.
+
+    No ground truth is needed (``samia segment --overlay``).
+
+    Args:
+        rgb: ``(H, W, 3)`` uint8, the image as the model saw it.
+        masks: one ``(H, W)`` bool mask per object (object ``k`` is label ``k + 1``).
+        prompts: one prompt per object, image pixels.
+        title: drawn above the image.
+    """
+    from matplotlib import colormaps
+
+    height, width = rgb.shape[:2]
+    figure = Figure(figsize=(6.0, 6.0 * height / width + 0.4), layout="constrained")
+    axes = figure.subplots()
+    axes.imshow(rgb, interpolation="nearest")
+    colours = colormaps["tab10"]
+    xs, ys = np.arange(width), np.arange(height)
+    for index, (mask, prompt) in enumerate(zip(masks, prompts)):
+        colour = colours(index % 10)
+        fill = np.zeros((height, width, 4))
+        fill[mask] = (*colour[:3], 0.35)
+        axes.imshow(fill, interpolation="nearest")
+        if mask.any():
+            axes.contour(xs, ys, mask.astype(float), levels=[0.5], colors=[colour], linewidths=1.2)
+        _draw_prompt(axes, prompt, box_colour=colour)
     axes.set_xticks([])
     axes.set_yticks([])
-    axes.set_title(title, fontsize=8)
+    axes.set_title(title, fontsize=9)
     return figure
 
 

@@ -25,6 +25,12 @@ from samia.analysis.stats import bootstrap_ci
 LOG_SCALE_FACTORS = frozenset({"area_px", "area_mm2", "area_fraction"})
 """Factors spanning orders of magnitude, drawn on a log axis."""
 
+INTEGER_FACTORS = frozenset({"efd_order", "n_components"})
+"""Factors that take whole numbers only: ticks at integers."""
+
+MIN_GAP_WIDTH_IN = 5.0
+"""The oracle-gap plot is at least this wide (inches), so its title and legend fit."""
+
 TREND_BINS = 6
 DPI = 100
 _PALETTE = colormaps["tab10"]
@@ -38,7 +44,7 @@ def colour(index: int) -> tuple[float, float, float, float]:
 def figure_png(figure: Figure) -> bytes:
     """The figure as PNG bytes (``DPI`` dots per inch; the figures use constrained layout)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.05)  # nothing clipped
     return buffer.getvalue()
 
 
@@ -214,11 +220,13 @@ def dice_vs_factors(scores: pd.DataFrame, factors: Sequence[str], title: str) ->
             axes.plot(*_trend(x, y), "-", color=colour(index), linewidth=1.8)
         if factor in LOG_SCALE_FACTORS:
             axes.set_xscale("log")
-            axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            decades = np.log10(x.max() / x.min()) if len(x) and x.min() > 0 else 0.0
+            subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)  # labels that fit side by side
+            axes.xaxis.set_major_locator(LogLocator(subs=subs, numticks=8))
             axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
             axes.xaxis.set_minor_formatter(NullFormatter())
         else:
-            axes.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            axes.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=factor in INTEGER_FACTORS))
         axes.set_xlabel(factor)
         _dice_axis(axes, "Dice (per object)" if axes.get_subplotspec().is_first_col() else "")
     for axes in panels[len(factors) :]:
@@ -237,7 +245,8 @@ def selection_gap(gaps: pd.DataFrame, first: str, second: str) -> Figure:
     """
     strategies = strategy_order(gaps)
     models = model_order(gaps)
-    figure = Figure(figsize=(min(16.0, 2.0 + 0.6 * len(strategies) * max(len(models), 1.5)), 3.4), layout="constrained")
+    width = min(16.0, max(MIN_GAP_WIDTH_IN, 2.0 + 0.6 * len(strategies) * max(len(models), 1.5)))
+    figure = Figure(figsize=(width, 3.8), layout="constrained")
     axes = figure.subplots()
     series = {
         m: [gaps.loc[(gaps["model_id"] == m) & (gaps["strategy"] == s), "gap"].to_numpy() for s in strategies]
@@ -248,6 +257,9 @@ def selection_gap(gaps: pd.DataFrame, first: str, second: str) -> Figure:
     axes.set_ylabel(f"Dice({first}) − Dice({second})")
     axes.grid(axis="y", alpha=0.3)
     if len(models) > 1:
-        axes.legend(fontsize=8)
-    axes.set_title(f"What choosing by {second} costs against {first}, per prompt", fontsize=11)
+        long_names = max(len(m) for m in models) > 24
+        figure.legend(
+            *axes.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=1 if long_names else 2
+        )
+    figure.suptitle(f"What choosing by {second} costs\nagainst {first}, per prompt", fontsize=11)
     return figure

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from samia.errors import InputError, MissingFileError
+from samia.evaluate.config import read_config
 from samia.evaluate.schema import CORE_COLUMNS, missing_columns
 from samia.selection import SELECTIONS
 
@@ -47,8 +48,12 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
     """The rows of every ``DIR/results.parquet``, concatenated.
 
     Columns added: ``run`` (the folder's name), ``results_dir`` (its absolute path, to find saved
-    masks and ``config.yaml``) and ``model_id`` (the model name, with ``@`` and the first 8 digits of
-    the weights' SHA-256 when one name comes with several weights).
+    masks and ``config.yaml``) and ``model_id``: the model name, with ``@`` and the first 8 digits of
+    the weights' SHA-256 when one name comes with several weights, and with the options in which its
+    runs differ (:meth:`~samia.evaluate.config.EvaluationConfig.condition`, from each folder's
+    ``config.yaml``) when one model was run under several conditions, e.g.
+    ``litemedsam [preset=ct_lung]`` and ``litemedsam [preset=default]``: two arms that the report
+    compares on the same prompts, never one model with each object twice.
 
     Raises:
         MissingFileError: a folder has no ``results.parquet``.
@@ -78,7 +83,38 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
     results["model_id"] = results["model"].where(
         hashes_per_model == 1, results["model"] + "@" + results["weights_sha256"].str[:8]
     )
+    results["model_id"] = _with_conditions(results)
     return results
+
+
+def _with_conditions(results: pd.DataFrame) -> pd.Series:
+    """``model_id`` with ``[option=value, ...]`` for the options in which the runs of one model differ."""
+    conditions = {}
+    for directory in results["results_dir"].unique():
+        path = Path(directory) / "config.yaml"
+        conditions[directory] = read_config(path).condition() if path.is_file() else {}
+    labels = {}
+    for model_id, runs in results.groupby("model_id", sort=False)["results_dir"].unique().items():
+        differing = sorted(
+            {key for run in runs for key in conditions[run]}
+            - {
+                key
+                for key in conditions[runs[0]]
+                if all(conditions[run].get(key) == conditions[runs[0]][key] for run in runs)
+            }
+        )
+        for run in runs:
+            shown = ", ".join(f"{key}={_shown(conditions[run].get(key))}" for key in differing)
+            labels[(model_id, run)] = f"{model_id} [{shown}]" if differing else model_id
+    return pd.Series([labels[key] for key in zip(results["model_id"], results["results_dir"])], index=results.index)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(str, value))
+    return str(value)
 
 
 def prompt_key(results: pd.DataFrame) -> list[str]:

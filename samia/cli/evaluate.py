@@ -7,77 +7,106 @@ from typing import Annotated
 
 import typer
 
+from samia.cli.choices import MODALITY_HELP, PRESET_HELP, STRATEGY_HELP
+
 
 def evaluate_command(
-    data: Annotated[Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).")],
-    model: Annotated[str, typer.Option(help="Model name (see `samia models`).")],
-    out: Annotated[Path, typer.Option(help="Results folder (re-running resumes it).")],
-    strategy: Annotated[
-        list[str] | None, typer.Option(help="Prompt strategy; repeat for several (see `samia strategies`).")
+    data: Annotated[
+        Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
+    ],
+    model: Annotated[str, typer.Option(help="Model name (see `samia models`).", metavar="NAME")],
+    out: Annotated[Path, typer.Option(help="Results folder (re-running resumes it).", metavar="DIR")],
+    strategy: Annotated[list[str] | None, typer.Option(help=STRATEGY_HELP, metavar="NAME")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
     ] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
-    layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.")] = "auto",
-    modality: Annotated[str | None, typer.Option(help="Override the dataset's modality.")] = None,
+    layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.", metavar="NAME")] = "auto",
+    modality: Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")] = None,
     selection: Annotated[
-        list[str] | None, typer.Option(help="Mask selection rule(s): oracle, predicted_iou, single (default: all).")
+        list[str] | None,
+        typer.Option(help="Mask selection rule(s): oracle, predicted_iou, single (default: all).", metavar="NAME"),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
-    limit: Annotated[int | None, typer.Option(help="Only the first N cases.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.", metavar="N")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N cases.", metavar="N")] = None,
     save_masks: Annotated[
-        bool, typer.Option("--save-masks", help="Write every predicted mask under OUT/masks/.")
+        bool, typer.Option("--save-masks", help="Write every predicted mask under OUT/masks/.", metavar="")
     ] = False,
-    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).")] = 0,
+    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")] = 0,
     protocol: Annotated[
         str,
         typer.Option(
-            help="Prompt rules: samia, or huang2024 (Huang et al.'s released code, exactly; fixes --min-area and --preset)."
+            help="Prompt rules: samia, or huang2024 (Huang et al.'s released code, exactly; fixes --min-area and --preset).",
+            metavar="NAME",
         ),
     ] = "samia",
     input_pipeline: Annotated[
         str | None,
-        typer.Option(help="Image/prompt pipeline: sam, litemedsam or medsam (default: the model's reference one)."),
+        typer.Option(
+            help="Image/prompt pipeline: sam, litemedsam or medsam (default: the model's reference one).",
+            metavar="NAME",
+        ),
     ] = None,
     min_area: Annotated[
         int | None,
         typer.Option(
-            help="Skip (and count) objects under this many pixels on a slice (default: the protocol's, 50 or 51)."
+            help="Skip (and count) objects under this many pixels on a slice (default: the protocol's, 50 or 51).",
+            metavar="N",
         ),
     ] = None,
     connected_components: Annotated[
-        bool, typer.Option("--connected-components", help="One object per connected component.")
+        bool, typer.Option("--connected-components", help="One object per connected component.", metavar="")
     ] = False,
-    preset: Annotated[str | None, typer.Option(help="Intensity preset (default: per modality).")] = None,
-    decode_batch: Annotated[int, typer.Option(help="Prompts decoded at a time (bounds memory per image).")] = 32,
-    nsd_tolerance: Annotated[float, typer.Option(help="NSD tolerance in mm.")] = 2.0,
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, metavar="NAME")] = None,
+    decode_batch: Annotated[
+        int, typer.Option(help="Prompts decoded at a time (bounds memory per image).", metavar="N")
+    ] = 32,
+    nsd_tolerance: Annotated[float, typer.Option(help="NSD tolerance in mm.", metavar="NUMBER")] = 2.0,
     nsd_variant: Annotated[
-        str, typer.Option(help="NSD: surfel (the published one, DeepMind surface-distance) or boundary_pixels.")
+        str,
+        typer.Option(
+            help="NSD: surfel (the published one, DeepMind surface-distance) or boundary_pixels.", metavar="NAME"
+        ),
     ] = "surfel",
     cvpr24_nsd: Annotated[
-        bool, typer.Option("--cvpr24-nsd", help="CVPR 2024 challenge rule: NSD = 0 where Dice <= 0.2.")
+        bool, typer.Option("--cvpr24-nsd", help="CVPR 2024 challenge rule: NSD = 0 where Dice <= 0.2.", metavar="")
     ] = False,
-    device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
-    embedding_cache: Annotated[Path | None, typer.Option(help="Folder for an on-disk embedding cache.")] = None,
+    device: Annotated[str, typer.Option(help="torch device.", metavar="NAME")] = "cpu",
+    embedding_cache: Annotated[
+        Path | None, typer.Option(help="Folder for an on-disk embedding cache.", metavar="DIR")
+    ] = None,
     prompts: Annotated[
-        Path | None, typer.Option(help="Replay the prompts of this prompts.jsonl (strategies default to the file's).")
+        Path | None,
+        typer.Option(
+            help="Replay the prompts of this prompts.jsonl (strategies default to the file's).", metavar="FILE"
+        ),
     ] = None,
     jitter_band: Annotated[
-        list[str] | None, typer.Option(help="Jitter band LOW-HIGH; repeat (default 0-10, 10-20, 20-30).")
+        list[str] | None,
+        typer.Option(help="Jitter band LOW-HIGH; repeat (default 0-10, 10-20, 20-30).", metavar="TEXT"),
     ] = None,
-    jitter_unit: Annotated[str, typer.Option(help="Jitter unit: px or percent (of the box size).")] = "px",
-    jitter_repeats: Annotated[int, typer.Option(help="Random draws per jitter band.")] = 3,
-    max_clicks: Annotated[int, typer.Option(help="Clicks of the clicks strategy.")] = 10,
-    points_per_side: Annotated[int, typer.Option(help="Everything mode: grid points per side.")] = 32,
-    points_per_batch: Annotated[int, typer.Option(help="Everything mode: points per decoder call.")] = 64,
-    pred_iou_thresh: Annotated[float, typer.Option(help="Everything mode: predicted-IoU threshold.")] = 0.88,
-    stability_score_thresh: Annotated[float, typer.Option(help="Everything mode: stability-score threshold.")] = 0.95,
-    box_nms_thresh: Annotated[float, typer.Option(help="Everything mode: box NMS IoU threshold.")] = 0.7,
+    jitter_unit: Annotated[
+        str, typer.Option(help="Jitter unit: px or percent (of the box size).", metavar="NAME")
+    ] = "px",
+    jitter_repeats: Annotated[int, typer.Option(help="Random draws per jitter band.", metavar="N")] = 3,
+    max_clicks: Annotated[int, typer.Option(help="Clicks of the clicks strategy.", metavar="N")] = 10,
+    points_per_side: Annotated[int, typer.Option(help="Everything mode: grid points per side.", metavar="N")] = 32,
+    points_per_batch: Annotated[int, typer.Option(help="Everything mode: points per decoder call.", metavar="N")] = 64,
+    pred_iou_thresh: Annotated[
+        float, typer.Option(help="Everything mode: predicted-IoU threshold.", metavar="NUMBER")
+    ] = 0.88,
+    stability_score_thresh: Annotated[
+        float, typer.Option(help="Everything mode: stability-score threshold.", metavar="NUMBER")
+    ] = 0.95,
+    box_nms_thresh: Annotated[
+        float, typer.Option(help="Everything mode: box NMS IoU threshold.", metavar="NUMBER")
+    ] = 0.7,
 ) -> None:
     """Evaluate MODEL on DATA with each STRATEGY; write OUT/results.parquet, summary.csv, errors.csv, config.yaml."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from samia.cli.paths import check_output_folder
-    from samia.evaluate import SELECTIONS, EvaluationConfig, evaluate, headline
+    from samia.evaluate import SELECTIONS, EvaluationConfig, ProgressHooks, evaluate
 
     check_output_folder(out)
 
@@ -118,39 +147,43 @@ def evaluate_command(
     )
     console = Console(stderr=True)
     columns = (
-        TextColumn("[bold]evaluate"),
+        TextColumn("[bold]{task.fields[what]}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
-        TimeElapsedColumn(),
+        TimeRemainingColumn(elapsed_when_finished=True),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("", total=None)
-        outcome = evaluate(
-            config,
-            on_progress=lambda case: progress.update(task, advance=1, description=case),
-            on_case_total=lambda total: progress.update(task, total=total),
+        cases = progress.add_task("", total=None, what="cases  ")
+        prompts = progress.add_task("", total=None, what="prompts")
+        hooks = ProgressHooks(
+            cases_total=lambda total: progress.update(cases, total=total),
+            case_done=lambda case: progress.update(cases, advance=1, description=case),
+            unit_started=lambda unit, total: progress.reset(prompts, total=total, description=unit),
+            prompts_done=lambda count: progress.update(prompts, advance=count),
         )
-    _print_outcome(Console(), outcome, out, headline(outcome.results))
+        outcome = evaluate(config, hooks)
+    _print_outcome(outcome, out)
 
 
-def _print_outcome(console, outcome, out: Path, table_frame) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table
+def _print_outcome(outcome, out: Path) -> None:  # type: ignore[no-untyped-def]
+    from samia.evaluate.summary import format_headline
 
-    table = Table(title=f"samia evaluate: {len(outcome.results)} rows in {out / 'results.parquet'}")
-    for column in table_frame.columns:
-        table.add_column(str(column), justify="right" if table_frame[column].dtype.kind in "if" else "left")
-    for _, row in table_frame.iterrows():
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+    typer.echo(f"samia evaluate: {len(outcome.results)} rows in {out / 'results.parquet'}")
+    typer.echo(format_headline(outcome.results))
     if not outcome.instances.empty:
         for row in outcome.instances.itertuples():
-            console.print(
+            typer.echo(
                 f"everything mode, {row.model} on {row.dataset}: instance F1 {row.f1:.3f} "
                 f"(precision {row.precision:.3f}, recall {row.recall:.3f}; no oracle)"
             )
-    console.print(
+    typer.echo(
         f"units evaluated now: {outcome.units_run}, already done: {outcome.units_skipped}, "
         f"objects skipped as too small: {outcome.skipped_small}, failures: {len(outcome.errors)}"
         + (f" (see {out / 'errors.csv'})" if len(outcome.errors) else "")
     )
+    for warning in outcome.warnings.itertuples():
+        times = f" ({warning.count} slices)" if warning.count > 1 else ""
+        typer.echo(f"warning: {warning.path}: {warning.message}{times}", err=True)
+    if len(outcome.warnings):
+        typer.echo(f"{len(outcome.warnings)} input warning(s), listed in {out / 'warnings.csv'}", err=True)

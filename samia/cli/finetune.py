@@ -7,60 +7,85 @@ from typing import Annotated, Any
 
 import typer
 
+from samia.cli.choices import MODALITY_HELP, PRESET_HELP
+
 
 def finetune_command(
-    data: Annotated[Path, typer.Option(help="Training dataset folder (folder pairs, MSD or nnU-Net raw layout).")],
-    model: Annotated[str, typer.Option(help="Base model name (see `samia models`).")],
+    data: Annotated[
+        Path, typer.Option(help="Training dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
+    ],
+    model: Annotated[str, typer.Option(help="Base model name (see `samia models`).", metavar="NAME")],
     out: Annotated[
         Path,
         typer.Option(
-            help="Run folder: best.pt, last.pt, history.csv, curve.png, finetune.yaml (re-running resumes it)."
+            help="Run folder: best.pt, last.pt, history.csv, curve.png, finetune.yaml (re-running resumes it).",
+            metavar="DIR",
         ),
     ],
-    method: Annotated[str, typer.Option(help="decoder, full, lora or adapter.")] = "decoder",
+    method: Annotated[str, typer.Option(help="decoder, full, lora or adapter.", metavar="NAME")] = "decoder",
     val: Annotated[
-        Path | None, typer.Option(help="Validation dataset folder (default: hold out --val-fraction of the cases).")
+        Path | None,
+        typer.Option(help="Validation dataset folder (default: hold out --val-fraction of the cases).", metavar="DIR"),
     ] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="Base weights file (required for SAM/MedSAM).")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Base weights file (required for SAM/MedSAM).", metavar="FILE")
+    ] = None,
     val_fraction: Annotated[
-        float, typer.Option(help="Fraction of the cases held out for validation, split by case.")
+        float, typer.Option(help="Fraction of the cases held out for validation, split by case.", metavar="NUMBER")
     ] = 0.2,
-    epochs: Annotated[int, typer.Option(help="Maximum number of epochs.")] = 20,
-    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation Dice.")] = 5,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-4,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
-    images_per_step: Annotated[int, typer.Option(help="Images per optimizer step and process.")] = 1,
-    objects_per_image: Annotated[int, typer.Option(help="At most this many objects of an image per step.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Maximum number of epochs.", metavar="N")] = 20,
+    patience: Annotated[
+        int, typer.Option(help="Stop after this many epochs without a better validation Dice.", metavar="N")
+    ] = 5,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.", metavar="NUMBER")] = 1e-4,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", metavar="NUMBER")] = 0.01,
+    images_per_step: Annotated[int, typer.Option(help="Images per optimizer step and process.", metavar="N")] = 1,
+    objects_per_image: Annotated[
+        int, typer.Option(help="At most this many objects of an image per step.", metavar="N")
+    ] = 8,
     prompt: Annotated[
         list[str] | None,
-        typer.Option(help="Training prompt kind: box, points, box_points; repeat to mix (default: box and points)."),
+        typer.Option(
+            help="Training prompt kind: box, points, box_points; repeat to mix (default: box and points).",
+            metavar="NAME",
+        ),
     ] = None,
-    box_jitter: Annotated[float, typer.Option(help="Largest random shift of each box coordinate, pixels.")] = 20.0,
-    max_points: Annotated[int, typer.Option(help="Positive clicks per points prompt: 1..N.")] = 3,
-    max_negatives: Annotated[int, typer.Option(help="Negative clicks per points prompt: 0..N, near the object.")] = 2,
+    box_jitter: Annotated[
+        float, typer.Option(help="Largest random shift of each box coordinate, pixels.", metavar="NUMBER")
+    ] = 20.0,
+    max_points: Annotated[int, typer.Option(help="Positive clicks per points prompt: 1..N.", metavar="N")] = 3,
+    max_negatives: Annotated[
+        int, typer.Option(help="Negative clicks per points prompt: 0..N, near the object.", metavar="N")
+    ] = 2,
     negative_margin: Annotated[
-        int, typer.Option(help="Negative clicks lie within this many pixels of the object.")
+        int, typer.Option(help="Negative clicks lie within this many pixels of the object.", metavar="N")
     ] = 10,
-    correction_clicks: Annotated[int, typer.Option(help="Extra rounds with a click on the error region.")] = 1,
+    correction_clicks: Annotated[
+        int, typer.Option(help="Extra rounds with a click on the error region.", metavar="N")
+    ] = 1,
     val_strategy: Annotated[
         list[str] | None,
-        typer.Option(help="Prompt strategy scored on the validation set; repeat (default: box and point1)."),
+        typer.Option(
+            help="Prompt strategy scored on the validation set; repeat (default: box and point1).", metavar="NAME"
+        ),
     ] = None,
-    lora_rank: Annotated[int, typer.Option(help="LoRA rank (--method lora).")] = 4,
-    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).")] = 8.0,
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank (--method lora).", metavar="N")] = 4,
+    lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).", metavar="NUMBER")] = 8.0,
     adapter_ratio: Annotated[
-        float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).")
+        float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).", metavar="NUMBER")
     ] = 0.25,
-    seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the prompts.")] = 0,
-    layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.")] = "auto",
-    modality: Annotated[str | None, typer.Option(help="Override the dataset's modality.")] = None,
-    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).")] = 0,
-    min_area: Annotated[int, typer.Option(help="Skip objects under this many pixels on a slice.")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the prompts.", metavar="N")] = 0,
+    layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.", metavar="NAME")] = "auto",
+    modality: Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")] = None,
+    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")] = 0,
+    min_area: Annotated[int, typer.Option(help="Skip objects under this many pixels on a slice.", metavar="N")] = 50,
     connected_components: Annotated[
-        bool, typer.Option("--connected-components", help="One object per connected component.")
+        bool, typer.Option("--connected-components", help="One object per connected component.", metavar="")
     ] = False,
-    preset: Annotated[str | None, typer.Option(help="Intensity preset (default: per modality).")] = None,
-    device: Annotated[str, typer.Option(help="torch device (cuda: one GPU per process under torchrun).")] = "cpu",
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, metavar="NAME")] = None,
+    device: Annotated[
+        str, typer.Option(help="torch device (cuda: one GPU per process under torchrun).", metavar="NAME")
+    ] = "cpu",
 ) -> None:
     """Fine-tune MODEL on DATA with METHOD; the best checkpoint loads with `--model MODEL --checkpoint OUT/best.pt`."""
     from rich.console import Console

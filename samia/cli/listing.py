@@ -21,7 +21,9 @@ def models_command() -> None:
 
 
 def strategies_command(
-    protocol: Annotated[str, typer.Option(help="Rules of which protocol: samia or huang2024.")] = "samia",
+    protocol: Annotated[
+        str, typer.Option(help="Rules of which protocol: samia or huang2024.", metavar="NAME")
+    ] = "samia",
 ) -> None:
     """List the prompt strategies and their exact rules under PROTOCOL."""
     from rich.console import Console

@@ -10,15 +10,21 @@ import typer
 
 def report_command(
     results: Annotated[
-        list[Path], typer.Argument(help="Results folders written by `samia evaluate --out` (one or more).")
+        list[Path],
+        typer.Argument(help="Results folders written by `samia evaluate --out` (one or more).", metavar="DIR"),
     ],
-    out: Annotated[Path, typer.Option(help="Report folder: report.html, report.md, tables/, figures/.")],
+    out: Annotated[Path, typer.Option(help="Report folder: report.html, report.md, tables/, figures/.", metavar="DIR")],
     selection: Annotated[
-        str | None, typer.Option(help="Selection rule of single-rule plots and overlays (default: oracle if present).")
+        str | None,
+        typer.Option(
+            help="Selection rule of single-rule plots and overlays (default: oracle if present).", metavar="NAME"
+        ),
     ] = None,
-    cases: Annotated[int, typer.Option(help="Best and worst overlays per model and strategy.")] = 1,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples of every confidence interval.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    cases: Annotated[int, typer.Option(help="Best and worst overlays per model and strategy.", metavar="N")] = 1,
+    resamples: Annotated[
+        int, typer.Option(help="Bootstrap resamples of every confidence interval.", metavar="N")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.", metavar="N")] = 0,
 ) -> None:
     """Write OUT/report.html (self-contained), OUT/report.md, OUT/tables/*.csv|md and OUT/figures/*.png."""
     from rich.console import Console

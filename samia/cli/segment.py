@@ -1,4 +1,5 @@
-"""``samia segment``: one image (or one slice of a volume), one prompt, one mask; no ground truth."""
+"""``samia segment``: one image (or one slice of a volume), one or more prompts, a mask or label map;
+no ground truth needed."""
 
 from __future__ import annotations
 
@@ -7,47 +8,143 @@ from typing import Annotated
 
 import typer
 
+from samia.cli.choices import MODALITY_HELP, PRESET_HELP
+from samia.cli.command import SamiaCommand
+
+BOX_HELP = "X0 Y0 X1 Y1"
+_VOLUME_ENDINGS = (".nii", ".nii.gz", ".nrrd", ".mha")
+
+
+class SegmentCommand(SamiaCommand):
+    """``samia segment``, whose ``--box`` takes four numbers (``--box 10 20 30 40``), repeatable.
+
+    Click cannot repeat an option of four values with typer, so the four numbers after each
+    ``--box`` are joined into one value before parsing; fewer than four is a usage error that says
+    what ``--box`` expects.
+    """
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        return super().parse_args(ctx, join_box_numbers(args))
+
+
+def join_box_numbers(args: list[str]) -> list[str]:
+    """``[..., "--box", "1", "2", "3", "4", ...]`` -> ``[..., "--box", "1,2,3,4", ...]``.
+
+    ``--box=1,2,3,4`` and ``--box 1,2,3,4`` are kept as they are.
+
+    Raises:
+        typer.BadParameter: ``--box`` followed by fewer than four numbers (a usage error, exit code 2).
+    """
+    joined: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if token != "--box" or (index < len(args) and "," in args[index]):
+            joined.append(token)
+            continue
+        numbers = []
+        while index < len(args) and len(numbers) < 4 and _is_number(args[index]):
+            numbers.append(args[index])
+            index += 1
+        if len(numbers) < 4:
+            got = f"{len(numbers)}: {' '.join(numbers)}" if numbers else "none"
+            raise typer.BadParameter(
+                f"takes four numbers {BOX_HELP} (pixels, inclusive, x0 <= x1, y0 <= y1); got {got}",
+                param_hint="--box",
+            )
+        joined += ["--box", ",".join(numbers)]
+    return joined
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
 
 def segment_command(
-    image: Annotated[Path, typer.Argument(help="Image file (PNG/JPEG/TIFF/DICOM/NIfTI/NRRD/MHA) or DICOM folder.")],
-    model: Annotated[str, typer.Option(help="Model name (see `samia models`).")],
-    out: Annotated[Path, typer.Option(help="Mask file to write: .png for 2D, .nii.gz for a volume.")],
+    image: Annotated[
+        Path,
+        typer.Argument(
+            help="Image file (PNG/JPEG/TIFF/DICOM/NIfTI/NRRD/MHA) or DICOM folder.", metavar="IMAGE", show_default=False
+        ),
+    ],
+    model: Annotated[str, typer.Option(help="Model name (see `samia models`).", metavar="NAME")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Mask to write: .png/.tif for 2D, .nii.gz/.nrrd/.mha with geometry. One object: 0/255 "
+            "(PNG/TIFF) or 0/1; several: label values 1..N.",
+            metavar="FILE",
+        ),
+    ],
     box: Annotated[
-        tuple[float, float, float, float] | None, typer.Option(help="Box X0 Y0 X1 Y1 in pixels (inclusive).")
+        list[str] | None,
+        typer.Option(help=f"Box {BOX_HELP} in pixels (inclusive); repeat for one object per box.", metavar=BOX_HELP),
     ] = None,
-    point: Annotated[list[str] | None, typer.Option(help="Positive point 'X,Y' in pixels; repeat for more.")] = None,
-    negative: Annotated[list[str] | None, typer.Option(help="Negative point 'X,Y' in pixels; repeat for more.")] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).")] = None,
-    slice_index: Annotated[int | None, typer.Option("--slice", help="Slice of a volume along --axis.")] = None,
-    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).")] = 0,
-    modality: Annotated[str | None, typer.Option(help="Override the file's modality (CT, MR, US, ...).")] = None,
-    preset: Annotated[str | None, typer.Option(help="Intensity preset (default: the modality's).")] = None,
+    point: Annotated[
+        list[str] | None, typer.Option(help="Positive point X,Y in pixels; repeat for more.", metavar="X,Y")
+    ] = None,
+    negative: Annotated[
+        list[str] | None, typer.Option(help="Negative point X,Y in pixels; repeat for more.", metavar="X,Y")
+    ] = None,
+    prompts: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSON lines, one object a line: {"box": [x0, y0, x1, y1], "points": [[x, y], ...], '
+            '"labels": [1, 0, ...]} (any of them); instead of --box/--point.',
+            metavar="FILE",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
+    ] = None,
+    slice_index: Annotated[
+        int | None, typer.Option("--slice", help="Slice of a volume along --axis.", metavar="N")
+    ] = None,
+    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="0|1|2")] = 0,
+    modality: Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")] = None,
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, metavar="NAME")] = None,
     multimask: Annotated[
         bool | None,
         typer.Option(
             "--multimask/--single-mask",
             help="Pick among 3 candidates by predicted IoU (default: only for a lone point).",
+            metavar="",
         ),
     ] = None,
-    device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+    probabilities: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the sigmoid probability map (float32 .tif, or .nii.gz for geometry); several "
+            "objects: FILE_1, FILE_2, ...",
+            metavar="FILE",
+        ),
+    ] = None,
+    overlay: Annotated[
+        Path | None, typer.Option(help="Also write a PNG of the image with the masks and prompts.", metavar="FILE.png")
+    ] = None,
+    device: Annotated[str, typer.Option(help="torch device.", metavar="DEVICE")] = "cpu",
 ) -> None:
-    """Segment one object from a box and/or clicks and write the mask."""
-    import numpy as np
-
+    """Segment objects from boxes and/or clicks and write the mask (one object) or label map (several)."""
     from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
-    from samia.io import read_image, read_image_slice, write_mask
+    from samia.io import read_image, read_image_slice
     from samia.models import build_model
     from samia.predictor import SamiaPredictor
     from samia.transforms import default_preset, get_preset, to_rgb_uint8
-    from samia.types import Image2D, Prompt
+    from samia.types import Image2D
 
-    positives = [_parse_point(p) for p in point or []]
-    negatives = [_parse_point(p) for p in negative or []]
-    if box is None and not positives:
-        raise ConfigurationError("give a --box and/or at least one --point")
-    check_output_file(out, image)
-    volume_out = str(out).lower().endswith((".nii", ".nii.gz", ".nrrd", ".mha"))
+    object_prompts = _prompts_from_options(image, box, point, negative, prompts)
+    for path in (out, probabilities, overlay):
+        if path is not None:
+            check_output_file(path, image)
+    if overlay is not None and not str(overlay).lower().endswith(".png"):
+        raise ConfigurationError(f"--overlay {overlay}: the overlay is a picture; give a .png file")
+    volume_out = str(out).lower().endswith(_VOLUME_ENDINGS)
     if slice_index is not None and not volume_out:
         loaded = plane = read_image_slice(image, slice_index, axis, modality)  # only that slice is read
     else:
@@ -67,42 +164,165 @@ def segment_command(
                 )
             plane = loaded.slice(slice_index, axis)
     intensity = get_preset(preset) if preset else default_preset(plane.modality, plane.is_rgb)
+    fitted = []
+    for number, prompt in enumerate(object_prompts, start=1):
+        try:
+            fitted.append(prompt.fitted_to(plane.shape))
+        except ValueError as error:
+            which = f"prompt {number}: " if len(object_prompts) > 1 else ""
+            raise ConfigurationError(f"{image}: impossible prompt: {which}{error}") from None
+        if fitted[-1].meta.get("box_clipped"):
+            typer.echo(f"note: box {number} was clipped to the image: {fitted[-1].box.tolist()}", err=True)
+    rgb = to_rgb_uint8(plane, intensity)
+    predictor = SamiaPredictor(build_model(model, checkpoint, device))
+    predictor.set_image(rgb)
+    predictions = []
+    for prompt, both in zip(fitted, predictor.predict_batch_all_outputs(fitted)):
+        lone_point = prompt.box is None and prompt.points is not None and len(prompt.points) == 1
+        use_multimask = multimask if multimask is not None else lone_point
+        prediction = both.select(slice(1, None) if use_multimask else slice(0, 1))
+        predictions.append(prediction.select(slice(prediction.best_index, prediction.best_index + 1)))
+    _write_outputs(out, probabilities, overlay, predictions, fitted, rgb, plane, loaded, slice_index, axis)
+    _report(out, predictions, intensity.name)
+
+
+def _prompts_from_options(image, box, point, negative, prompts_file):  # type: ignore[no-untyped-def]
+    """The prompt of every object: one per ``--box``; ``--box`` with points = one object; points
+    alone = one object; or one per line of ``--prompts``."""
+    import numpy as np
+
+    from samia.errors import ConfigurationError
+    from samia.types import Prompt
+
+    positives = [_parse_numbers(p, 2, "point", "X,Y") for p in point or []]
+    negatives = [_parse_numbers(p, 2, "point", "X,Y") for p in negative or []]
+    boxes = [_parse_numbers(b, 4, "box", BOX_HELP) for b in box or []]
+    if prompts_file is not None:
+        if boxes or positives or negatives:
+            raise ConfigurationError("give either --prompts or --box/--point/--negative, not both")
+        return _read_prompts(prompts_file)
+    if not boxes and not positives:
+        raise ConfigurationError(f"give a --box {BOX_HELP} and/or at least one --point X,Y (or --prompts FILE)")
+    if len(boxes) > 1 and (positives or negatives):
+        raise ConfigurationError(
+            "several --box with --point/--negative: which point belongs to which box? Put one object a line in --prompts"
+        )
     points = positives + negatives
+    point_array = np.array(points, dtype=np.float64) if points else None
+    labels = np.array([1] * len(positives) + [0] * len(negatives)) if points else None
     try:
-        prompt = Prompt(
-            points=np.array(points, dtype=np.float64) if points else None,
-            labels=np.array([1] * len(positives) + [0] * len(negatives)) if points else None,
-            box=None if box is None else np.array(box, dtype=np.float64),
-        ).fitted_to(plane.shape)
+        if not boxes:
+            return [Prompt(points=point_array, labels=labels)]
+        return [Prompt(points=point_array, labels=labels, box=np.array(b)) for b in boxes]
     except ValueError as error:
         raise ConfigurationError(f"{image}: impossible prompt: {error}") from None
-    if prompt.meta.get("box_clipped"):
-        typer.echo(f"note: the box was clipped to the image: {prompt.box.tolist()}", err=True)
-    use_multimask = multimask if multimask is not None else (box is None and len(points) == 1)
-    predictor = SamiaPredictor(build_model(model, checkpoint, device))
-    predictor.set_image(to_rgb_uint8(plane, intensity))
-    prediction = predictor.predict(prompt, use_multimask)
-    chosen = prediction.best_index
-    mask = prediction.masks[chosen]
-    if isinstance(loaded, Image2D) or not volume_out:
-        written = write_mask(out, mask, reference=plane)
-    else:
-        full = np.zeros(loaded.shape, dtype=bool)
+
+
+def _read_prompts(path: Path) -> list:  # type: ignore[type-arg]
+    """One :class:`~samia.types.Prompt` per non-empty line of a JSON-lines file."""
+    import json
+
+    from samia.errors import InputError, MissingFileError
+    from samia.types import Prompt
+
+    if not path.is_file():
+        raise MissingFileError(path, "no such prompts file")
+    prompts = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not {"box", "points"} & set(record):
+                raise ValueError('a line must be a JSON object with "box" and/or "points" (and "labels")')
+            if record.get("points") is not None and record.get("labels") is None:
+                record = {**record, "labels": [1] * len(record["points"])}
+            prompts.append(Prompt.from_record(record))
+        except (ValueError, TypeError) as error:
+            raise InputError(path, f"line {number}: {error}") from None
+    if not prompts:
+        raise InputError(path, "holds no prompt")
+    return prompts
+
+
+def _write_outputs(out, probabilities, overlay, predictions, prompts, rgb, plane, loaded, slice_index, axis):  # type: ignore[no-untyped-def]
+    """The mask or label map, the probability maps and the overlay, on the grid of ``loaded``."""
+    import numpy as np
+
+    from samia.io import write_label_map, write_mask, write_probabilities
+    from samia.types import Image2D
+
+    masks = [p.masks[0] for p in predictions]
+    maps = [p.probabilities()[0] for p in predictions]
+    in_volume = not isinstance(loaded, Image2D) and str(out).lower().endswith(_VOLUME_ENDINGS)
+
+    def placed(array):  # type: ignore[no-untyped-def]
+        """A slice's array placed into an empty volume of the loaded image (volume outputs)."""
+        if not in_volume:
+            return array
+        full = np.zeros(loaded.shape, dtype=array.dtype)
         index = [slice(None)] * 3
         index[axis] = slice_index
-        full[tuple(index)] = mask
-        written = write_mask(out, full, reference=loaded)
-    typer.echo(
-        f"wrote {written}: {int(mask.sum())} pixels, predicted IoU {prediction.iou_predictions[chosen]:.3f}, "
-        f"preset {intensity.name}"
-    )
+        full[tuple(index)] = array
+        return full
+
+    reference = loaded if in_volume else plane
+    if len(masks) == 1:
+        write_mask(out, placed(masks[0]), reference=reference)
+    else:
+        write_label_map(out, placed(_label_map(masks, maps)), reference=reference)
+    if probabilities is not None:
+        for number, probability in enumerate(maps, start=1):
+            target = probabilities if len(maps) == 1 else _numbered(probabilities, number)
+            write_probabilities(target, placed(probability), reference=reference)
+    if overlay is not None:
+        from samia.analysis.overlays import segmentation_figure
+
+        title = f"{Path(plane.path or '').name}" + ("" if slice_index is None else f" slice {slice_index}")
+        segmentation_figure(rgb, masks, prompts, title).savefig(overlay, dpi=120)
 
 
-def _parse_point(text: str) -> tuple[float, float]:
+def _label_map(masks, probabilities):  # type: ignore[no-untyped-def]
+    """Label ``k + 1`` where object ``k``'s mask is; where masks overlap, the most probable object."""
+    import numpy as np
+
+    stacked = np.stack([np.where(m, p, -1.0) for m, p in zip(masks, probabilities)])
+    labels = (np.argmax(stacked, axis=0) + 1).astype(np.uint16 if len(masks) > 255 else np.uint8)
+    labels[~np.any(np.stack(masks), axis=0)] = 0
+    return labels
+
+
+def _numbered(path: Path, number: int) -> Path:
+    """``prob.nii.gz`` -> ``prob_2.nii.gz``."""
+    from samia.io.formats import file_suffix, image_stem
+
+    return path.with_name(f"{image_stem(path)}_{number}{file_suffix(path)}")
+
+
+def _report(out: Path, predictions, preset: str) -> None:  # type: ignore[no-untyped-def]
+    """What was written on stdout; empty masks said plainly on stderr (the exit code stays 0)."""
+    for number, prediction in enumerate(predictions, start=1):
+        pixels = int(prediction.masks[0].sum())
+        which = f"object {number}: " if len(predictions) > 1 else ""
+        if pixels == 0:
+            typer.echo(
+                f"{which}the model returned an empty mask (predicted IoU {prediction.iou_predictions[0]:.3f}); "
+                "try a box, a tighter box, or another --preset",
+                err=True,
+            )
+    sizes = ", ".join(str(int(p.masks[0].sum())) for p in predictions)
+    ious = ", ".join(f"{p.iou_predictions[0]:.3f}" for p in predictions)
+    kind = "mask" if len(predictions) == 1 else f"label map of {len(predictions)} objects"
+    typer.echo(f"wrote {out} ({kind}): {sizes} pixels, predicted IoU {ious}, preset {preset}")
+
+
+def _parse_numbers(text: str, count: int, what: str, form: str) -> tuple[float, ...]:
     from samia.errors import ConfigurationError
 
     try:
-        x, y = (float(v) for v in text.replace(" ", "").split(","))
-    except ValueError as error:
-        raise ConfigurationError(f"point {text!r} is not 'X,Y'") from error
-    return x, y
+        numbers = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != count:
+        raise ConfigurationError(f"{what} {text!r} is not {form} ({count} numbers)")
+    return numbers

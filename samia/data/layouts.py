@@ -82,7 +82,8 @@ class LayoutScan:
         root: the dataset folder (absolute).
         layout: ``"folder"``, ``"msd"`` or ``"nnunet"``.
         dataset: the dataset name (``dataset.json`` ``"name"``, else the folder name).
-        modality: one of :data:`MODALITIES` (``"other"`` when nothing says).
+        modality: one of :data:`MODALITIES` when ``dataset.json`` says; None when it does not (each
+            case then takes its file's own modality, see :class:`~samia.data.Case`).
         label_names: label value -> name for values > 0 (background is not listed).
         pairs: ``(case_id, image_path, label_path)`` for every complete pair, sorted by case id.
         problems: one error per unusable file (image without mask, mask without image, duplicate
@@ -93,7 +94,7 @@ class LayoutScan:
     root: Path
     layout: str
     dataset: str
-    modality: str = "other"
+    modality: str | None = None
     label_names: dict[int, str] = field(default_factory=dict)
     pairs: list[tuple[str, Path, Path]] = field(default_factory=list)
     problems: list[SamiaError] = field(default_factory=list)
@@ -186,17 +187,21 @@ def parse_label_names(labels: Any, source: Path) -> tuple[dict[int, str], list[s
     return dict(sorted(names.items())), notes
 
 
-def _modality_from_json(content: dict[str, Any], key: str) -> str:
-    """``content[key]`` as a modality: a string, or the first channel of a ``{"0": "MRI"}`` mapping."""
+def _modality_from_json(content: dict[str, Any], key: str) -> str | None:
+    """``content[key]`` as a modality: a string, or the first channel of a ``{"0": "MRI"}`` mapping;
+    None when the key is absent, empty or names no modality samia knows (nnU-Net's normalisation
+    schemes such as ``"noNorm"``), so that the files' own modality applies."""
     value = content.get(key)
     if value is None:
-        return "other"
+        return None
     if isinstance(value, dict):
         if not value:
-            return "other"
+            return None
         first = "0" if "0" in value else sorted(value, key=lambda k: (_as_int(k) is None, _as_int(k) or 0, k))[0]
         value = value[first]
-    return normalize_modality(str(value))
+    modality = normalize_modality(str(value))
+    said_nothing = modality == "other" and str(value).strip().lower() != "other"  # e.g. nnU-Net's "noNorm"
+    return None if said_nothing else modality
 
 
 def _dataset_name(content: dict[str, Any] | None, root: Path) -> str:

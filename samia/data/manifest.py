@@ -29,7 +29,8 @@ class Case:
         case_id: unique within its dataset (the file stem, e.g. ``"liver_003"``).
         image_path: the image file (or DICOM series folder), absolute.
         label_path: the label map file, absolute.
-        modality: one of :data:`samia.types.MODALITIES`.
+        modality: one of :data:`samia.types.MODALITIES` when the dataset or the user says; None to
+            take the image file's own (a DICOM's *Modality* tag; ``"other"`` for files that carry none).
         dataset: the dataset name (``dataset.json`` ``"name"``, else the folder name).
         label_names: label value -> name; values missing from the dict are named ``f"label_{v}"``
             (see :meth:`label_name`). Background (0) is not an object and is not listed.
@@ -38,7 +39,7 @@ class Case:
     case_id: str
     image_path: Path
     label_path: Path
-    modality: str
+    modality: str | None
     dataset: str
     label_names: dict[int, str] = field(default_factory=dict)
 
@@ -77,7 +78,7 @@ class Case:
             case_id=str(record["case_id"]),
             image_path=Path(record["image_path"]),
             label_path=Path(record["label_path"]),
-            modality=str(record["modality"]),
+            modality=None if record.get("modality") is None else str(record["modality"]),
             dataset=str(record["dataset"]),
             label_names={int(k): str(v) for k, v in names.items()},
         )
@@ -110,8 +111,9 @@ def build_manifest(
     Args:
         root: the dataset folder.
         layout: ``"auto"``, ``"folder"``, ``"msd"`` or ``"nnunet"`` (see :mod:`samia.data.layouts`).
-        modality: overrides what ``dataset.json`` says (``"MRI"`` and the like are accepted and
-            mapped to :data:`samia.types.MODALITIES`).
+        modality: overrides what ``dataset.json`` and the files say (``"MRI"`` and the like are
+            accepted and mapped to :data:`samia.types.MODALITIES`). Without it, ``dataset.json``'s
+            modality applies when it gives one, else each image file's own (:class:`Case`).
         errors: when a list is given, every unusable file (an image without a mask, a mask without
             an image, two files with one stem, a missing file listed in ``dataset.json``) is
             appended to it as a :class:`~samia.errors.SamiaError` naming the file, and skipped; when

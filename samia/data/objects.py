@@ -23,6 +23,12 @@ from samia.types import Image2D, Volume
 SPACING_RTOL = 1e-3
 """Image and label spacings may differ by this fraction (of the larger one) per axis."""
 
+ORIGIN_TOLERANCE_VOXELS = 0.1
+"""Image and label origins may lie this far apart, in units of the smallest voxel spacing."""
+
+DIRECTION_ATOL = 1e-3
+"""Image and label direction cosines may differ by this much each."""
+
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -156,7 +162,10 @@ def load_case(case: Case) -> tuple[Image2D | Volume, Image2D | Volume]:
         InputError: (subclasses, from :mod:`samia.io`) a file is missing, unreadable or invalid.
         GeometryMismatchError: 2D against 3D, different shapes, or spacings that differ by more
             than :data:`SPACING_RTOL` (2D: when both files carry a spacing, i.e. neither is a
-            PNG/JPEG/TIFF/BMP); the message names both files and both values.
+            PNG/JPEG/TIFF/BMP); origins more than :data:`ORIGIN_TOLERANCE_VOXELS` voxel apart or
+            direction cosines more than :data:`DIRECTION_ATOL` apart (volumes, and 2D images when
+            both files say where they lie: DICOM slices, one-slice NIfTI); the message names both
+            files and both values.
     """
     image = read_image(case.image_path, modality=case.modality)
     label = read_label(case.label_path)
@@ -181,7 +190,40 @@ def load_case(case: Case) -> tuple[Image2D | Volume, Image2D | Volume]:
             f"mask spacing {axes} {_fmt(label.spacing)} mm differs from image {case.image_path} "
             f"spacing {_fmt(image.spacing)} mm (tolerance {SPACING_RTOL:g} relative)",
         )
+    _check_same_place(image, label, case)
     return image, label
+
+
+def _place(image: Image2D | Volume) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(origin, direction)`` in patient space, or None for a 2D image that does not say where it lies."""
+    if isinstance(image, Volume):
+        return image.origin, image.direction
+    if image.placement is None:
+        return None
+    return image.placement.origin, image.placement.direction
+
+
+def _check_same_place(image: Image2D | Volume, label: Image2D | Volume, case: Case) -> None:
+    """Image and label grids must lie at the same place in patient space (when both files say)."""
+    image_place, label_place = _place(image), _place(label)
+    if image_place is None or label_place is None:
+        return
+    tolerance = ORIGIN_TOLERANCE_VOXELS * min(image.spacing)
+    offset = float(np.max(np.abs(np.subtract(image_place[0], label_place[0]))))
+    if offset > tolerance:
+        raise GeometryMismatchError(
+            case.label_path,
+            f"mask origin {_fmt(label_place[0])} mm differs from image {case.image_path} origin "
+            f"{_fmt(image_place[0])} mm by {offset:.4g} mm (tolerance {tolerance:.4g} mm = "
+            f"{ORIGIN_TOLERANCE_VOXELS:g} voxel); the mask does not lie on the image",
+        )
+    turned = float(np.max(np.abs(np.subtract(image_place[1], label_place[1]))))
+    if turned > DIRECTION_ATOL:
+        raise GeometryMismatchError(
+            case.label_path,
+            f"mask direction {_fmt(label_place[1])} differs from image {case.image_path} direction "
+            f"{_fmt(image_place[1])} (tolerance {DIRECTION_ATOL:g} per cosine); the mask is oriented differently",
+        )
 
 
 def iter_slice_items(

@@ -12,6 +12,7 @@ _EXPORTS = {
     "EvaluationConfig": "samia.evaluate.config",
     "EvaluationOutcome": "samia.evaluate.runner",
     "evaluate": "samia.evaluate.runner",
+    "ProgressHooks": "samia.evaluate.progress",
     "ResultsStore": "samia.evaluate.store",
     "everything_instances": "samia.evaluate.summary",
     "headline": "samia.evaluate.summary",

@@ -20,6 +20,9 @@ from samia.transforms.geometry import INPUT_PIPELINES
 RESUME_INSENSITIVE = frozenset({"limit", "device", "save_masks", "embedding_cache_dir", "out", "decode_batch"})
 """Options that may change between a run and its resumption without mixing incomparable rows."""
 
+NOT_A_CONDITION = RESUME_INSENSITIVE | {"data", "model", "checkpoint", "strategies", "selections", "layout"}
+"""Options that say which rows a run has, not how they were measured (see :meth:`EvaluationConfig.condition`)."""
+
 
 @dataclass
 class EvaluationConfig:
@@ -187,6 +190,11 @@ class EvaluationConfig:
         values["strategies"] = sorted(values["strategies"])
         values["selections"] = sorted(values["selections"])
         return values
+
+    def condition(self) -> dict[str, Any]:
+        """The options that change what a row measures (preset, protocol, seed, NSD rule, ...): two
+        runs of one model whose conditions differ are two arms to compare, not one to pool."""
+        return {k: v for k, v in self.comparable().items() if k not in NOT_A_CONDITION}
 
     def differences(self, other: EvaluationConfig) -> dict[str, tuple[Any, Any]]:
         """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``,

@@ -5,14 +5,17 @@ slice of a volume) is encoded once; every point/box prompt of every object on it
 batch per prompt structure, click trajectories advance all objects together, and everything mode
 runs once per unit. Finished units are journaled atomically (``samia.evaluate.store``), so a killed
 run resumes where it stopped and every row ends up exactly once; a failing unit is recorded in
-``errors.csv`` and the run goes on.
+``errors.csv`` and the run goes on; input warnings (a spacing assumed, values that cannot be HU, an
+anti-aliased label map) are recorded per case in ``warnings.csv``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,9 @@ import samia
 from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
 from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
 from samia.embeddings import EmbeddingCache
-from samia.errors import ConfigurationError, InputError, InvalidLabelError, SamiaError
+from samia.errors import ConfigurationError, InputError, InputWarning, InvalidLabelError, SamiaError
 from samia.evaluate.config import EvaluationConfig, read_run_document, write_config
+from samia.evaluate.progress import ProgressHooks
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
 from samia.evaluate.schema import ROW_ORDER
 from samia.evaluate.store import FolderLock, ResultsStore, unit_key
@@ -54,6 +58,7 @@ class EvaluationOutcome:
     results: pd.DataFrame
     summary: pd.DataFrame
     errors: pd.DataFrame
+    warnings: pd.DataFrame
     instances: pd.DataFrame
     skipped_small: int
     units_run: int
@@ -70,6 +75,38 @@ class _Job:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+class _CaseWarnings:
+    """The input warnings of one case, each distinct (file, message) once with a count."""
+
+    def __init__(self, case: str) -> None:
+        self.case = case
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+
+    @contextmanager
+    def capture(self, slice_index: int) -> Iterator[None]:
+        """Record the :class:`InputWarning` issued inside the block; other warnings are shown as usual."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputWarning)
+            yield
+        for warning in caught:
+            if not isinstance(warning.message, InputWarning):
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+                continue
+            found = warning.message
+            key = (found.path, found.problem)
+            if key in self.records:
+                self.records[key]["count"] += 1
+            else:
+                self.records[key] = {
+                    "case": printable(self.case),
+                    "slice": slice_index,
+                    "path": printable(found.path),
+                    "warning": type(found).__name__,
+                    "message": printable(" ".join(found.problem.split())),
+                    "count": 1,
+                }
 
 
 class Evaluator:
@@ -121,19 +158,16 @@ class Evaluator:
                 )
         write_config(path, self.config, self.provenance())
 
-    def run(
-        self, on_progress: Callable[[str], None] | None = None, on_case_total: Callable[[int], None] | None = None
-    ) -> EvaluationOutcome:
+    def run(self, progress: ProgressHooks | None = None) -> EvaluationOutcome:
         """Run or resume the evaluation, holding the results folder's lock throughout."""
+        self.progress = progress or ProgressHooks()
         self.out.mkdir(parents=True, exist_ok=True)
         with FolderLock(self.out):
             self.store = ResultsStore(self.out)
             self.check_resume()
-            return self._run_locked(on_progress, on_case_total)
+            return self._run_locked()
 
-    def _run_locked(
-        self, on_progress: Callable[[str], None] | None, on_case_total: Callable[[int], None] | None
-    ) -> EvaluationOutcome:
+    def _run_locked(self) -> EvaluationOutcome:
         manifest_errors: list[SamiaError] = []
         cases = build_manifest(self.config.data, self.config.layout, self.config.modality, errors=manifest_errors)
         for error in manifest_errors:
@@ -143,18 +177,18 @@ class Evaluator:
             self.book.check_cases({case.case_id for case in cases})
         if self.config.limit is not None:
             cases = cases[: self.config.limit]
-        if on_case_total:
-            on_case_total(len(cases))
+        self.progress.report_cases_total(len(cases))
         units_run = units_skipped = 0
         for case in cases:
             if self.store.case_done(case.case_id):
                 units_skipped += 1
             else:
-                ran, skipped = self._run_case(case)
+                case_warnings = _CaseWarnings(case.case_id)
+                ran, skipped = self._run_case(case, case_warnings)
+                self.store.record_warnings(case.case_id, list(case_warnings.records.values()))
                 units_run += ran
                 units_skipped += skipped
-            if on_progress:
-                on_progress(case.case_id)
+            self.progress.report_case_done(case.case_id)
         results, units = self.store.consolidate(ROW_ORDER)
         summary = summarize(results)
         atomic_write_bytes(self.out / "summary.csv", summary.to_csv(index=False).encode())
@@ -164,16 +198,24 @@ class Evaluator:
         write_prompts_file(results, self.out / "prompts.jsonl")
         skipped_small = int(units["skipped_small"].sum()) if "skipped_small" in units else 0
         return EvaluationOutcome(
-            results, summary, self.store.errors(), instances, skipped_small, units_run, units_skipped
+            results,
+            summary,
+            self.store.errors(),
+            self.store.warnings(),
+            instances,
+            skipped_small,
+            units_run,
+            units_skipped,
         )
 
-    def _run_case(self, case: Case) -> tuple[int, int]:
+    def _run_case(self, case: Case, case_warnings: _CaseWarnings) -> tuple[int, int]:
         ran = skipped = seen = 0
         failed = False
         items = iter_slice_items(case, self.config.axis, self.config.min_area, self.config.connected_components)
         while True:
             try:
-                item = next(items)
+                with case_warnings.capture(NO_SLICE):
+                    item = next(items)
                 seen += 1
             except StopIteration:
                 if seen == 0:  # never skip empty ground truth silently
@@ -195,7 +237,8 @@ class Evaluator:
                 skipped += 1
                 continue
             try:
-                rows = self._evaluate_item(item, slice_index)
+                with case_warnings.capture(slice_index):
+                    rows = self._evaluate_item(item, slice_index)
             except Exception as error:
                 self.store.record_error(key, case.case_id, slice_index, str(case.image_path), error)
                 failed = True
@@ -215,14 +258,27 @@ class Evaluator:
         if not item.objects:
             return []
         preset = self._preset(item)
-        self.predictor.set_image(to_rgb_uint8(item.image, preset))
+        rgb = to_rgb_uint8(item.image, preset)
         context = _ItemContext(self, item, slice_index, preset)
-        rows = self._static_rows(context)
+        jobs = self._static_jobs(context)
+        description = item.case.case_id + ("" if item.slice_index is None else f" slice {item.slice_index}")
+        self.progress.report_unit_started(description, len(jobs) + self._dynamic_prompts(len(item.objects)))
+        self.predictor.set_image(rgb)
+        rows = self._static_rows(context, jobs)
         if any(s.kind == "clicks" for s in self.strategies):
             rows += self._click_rows(context)
         if any(s.kind == "everything" for s in self.strategies):
             rows += self._everything_rows(context)
         return rows
+
+    def _dynamic_prompts(self, n_objects: int) -> int:
+        """Decodings of the click and everything strategies on a unit with ``n_objects`` objects."""
+        count = 0
+        if any(s.kind == "clicks" for s in self.strategies):
+            count += n_objects * self.config.max_clicks * len(self.config.selections)
+        if any(s.kind == "everything" for s in self.strategies):
+            count += self.config.points_per_side**2
+        return count
 
     def _static_jobs(self, context: _ItemContext) -> list[_Job]:
         jobs = []
@@ -259,16 +315,17 @@ class Evaluator:
             points = np.stack([click.point for click in clicks])
             self._fitted(key, Prompt(points=points, labels=np.array([click.label for click in clicks])), shape)
 
-    def _static_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
-        jobs = self._static_jobs(context)
+    def _decoded_chunks(self, jobs: list[_Job]) -> Iterator[tuple[_Job, tuple[Prediction, Prediction]]]:
+        """``(job, (multimask, single))`` decoded ``decode_batch`` jobs at a time (bounded memory)."""
+        size = self.config.decode_batch
+        for start in range(0, len(jobs), size):
+            chunk = jobs[start : start + size]
+            yield from zip(chunk, self.predictor.predict_batch_both([j.prompt for j in chunk]))
+            self.progress.report_prompts_done(len(chunk))
+
+    def _static_rows(self, context: _ItemContext, jobs: list[_Job]) -> list[dict[str, Any]]:
         rows = []
-        size = self.config.decode_batch  # decode, score and drop the masks chunk by chunk: bounded memory
-        chunks = (jobs[start : start + size] for start in range(0, len(jobs), size))
-        scored = (
-            (job, both)
-            for chunk in chunks
-            for job, both in zip(chunk, self.predictor.predict_batch_both([j.prompt for j in chunk]))
-        )
+        scored = self._decoded_chunks(jobs)  # decode, score and drop the masks chunk by chunk
         for job, (multi, single) in scored:
             obj = context.item.objects[job.object_index]
             base = context.base_row(obj, job.strategy, job.variant, job.prompt)
@@ -311,6 +368,7 @@ class Evaluator:
                 replayed,  # type: ignore[arg-type]
                 self.config.oracle_smoothing,
             )
+            self.progress.report_prompts_done(len(objects) * self.config.max_clicks)
             for obj, trajectory in zip(objects, trajectories):
                 for step in trajectory:
                     meta = {**step.prompt.meta, "converged": step.converged}
@@ -323,6 +381,7 @@ class Evaluator:
 
     def _everything_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
         generated = generate_everything(self.predictor, self.config.everything_settings())
+        self.progress.report_prompts_done(self.config.points_per_side**2)
         objects = context.item.objects
         ious = iou_matrix(generated.masks, np.stack([obj.mask for obj in objects]))
         best = oracle_match(ious)
@@ -407,6 +466,7 @@ class _ItemContext:
             "preset": self.preset.name,
             "spacing_y": float(item.image.spacing[0]),
             "spacing_x": float(item.image.spacing[1]),
+            "spacing_source": item.image.spacing_source,
             "image_path": printable(str(item.case.image_path)),
             "label_path": printable(str(item.case.label_path)),
             **self.factors(obj),
@@ -455,18 +515,13 @@ class _ItemContext:
         return row
 
 
-def evaluate(
-    config: EvaluationConfig,
-    on_progress: Callable[[str], None] | None = None,
-    on_case_total: Callable[[int], None] | None = None,
-) -> EvaluationOutcome:
+def evaluate(config: EvaluationConfig, progress: ProgressHooks | None = None) -> EvaluationOutcome:
     """Run (or resume) ``config`` and write ``results.parquet``, ``summary.csv``, ``errors.csv``,
-    ``prompts.jsonl``, ``config.yaml`` (and ``everything_instances.csv`` for everything mode) into
-    ``config.out``.
+    ``warnings.csv``, ``prompts.jsonl``, ``config.yaml`` (and ``everything_instances.csv`` for
+    everything mode) into ``config.out``.
 
     Args:
         config: the run.
-        on_progress: called with the case id after each case (progress bars).
-        on_case_total: called once with the number of cases to go through.
+        progress: callbacks for progress bars (cases, and prompt decodings per unit).
     """
-    return Evaluator(config).run(on_progress, on_case_total)
+    return Evaluator(config).run(progress)

@@ -43,6 +43,7 @@ RESULT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("preset", pa.string()),
     ("spacing_y", pa.float64()),  # mm
     ("spacing_x", pa.float64()),  # mm
+    ("spacing_source", pa.string()),  # samia.types.SPACING_SOURCES
     ("image_path", pa.string()),
     ("label_path", pa.string()),
     *((name, pa.float64()) for name in FACTOR_NAMES),

@@ -10,8 +10,11 @@ Layout of a results folder ``DIR``::
     DIR/.journal/cases/      one marker per case whose every unit finished
     DIR/.journal/errors/     one JSON record per failed unit, named by case and unit (removed when a
                              re-run succeeds; all of a case's when the whole case succeeds)
+    DIR/.journal/warnings/   one JSON list per case of the input warnings its reading and evaluation
+                             gave (replaced when the case is evaluated again)
     DIR/results.parquet      all unit rows, rebuilt from the journal at the end of every run
     DIR/errors.csv           all failures (unit, file, error type, message)
+    DIR/warnings.csv         all input warnings (case, first slice, file, warning, message, count)
 
 A run killed at any moment leaves only whole units in the journal; re-running skips them, so every
 row ends up exactly once.
@@ -36,6 +39,7 @@ from samia.evaluate.schema import RESULT_SCHEMA, rows_to_table
 from samia.files import atomic_write_bytes, printable, remove_partials
 
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
+WARNING_COLUMNS = ("case", "slice", "path", "warning", "message", "count")
 
 
 def _hashed(name: str) -> str:
@@ -66,7 +70,8 @@ class ResultsStore:
         self._units = self.directory / ".journal" / "units"
         self._cases = self.directory / ".journal" / "cases"
         self._errors = self.directory / ".journal" / "errors"
-        for folder in (self._units, self._cases, self._errors):
+        self._warnings = self.directory / ".journal" / "warnings"
+        for folder in (self._units, self._cases, self._errors, self._warnings):
             folder.mkdir(parents=True, exist_ok=True)
             remove_partials(folder)  # left by a run killed mid-write
 
@@ -77,6 +82,10 @@ class ResultsStore:
     @property
     def errors_path(self) -> Path:
         return self.directory / "errors.csv"
+
+    @property
+    def warnings_path(self) -> Path:
+        return self.directory / "warnings.csv"
 
     def _unit_path(self, key: str) -> Path:
         return self._units / f"{_hashed(key)}.parquet"
@@ -134,6 +143,19 @@ class ResultsStore:
         }
         atomic_write_bytes(self._error_path(key), json.dumps(record).encode())
 
+    def record_warnings(self, case: str, records: list[dict[str, Any]]) -> None:
+        """Replace the warnings of ``case`` with ``records`` (rows of :data:`WARNING_COLUMNS`)."""
+        path = self._warnings / f"{_hashed(case)}.json"
+        if records:
+            atomic_write_bytes(path, json.dumps(records).encode())
+        else:
+            path.unlink(missing_ok=True)
+
+    def warnings(self) -> pd.DataFrame:
+        records = [record for p in _visible(self._warnings, "*.json") for record in json.loads(p.read_text())]
+        frame = pd.DataFrame(records, columns=list(WARNING_COLUMNS))
+        return frame.sort_values(["case", "slice"], kind="stable").reset_index(drop=True)
+
     def unit_tables(self) -> Iterable[tuple[pa.Table, dict[str, Any]]]:
         for path in _visible(self._units, "*.parquet"):
             table = pq.read_table(path)
@@ -146,7 +168,7 @@ class ResultsStore:
         return frame.sort_values(["case", "slice"], kind="stable").reset_index(drop=True)
 
     def consolidate(self, sort_by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Rebuild ``results.parquet`` and ``errors.csv`` from the journal (atomic replace).
+        """Rebuild ``results.parquet``, ``errors.csv`` and ``warnings.csv`` from the journal (atomic replace).
 
         Returns:
             ``(results, unit_meta)``: every row once, sorted by ``sort_by``; and one row of metadata
@@ -162,6 +184,7 @@ class ResultsStore:
         pq.write_table(pa.Table.from_pandas(results, schema=RESULT_SCHEMA, preserve_index=False), sink)
         atomic_write_bytes(self.results_path, sink.getvalue().to_pybytes())
         atomic_write_bytes(self.errors_path, self.errors().to_csv(index=False).encode())
+        atomic_write_bytes(self.warnings_path, self.warnings().to_csv(index=False).encode())
         return results, pd.DataFrame(metas)
 
 

@@ -29,21 +29,113 @@ def summarize(results: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFr
     return summary.reset_index()
 
 
+def _last_clicks(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` with click trajectories at their last click count only, as strategy ``clicks@N``."""
+    if "n_clicks" not in results or not (results["strategy"] == "clicks").any():
+        return results
+    last = results.loc[results["strategy"] == "clicks", "n_clicks"].max()
+    frame = results[(results["strategy"] != "clicks") | (results["n_clicks"] == last)].copy()
+    frame.loc[frame["strategy"] == "clicks", "strategy"] = f"clicks@{last}"
+    return frame
+
+
 def headline(results: pd.DataFrame) -> pd.DataFrame:
     """Mean / median Dice and NSD per model, strategy and selection rule, for the terminal.
 
     Click trajectories appear at their last click count (strategy ``clicks@N``); jitter bands are
-    pooled per strategy.
+    pooled per strategy. HD95 is in mm.
     """
     if results.empty:
         return pd.DataFrame()
-    frame = results
-    if "n_clicks" in frame and (frame["strategy"] == "clicks").any():
-        last = frame.loc[frame["strategy"] == "clicks", "n_clicks"].max()
-        frame = frame[(frame["strategy"] != "clicks") | (frame["n_clicks"] == last)].copy()
-        frame.loc[frame["strategy"] == "clicks", "strategy"] = f"clicks@{last}"
     columns = ["n", "dice_mean", "dice_median", "nsd_mean", "hd95_median"]
-    return summarize(frame, HEADLINE_KEYS)[HEADLINE_KEYS + columns]
+    return summarize(_last_clicks(results), HEADLINE_KEYS)[HEADLINE_KEYS + columns]
+
+
+def object_means(results: pd.DataFrame, selection: str) -> pd.DataFrame:
+    """Mean Dice per object class (row, by ``object`` name) and strategy (column) under ``selection``,
+    strategies in the order they first appear; click trajectories at their last click."""
+    frame = _last_clicks(results[results["selection"] == selection])
+    table = frame.pivot_table(index="object", columns="strategy", values="dice", aggfunc="mean", sort=False)
+    return table[list(pd.unique(frame["strategy"]))]
+
+
+HEADLINE_WIDTH = 80
+MAX_OBJECT_ROWS = 12
+_HEADLINE_NAMES = {
+    "n": "n",
+    "dice_mean": "Dice mean",
+    "dice_median": "Dice median",
+    "nsd_mean": "NSD mean",
+    "hd95_median": "HD95 mm",
+}
+
+
+def format_headline(results: pd.DataFrame, width: int = HEADLINE_WIDTH) -> str:
+    """The terminal summary of a run as plain text, no line longer than ``width`` (when names allow).
+
+    First the pooled table (:func:`headline`; the model goes into the title when there is one), then
+    the mean Dice per object class and strategy under one selection rule (``predicted_iou`` when
+    present: what a user gets), so that classes that differ (bone 0.11, soft tissue 0.87) are not
+    hidden by their pooled mean (0.49). With more than :data:`MAX_OBJECT_ROWS` classes, the lowest
+    and highest by mean over strategies are shown. Columns that do not fit wrap into blocks.
+    """
+    if results.empty:
+        return "no result rows"
+    table = headline(results).rename(columns=_HEADLINE_NAMES)
+    models = list(pd.unique(table["model"]))
+    datasets = list(pd.unique(results["dataset"]))
+    title = (f"{models[0]} " if len(models) == 1 else "") + (f"on {datasets[0]}: " if len(datasets) == 1 else "")
+    if len(models) == 1:
+        table = table.drop(columns="model")
+    keys = [c for c in table.columns if c in HEADLINE_KEYS]
+    lines = [
+        f"{title}{len(results)} rows (Dice, NSD in 0..1; HD95: the median, in mm)",
+        _frame_text(table, width, len(keys)),
+    ]
+    selections = list(pd.unique(results["selection"]))
+    chosen = "predicted_iou" if "predicted_iou" in selections else selections[0]
+    for model in models:
+        per_object = object_means(results[results["model"] == model], chosen)
+        if len(per_object) < 2:
+            continue
+        shown, note = per_object, ""
+        if len(per_object) > MAX_OBJECT_ROWS:
+            order = per_object.mean(axis=1).sort_values(kind="stable").index
+            half = MAX_OBJECT_ROWS // 2
+            shown = per_object.loc[list(order[:half]) + list(order[-half:])]
+            note = f", the {half} lowest and {half} highest of {len(per_object)} (all in summary.csv)"
+        prefix = f"{model}, " if len(models) > 1 else ""
+        lines += ["", f"Dice mean per object class ({prefix}selection {chosen}{note})"]
+        lines.append(_frame_text(shown.rename_axis(None, axis=1).rename_axis("object").reset_index(), width, 1))
+    return "\n".join(lines)
+
+
+def _frame_text(frame: pd.DataFrame, width: int, keys: int) -> str:
+    """``frame`` as a text table: names left-aligned, numbers right-aligned (floats to 3 decimals);
+    when the columns do not fit in ``width`` characters they wrap into blocks, each repeating the
+    first ``keys`` (naming) columns."""
+    cells = {}
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind == "f":
+            text = ["-" if pd.isna(v) else f"{v:.3f}" for v in values]
+        else:
+            text = [str(v) for v in values]
+        size = max(len(str(column)), *(len(t) for t in text))
+        align = str.rjust if values.dtype.kind in "iuf" else str.ljust
+        cells[column] = [align(str(column), size)] + [align(t, size) for t in text]
+    names, rest = list(frame.columns[:keys]), list(frame.columns[keys:])
+    used = sum(len(cells[c][0]) + 2 for c in names)
+    blocks: list[list[str]] = [[]]
+    for column in rest:
+        if blocks[-1] and used + sum(len(cells[c][0]) + 2 for c in blocks[-1] + [column]) > width:
+            blocks.append([])
+        blocks[-1].append(column)
+    rendered = []
+    for block in blocks:
+        columns = names + block
+        rendered.append("\n".join("  ".join(cells[c][i] for c in columns).rstrip() for i in range(len(frame) + 1)))
+    return "\n\n".join(rendered)
 
 
 def everything_instances(results: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,19 @@
   slices along the slice normal, applies the rescale and gives the 3D geometry in ITK's convention,
   the same one :mod:`samia.io.volume` reads and writes.
 
+Read as a radiologist's viewer shows them:
+
+- *MONOCHROME1* images (low values white, e.g. many chest CR/DX files) are inverted, so that high
+  values are bright as in *MONOCHROME2*: the stored value ``s`` becomes ``lo + hi - s`` over the
+  range ``[lo, hi]`` that *BitsStored* and *PixelRepresentation* allow, before the rescale; GDCM
+  inverts series and multi-frame files the same way. The file's window is mirrored with them.
+- Pixel spacing is *PixelSpacing*, else *ImagerPixelSpacing*; when neither gives two positive
+  finite numbers, 1 mm is assumed, an :class:`~samia.errors.InputWarning` says so and the image's
+  ``spacing_source`` is ``"fallback"``.
+- A single slice keeps where it lies (*ImagePositionPatient*, *ImageOrientationPatient*,
+  *SliceThickness*) as its :class:`~samia.types.Placement`, so a mask written as NIfTI overlays it.
+- The first *WindowCenter* / *WindowWidth* pair is kept as the image's ``window`` (preset ``dicom``).
+
 The DICOM ``Modality`` tag is mapped onto :data:`samia.types.MODALITIES` by :func:`samia_modality`.
 """
 
@@ -21,10 +34,10 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder, pixel_array
 
-from samia.errors import CorruptFileError, InvalidImageError, MissingFileError, UnsupportedFormatError
+from samia.errors import CorruptFileError, InvalidImageError, MissingFileError, UnsupportedFormatError, warn_input
 from samia.io.limits import check_declared_size
 from samia.io.volume import from_sitk, read_volume
-from samia.types import Image2D, Volume
+from samia.types import IDENTITY_DIRECTION_3D, Image2D, Placement, Volume
 
 DICOM_MODALITIES = {
     "CT": "CT",
@@ -64,14 +77,15 @@ def read_dicom_file(path: Path) -> Image2D | Volume:
     Returns:
         - one frame, gray: ``(H, W)`` :class:`~samia.types.Image2D` after the Modality LUT / rescale
           (e.g. Hounsfield units for CT): integer pixels with an integral rescale give int32, a
-          fractional rescale float64, no rescale the stored dtype; MONOCHROME1 values are kept as
-          stored (not inverted);
+          fractional rescale float64, no rescale the stored dtype; MONOCHROME1 inverted (module
+          docstring);
         - one frame, colour (RGB, YBR_*, PALETTE COLOR): ``(H, W, 3)`` RGB Image2D (uint8, or the
           stored / palette bit depth);
         - several frames, gray: a :class:`~samia.types.Volume` read by SimpleITK.
 
         Spacing is ``(row, column)`` = ``(y, x)`` mm from *PixelSpacing*, else *ImagerPixelSpacing*,
-        else ``(1.0, 1.0)``. The modality comes from the *Modality* tag (:func:`samia_modality`).
+        else ``(1.0, 1.0)`` with a warning. The modality comes from the *Modality* tag
+        (:func:`samia_modality`); placement and window as the module docstring says.
 
     Raises:
         CorruptFileError: not a DICOM file, or its pixel data cannot be decoded (e.g. truncated).
@@ -98,20 +112,33 @@ def read_dicom_file(path: Path) -> Image2D | Volume:
                     path,
                     f"is a colour video ({frames} frames); samia reads single colour frames and gray volumes",
                 )
-            return replace(read_volume(path), modality=modality)
+            return replace(read_volume(path), modality=modality, window=_window(dataset))
         stored = pixel_array(dataset, as_rgb=True)
+        window = None
         if photometric == "PALETTE COLOR":
             array = apply_color_lut(stored, dataset)
         elif is_colour:
             array = stored
         else:
+            window = _window(dataset)
+            if photometric == "MONOCHROME1":
+                stored, window = _inverted(stored, window, dataset)
             array = apply_modality_lut(stored, dataset)
             if stored.dtype.kind in "iu":
                 array = _integral_to_int32(array)
-        spacing = _pixel_spacing(dataset)
+        spacing, spacing_source = _pixel_spacing(dataset, path)
+        placement = _placement(dataset)
     except _DECODE_ERRORS as error:
         raise CorruptFileError(path, f"DICOM pixel data cannot be decoded ({error})") from error
-    return Image2D(array, spacing=spacing, modality=modality, path=str(path))
+    return Image2D(
+        array,
+        spacing=spacing,
+        modality=modality,
+        path=str(path),
+        spacing_source=spacing_source,
+        placement=placement,
+        window=window,
+    )
 
 
 def read_dicom_series(folder: Path) -> Image2D | Volume:
@@ -127,7 +154,8 @@ def read_dicom_series(folder: Path) -> Image2D | Volume:
     Returns:
         A :class:`~samia.types.Volume` ``(Z, Y, X)`` with spacing ``(z, y, x)`` mm and ITK origin and
         direction; an :class:`~samia.types.Image2D` when the series has a single slice. The modality
-        comes from the first file's *Modality* tag.
+        and the window come from the first file's *Modality* and *WindowCenter*/*WindowWidth*;
+        MONOCHROME1 slices are inverted (by GDCM).
 
     Raises:
         MissingFileError: the folder holds no DICOM image series.
@@ -160,8 +188,8 @@ def read_dicom_series(folder: Path) -> Image2D | Volume:
             f"{image.GetSpacing()[2]:.4g} mm by more than {SLICE_SPACING_TOLERANCE:.0%}); "
             "a slice may be missing or duplicated",
         )
-    modality = samia_modality(_read_dataset(Path(files[0]), header_only=True).get("Modality"))
-    return replace(from_sitk(image, folder), modality=modality)
+    header = _read_dataset(Path(files[0]), header_only=True)
+    return replace(from_sitk(image, folder), modality=samia_modality(header.get("Modality")), window=_window(header))
 
 
 def _read_dataset(path: Path, header_only: bool) -> Dataset:
@@ -198,9 +226,76 @@ def _integral_to_int32(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _pixel_spacing(dataset: Dataset) -> tuple[float, float]:
+def _pixel_spacing(dataset: Dataset, path: Path) -> tuple[tuple[float, float], str]:
+    """``((row, column) mm, source)``: the first of *PixelSpacing*, *ImagerPixelSpacing* that holds two
+    positive finite numbers; else ``((1.0, 1.0), "fallback")`` with a warning saying what was found."""
+    found = []
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         value = dataset.get(keyword)
-        if value is not None and len(value) == 2:
-            return (float(value[0]), float(value[1]))
-    return (1.0, 1.0)
+        if value is None:
+            continue
+        numbers = _numbers(value)
+        if len(numbers) == 2 and all(np.isfinite(n) and n > 0 for n in numbers):
+            return (numbers[0], numbers[1]), keyword
+        found.append(f"{keyword} = {list(value) if _is_sequence(value) else value!r}")
+    what = "; ".join(found) if found else "neither PixelSpacing nor ImagerPixelSpacing is present"
+    warn_input(path, f"no usable pixel spacing ({what}); 1 mm x 1 mm assumed, distances in mm are in pixels")
+    return (1.0, 1.0), "fallback"
+
+
+def _placement(dataset: Dataset) -> Placement | None:
+    """The slice's position and orientation, when *ImagePositionPatient* and *ImageOrientationPatient*
+    are both valid (the normal is the cross product of the row and column directions)."""
+    position = _numbers(dataset.get("ImagePositionPatient"))
+    orientation = _numbers(dataset.get("ImageOrientationPatient"))
+    if len(position) != 3 or not np.isfinite(position).all():
+        return None
+    if len(orientation) == 6 and np.isfinite(orientation).all():
+        row, column = np.array(orientation[:3]), np.array(orientation[3:])
+        normal = np.cross(row, column)
+        if np.linalg.norm(normal) < 1e-6:
+            return None
+        direction = tuple(float(v) for v in np.stack([row, column, normal / np.linalg.norm(normal)], axis=1).ravel())
+    else:
+        direction = IDENTITY_DIRECTION_3D
+    thickness = _numbers(dataset.get("SliceThickness"))
+    valid_thickness = len(thickness) == 1 and np.isfinite(thickness[0]) and thickness[0] > 0
+    return Placement(tuple(position), direction, thickness[0] if valid_thickness else 1.0)  # type: ignore[arg-type]
+
+
+def _window(dataset: Dataset) -> tuple[float, float] | None:
+    """``(center, width)``: the first *WindowCenter* / *WindowWidth* pair, when valid (width > 0)."""
+    centers, widths = _numbers(dataset.get("WindowCenter")), _numbers(dataset.get("WindowWidth"))
+    if not centers or not widths or not (np.isfinite(centers[0]) and np.isfinite(widths[0]) and widths[0] > 0):
+        return None
+    return centers[0], widths[0]
+
+
+def _inverted(
+    stored: np.ndarray, window: tuple[float, float] | None, dataset: Dataset
+) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """MONOCHROME1 -> MONOCHROME2: ``lo + hi - s`` over the stored range; the window mirrored alike."""
+    bits = int(dataset.get("BitsStored") or stored.dtype.itemsize * 8)
+    signed = int(dataset.get("PixelRepresentation") or 0) == 1
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    inverted = (low + high - stored.astype(np.int64)).astype(stored.dtype)
+    if window is not None:
+        slope = float(dataset.get("RescaleSlope", 1) or 1)
+        intercept = float(dataset.get("RescaleIntercept", 0) or 0)
+        window = (slope * (low + high) + 2 * intercept - window[0], window[1])
+    return inverted, window
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, (list, tuple, pydicom.multival.MultiValue))
+
+
+def _numbers(value: object) -> list[float]:
+    """A DICOM numeric value (one number or several) as floats; ``[]`` when missing or not numeric."""
+    if value is None or value == "":
+        return []
+    values = list(value) if _is_sequence(value) else [value]  # type: ignore[call-overload]
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        return []

@@ -63,10 +63,10 @@ def read_image_2d(path: Path, keep_palette_indices: bool = False) -> Image2D:
 
 
 def write_image_2d(path: Path, array: np.ndarray) -> None:
-    """Write a ``(H, W)`` uint8 or uint16 array losslessly; the format follows the ending of ``path``.
+    """Write a ``(H, W)`` array losslessly; the format follows the ending of ``path``.
 
     ``.png`` through Pillow (8- or 16-bit gray), ``.tif``/``.tiff`` through tifffile (zlib-compressed,
-    any integer dtype). The caller checks shape and dtype.
+    any integer dtype or float32). The caller checks shape and dtype.
     """
     if file_suffix(path) in _TIFF_SUFFIXES:
         tifffile.imwrite(path, array, compression="zlib")

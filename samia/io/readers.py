@@ -2,7 +2,8 @@
 
 ``read_image`` picks the reader from the file ending (:func:`samia.io.formats.file_suffix`); a folder
 is read as a DICOM series, and a file with an unknown ending that starts like a DICOM file is read as
-DICOM. Every problem is raised as a subclass of :class:`samia.errors.InputError` naming the path.
+DICOM. Every problem is raised as a subclass of :class:`samia.errors.InputError` naming the path;
+what is probably wrong but readable is an :class:`samia.errors.InputWarning`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.misc import is_dicom
+from scipy import ndimage
 
 from samia.errors import (
     ConfigurationError,
@@ -19,6 +21,7 @@ from samia.errors import (
     InvalidLabelError,
     MissingFileError,
     UnsupportedFormatError,
+    warn_input,
 )
 from samia.io.dicom import read_dicom_file, read_dicom_series
 from samia.io.formats import (
@@ -46,8 +49,10 @@ def read_image(path: str | Path, modality: str | None = None) -> Image2D | Volum
         An :class:`~samia.types.Image2D` (``(H, W)`` gray or ``(H, W, 3)`` RGB, spacing ``(y, x)`` mm)
         or a :class:`~samia.types.Volume` (``(Z, Y, X)``, spacing ``(z, y, x)`` mm, ITK origin and
         direction). Raw intensities in the stored dtype (DICOM: after rescale). A 3D file with one
-        slice gives an Image2D. A constant image is returned as is (it is rejected later, by the
-        intensity presets that need a range).
+        slice gives an Image2D. A gray image stored as RGB (three equal channels, e.g. an MR slice
+        exported as a colour PNG) is returned as gray ``(H, W)``, so it gets a gray preset. A
+        constant image is returned as is (it is rejected later, by the intensity presets that need
+        a range).
 
     Raises:
         ConfigurationError: ``modality`` is not one of :data:`~samia.types.MODALITIES`.
@@ -59,7 +64,7 @@ def read_image(path: str | Path, modality: str | None = None) -> Image2D | Volum
     """
     if modality is not None and modality not in MODALITIES:
         raise ConfigurationError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-    image = _read_checked(Path(path), keep_palette_indices=False)
+    image = _gray_if_equal_channels(_read_checked(Path(path), keep_palette_indices=False))
     return image if modality is None else replace(image, modality=modality)
 
 
@@ -92,7 +97,9 @@ def read_label(path: str | Path) -> Image2D | Volume:
     Palette PNG/TIFF files give their palette indices (the label values), not colours. An RGB file
     is accepted only when its three channels are equal (one is kept). Float arrays (common for NIfTI
     labels saved as float) are accepted when every value is an integer. An all-zero label map is
-    valid here; whether an object is present is decided per object elsewhere.
+    valid here; whether an object is present is decided per object elsewhere. A label map that
+    looks anti-aliased (:func:`interpolated_values`) is read as it is, with an
+    :class:`~samia.errors.InputWarning`: each of its values is an object.
 
     Returns:
         An Image2D ``(H, W)`` or a Volume ``(Z, Y, X)`` whose array has the smallest unsigned integer
@@ -119,7 +126,67 @@ def read_label(path: str | Path) -> Image2D | Volume:
     minimum = array.min()
     if minimum < 0:
         raise InvalidLabelError(image.path or path, f"label map has negative values, e.g. {minimum:g}")
-    return replace(image, array=array.astype(np.min_scalar_type(int(array.max()))))
+    labels = array.astype(np.min_scalar_type(int(array.max())))
+    fringe = interpolated_values(labels)
+    if fringe:
+        shown = ", ".join(map(str, fringe[:8])) + (f" and {len(fringe) - 8} more" if len(fringe) > 8 else "")
+        warn_input(
+            image.path or path,
+            f"label map looks anti-aliased: the values {shown} lie almost only on edges between lower and higher "
+            "values, as resizing or smoothing a mask leaves them; each is evaluated as an object. Save masks "
+            "with nearest-neighbour interpolation",
+        )
+    return replace(image, array=labels)
+
+
+FRINGE_FRACTION = 0.9
+"""A label value whose pixels lie this often (or more) between a lower and a higher value is a fringe value."""
+
+FRINGE_VALUES = 3
+"""This many fringe values, or one fringe value scattered in this many pieces, make a map look interpolated."""
+
+
+def interpolated_values(labels: np.ndarray) -> list[int]:
+    """The label values that look like interpolation between other values, sorted.
+
+    A value ``v > 0`` is a *fringe* value when at least :data:`FRINGE_FRACTION` of its pixels have,
+    among their 8 in-plane neighbours, both a value below ``v`` and a value above ``v``: what resizing
+    a 0/255 mask with bilinear interpolation, or saving it as JPEG, leaves along its edges
+    (``0, 1, 254, 255``). Objects of a true label map are mostly interior pixels; a small true label
+    between a lower and a higher one (an atlas region on its last slice) is one fringe value in one
+    piece. So the map looks interpolated when it has at least :data:`FRINGE_VALUES` fringe values,
+    or a fringe value scattered in at least :data:`FRINGE_VALUES` 8-connected pieces; then all its
+    fringe values are returned.
+
+    Args:
+        labels: ``(H, W)`` or ``(Z, Y, X)`` non-negative integer label map (neighbours within a
+            slice of a volume).
+    """
+    values = np.unique(labels)
+    if np.count_nonzero(values) < 2:  # a binary mask has nothing to sit between
+        return []
+    footprint = np.ones((3, 3) if labels.ndim == 2 else (1, 3, 3), dtype=bool)
+    lower = ndimage.grey_erosion(labels, footprint=footprint, mode="nearest") < labels
+    higher = ndimage.grey_dilation(labels, footprint=footprint, mode="nearest") > labels
+    index = np.searchsorted(values, labels)
+    sandwiched = np.bincount(index[lower & higher], minlength=len(values))
+    counts = np.bincount(index.ravel(), minlength=len(values))
+    fringe = [int(v) for v, n, c in zip(values, sandwiched, counts) if v > 0 and n >= FRINGE_FRACTION * c]
+    connectivity = np.ones((3, 3), dtype=bool)
+    if labels.ndim == 3:  # 8-connected within a slice
+        connectivity = np.stack([np.zeros((3, 3), bool), connectivity, np.zeros((3, 3), bool)])
+    scattered = any(ndimage.label(labels == v, structure=connectivity)[1] >= FRINGE_VALUES for v in fringe)
+    return fringe if len(fringe) >= FRINGE_VALUES or scattered else []
+
+
+def _gray_if_equal_channels(image: Image2D | Volume) -> Image2D | Volume:
+    """An RGB image whose three channels are equal, as the gray image it is."""
+    if not (isinstance(image, Image2D) and image.is_rgb):
+        return image
+    array = image.array
+    if np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2]):
+        return replace(image, array=np.ascontiguousarray(array[..., 0]))
+    return image
 
 
 def _read_checked(path: Path, keep_palette_indices: bool) -> Image2D | Volume:

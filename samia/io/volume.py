@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from samia.errors import CorruptFileError, InvalidImageError
 from samia.io.formats import file_suffix
 from samia.io.limits import check_declared_size
-from samia.types import Image2D, Volume, check_slice_index
+from samia.types import Image2D, Placement, Volume, check_slice_index
 
 sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's warnings would precede samia's one-line errors
 
@@ -53,8 +53,9 @@ def read_volume(path: Path) -> Image2D | Volume:
         A :class:`~samia.types.Volume` (``(Z, Y, X)`` array, spacing ``(z, y, x)`` mm, ITK origin and
         direction, modality ``"other"``) for 3D files; an :class:`~samia.types.Image2D` (spacing
         ``(y, x)``) for 2D files and for 3D files with a single slice (``z == 1``, e.g. a 2D image
-        saved as NIfTI), whose origin and direction are dropped. The stored dtype is kept, except
-        that NIfTI scaling (``scl_slope``/``scl_inter``) gives float64.
+        saved as NIfTI), whose origin, direction and slice spacing become its
+        :class:`~samia.types.Placement` (2D files have none). The stored dtype is kept, except that NIfTI scaling
+        (``scl_slope``/``scl_inter``) gives float64.
 
     Raises:
         CorruptFileError: the file cannot be decoded (garbage, truncated).
@@ -123,7 +124,7 @@ def read_volume_slice(path: Path, index: int, axis: int) -> Image2D:
     except _NIFTI_READ_ERRORS + (RuntimeError,) as error:
         raise CorruptFileError(path, f"slice {index} cannot be read, the file may be truncated ({error})") from error
     spacing = tuple(s for a, s in enumerate(reversed(geometry.spacing)) if a != axis)
-    return Image2D(np.ascontiguousarray(plane), spacing=spacing, path=str(path))  # type: ignore[arg-type]
+    return Image2D(np.ascontiguousarray(plane), spacing=spacing, path=str(path), spacing_source="header")  # type: ignore[arg-type]
 
 
 def from_sitk(image: sitk.Image, path: Path) -> Image2D | Volume:
@@ -141,9 +142,18 @@ def to_sitk(array: np.ndarray, reference: Image2D | Volume | None) -> sitk.Image
     """A ``SimpleITK.Image`` of a ``(Y, X)`` or ``(Z, Y, X)`` scalar array with the reference's geometry.
 
     A :class:`Volume` reference gives spacing, origin and direction; an :class:`Image2D` reference
-    gives spacing; without a reference SimpleITK's defaults apply (unit spacing, zero origin,
-    identity direction). The caller checks that the shapes agree.
+    gives spacing, and when it has a :class:`~samia.types.Placement` (a DICOM slice) the image is a
+    one-slice 3D image at that place (slice thickness as its third spacing); without a reference
+    SimpleITK's defaults apply (unit spacing, zero origin, identity direction). The caller checks
+    that the shapes agree.
     """
+    placement = reference.placement if isinstance(reference, Image2D) else None
+    if placement is not None and array.ndim == 2:
+        image = sitk.GetImageFromArray(array[None])
+        image.SetSpacing((*reversed(reference.spacing), placement.thickness))  # type: ignore[union-attr]
+        image.SetOrigin(placement.origin)
+        image.SetDirection(placement.direction)
+        return image
     image = sitk.GetImageFromArray(array)
     if reference is not None:
         image.SetSpacing(tuple(reversed(reference.spacing)))
@@ -207,7 +217,10 @@ def _to_samia(array: np.ndarray, geometry: _Geometry, path: Path) -> Image2D | V
         )
     if geometry.components > 1:
         array = array[..., :3]
-    return Image2D(array, spacing=spacing, path=str(path))  # type: ignore[arg-type]
+    placement = None
+    if len(geometry.size) == 3:  # one slice of a 3D image knows where it lies; a 2D file does not
+        placement = Placement(geometry.origin, geometry.direction, geometry.spacing[2])  # type: ignore[arg-type]
+    return Image2D(array, spacing=spacing, path=str(path), spacing_source="header", placement=placement)  # type: ignore[arg-type]
 
 
 def _load_nifti_header(path: Path) -> nib.Nifti1Image:

@@ -78,6 +78,32 @@ def write_label_map(path: str | Path, labels: np.ndarray, reference: Image2D | V
     return _write(path, labels.astype(np.min_scalar_type(maximum)), reference)
 
 
+def write_probabilities(path: str | Path, probabilities: np.ndarray, reference: Image2D | Volume | None = None) -> Path:
+    """Write a probability map (e.g. :meth:`samia.predictor.Prediction.probabilities`) as float32.
+
+    Args:
+        path: destination: ``.tif``/``.tiff`` (float32 TIFF, no geometry) or a volume format
+            (``.nii.gz`` ...), which takes the reference's geometry as :func:`write_mask` does.
+        probabilities: ``(H, W)`` or ``(Z, Y, X)`` real array with values in 0..1.
+        reference: as for :func:`write_mask`.
+
+    Raises:
+        TypeError: not a real-valued array.
+        ValueError: values outside 0..1 or not finite.
+        UnsupportedFormatError: PNG (integers only) or another ending samia does not write.
+        GeometryMismatchError: the shape differs from ``reference.shape``.
+    """
+    path = Path(path)
+    probabilities = np.asarray(probabilities)
+    if probabilities.dtype.kind != "f":
+        raise TypeError(f"probabilities must be a float array, got dtype {probabilities.dtype}")
+    if not (np.isfinite(probabilities).all() and probabilities.min() >= 0 and probabilities.max() <= 1):
+        raise ValueError("probabilities must be finite values in 0..1")
+    if file_suffix(path) == ".png":
+        raise UnsupportedFormatError(path, "PNG holds integers, not probabilities; use .tif or .nii.gz")
+    return _write(path, probabilities.astype(np.float32), reference)
+
+
 def _write(path: Path, array: np.ndarray, reference: Image2D | Volume | None) -> Path:
     if array.ndim not in (2, 3) or array.size == 0:
         raise ValueError(f"expected a non-empty (H, W) or (Z, Y, X) array, got shape {array.shape}")

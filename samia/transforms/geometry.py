@@ -103,13 +103,23 @@ class InputGeometry(ABC):
         boxes = np.asarray(boxes, dtype=np.float64)
         return self.points_to_input(boxes.reshape(*boxes.shape[:-1], 2, 2)).reshape(boxes.shape)
 
-    def logits_to_original(self, low_res_logits: torch.Tensor) -> torch.Tensor:
-        """Low-resolution logits ``(B, M, L, L)`` -> logits on the original grid ``(B, M, H, W)``.
+    def logits_to_original(self, low_res_logits: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """Low-resolution logits ``(..., L, L)`` (e.g. ``(B, M, L, L)``) -> logits on the original grid
+        ``(..., H, W)``, float32; a numpy array in gives a numpy array out.
 
         Bilinear upsampling to ``S x S``, crop of the padding to ``(h, w)``, bilinear resampling to
         ``(H, W)`` (segment-anything's ``Sam.postprocess_masks``; for LiteMedSAM ``L = S`` and the
         first step is the identity). Threshold at 0 for a mask.
         """
+        if isinstance(low_res_logits, np.ndarray):
+            return self.logits_to_original(torch.as_tensor(low_res_logits, dtype=torch.float32)).numpy()
+        if low_res_logits.ndim != 4:
+            leading = low_res_logits.shape[:-2]
+            flat = low_res_logits.reshape(1, -1, *low_res_logits.shape[-2:])
+            return self.logits_to_original(flat).reshape(*leading, *self.original_shape)
+        return self._to_original(low_res_logits)
+
+    def _to_original(self, low_res_logits: torch.Tensor) -> torch.Tensor:
         if low_res_logits.shape[-1] != self.input_size:
             low_res_logits = F.interpolate(
                 low_res_logits, (self.input_size, self.input_size), mode="bilinear", align_corners=False
@@ -171,7 +181,7 @@ class Stretch(InputGeometry):
         resized = resize(image_rgb, (side, side), order=3, preserve_range=True, anti_aliasing=True)
         return resized.astype(np.uint8)
 
-    def logits_to_original(self, low_res_logits: torch.Tensor) -> torch.Tensor:
+    def _to_original(self, low_res_logits: torch.Tensor) -> torch.Tensor:
         """``logit(bilinear(sigmoid(low_res), (H, W)))``: ``> 0`` is the reference's ``> 0.5``."""
         probabilities = F.interpolate(
             torch.sigmoid(low_res_logits), self.original_shape, mode="bilinear", align_corners=False

@@ -11,12 +11,21 @@ Three kinds of preset:
   object is not lost. A constant image raises :class:`~samia.errors.InvalidImageError`.
 - ``passthrough``: uint8 images are kept as they are; any other dtype is scaled min-max to 0..255
   (raises on a constant image).
+- ``dicom``: the image file's own display window (DICOM *WindowCenter* ``c`` / *WindowWidth* ``w``,
+  :attr:`samia.types.Image2D.window`) with DICOM's linear VOI rule (PS3.3 C.11.2.1.2.1): values up
+  to ``c - 0.5 - (w - 1) / 2`` -> 0, above ``c - 0.5 + (w - 1) / 2`` -> 255, linear in between, i.e. a
+  window with those bounds. An image without a window raises :class:`~samia.errors.InvalidImageError`.
 - ``huang2024``: Huang et al.'s ``pre_grey_rgb2D.py``, exactly: a gray image is first repeated to
   three channels; ``lo, hi`` = the 0.95th and 99.5th percentiles of all values (note 0.95, not 0.5);
   clip; ``(x - min) / (max - min) * 255`` over the clipped image; pixels whose raw value is 0 are
   set to 0; then truncated to uint8 (``np.uint8``), not rounded. Raises on a constant image.
 
-Scaling rule, for the first three kinds: ``v = (clip(x, lo, hi) - lo) / (hi - lo) * 255`` in float64, rounded to
+A Hounsfield window (the ``ct_*`` presets) applied to an image with no value below 0 issues an
+:class:`~samia.errors.InputWarning`: CT in HU holds air (-1000) or fat (about -100), so such values
+are probably not HU (an 8-bit export, or HU + 1024 stored unsigned) and the window shows them as
+white.
+
+Scaling rule, for the window, dicom, percentile and passthrough kinds: ``v = (clip(x, lo, hi) - lo) / (hi - lo) * 255`` in float64, rounded to
 the nearest integer with ties to even (``numpy.rint``). E.g. window L40/W400 (``[-160, 240]`` HU)
 maps -160 -> 0, 0 -> 102, 40 -> 128 (127.5 rounds to even), 240 -> 255. Gray results are repeated to
 three channels.
@@ -29,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from samia.errors import ConfigurationError, InvalidImageError
+from samia.errors import ConfigurationError, InvalidImageError, warn_input
 from samia.types import MODALITIES, Image2D
 
-PRESET_KINDS = ("window", "percentile", "passthrough", "huang2024")
+PRESET_KINDS = ("window", "percentile", "passthrough", "dicom", "huang2024")
 
 
 @dataclass(frozen=True)
@@ -45,17 +54,20 @@ class IntensityPreset:
         low: window: lower bound in the image's units (HU for CT) = level - width / 2;
             percentile: lower percentile in 0..100; passthrough: None.
         high: window: upper bound = level + width / 2; percentile: upper percentile; passthrough: None.
+        units: the units a window's bounds are in (``"HU"`` for the CT windows, checked against the
+            image), else None.
     """
 
     name: str
     kind: str
     low: float | None = None
     high: float | None = None
+    units: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in PRESET_KINDS:
             raise ConfigurationError(f"preset {self.name!r}: unknown kind {self.kind!r}; choose one of {PRESET_KINDS}")
-        if self.kind in ("passthrough", "huang2024"):
+        if self.kind in ("passthrough", "dicom", "huang2024"):
             if self.low is not None or self.high is not None:
                 raise ConfigurationError(f"preset {self.name!r}: a {self.kind} preset takes no low/high")
             return
@@ -65,9 +77,9 @@ class IntensityPreset:
             raise ConfigurationError(f"preset {self.name!r}: percentiles must lie in 0..100")
 
     @classmethod
-    def window(cls, name: str, level: float, width: float) -> IntensityPreset:
+    def window(cls, name: str, level: float, width: float, units: str | None = None) -> IntensityPreset:
         """A window preset from its radiological level and width (same units as the image, e.g. HU)."""
-        return cls(name, "window", level - width / 2, level + width / 2)
+        return cls(name, "window", level - width / 2, level + width / 2, units)
 
     def to_record(self) -> dict[str, Any]:
         """``{"name", "kind", "low", "high"}`` for result rows and run configs (JSON-serialisable)."""
@@ -77,12 +89,13 @@ class IntensityPreset:
 PRESETS: dict[str, IntensityPreset] = {
     preset.name: preset
     for preset in (
-        IntensityPreset.window("ct_soft_tissue", level=40, width=400),
-        IntensityPreset.window("ct_lung", level=-600, width=1500),
-        IntensityPreset.window("ct_bone", level=400, width=1800),
-        IntensityPreset.window("ct_brain", level=40, width=80),
+        IntensityPreset.window("ct_soft_tissue", level=40, width=400, units="HU"),
+        IntensityPreset.window("ct_lung", level=-600, width=1500, units="HU"),
+        IntensityPreset.window("ct_bone", level=400, width=1800, units="HU"),
+        IntensityPreset.window("ct_brain", level=40, width=80, units="HU"),
         IntensityPreset("percentile", "percentile", 0.5, 99.5),
         IntensityPreset("passthrough", "passthrough"),
+        IntensityPreset("dicom", "dicom"),
         IntensityPreset("huang2024", "huang2024"),
     )
 }
@@ -141,12 +154,41 @@ def to_rgb_uint8(image: Image2D, preset: IntensityPreset) -> np.ndarray:
     if preset.kind == "huang2024":
         return _huang2024(array, source)
     if preset.kind == "window":
+        if preset.units == "HU":
+            _check_hounsfield(array, source, preset.name)
         scaled = _scale(array, preset.low, preset.high)  # type: ignore[arg-type]
+    elif preset.kind == "dicom":
+        scaled = _scale(array, *_dicom_window_bounds(image))
     elif preset.kind == "passthrough" and array.dtype == np.uint8:
         scaled = array.copy()
     else:
         scaled = _scale(array, *_range(array, preset, source))
     return scaled if scaled.ndim == 3 else np.repeat(scaled[:, :, None], 3, axis=2)
+
+
+def _check_hounsfield(array: np.ndarray, source: str, preset: str) -> None:
+    """Warn when an image under a Hounsfield window has no value below 0 (module docstring)."""
+    minimum = float(array.min())
+    if minimum >= 0:
+        warn_input(
+            source,
+            f"values {minimum:g}..{float(array.max()):g} have nothing below 0, so they are probably not Hounsfield "
+            f"units (CT holds air at -1000 and fat near -100; an 8-bit export or HU + 1024 stored unsigned looks "
+            f"like this); the {preset} window shows them mostly white. Use --preset percentile, or the file's "
+            "original values",
+        )
+
+
+def _dicom_window_bounds(image: Image2D) -> tuple[float, float]:
+    """``(low, high)`` of DICOM's linear VOI function for the image's own window (module docstring)."""
+    if image.window is None:
+        raise InvalidImageError(
+            image.path or "<array>",
+            "has no display window of its own (DICOM WindowCenter/WindowWidth); choose another preset",
+        )
+    center, width = image.window
+    half = (width - 1) / 2 if width > 1 else 0.5
+    return center - 0.5 - half, center - 0.5 + half
 
 
 def _range(array: np.ndarray, preset: IntensityPreset, source: str) -> tuple[float, float]:

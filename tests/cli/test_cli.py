@@ -81,7 +81,7 @@ def test_evaluate_command_writes_results_and_prints_the_headline(phantom_2d, tmp
     results = pd.read_parquet(out / "results.parquet")
     assert results["case"].nunique() == 2 and set(results["selection"]) == {"single"}
     printed = " ".join(result.output.split())
-    assert "dice" in printed and "box" in printed and "failures: 0" in printed
+    assert "Dice mean" in printed and "HD95 mm" in printed and "box" in printed and "failures: 0" in printed
 
 
 def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):

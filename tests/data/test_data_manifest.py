@@ -92,7 +92,7 @@ def test_folder_without_json_uses_folder_name_and_defaults(tmp_path, save_png, g
     save_png(root / "masks" / "x.png", two_label_map)
     (case,) = build_manifest(root)
     assert case.dataset == "my_data"
-    assert case.modality == "other"
+    assert case.modality is None  # nothing says: each image file's own modality applies
     assert case.label_names == {}
     assert case.label_name(1) == "label_1"
 
@@ -311,3 +311,11 @@ def test_case_record_round_trip_and_frame(tmp_path):
     assert frame["case_id"].tolist() == ["c1", "c0"]
     assert frame["label_names"].tolist()[1] == "{}"
     assert manifest_frame([]).columns.tolist() == list(MANIFEST_COLUMNS)
+
+
+def test_a_dataset_json_naming_no_modality_leaves_the_files_their_own(tmp_path, save_png, save_json):
+    save_png(tmp_path / "imagesTr" / "c_0000.png", np.zeros((8, 8), np.uint8))
+    save_png(tmp_path / "labelsTr" / "c.png", np.ones((8, 8), np.uint8))
+    save_json(tmp_path / "dataset.json", {"channel_names": {"0": "noNorm"}, "labels": {"background": 0, "x": 1}})
+    (case,) = build_manifest(tmp_path)
+    assert case.modality is None

@@ -6,10 +6,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import pydicom.data
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from clinical_files import new_dataset, pydicom_file
+from pydicom.uid import CTImageStorage, generate_uid
 
 from samia.types import Volume
 
@@ -63,18 +62,9 @@ def write_ct_series() -> SeriesWriter:
         series_uid = series_uid or generate_uid()
         study_uid = generate_uid()
         for number, index in enumerate(file_order if file_order is not None else range(len(positions))):
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = CTImageStorage
-            meta.MediaStorageSOPInstanceUID = generate_uid()
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds = Dataset()
-            ds.file_meta = meta
-            ds.SOPClassUID = CTImageStorage
-            ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+            ds = new_dataset(CTImageStorage, "CT")
             ds.StudyInstanceUID = study_uid
             ds.SeriesInstanceUID = series_uid
-            ds.Modality = "CT"
-            ds.PatientID = "synthetic"
             ds.InstanceNumber = number + 1
             ds.Rows, ds.Columns = 4, 6
             ds.SamplesPerPixel = 1
@@ -92,15 +82,7 @@ def write_ct_series() -> SeriesWriter:
     return write
 
 
-def dicom_test_file(name: str) -> Path:
-    """A file bundled with pydicom (no download); skips the test if this pydicom lacks it."""
-    matches = [Path(p) for p in pydicom.data.get_testdata_files(name) if Path(p).name == name]
-    if not matches:
-        pytest.skip(f"pydicom's bundled test file {name} is not available offline in this install")
-    return matches[0]
-
-
 @pytest.fixture
 def dicom_file() -> Callable[[str], Path]:
     """``dicom_file(name)`` -> path of a pydicom bundled test file (skips if absent)."""
-    return dicom_test_file
+    return pydicom_file

@@ -84,7 +84,7 @@ def test_one_bit_png_reads_as_zero_one(tmp_path):
 def test_jpeg_gray_and_rgb(tmp_path):
     smooth = np.tile(np.linspace(0, 255, 32, dtype=np.uint8), (24, 1))
     Image.fromarray(smooth).save(tmp_path / "gray.jpg", quality=95)
-    Image.fromarray(np.stack([smooth] * 3, axis=-1)).save(tmp_path / "rgb.jpeg", quality=95)
+    Image.fromarray(np.stack([smooth, smooth[::-1], 255 - smooth], axis=-1)).save(tmp_path / "rgb.jpeg", quality=95)
     gray = read_image(tmp_path / "gray.jpg").array
     rgb = read_image(tmp_path / "rgb.jpeg").array
     assert gray.shape == (24, 32) and rgb.shape == (24, 32, 3)

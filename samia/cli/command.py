@@ -1,0 +1,19 @@
+"""The click command class of every ``samia`` verb: help that reads like a man page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typer.core import TyperArgument, TyperCommand
+
+
+class SamiaCommand(TyperCommand):
+    """A typer command whose arguments show their metavar only (``IMAGE``, ``DIR...``), not typer's
+    type placeholder beside it (``<path>``, ``<list[Path]>``); options carry their own metavars."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperArgument):
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+        return params
