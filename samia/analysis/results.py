@@ -95,14 +95,10 @@ def _with_conditions(results: pd.DataFrame) -> pd.Series:
         conditions[directory] = read_config(path).condition() if path.is_file() else {}
     labels = {}
     for model_id, runs in results.groupby("model_id", sort=False)["results_dir"].unique().items():
-        differing = sorted(
-            {key for run in runs for key in conditions[run]}
-            - {
-                key
-                for key in conditions[runs[0]]
-                if all(conditions[run].get(key) == conditions[runs[0]][key] for run in runs)
-            }
-        )
+        keys = sorted({key for run in runs for key in conditions[run]})
+        differing = [
+            key for key in keys if any(conditions[run].get(key) != conditions[runs[0]].get(key) for run in runs)
+        ]
         for run in runs:
             shown = ", ".join(f"{key}={_shown(conditions[run].get(key))}" for key in differing)
             labels[(model_id, run)] = f"{model_id} [{shown}]" if differing else model_id

@@ -12,7 +12,6 @@ from samia.cli.choices import MODALITY_HELP, PRESET_HELP
 from samia.cli.command import SamiaCommand
 
 BOX_HELP = "X0 Y0 X1 Y1"
-_VOLUME_ENDINGS = (".nii", ".nii.gz", ".nrrd", ".mha")
 
 
 class SegmentCommand(SamiaCommand):
@@ -133,6 +132,7 @@ def segment_command(
     from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
     from samia.io import read_image, read_image_slice
+    from samia.io.formats import WRITABLE_VOLUME_SUFFIXES, file_suffix
     from samia.models import build_model
     from samia.predictor import SamiaPredictor
     from samia.transforms import default_preset, get_preset, to_rgb_uint8
@@ -144,7 +144,7 @@ def segment_command(
             check_output_file(path, image)
     if overlay is not None and not str(overlay).lower().endswith(".png"):
         raise ConfigurationError(f"--overlay {overlay}: the overlay is a picture; give a .png file")
-    volume_out = str(out).lower().endswith(_VOLUME_ENDINGS)
+    volume_out = file_suffix(out) in WRITABLE_VOLUME_SUFFIXES
     if slice_index is not None and not volume_out:
         loaded = plane = read_image_slice(image, slice_index, axis, modality)  # only that slice is read
     else:
@@ -182,7 +182,10 @@ def segment_command(
         use_multimask = multimask if multimask is not None else lone_point
         prediction = both.select(slice(1, None) if use_multimask else slice(0, 1))
         predictions.append(prediction.select(slice(prediction.best_index, prediction.best_index + 1)))
-    _write_outputs(out, probabilities, overlay, predictions, fitted, rgb, plane, loaded, slice_index, axis)
+    in_volume = volume_out and not isinstance(loaded, Image2D)  # the slice goes back into its volume
+    _write_outputs(
+        out, probabilities, overlay, predictions, fitted, rgb, plane, loaded if in_volume else None, slice_index, axis
+    )
     _report(out, predictions, intensity.name)
 
 
@@ -245,28 +248,28 @@ def _read_prompts(path: Path) -> list:  # type: ignore[type-arg]
     return prompts
 
 
-def _write_outputs(out, probabilities, overlay, predictions, prompts, rgb, plane, loaded, slice_index, axis):  # type: ignore[no-untyped-def]
-    """The mask or label map, the probability maps and the overlay, on the grid of ``loaded``."""
+def _write_outputs(out, probabilities, overlay, predictions, prompts, rgb, plane, volume, slice_index, axis):  # type: ignore[no-untyped-def]
+    """The mask or label map, the probability maps and the overlay: on the plane's grid, or placed
+    at ``slice_index`` into ``volume``'s grid when a volume is given."""
     import numpy as np
 
     from samia.io import write_label_map, write_mask, write_probabilities
-    from samia.types import Image2D
 
     masks = [p.masks[0] for p in predictions]
-    maps = [p.probabilities()[0] for p in predictions]
-    in_volume = not isinstance(loaded, Image2D) and str(out).lower().endswith(_VOLUME_ENDINGS)
+    needs_maps = probabilities is not None or len(masks) > 1  # overlaps are settled by probability
+    maps = [p.probabilities()[0] for p in predictions] if needs_maps else []
 
     def placed(array):  # type: ignore[no-untyped-def]
         """A slice's array placed into an empty volume of the loaded image (volume outputs)."""
-        if not in_volume:
+        if volume is None:
             return array
-        full = np.zeros(loaded.shape, dtype=array.dtype)
+        full = np.zeros(volume.shape, dtype=array.dtype)
         index = [slice(None)] * 3
         index[axis] = slice_index
         full[tuple(index)] = array
         return full
 
-    reference = loaded if in_volume else plane
+    reference = plane if volume is None else volume
     if len(masks) == 1:
         write_mask(out, placed(masks[0]), reference=reference)
     else:
