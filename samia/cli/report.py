@@ -28,21 +28,17 @@ def report_command(
 ) -> None:
     """Write OUT/report.html (self-contained), OUT/report.md, OUT/tables/*.csv|md and OUT/figures/*.png."""
     from rich.console import Console
-    from rich.table import Table
 
     from samia.analysis.report import build_report
     from samia.cli.paths import check_output_folder
+    from samia.evaluate.summary import text_table
 
     check_output_folder(out)
     outcome = build_report(results, out, selection=selection, n_cases=cases, n_resamples=resamples, seed=seed)
     headline = outcome.headline[["model", "strategy", "selection", "n", "Dice mean ± std", "Dice 95% CI"]]
-    table = Table(title=f"samia report: {outcome.html}")
-    for column in headline.columns:
-        table.add_column(column)
-    for row in headline.itertuples(index=False):
-        table.add_row(*row)
+    typer.echo(f"samia report: {outcome.html}")
+    typer.echo(text_table(headline, keys=3))
     console = Console()
-    console.print(table)
     console.print(
         f"{len(outcome.tables)} table files in {Path(out) / 'tables'}, {len(outcome.figures)} figures in "
         f"{Path(out) / 'figures'}, Markdown in {outcome.markdown}"

@@ -90,7 +90,7 @@ def format_headline(results: pd.DataFrame, width: int = HEADLINE_WIDTH) -> str:
     keys = [c for c in table.columns if c in HEADLINE_KEYS]
     lines = [
         f"{title}{len(results)} rows (Dice, NSD in 0..1; HD95: the median, in mm)",
-        _frame_text(table, width, len(keys)),
+        text_table(table, width, len(keys)),
     ]
     selections = list(pd.unique(results["selection"]))
     chosen = "predicted_iou" if "predicted_iou" in selections else selections[0]
@@ -106,11 +106,11 @@ def format_headline(results: pd.DataFrame, width: int = HEADLINE_WIDTH) -> str:
             note = f", the {half} lowest and {half} highest of {len(per_object)} (all in summary.csv)"
         prefix = f"{model}, " if len(models) > 1 else ""
         lines += ["", f"Dice mean per object class ({prefix}selection {chosen}{note})"]
-        lines.append(_frame_text(shown.rename_axis(None, axis=1).rename_axis("object").reset_index(), width, 1))
+        lines.append(text_table(shown.rename_axis(None, axis=1).rename_axis("object").reset_index(), width, 1))
     return "\n".join(lines)
 
 
-def _frame_text(frame: pd.DataFrame, width: int, keys: int) -> str:
+def text_table(frame: pd.DataFrame, width: int = HEADLINE_WIDTH, keys: int = 1) -> str:
     """``frame`` as a text table: names left-aligned, numbers right-aligned (floats to 3 decimals);
     when the columns do not fit in ``width`` characters they wrap into blocks, each repeating the
     first ``keys`` (naming) columns."""
