@@ -8,6 +8,7 @@ hidden ``.<name>.<random>.partial<ending>`` temporary, which :func:`remove_parti
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -54,3 +55,9 @@ def printable(text: str) -> str:
     """``text`` as valid UTF-8: a file name that is not (Python keeps its bytes as surrogate escapes)
     shows its odd bytes as ``\\xNN``, so it can go into Parquet, CSV, JSON and a terminal."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def safe_name(name: str) -> str:
+    """``name`` as one file-name component: every run of characters other than letters, digits,
+    ``_``, ``.`` and ``-`` becomes ``_`` (so a case id cannot leave its folder)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

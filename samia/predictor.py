@@ -135,24 +135,34 @@ class SamiaPredictor:
             self.cache.put(key, embedding)
         self._embedding = embedding.to(self.model.device)
 
+    def set_embedding(self, embedding: torch.Tensor, original_shape: tuple[int, int]) -> None:
+        """Use a precomputed ``(1, C, E, E)`` embedding (e.g. kept on disk by the volume engine) of an
+        image of ``original_shape`` ``(H, W)``, as if :meth:`set_image` had computed it."""
+        if tuple(embedding.shape) != self.embedding_shape:
+            raise ValueError(f"embedding of shape {tuple(embedding.shape)} is not {self.embedding_shape}")
+        self._geometry = input_geometry(self.model.input_pipeline, original_shape, self.model.input_size)
+        self._embedding = embedding.to(self.model.device)
+
     @torch.no_grad()
     def predict(self, prompt: Prompt, multimask_output: bool = True) -> Prediction:
         """Segment one prompt on the current image (see :meth:`predict_batch`)."""
         return self.predict_batch([prompt], multimask_output)[0]
 
     @torch.no_grad()
-    def predict_batch(self, prompts: Sequence[Prompt], multimask_output: bool = True) -> list[Prediction]:
+    def predict_batch(
+        self, prompts: Sequence[Prompt], multimask_output: bool = True, fit: bool = True
+    ) -> list[Prediction]:
         """Segment many prompts on the current image; one decoder call per prompt structure.
 
         Prompts with the same structure (number of points, box or not, mask input or not) are stacked
         and decoded together, ``max_batch`` at a time. A prompt with no points, box or mask input asks the model for its
-        unprompted guess (SAM pads one "not a point").
+        unprompted guess (SAM pads one "not a point"). ``fit``: see :meth:`predict_batch_all_outputs`.
 
         Returns:
             One :class:`Prediction` per prompt, in the order given.
         """
         selected = slice(1, None) if multimask_output else slice(0, 1)
-        return [prediction.select(selected) for prediction in self.predict_batch_all_outputs(prompts)]
+        return [prediction.select(selected) for prediction in self.predict_batch_all_outputs(prompts, fit)]
 
     @torch.no_grad()
     def predict_batch_both(self, prompts: Sequence[Prompt]) -> list[tuple[Prediction, Prediction]]:
@@ -160,13 +170,16 @@ class SamiaPredictor:
         return [(p.select(slice(1, None)), p.select(slice(0, 1))) for p in self.predict_batch_all_outputs(prompts)]
 
     @torch.no_grad()
-    def predict_batch_all_outputs(self, prompts: Sequence[Prompt]) -> list[Prediction]:
+    def predict_batch_all_outputs(self, prompts: Sequence[Prompt], fit: bool = True) -> list[Prediction]:
         """All four decoder outputs per prompt: index 0 = single-mask output, 1..3 = multimask candidates.
 
-        Every prompt is first fitted to the image (``Prompt.fitted_to``): a point off the image or a
-        box that misses it raises ValueError; a box partly outside is clipped.
+        With ``fit`` every prompt is first fitted to the image (``Prompt.fitted_to``): a point off the
+        image or a box that misses it raises ValueError; a box partly outside is clipped. Without it
+        prompts go to the model as given (boxes that a model-frame rule made, which may reach into
+        the padding, as the volume engine's propagated boxes do).
         """
-        prompts = [prompt.fitted_to(self.geometry.original_shape) for prompt in prompts]
+        if fit:
+            prompts = [prompt.fitted_to(self.geometry.original_shape) for prompt in prompts]
         groups: dict[tuple[int, bool, bool], list[int]] = defaultdict(list)
         for index, prompt in enumerate(prompts):
             n_points = 0 if prompt.points is None else len(prompt.points)

@@ -84,3 +84,41 @@ def chest_like(shape: tuple[int, int] = (96, 80), seed: int = 0) -> np.ndarray:
 def input_warnings(caught: list[warnings.WarningMessage]) -> list[InputWarning]:
     """The :class:`InputWarning` among recorded warnings."""
     return [w.message for w in caught if isinstance(w.message, InputWarning)]
+
+
+def write_ct_series(
+    folder: Path,
+    hounsfield: np.ndarray,
+    spacing: tuple[float, float, float] = (2.5, 0.7, 0.8),
+    origin: tuple[float, float, float] = (-40.0, -30.0, 12.5),
+    series_uid: str | None = None,
+    series_number: int = 3,
+) -> list[Path]:
+    """Write ``hounsfield`` ``(Z, Y, X)`` as a CT series (one file per slice, axial, z ascending,
+    rescale -1024) with the attributes a DICOM-SEG needs to reference it; returns the files."""
+    from pydicom.uid import CTImageStorage
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study, frame_of_reference = generate_uid(), generate_uid()
+    series_uid = series_uid or generate_uid()
+    paths = []
+    for index, plane in enumerate(hounsfield):
+        ds = new_dataset(CTImageStorage, "CT")
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series_uid, frame_of_reference
+        ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "Synthetic^Phantom", "19700101", "O"
+        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20260101", "120000", "1", "A1"
+        ds.ReferringPhysicianName, ds.Manufacturer = "", "samia tests"
+        ds.SeriesNumber, ds.InstanceNumber = series_number, index + 1
+        ds.Rows, ds.Columns = plane.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.PixelSpacing = [spacing[1], spacing[2]]
+        ds.SliceThickness = spacing[0]
+        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + index * spacing[0]]
+        ds.RescaleSlope, ds.RescaleIntercept = 1.0, -1024.0
+        ds.PixelData = (np.asarray(plane, dtype=np.int32) + 1024).astype(np.int16).tobytes()
+        path = folder / f"slice{index:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

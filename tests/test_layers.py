@@ -19,6 +19,7 @@ LAYERS: list[set[str]] = [
     {"predictor"},
     {"selection", "auto"},
     {"prompts"},
+    {"volume"},
     {"evaluate", "finetune"},
     {"analysis"},
     {"cli"},

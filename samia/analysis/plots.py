@@ -263,3 +263,28 @@ def selection_gap(gaps: pd.DataFrame, first: str, second: str) -> Figure:
         )
     figure.suptitle(f"What choosing by {second} costs\nagainst {first}, per prompt", fontsize=11)
     return figure
+
+
+def dice_vs_key_distance(curves: pd.DataFrame) -> Figure:
+    """Mean Dice of the slices at each distance from the key slice, one line per strategy, one panel
+    per model.
+
+    Args:
+        curves: rows with ``model_id``, ``strategy``, ``offset`` (slices from the key slice, signed:
+            negative = below it) and ``dice`` (one slice of one object).
+    """
+    models = model_order(curves)
+    figure = Figure(figsize=(4.6 * len(models), 3.4), layout="constrained")
+    panels = figure.subplots(1, len(models), sharey=True, squeeze=False)[0]
+    for axes, model in zip(panels, models):
+        chosen = curves[curves["model_id"] == model]
+        for index, strategy in enumerate(strategy_order(chosen)):
+            means = chosen[chosen["strategy"] == strategy].groupby("offset", sort=True)["dice"].mean()
+            axes.plot(means.index.to_numpy(), means.to_numpy(), ".-", color=colour(index), label=strategy)
+        axes.axvline(0, color="0.6", linewidth=0.8)
+        axes.set_xlabel("slices from the key slice")
+        axes.set_title(model, fontsize=10)
+        _dice_axis(axes, "mean slice Dice" if axes is panels[0] else "")
+    panels[-1].legend(fontsize=8, loc="best")
+    figure.suptitle("Dice along the volume vs distance from the key slice", fontsize=11)
+    return figure

@@ -134,6 +134,7 @@ class _ReportBuilder:
             self.comparisons(),
             self.selection_gap(),
             self.clicks(),
+            *([self.volumes()] if (self.results["level"] == "volume").any() else []),
             self.jitter(),
             self.factor_analysis(),
             self.breakdown(),
@@ -251,7 +252,10 @@ class _ReportBuilder:
         if "n_clicks" not in self.results.columns or not (self.results["n_clicks"].fillna(0) > 0).any():
             section.notes.append("Not drawn: no rows of iterative click strategies (column n_clicks) in the results.")
             return section
-        rows = self.results[self.results["n_clicks"].fillna(0) > 0]
+        rows = self.results[(self.results["n_clicks"].fillna(0) > 0) & (self.results["level"] == "slice")]
+        if rows.empty:
+            section.notes.append("Not drawn: no slice-level click rows (volume clicks are in the 3D part).")
+            return section
         section.figures.append(
             _figure(
                 "dice_vs_clicks",
@@ -259,6 +263,76 @@ class _ReportBuilder:
                 plots.dice_vs_clicks(rows, self.rng("clicks")),
             )
         )
+        return section
+
+    def volumes(self) -> Section:
+        """The 3D part (only for results with volume rows): volume Dice by strategy, Dice along the
+        volume, encoder calls, click curves."""
+        section = Section(
+            "volumes",
+            "Volumes (3D)",
+            "Rows with level = volume: one per object and volume, scored in 3D (Dice over voxels; HD95 and "
+            "NSD in mm with the (z, y, x) spacing). slice_boxes is the oracle upper bound (the tight box on "
+            "every slice, the extent given).",
+        )
+        rows = self.final[self.final["level"] == "volume"]
+        keys = tables.SUMMARY_LEVELS["headline"]
+        summary = tables.summary_table(rows, keys, self.rng("volumes"), self.n_resamples)
+        section.tables.append(
+            ReportTable(
+                "volume_dice",
+                "Volume Dice per model, strategy and selection rule (box3d_clicks at its last click).",
+                summary,
+                formatting.summary_view(summary, keys),
+            )
+        )
+        cost = tables.volume_cost_table(rows)
+        section.tables.append(
+            ReportTable(
+                "volume_cost",
+                "Encoder calls per volume (each slice at most once for all strategies of a case: a strategy run "
+                "after another on the same volume reuses its slices) and decoded slices per object.",
+                cost,
+                cost.astype(str),
+            )
+        )
+        scores = object_scores(rows)
+        section.figures.append(
+            _figure(
+                "volume_dice_by_strategy",
+                "Per-object volume Dice by strategy.",
+                plots.dice_by_strategy(scores, "Volume Dice by strategy"),
+            )
+        )
+        curves = tables.slice_dice_curves(rows[rows["selection"] == self.selection])
+        if not curves.empty:
+            section.figures.append(
+                _figure(
+                    "dice_vs_key_distance",
+                    f"Mean Dice of the slices at each distance from the key slice (selection {self.selection}): "
+                    "how fast propagation loses the object.",
+                    plots.dice_vs_key_distance(curves),
+                )
+            )
+        clicks = self.results[(self.results["level"] == "volume") & (self.results["strategy"] == "box3d_clicks")]
+        if not clicks.empty:
+            auc = tables.click_auc_table(clicks)
+            section.tables.append(
+                ReportTable(
+                    "volume_click_auc",
+                    "box3d_clicks: mean over objects of the area under the Dice and NSD vs clicks curves (clicks "
+                    "1..N, one unit per click, as the CVPR 2025 challenge scores it) and the final Dice.",
+                    auc,
+                    auc.round(4).astype(str),
+                )
+            )
+            section.figures.append(
+                _figure(
+                    "volume_dice_vs_clicks",
+                    "box3d_clicks: mean volume Dice after each correction click (0 = box3d alone).",
+                    plots.dice_vs_clicks(clicks, self.rng("volume_clicks")),
+                )
+            )
         return section
 
     def jitter(self) -> Section:
@@ -357,7 +431,8 @@ class _ReportBuilder:
         if self.n_cases < 1:
             section.notes.append("No overlays asked for (--cases 0).")
             return section
-        chosen = overlays.extreme_cases(self.final[self.final["selection"] == self.selection], self.n_cases)
+        slices = self.final[(self.final["selection"] == self.selection) & (self.final["level"] == "slice")]
+        chosen = overlays.extreme_cases(slices, self.n_cases)
         missing_masks = 0
         failures: list[str] = []
         for _, row in chosen.iterrows():

@@ -23,8 +23,8 @@ from samia.evaluate.config import read_config
 from samia.evaluate.schema import CORE_COLUMNS, missing_columns
 from samia.selection import SELECTIONS
 
-OBJECT_KEY = ["dataset", "case", "slice", "label", "component"]
-"""Columns that identify one object on one 2D image."""
+OBJECT_KEY = ["dataset", "case", "level", "slice", "label", "component"]
+"""Columns that identify one object: on one 2D image or slice (``level = "slice"``), or in a volume."""
 
 PROMPT_DETAIL_COLUMNS = ("n_clicks", "jitter_band")
 """Protocol columns that, with ``variant``, tell prompts of one strategy apart (when present)."""
@@ -39,9 +39,14 @@ PROTOCOL_ORDER = (
     "box_jitter",
     "point_jitter",
     "clicks",
+    "box3d",
+    "keyslice_box",
+    "keyslice_point",
+    "slice_boxes",
+    "box3d_clicks",
 )
-"""Strategies in the order of Huang et al.'s protocol (S1-S6, then jitter and clicks); others follow
-alphabetically."""
+"""Strategies in the order of Huang et al.'s protocol (S1-S6, then jitter and clicks), then the volume
+strategies; others follow alphabetically."""
 
 
 def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
@@ -79,6 +84,9 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if results.empty:
         raise InputError(", ".join(map(str, directories)), "the results hold no rows")
+    if "level" not in results.columns:  # results of samia before volume evaluation: slice rows only
+        results["level"] = "slice"
+    results["level"] = results["level"].fillna("slice")
     hashes_per_model = results.groupby("model")["weights_sha256"].transform("nunique")
     results["model_id"] = results["model"].where(
         hashes_per_model == 1, results["model"] + "@" + results["weights_sha256"].str[:8]
@@ -142,16 +150,15 @@ def selection_order(results: pd.DataFrame) -> list[str]:
 def final_clicks(results: pd.DataFrame) -> pd.DataFrame:
     """``results`` without the intermediate rows of click sequences.
 
-    Rows with ``n_clicks > 0`` are kept only at the largest click count of their object, model,
-    strategy and selection; other rows (and results without ``n_clicks``) are unchanged.
+    Rows are kept only at the largest click count of their object, model, strategy and selection (a
+    sequence that starts from a box, ``box3d_clicks``, drops its click-0 row too); rows of strategies
+    without clicks (all at 0) and results without ``n_clicks`` are unchanged.
     """
     if "n_clicks" not in results.columns:
         return results
-    clicks = results["n_clicks"].fillna(0) > 0
-    last = results.groupby(OBJECT_KEY + ["model_id", "strategy", "selection"], dropna=False)["n_clicks"].transform(
-        "max"
-    )
-    return results[~clicks | (results["n_clicks"] == last)]
+    counts = results["n_clicks"].fillna(0)
+    last = counts.groupby([results[k] for k in OBJECT_KEY + ["model_id", "strategy", "selection"]], dropna=False)
+    return results[counts == last.transform("max")]
 
 
 def object_scores(results: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from samia.analysis.results import (
 )
 from samia.analysis.stats import N_RESAMPLES, PairedTest, bootstrap_ci, correlation, holm, paired_test
 from samia.evaluate.summary import summarize
+from samia.metrics import click_auc
 from samia.metrics.factors import FACTOR_NAMES, SIZE_CONTROL, SIZE_FACTORS
 from samia.selection import SELECTIONS
 
@@ -199,3 +200,51 @@ def factor_correlations(results: pd.DataFrame, factors: Sequence[str]) -> pd.Dat
                 {**dict(zip(ARM_KEYS, arm)), "factor": factor, **result.to_record(), "controls": ", ".join(controls)}
             )
     return protocol_sort(pd.DataFrame(rows), ARM_KEYS) if rows else pd.DataFrame()
+
+
+def volume_cost_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model, strategy and selection rule of volume rows: volumes, mean encoder calls per volume,
+    mean decoded slices per object (click sequences: their last click's run)."""
+    per_volume = rows.groupby([*ARM_KEYS, "dataset", "case"], sort=False).agg(
+        encoded=("slices_encoded", "max"), decoded=("slices_decoded", "mean")
+    )
+    table = per_volume.groupby(ARM_KEYS, sort=False).agg(
+        volumes=("encoded", "size"),
+        encoder_calls_per_volume=("encoded", "mean"),
+        decoded_per_object=("decoded", "mean"),
+    )
+    return protocol_sort(table.reset_index().round(2), ARM_KEYS)
+
+
+def slice_dice_curves(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per slice of every volume row: ``model_id``, ``strategy``, ``offset`` (slices from the
+    key slice) and that slice's ``dice``."""
+    exploded = rows[["model_id", "strategy", "slice_offset", "slice_dice"]].explode(["slice_offset", "slice_dice"])
+    exploded = exploded.dropna(subset=["slice_offset"])
+    return pd.DataFrame(
+        {
+            "model_id": exploded["model_id"],
+            "strategy": exploded["strategy"],
+            "offset": exploded["slice_offset"].astype(float).astype(int),
+            "dice": exploded["slice_dice"].astype(float),
+        }
+    )
+
+
+def click_auc_table(clicks: pd.DataFrame) -> pd.DataFrame:
+    """Per model and selection rule of ``box3d_clicks`` rows: objects, mean Dice AUC and NSD AUC over
+    clicks 1..N (:func:`samia.metrics.click_auc`), mean final Dice."""
+    keys = ["dataset", "case", "label", "model_id", "selection"]
+    trajectories = clicks[clicks["n_clicks"] >= 1].sort_values("n_clicks").groupby(keys, sort=False)
+    per_object = trajectories.agg(
+        dice_auc=("dice", lambda v: click_auc(v.to_numpy())),
+        nsd_auc=("nsd", lambda v: click_auc(v.to_numpy())),
+        final_dice=("dice", "last"),
+    )
+    table = per_object.groupby(["model_id", "selection"], sort=False).agg(
+        objects=("dice_auc", "size"),
+        dice_auc=("dice_auc", "mean"),
+        nsd_auc=("nsd_auc", "mean"),
+        final_dice=("final_dice", "mean"),
+    )
+    return table.reset_index()

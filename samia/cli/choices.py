@@ -20,6 +20,15 @@ STRATEGY_NAMES = (
 )
 """= ``samia.prompts.strategy_registry()``."""
 
+VOLUME_STRATEGY_NAMES = ("box3d", "keyslice_box", "keyslice_point", "slice_boxes", "box3d_clicks")
+"""= ``samia.volume.VOLUME_STRATEGIES``."""
+
 PRESET_HELP = "Intensity preset: " + ", ".join(PRESET_NAMES) + " (default: the modality's)."
 MODALITY_HELP = "Override the modality: " + ", ".join(MODALITY_NAMES) + " (default: the file's / dataset.json's)."
-STRATEGY_HELP = "Prompt strategy, repeat for several: " + ", ".join(STRATEGY_NAMES) + " (rules: `samia strategies`)."
+STRATEGY_HELP = (
+    "Prompt strategy, repeat for several: "
+    + ", ".join(STRATEGY_NAMES)
+    + "; on volumes also "
+    + ", ".join(VOLUME_STRATEGY_NAMES)
+    + " (rules: `samia strategies`)."
+)

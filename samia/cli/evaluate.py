@@ -20,7 +20,7 @@ def evaluate_command(
     checkpoint: Annotated[
         Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
     ] = None,
-    layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.", metavar="NAME")] = "auto",
+    layout: Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")] = "auto",
     modality: Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")] = None,
     selection: Annotated[
         list[str] | None,

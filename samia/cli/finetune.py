@@ -75,7 +75,7 @@ def finetune_command(
         float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).", metavar="NUMBER")
     ] = 0.25,
     seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the prompts.", metavar="N")] = 0,
-    layout: Annotated[str, typer.Option(help="auto, folder, msd or nnunet.", metavar="NAME")] = "auto",
+    layout: Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")] = "auto",
     modality: Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")] = None,
     axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")] = 0,
     min_area: Annotated[int, typer.Option(help="Skip objects under this many pixels on a slice.", metavar="N")] = 50,

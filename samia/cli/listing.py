@@ -31,9 +31,12 @@ def strategies_command(
 
     from samia.prompts import strategy_registry
     from samia.prompts.protocols import get_protocol
+    from samia.volume import VOLUME_STRATEGIES
 
     chosen = get_protocol(protocol)
     table = Table("strategy", "rule", title=f"protocol {chosen.name}: {chosen.description}")
     for name, strategy in strategy_registry(protocol=protocol).items():
         table.add_row(name, strategy.description)
+    for name, rule in VOLUME_STRATEGIES.items():
+        table.add_row(name, f"(volumes, level = volume) {rule}")
     Console().print(table)

@@ -15,44 +15,53 @@ BOX_HELP = "X0 Y0 X1 Y1"
 
 
 class SegmentCommand(SamiaCommand):
-    """``samia segment``, whose ``--box`` takes four numbers (``--box 10 20 30 40``), repeatable.
+    """``samia segment``, whose ``--box`` takes four numbers (``--box 10 20 30 40``) and ``--box3d``
+    six, each repeatable.
 
-    Click cannot repeat an option of four values with typer, so the four numbers after each
-    ``--box`` are joined into one value before parsing; fewer than four is a usage error that says
-    what ``--box`` expects.
+    Click cannot repeat an option of several values with typer, so the numbers after each ``--box``
+    / ``--box3d`` are joined into one value before parsing; too few is a usage error that says what
+    the option expects.
     """
 
     def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
         return super().parse_args(ctx, join_box_numbers(args))
 
 
+BOX_OPTIONS = {
+    "--box": (4, f"four numbers {BOX_HELP} (pixels, inclusive, x0 <= x1, y0 <= y1)"),
+    "--box3d": (6, "six numbers X0 Y0 Z0 X1 Y1 Z1 (voxels, inclusive, x0 <= x1, y0 <= y1, z0 <= z1)"),
+}
+"""Option -> (how many numbers, what they are)."""
+
+
 def join_box_numbers(args: list[str]) -> list[str]:
-    """``[..., "--box", "1", "2", "3", "4", ...]`` -> ``[..., "--box", "1,2,3,4", ...]``.
+    """``[..., "--box", "1", "2", "3", "4", ...]`` -> ``[..., "--box", "1,2,3,4", ...]`` (and six for ``--box3d``).
 
     ``--box=1,2,3,4`` and ``--box 1,2,3,4`` are kept as they are.
 
     Raises:
-        typer.BadParameter: ``--box`` followed by fewer than four numbers (a usage error, exit code 2).
+        typer.BadParameter: an option followed by too few numbers (a usage error, exit code 2).
     """
     joined: list[str] = []
     index = 0
     while index < len(args):
         token = args[index]
         index += 1
-        if token != "--box" or (index < len(args) and "," in args[index]):
+        if token not in BOX_OPTIONS or (index < len(args) and "," in args[index]):
             joined.append(token)
             continue
+        count, names = BOX_OPTIONS[token]
         numbers = []
-        while index < len(args) and len(numbers) < 4 and _is_number(args[index]):
+        while index < len(args) and len(numbers) < count and _is_number(args[index]):
             numbers.append(args[index])
             index += 1
-        if len(numbers) < 4:
+        if len(numbers) < count:
             got = f"{len(numbers)}: {' '.join(numbers)}" if numbers else "none"
             raise typer.BadParameter(
-                f"takes four numbers {BOX_HELP} (pixels, inclusive, x0 <= x1, y0 <= y1); got {got}",
-                param_hint="--box",
+                f"takes {names}; got {got}",
+                param_hint=token,
             )
-        joined += ["--box", ",".join(numbers)]
+        joined += [token, ",".join(numbers)]
     return joined
 
 
@@ -127,8 +136,71 @@ def segment_command(
         Path | None, typer.Option(help="Also write a PNG of the image with the masks and prompts.", metavar="FILE.png")
     ] = None,
     device: Annotated[str, typer.Option(help="torch device.", metavar="DEVICE")] = "cpu",
+    box3d: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="3D box X0 Y0 Z0 X1 Y1 Z1 in voxels (inclusive; x = last array axis); repeat for one object per "
+            "box. Segments the whole volume (CVPR 2024 rule).",
+            metavar="X0 Y0 Z0 X1 Y1 Z1",
+        ),
+    ] = None,
+    propagate: Annotated[
+        bool, typer.Option("--propagate", help="Propagate the --slice prompt through the volume.")
+    ] = False,
+    projection: Annotated[
+        str | None,
+        typer.Option(help="How a slice prompts the next: box (default), box_mask, points, mask.", metavar="NAME"),
+    ] = None,
+    min_iou_with_previous: Annotated[
+        float | None,
+        typer.Option(help="Stop where a mask's IoU with the previous slice's falls below this.", metavar="X"),
+    ] = None,
+    min_predicted_iou: Annotated[
+        float | None, typer.Option(help="Stop where the model's predicted IoU falls below this.", metavar="X")
+    ] = None,
+    max_empty: Annotated[
+        int | None, typer.Option(help="Stop after this many consecutive empty slices.", metavar="K")
+    ] = None,
 ) -> None:
-    """Segment objects from boxes and/or clicks and write the mask (one object) or label map (several)."""
+    """Segment objects from boxes and/or clicks and write the mask (one object) or label map (several);
+    with --box3d or --propagate (or a challenge .npz), through the whole volume."""
+    from samia.io.formats import NPZ_SUFFIXES, file_suffix
+
+    if box3d or propagate or file_suffix(image) in NPZ_SUFFIXES:
+        from samia.cli.paths import check_output_file
+        from samia.errors import ConfigurationError
+
+        if box3d and (box or point or negative or prompts):
+            raise ConfigurationError("give either --box3d or --box/--point/--prompts (with --slice and --propagate)")
+        if probabilities is not None or overlay is not None:
+            raise ConfigurationError("--probabilities and --overlay are written for one image or slice, not a volume")
+        from samia.cli.segment_volume import VolumeRequest, segment_whole_volume
+
+        check_output_file(out, image)
+        given = {
+            "projection": projection,
+            "min_iou_with_previous": min_iou_with_previous,
+            "min_predicted_iou": min_predicted_iou,
+            "max_empty": max_empty,
+            "output": None if multimask is None else ("predicted_iou" if multimask else "single"),
+        }
+        request = VolumeRequest(
+            image,
+            out,
+            model,
+            checkpoint,
+            device,
+            modality,
+            preset,
+            axis,
+            list(box3d or []),
+            slice_index,
+            propagate,
+            {k: v for k, v in given.items() if v is not None},
+        )
+        key_prompts = _prompts_from_options(image, box, point, negative, prompts) if propagate else []
+        segment_whole_volume(request, key_prompts)
+        return
     from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
     from samia.io import read_image, read_image_slice

@@ -1,6 +1,6 @@
 """Layout adapters: find the (image, mask) pairs of a dataset folder and what its ``dataset.json`` says.
 
-Three layouts are understood (see :data:`LAYOUTS`):
+Four layouts are understood (see :data:`LAYOUTS`):
 
 ``folder``
     ``ROOT/images/<stem>.<ext>`` paired with ``ROOT/masks/<stem>.<ext>`` by file stem
@@ -17,6 +17,10 @@ Three layouts are understood (see :data:`LAYOUTS`):
     (``{"background": 0, "liver": 1}``) and ``file_ending``; images ``imagesTr/<case>_0000<ending>``,
     labels ``labelsTr/<case><ending>``. Only channel ``0000`` is used: samia's models take one
     image per case, so further channels (``_0001`` ...) are ignored.
+``cvpr24``
+    The CVPR 2024 "MedSAM on a Laptop" challenge's NumPy archives: ``ROOT/<case>.npz`` holding
+    ``imgs`` and ``gts``, or ``ROOT/imgs/<case>.npz`` with ``ROOT/gts/<case>.npz``
+    (:mod:`samia.io.npz`; its ``spacing`` is read in ITK ``(x, y, z)`` order).
 
 Every adapter returns a :class:`LayoutScan`: the complete pairs plus the problems found (an image
 without a mask, a mask without an image, two files with one stem). :func:`samia.data.build_manifest`
@@ -80,7 +84,7 @@ class LayoutScan:
 
     Attributes:
         root: the dataset folder (absolute).
-        layout: ``"folder"``, ``"msd"`` or ``"nnunet"``.
+        layout: ``"folder"``, ``"msd"``, ``"nnunet"`` or ``"cvpr24"``.
         dataset: the dataset name (``dataset.json`` ``"name"``, else the folder name).
         modality: one of :data:`MODALITIES` when ``dataset.json`` says; None when it does not (each
             case then takes its file's own modality, see :class:`~samia.data.Case`).
@@ -293,12 +297,19 @@ def scan_folder(root: Path) -> LayoutScan:
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
             raise DatasetLayoutError(root, f"folder layout needs images/ and masks/; {folder} is missing")
+    pairs, problems = _pair_by_stem(images_dir, masks_dir)
+    return _scan_with_optional_json(root, "folder", pairs, problems)
+
+
+def _scan_with_optional_json(
+    root: Path, layout: str, pairs: list[tuple[str, Path, Path]], problems: list[SamiaError]
+) -> LayoutScan:
+    """The scan of a layout whose ``dataset.json`` is optional (``name``, ``modality``, ``labels``)."""
     content = read_dataset_json(root) or {}
     label_names, notes = parse_label_names(content.get("labels"), root / DATASET_JSON)
-    pairs, problems = _pair_by_stem(images_dir, masks_dir)
     return LayoutScan(
         root=root,
-        layout="folder",
+        layout=layout,
         dataset=_dataset_name(content, root),
         modality=_modality_from_json(content, "modality"),
         label_names=label_names,
@@ -408,10 +419,30 @@ def scan_nnunet(root: Path) -> LayoutScan:
     )
 
 
+def scan_cvpr24(root: Path) -> LayoutScan:
+    """The CVPR 2024 challenge's ``.npz`` files (:mod:`samia.io.npz`): ``ROOT/*.npz`` each holding
+    ``imgs`` and ``gts`` (its training files), or ``ROOT/imgs/*.npz`` with the ground truth in
+    ``ROOT/gts/`` under the same names (its validation layout). The case id is the file stem."""
+    images_dir = root / "imgs" if (root / "imgs").is_dir() else root
+    files = sorted(p for p in images_dir.glob("*.npz") if not p.name.startswith("."))
+    if not files:
+        raise DatasetLayoutError(root, "cvpr24 layout needs .npz files in the folder or in imgs/; found none")
+    problems: list[SamiaError] = []
+    pairs = []
+    for path in files:
+        label = root / "gts" / path.name if images_dir != root else path
+        if not label.is_file():
+            problems.append(MissingFileError(path, f"no ground truth found; expected {label}"))
+            continue
+        pairs.append((image_stem(path), path, label))
+    return _scan_with_optional_json(root, "cvpr24", pairs, problems)
+
+
 LAYOUTS: dict[str, Callable[[Path], LayoutScan]] = {
     "folder": scan_folder,
     "msd": scan_msd,
     "nnunet": scan_nnunet,
+    "cvpr24": scan_cvpr24,
 }
 """Layout name -> adapter. ``"auto"`` (see :func:`detect_layout`) picks one of these."""
 
@@ -420,7 +451,8 @@ def detect_layout(root: str | Path) -> str:
     """Which layout ``root`` follows.
 
     Rules, in order: ``dataset.json`` with ``channel_names`` -> ``"nnunet"``; ``imagesTr/`` with a
-    ``dataset.json`` -> ``"msd"``; ``images/`` and ``masks/`` -> ``"folder"``.
+    ``dataset.json`` -> ``"msd"``; ``images/`` and ``masks/`` -> ``"folder"``; ``.npz`` files in the
+    folder or in ``imgs/`` -> ``"cvpr24"``.
 
     Raises:
         DatasetLayoutError: ``root`` is not a folder, or none of the rules fits (the message lists
@@ -436,6 +468,8 @@ def detect_layout(root: str | Path) -> str:
         return "msd"
     if (root / "images").is_dir() and (root / "masks").is_dir():
         return "folder"
+    if any(root.glob("*.npz")) or any((root / "imgs").glob("*.npz")):
+        return "cvpr24"
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not p.name.startswith("."))
     shown = ", ".join(found[:12]) + (", ..." if len(found) > 12 else "")
     raise DatasetLayoutError(
@@ -443,6 +477,7 @@ def detect_layout(root: str | Path) -> str:
         "does not follow a known dataset layout; expected one of: "
         "folder (images/ + masks/ [+ dataset.json]), "
         "msd (dataset.json + imagesTr/ + labelsTr/), "
-        'nnunet (dataset.json with "channel_names" + imagesTr/<case>_0000<ending> + labelsTr/); '
+        'nnunet (dataset.json with "channel_names" + imagesTr/<case>_0000<ending> + labelsTr/), '
+        "cvpr24 (*.npz with imgs and gts, or imgs/*.npz + gts/*.npz); "
         f"found: {shown or 'nothing'}",
     )

@@ -303,3 +303,49 @@ def write_phantom_dataset(
         }
     (root / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return root
+
+
+def ellipsoid_mask(shape: tuple[int, int, int], center: Sequence[float], radii: Sequence[float]) -> np.ndarray:
+    """``(Z, Y, X)`` bool: the voxels whose centres lie in the axis-aligned ellipsoid with
+    ``center`` and ``radii`` (voxels, ``(z, y, x)`` order)."""
+    z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    return (
+        ((z - center[0]) / radii[0]) ** 2 + ((y - center[1]) / radii[1]) ** 2 + ((x - center[2]) / radii[2]) ** 2
+    ) <= 1.0
+
+
+def bent_tube_mask(
+    shape: tuple[int, int, int], start: Sequence[float], bend: float, radius: float, z_range: tuple[int, int]
+) -> np.ndarray:
+    """``(Z, Y, X)`` bool: a tube of ``radius`` voxels (in-plane) through slices ``z_range`` (inclusive)
+    whose centre starts at ``start`` ``(y, x)`` and moves ``bend`` voxels in x along a quarter sine
+    over the range (a bent vessel: its cross-section moves from slice to slice)."""
+    mask = np.zeros(shape, dtype=bool)
+    y, x = np.ogrid[: shape[1], : shape[2]]
+    low, high = z_range
+    for z in range(low, high + 1):
+        t = (z - low) / max(high - low, 1)
+        cx = start[1] + bend * np.sin(t * np.pi / 2)
+        mask[z] = (y - start[0]) ** 2 + (x - cx) ** 2 <= radius**2
+    return mask
+
+
+def volume_case(
+    rng: np.random.Generator, depth: int = 60, side: int = 128, n_objects: int = 3
+) -> tuple[Volume, np.ndarray]:
+    """A volume of ``depth`` slices of ``side`` x ``side`` with ``n_objects`` bright ellipsoids whose
+    z-ranges overlap (each spans about 70% of the slices), on a speckled background; spacing
+    (2, 0.8, 0.8) mm. Returns ``(volume, labels)`` with labels ``1..n_objects`` (uint8)."""
+    labels = np.zeros((depth, side, side), dtype=np.uint8)
+    for number in range(1, n_objects + 1):
+        angle = 2 * np.pi * number / n_objects
+        center = (
+            depth * (0.45 + 0.1 * rng.uniform()),
+            side / 2 + side / 4 * np.sin(angle),
+            side / 2 + side / 4 * np.cos(angle),
+        )
+        radii = (depth * 0.35, side * 0.1, side * 0.12)
+        labels[ellipsoid_mask(labels.shape, center, radii) & (labels == 0)] = number
+    background = 0.2 + 0.05 * rng.standard_normal(labels.shape)
+    array = np.where(labels > 0, 0.8, background) * rng.gamma(SPECKLE_LOOKS, 1 / SPECKLE_LOOKS, labels.shape)
+    return Volume(np.clip(array, 0, 1).astype(np.float32), spacing=(2.0, 0.8, 0.8), path="volume_case"), labels

@@ -34,7 +34,7 @@ class EvaluationConfig:
         model: registry name (``samia.models.MODEL_REGISTRY``).
         strategies: prompt strategy names (``samia.prompts.STRATEGIES``), each run on every object.
         checkpoint: weights file; None = the model's bundled weights.
-        layout: ``auto``, ``folder``, ``msd`` or ``nnunet``.
+        layout: ``auto``, ``folder``, ``msd``, ``nnunet`` or ``cvpr24``.
         modality: overrides the dataset's modality when given.
         selections: mask selection rules to report (subset of :data:`SELECTIONS`).
         seed: seed of every random choice (per object, order-independent).

@@ -51,7 +51,7 @@ def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
         raise ValueError(f"results do not follow the result schema: missing {missing}")
     lines = []
     if not results.empty:
-        prompted = results[results["strategy"] != "everything"]
+        prompted = results[(results["strategy"] != "everything") & (results["level"] != "volume")]
         static = prompted[prompted["strategy"] != "clicks"].drop_duplicates(
             ["case", "slice", "label", "component", "strategy", "variant"]
         )

@@ -12,7 +12,6 @@ anti-aliased label map) are recorded per case in ``warnings.csv``.
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,16 +24,17 @@ import pandas as pd
 
 import samia
 from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
-from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items
+from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items, load_case
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError, InputError, InputWarning, InvalidLabelError, SamiaError
 from samia.evaluate.config import EvaluationConfig, read_run_document, write_config
 from samia.evaluate.progress import ProgressHooks
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
-from samia.evaluate.schema import ROW_ORDER
+from samia.evaluate.schema import ROW_ORDER, SLICE_ROW_DEFAULTS
 from samia.evaluate.store import FolderLock, ResultsStore, unit_key
 from samia.evaluate.summary import everything_instances, summarize
-from samia.files import atomic_write_bytes, printable
+from samia.evaluate.volumes import VOLUME_UNIT, VolumeUnit, check_volume
+from samia.files import atomic_write_bytes, printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics
 from samia.metrics.factors import object_factors
@@ -44,8 +44,9 @@ from samia.prompts import PromptStrategy, build_strategies
 from samia.prompts.clicks import Click, simulate_clicks
 from samia.prompts.seeding import prompt_rng
 from samia.selection import choose_candidate
-from samia.transforms import IntensityPreset, default_preset, get_preset, to_rgb_uint8
+from samia.transforms import IntensityPreset, get_preset, preset_for, to_rgb_uint8
 from samia.types import Prompt
+from samia.volume import VOLUME_STRATEGIES
 
 NO_SLICE = -1
 """``slice`` value of rows from 2D images."""
@@ -71,10 +72,6 @@ class _Job:
     strategy: str
     variant: int
     prompt: Prompt
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 class _CaseWarnings:
@@ -119,7 +116,11 @@ class Evaluator:
         names = list(config.strategies)
         if self.book is not None and not names:
             names = sorted(self.book.strategies)
-        self.strategies: list[PromptStrategy] = build_strategies(names, config.protocol_settings(), config.protocol)
+        self.volume_strategies = [name for name in names if name in VOLUME_STRATEGIES]
+        slice_names = [name for name in names if name not in VOLUME_STRATEGIES]
+        self.strategies: list[PromptStrategy] = build_strategies(
+            slice_names, config.protocol_settings(), config.protocol
+        )
         self.fixed_preset = None if config.preset is None else get_preset(config.preset)
         self.model = build_model(config.model, config.checkpoint, config.device, config.input_pipeline)
         self.predictor = SamiaPredictor(
@@ -134,7 +135,10 @@ class Evaluator:
             "input_size": self.model.input_size,
             "normalization": self.model.normalization,
             "input_pipeline": self.model.input_pipeline,
-            "strategies": {s.name: s.description for s in self.strategies},
+            "strategies": {
+                **{s.name: s.description for s in self.strategies},
+                **{name: VOLUME_STRATEGIES[name] for name in self.volume_strategies},
+            },
             "protocol": self.config.protocol_settings().to_record(),
         }
 
@@ -209,6 +213,35 @@ class Evaluator:
         )
 
     def _run_case(self, case: Case, case_warnings: _CaseWarnings) -> tuple[int, int]:
+        """Run the case's slice units (slice strategies) and its volume unit (volume strategies)."""
+        ran = skipped = 0
+        failed = False
+        if self.strategies:
+            ran, skipped, failed = self._run_slices(case, case_warnings)
+        if self.volume_strategies:
+            key = unit_key(case.case_id, VOLUME_UNIT)
+            if self.store.has_unit(key):
+                skipped += 1
+            else:
+                try:
+                    with case_warnings.capture(NO_SLICE):
+                        image, label = load_case(case)
+                        unit = VolumeUnit(self, case, check_volume(case, image), label)  # type: ignore[arg-type]
+                        rows = unit.rows()
+                except Exception as error:
+                    path = getattr(error, "path", str(case.image_path))
+                    self.store.record_error(key, case.case_id, NO_SLICE, str(path), error)
+                    failed = True
+                else:
+                    meta = {"skipped_small": unit.skipped_small, "n_objects": len(unit.objects)}
+                    self.store.write_unit(key, rows, meta)
+                    ran += 1
+        if not failed:
+            self.store.mark_case_done(case.case_id)
+        return ran, skipped
+
+    def _run_slices(self, case: Case, case_warnings: _CaseWarnings) -> tuple[int, int, bool]:
+        """``(units run, units skipped, failed)`` of the case's slice units."""
         ran = skipped = seen = 0
         failed = False
         items = iter_slice_items(case, self.config.axis, self.config.min_area, self.config.connected_components)
@@ -225,12 +258,12 @@ class Evaluator:
                     self.store.record_error(
                         unit_key(case.case_id, NO_SLICE), case.case_id, NO_SLICE, str(case.label_path), error
                     )
-                    return ran, skipped
+                    return ran, skipped, True
                 break
             except Exception as error:  # any failure to read a case is that case's failure
                 path = getattr(error, "path", str(case.image_path))
                 self.store.record_error(unit_key(case.case_id, NO_SLICE), case.case_id, NO_SLICE, path, error)
-                return ran, skipped
+                return ran, skipped, True
             slice_index = NO_SLICE if item.slice_index is None else item.slice_index
             key = unit_key(case.case_id, slice_index)
             if self.store.has_unit(key):
@@ -245,14 +278,12 @@ class Evaluator:
                 continue
             self.store.write_unit(key, rows, {"skipped_small": item.skipped_small, "n_objects": len(item.objects)})
             ran += 1
-        if not failed:
-            self.store.mark_case_done(case.case_id)
-        return ran, skipped
+        return ran, skipped, failed
 
     def _preset(self, item: SliceItem) -> IntensityPreset:
         if self.fixed_preset is not None:
             return self.fixed_preset
-        return default_preset(item.image.modality, item.image.is_rgb)
+        return preset_for(item.image)
 
     def _evaluate_item(self, item: SliceItem, slice_index: int) -> list[dict[str, Any]]:
         if not item.objects:
@@ -470,6 +501,7 @@ class _ItemContext:
             "image_path": printable(str(item.case.image_path)),
             "label_path": printable(str(item.case.label_path)),
             **self.factors(obj),
+            **SLICE_ROW_DEFAULTS,
         }
 
     def scored_row(
@@ -504,7 +536,7 @@ class _ItemContext:
         if config.save_masks:
             relative = (
                 Path("masks")
-                / _safe(base["case"])
+                / safe_name(base["case"])
                 / (
                     f"s{base['slice']}_l{base['label']}_c{base['component']}_{base['strategy']}"
                     f"_v{base['variant']}_k{base['n_clicks']}_{selection}.png"

@@ -20,7 +20,8 @@ RESULT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     # identity of the object and its prompt
     ("dataset", pa.string()),
     ("case", pa.string()),
-    ("slice", pa.int64()),  # -1 for a 2D image
+    ("level", pa.string()),  # "slice" (a 2D image or one slice of a volume) or "volume"
+    ("slice", pa.int64()),  # -1 for a 2D image and for volume rows
     ("object", pa.string()),
     ("label", pa.int64()),
     ("component", pa.int64()),  # -1 for a whole label value
@@ -43,6 +44,7 @@ RESULT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("preset", pa.string()),
     ("spacing_y", pa.float64()),  # mm
     ("spacing_x", pa.float64()),  # mm
+    ("spacing_z", pa.float64()),  # mm, the slicing axis of volume rows; NaN for slice rows
     ("spacing_source", pa.string()),  # samia.types.SPACING_SOURCES
     ("image_path", pa.string()),
     ("label_path", pa.string()),
@@ -64,7 +66,24 @@ RESULT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("gt_area", pa.int64()),  # pixels
     ("pred_area", pa.int64()),  # pixels
     ("mask_path", pa.string()),  # relative to the results folder; null unless --save-masks
+    # volume rows (null / empty for slice rows)
+    ("key_slice", pa.int64()),  # the slice the prompt is given on (box3d: z_mid; slice_boxes: the largest)
+    ("slices_encoded", pa.int64()),  # encoder calls of the strategy's run on the volume (all objects)
+    ("slices_decoded", pa.int64()),  # this object's decoded slices
+    ("slice_offset", _LIST_OF_FLOATS),  # slice index - key_slice, for each slice holding truth or prediction
+    ("slice_dice", _LIST_OF_FLOATS),  # the Dice of those slices
 )
+
+SLICE_ROW_DEFAULTS: dict[str, Any] = {
+    "level": "slice",
+    "spacing_z": float("nan"),
+    "key_slice": None,
+    "slices_encoded": None,
+    "slices_decoded": None,
+    "slice_offset": [],
+    "slice_dice": [],
+}
+"""The volume columns of a slice-level row."""
 
 RESULT_SCHEMA = pa.schema([pa.field(name, kind) for name, kind in RESULT_FIELDS])
 RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA.names)
@@ -85,7 +104,7 @@ CORE_COLUMNS: tuple[str, ...] = (
 """The columns every reader needs; results of older samia versions may lack some others (factors,
 protocol, input pipeline), which the report then leaves out with a note."""
 
-ROW_ORDER = ["case", "slice", "label", "component", "strategy", "variant", "n_clicks", "selection"]
+ROW_ORDER = ["case", "level", "slice", "label", "component", "strategy", "variant", "n_clicks", "selection"]
 """How ``results.parquet`` is sorted."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-SUMMARY_KEYS = ["dataset", "model", "modality", "object", "strategy", "jitter_band", "n_clicks", "selection"]
+SUMMARY_KEYS = ["dataset", "model", "modality", "level", "object", "strategy", "jitter_band", "n_clicks", "selection"]
 HEADLINE_KEYS = ["model", "strategy", "selection"]
 SUMMARY_METRICS = ("dice", "iou", "hd95", "assd", "nsd")
 
@@ -29,13 +29,22 @@ def summarize(results: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFr
     return summary.reset_index()
 
 
+CLICK_STRATEGIES = ("clicks", "box3d_clicks")
+"""Strategies whose rows form a trajectory over ``n_clicks``."""
+
+
 def _last_clicks(results: pd.DataFrame) -> pd.DataFrame:
-    """``results`` with click trajectories at their last click count only, as strategy ``clicks@N``."""
-    if "n_clicks" not in results or not (results["strategy"] == "clicks").any():
+    """``results`` with click trajectories at their last click count only, as strategy ``<name>@N``."""
+    if "n_clicks" not in results:
         return results
-    last = results.loc[results["strategy"] == "clicks", "n_clicks"].max()
-    frame = results[(results["strategy"] != "clicks") | (results["n_clicks"] == last)].copy()
-    frame.loc[frame["strategy"] == "clicks", "strategy"] = f"clicks@{last}"
+    frame = results
+    for strategy in CLICK_STRATEGIES:
+        rows = frame["strategy"] == strategy
+        if not rows.any():
+            continue
+        last = frame.loc[rows, "n_clicks"].max()
+        frame = frame[~rows | (frame["n_clicks"] == last)].copy()
+        frame.loc[frame["strategy"] == strategy, "strategy"] = f"{strategy}@{last}"
     return frame
 
 

@@ -24,6 +24,7 @@ The DICOM ``Modality`` tag is mapped onto :data:`samia.types.MODALITIES` by :fun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -171,7 +172,7 @@ def read_dicom_series(folder: Path) -> Image2D | Volume:
     if len(series_ids) > 1:
         raise InvalidImageError(
             folder,
-            f"folder contains {len(series_ids)} DICOM series (different SeriesInstanceUIDs); "
+            f"folder contains {len(series_ids)} DICOM series ({'; '.join(_series_names(reader, folder, series_ids))}); "
             "put each series in its own folder",
         )
     files = reader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
@@ -190,6 +191,17 @@ def read_dicom_series(folder: Path) -> Image2D | Volume:
         )
     header = _read_dataset(Path(files[0]), header_only=True)
     return replace(from_sitk(image, folder), modality=samia_modality(header.get("Modality")), window=_window(header))
+
+
+def _series_names(reader: sitk.ImageSeriesReader, folder: Path, series_ids: Sequence[str]) -> list[str]:
+    """``"<SeriesNumber> <SeriesDescription> (<n> files, UID ...)"`` of each series, for messages."""
+    names = []
+    for uid in series_ids:
+        files = reader.GetGDCMSeriesFileNames(str(folder), uid)
+        header = _read_dataset(Path(files[0]), header_only=True)
+        label = " ".join(str(v) for v in (header.get("SeriesNumber"), header.get("SeriesDescription")) if v)
+        names.append(f"{label + ' ' if label else ''}({len(files)} files, UID {uid})")
+    return names
 
 
 def _read_dataset(path: Path, header_only: bool) -> Dataset:

@@ -13,7 +13,10 @@ VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 """Single DICOM files (read with pydicom). A folder of DICOM files is read as one series."""
 
-SUPPORTED_SUFFIXES = IMAGE_2D_SUFFIXES + VOLUME_SUFFIXES + DICOM_SUFFIXES
+NPZ_SUFFIXES = (".npz",)
+"""The CVPR 2024 challenge's NumPy archives (``imgs``, ``gts``, ``boxes``, ``spacing``; :mod:`samia.io.npz`)."""
+
+SUPPORTED_SUFFIXES = IMAGE_2D_SUFFIXES + VOLUME_SUFFIXES + DICOM_SUFFIXES + NPZ_SUFFIXES
 
 WRITABLE_2D_SUFFIXES = (".png", ".tif", ".tiff")
 """Lossless single-file formats masks and label maps are written to as plain 2D arrays (no spacing)."""

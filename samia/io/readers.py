@@ -27,11 +27,13 @@ from samia.io.dicom import read_dicom_file, read_dicom_series
 from samia.io.formats import (
     DICOM_SUFFIXES,
     IMAGE_2D_SUFFIXES,
+    NPZ_SUFFIXES,
     SUPPORTED_SUFFIXES,
     VOLUME_SUFFIXES,
     file_suffix,
 )
 from samia.io.image2d import read_image_2d
+from samia.io.npz import IMAGE_KEY, LABEL_KEY, read_npz
 from samia.io.volume import read_volume, read_volume_slice
 from samia.types import MODALITIES, Image2D, Volume
 
@@ -214,6 +216,8 @@ def _dispatch(path: Path, keep_palette_indices: bool) -> Image2D | Volume:
         return read_image_2d(path, keep_palette_indices)
     if suffix in VOLUME_SUFFIXES:
         return read_volume(path)
+    if suffix in NPZ_SUFFIXES:
+        return read_npz(path, LABEL_KEY if keep_palette_indices else IMAGE_KEY)  # labels are read keeping indices
     if suffix in DICOM_SUFFIXES or is_dicom(path):
         return read_dicom_file(path)
     raise UnsupportedFormatError(

@@ -6,6 +6,8 @@
 - :mod:`~samia.metrics.factors`: properties of a ground-truth object (size, contrast, boundary
   complexity, shape) that may explain a model's failures.
 - :mod:`~samia.metrics.summary`: all of them for one case, and an accumulator over cases.
+- :mod:`~samia.metrics.volume`: per-slice Dice along an axis of a volume, and the area under a
+  Dice-vs-clicks curve.
 
 Empty rule (nnU-Net style): when prediction and ground truth are both empty every metric is NaN
 and reported as such; when exactly one is empty, Dice = IoU = NSD = 0 and HD95 = ASSD = the
@@ -35,6 +37,7 @@ from samia.metrics.surface import (
     surface_distances,
     surfel_nsd,
 )
+from samia.metrics.volume import click_auc, slice_dice
 
 __all__ = [
     "METRIC_NAMES",
@@ -45,6 +48,7 @@ __all__ = [
     "assd",
     "assd_from_distances",
     "boundary",
+    "click_auc",
     "confusion_counts",
     "dice",
     "dice_from_counts",
@@ -55,6 +59,7 @@ __all__ = [
     "nsd",
     "nsd_from_distances",
     "segmentation_metrics",
+    "slice_dice",
     "surface_distances",
     "surfel_nsd",
 ]

@@ -1,7 +1,15 @@
 """Image transforms: intensity presets (raw intensities -> model RGB) and the model-input geometry."""
 
 from samia.transforms.geometry import INPUT_PIPELINES, InputGeometry, Letterbox, input_geometry
-from samia.transforms.intensity import PRESETS, IntensityPreset, default_preset, get_preset, to_rgb_uint8
+from samia.transforms.intensity import (
+    PRESETS,
+    IntensityPreset,
+    default_preset,
+    get_preset,
+    preset_for,
+    to_rgb_uint8,
+    volume_to_uint8,
+)
 
 __all__ = [
     "INPUT_PIPELINES",
@@ -12,5 +20,7 @@ __all__ = [
     "input_geometry",
     "default_preset",
     "get_preset",
+    "preset_for",
     "to_rgb_uint8",
+    "volume_to_uint8",
 ]

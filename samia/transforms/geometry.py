@@ -103,6 +103,28 @@ class InputGeometry(ABC):
         boxes = np.asarray(boxes, dtype=np.float64)
         return self.points_to_input(boxes.reshape(*boxes.shape[:-1], 2, 2)).reshape(boxes.shape)
 
+    def boxes_from_input(self, boxes: np.ndarray) -> np.ndarray:
+        """``(..., 4)`` XYXY model-input pixels -> original pixels that :meth:`boxes_to_input` takes
+        back to exactly these model-input values (float64)."""
+        boxes = np.asarray(boxes, dtype=np.float64)
+        scale_x, scale_y = self.scale_xy
+        return boxes / np.array([scale_x, scale_y, scale_x, scale_y])
+
+    def mask_to_input(self, mask: np.ndarray) -> np.ndarray:
+        """``(H, W)`` bool mask -> ``(S, S)`` bool mask in the model frame: resized to the resized
+        shape with OpenCV's ``INTER_AREA`` as a 0/1 uint8 image (a pixel is set where at least half of
+        the area it covers is), zero-padded bottom/right, as ``CVPR24_LiteMedSAM_infer.py`` resizes
+        the previous slice's mask before it takes its box."""
+        import cv2
+
+        if mask.shape != self.original_shape:
+            raise ValueError(f"mask of shape {mask.shape} does not match {self.original_shape}")
+        height, width = self.resized_shape
+        resized = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_AREA)
+        framed = np.zeros((self.input_size, self.input_size), dtype=bool)
+        framed[:height, :width] = resized > 0
+        return framed
+
     def logits_to_original(self, low_res_logits: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """Low-resolution logits ``(..., L, L)`` (e.g. ``(B, M, L, L)``) -> logits on the original grid
         ``(..., H, W)``, float32; a numpy array in gives a numpy array out.
@@ -162,6 +184,11 @@ class AreaLetterbox(InputGeometry):
     def boxes_to_input(self, boxes: np.ndarray) -> np.ndarray:
         """``int(box * S / max(H, W))`` per coordinate (truncation toward zero), as float64."""
         return np.trunc(np.asarray(boxes, dtype=np.float64) * self.scale)
+
+    def boxes_from_input(self, boxes: np.ndarray) -> np.ndarray:
+        """Integer model-input boxes -> original pixels that truncate back to them: ``(b + 0.5) / scale``
+        (the half pixel keeps float rounding from truncating ``b`` to ``b - 1``)."""
+        return (np.asarray(boxes, dtype=np.float64) + 0.5) / self.scale
 
 
 @dataclass(frozen=True)

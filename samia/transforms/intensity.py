@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from samia.errors import ConfigurationError, InvalidImageError, warn_input
-from samia.types import MODALITIES, Image2D
+from samia.types import MODALITIES, Image2D, Volume
 
 PRESET_KINDS = ("window", "percentile", "passthrough", "dicom", "huang2024")
 
@@ -128,6 +128,14 @@ def default_preset(modality: str, is_rgb: bool) -> IntensityPreset:
     return PRESETS["percentile"]
 
 
+def preset_for(image: Image2D | Volume) -> IntensityPreset:
+    """:func:`default_preset` of the image's modality, except for the CVPR 2024 challenge's ``.npz``
+    files, whose ``imgs`` are already mapped to 0..255 by the challenge: ``passthrough``."""
+    if str(image.path or "").lower().endswith(".npz"):
+        return PRESETS["passthrough"]
+    return default_preset(image.modality, isinstance(image, Image2D) and image.is_rgb)
+
+
 def to_rgb_uint8(image: Image2D, preset: IntensityPreset) -> np.ndarray:
     """Map ``image`` to the RGB input of a SAM-family model with ``preset`` (rules in the module docstring).
 
@@ -146,24 +154,58 @@ def to_rgb_uint8(image: Image2D, preset: IntensityPreset) -> np.ndarray:
     source = image.path or "<array>"
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)) or array.size == 0:
         raise InvalidImageError(source, f"expected a non-empty (H, W) or (H, W, 3) image, got shape {array.shape}")
+    if preset.kind == "huang2024":
+        _check_finite(array, source)
+        return _huang2024(array, source)
+    scaled = intensities_to_uint8(array, preset, source, image.window)
+    return scaled if scaled.ndim == 3 else np.repeat(scaled[:, :, None], 3, axis=2)
+
+
+def volume_to_uint8(volume: Volume, preset: IntensityPreset) -> np.ndarray:
+    """Map a whole volume to 0..255 with ``preset``, its range taken over the volume (percentiles of
+    all voxels, not of each slice), so that every slice of one volume looks alike to the model.
+
+    Returns:
+        ``(Z, Y, X)`` uint8, a new array.
+
+    Raises:
+        ConfigurationError: the ``huang2024`` preset, a rule for single 2D images.
+        InvalidImageError: as :func:`to_rgb_uint8`.
+    """
+    if preset.kind == "huang2024":
+        raise ConfigurationError("the huang2024 preset is a rule for 2D images; choose another --preset for volumes")
+    return intensities_to_uint8(volume.array, preset, volume.path or "<volume>", volume.window)
+
+
+def intensities_to_uint8(
+    array: np.ndarray, preset: IntensityPreset, source: str, window: tuple[float, float] | None = None
+) -> np.ndarray:
+    """The preset's rule on an array of any shape (``window``: the file's own, for ``dicom``).
+
+    Returns:
+        uint8 array of the same shape.
+
+    Raises:
+        InvalidImageError: NaN/Inf values; a constant array under a percentile or (non-uint8)
+            passthrough preset; ``dicom`` without a window (each naming ``source``).
+    """
+    _check_finite(array, source)
+    if preset.kind == "window":
+        if preset.units == "HU":
+            _check_hounsfield(array, source, preset.name)
+        return _scale(array, preset.low, preset.high)  # type: ignore[arg-type]
+    if preset.kind == "dicom":
+        return _scale(array, *_dicom_window_bounds(window, source))
+    if preset.kind == "passthrough" and array.dtype == np.uint8:
+        return array.copy()
+    return _scale(array, *_range(array, preset, source))
+
+
+def _check_finite(array: np.ndarray, source: str) -> None:
     if array.dtype.kind == "f":
         nonfinite = array.size - int(np.count_nonzero(np.isfinite(array)))
         if nonfinite:
             raise InvalidImageError(source, f"contains {nonfinite} NaN/Inf pixels")
-
-    if preset.kind == "huang2024":
-        return _huang2024(array, source)
-    if preset.kind == "window":
-        if preset.units == "HU":
-            _check_hounsfield(array, source, preset.name)
-        scaled = _scale(array, preset.low, preset.high)  # type: ignore[arg-type]
-    elif preset.kind == "dicom":
-        scaled = _scale(array, *_dicom_window_bounds(image))
-    elif preset.kind == "passthrough" and array.dtype == np.uint8:
-        scaled = array.copy()
-    else:
-        scaled = _scale(array, *_range(array, preset, source))
-    return scaled if scaled.ndim == 3 else np.repeat(scaled[:, :, None], 3, axis=2)
 
 
 def _check_hounsfield(array: np.ndarray, source: str, preset: str) -> None:
@@ -179,14 +221,13 @@ def _check_hounsfield(array: np.ndarray, source: str, preset: str) -> None:
         )
 
 
-def _dicom_window_bounds(image: Image2D) -> tuple[float, float]:
+def _dicom_window_bounds(window: tuple[float, float] | None, source: str) -> tuple[float, float]:
     """``(low, high)`` of DICOM's linear VOI function for the image's own window (module docstring)."""
-    if image.window is None:
+    if window is None:
         raise InvalidImageError(
-            image.path or "<array>",
-            "has no display window of its own (DICOM WindowCenter/WindowWidth); choose another preset",
+            source, "has no display window of its own (DICOM WindowCenter/WindowWidth); choose another preset"
         )
-    center, width = image.window
+    center, width = window
     half = (width - 1) / 2 if width > 1 else 0.5
     return center - 0.5 - half, center - 0.5 + half
 

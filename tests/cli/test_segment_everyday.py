@@ -16,7 +16,7 @@ from clinical_files import pydicom_file
 from PIL import Image
 
 import samia
-from samia.cli.choices import MODALITY_NAMES, PRESET_NAMES, STRATEGY_NAMES
+from samia.cli.choices import MODALITY_NAMES, PRESET_NAMES, STRATEGY_NAMES, VOLUME_STRATEGY_NAMES
 from samia.io import read_image, read_label
 
 IMAGE = "samia/data/samples/colin27_aal_2d/images/colin27_axial_025.png"
@@ -145,12 +145,14 @@ def test_help_lists_the_names_it_mirrors(cli):
     from samia.prompts import strategy_registry
     from samia.transforms import PRESETS
     from samia.types import MODALITIES
+    from samia.volume import VOLUME_STRATEGIES
 
     assert PRESET_NAMES == tuple(PRESETS) and MODALITY_NAMES == MODALITIES
     assert STRATEGY_NAMES == tuple(strategy_registry())
+    assert VOLUME_STRATEGY_NAMES == tuple(VOLUME_STRATEGIES)
     _, stdout, _ = cli("evaluate", "--help")
     flat = " ".join(stdout.split())
-    for name in (*PRESET_NAMES, *MODALITY_NAMES, *STRATEGY_NAMES):
+    for name in (*PRESET_NAMES, *MODALITY_NAMES, *STRATEGY_NAMES, *VOLUME_STRATEGY_NAMES):
         assert name in flat, name
 
 

@@ -263,9 +263,17 @@ def test_auto_detects_each_layout(tmp_path, save_png, save_volume, save_json, gr
     save_png(tmp_path / "f" / "masks" / "x.png", two_label_map)
     _msd(tmp_path / "m", save_volume, save_json)
     _nnunet(tmp_path / "n", save_volume, save_json)
-    assert [detect_layout(tmp_path / d) for d in "fmn"] == ["folder", "msd", "nnunet"]
+    (tmp_path / "c" / "imgs").mkdir(parents=True)
+    (tmp_path / "c" / "gts").mkdir()
+    for folder in ("imgs", "gts"):
+        np.savez(tmp_path / "c" / folder / "3DBox_MR_x.npz", gts=np.zeros((2, 3, 4), np.uint8))
+    assert [detect_layout(tmp_path / d) for d in "fmnc"] == ["folder", "msd", "nnunet", "cvpr24"]
     assert scan_dataset(tmp_path / "m").layout == "msd"
-    assert set(LAYOUTS) == {"folder", "msd", "nnunet"}
+    assert set(LAYOUTS) == {"folder", "msd", "nnunet", "cvpr24"}
+    scan = scan_dataset(tmp_path / "c")
+    assert scan.pairs == [
+        ("3DBox_MR_x", tmp_path / "c" / "imgs" / "3DBox_MR_x.npz", tmp_path / "c" / "gts" / "3DBox_MR_x.npz")
+    ]
 
 
 def test_unknown_structure_lists_what_was_expected(tmp_path):

@@ -212,3 +212,18 @@ def test_single_file_series_is_image2d(tmp_path, write_ct_series):
     assert isinstance(image, Image2D) and image.modality == "CT"
     np.testing.assert_array_equal(image.array, stored[0].astype(np.int32) * 2 - 1024)
     assert image.spacing == pytest.approx((0.7, 0.8))
+
+
+def test_a_folder_with_two_series_names_both(tmp_path) -> None:
+    from clinical_files import write_ct_series
+
+    first = write_ct_series(tmp_path / "a", np.zeros((3, 6, 5), np.int16), series_uid="1.2.3.4.1", series_number=2)
+    second = write_ct_series(tmp_path / "b", np.zeros((3, 6, 5), np.int16), series_uid="1.2.3.4.2", series_number=7)
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for path in first + second:
+        shutil.copy(path, folder / f"{path.parent.name}_{path.name}")
+    with pytest.raises(InvalidImageError, match=r"mixed: folder contains 2 DICOM series") as raised:
+        read_image(folder)
+    assert "UID 1.2.3.4.1" in str(raised.value) and "UID 1.2.3.4.2" in str(raised.value)
+    assert "3 files" in str(raised.value)

@@ -1,0 +1,167 @@
+"""``samia segment`` on a whole volume: ``--box3d`` boxes, or a key slice with ``--propagate``; and the
+CVPR 2024 challenge's ``.npz`` files (their own ``boxes``, a ``segs`` file back)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import typer
+
+BOX3D_HELP = "X0 Y0 Z0 X1 Y1 Z1"
+
+
+@dataclass(frozen=True)
+class VolumeRequest:
+    """The volume options of one ``samia segment`` call (as parsed; checked by :func:`segment_whole_volume`)."""
+
+    image: Path
+    out: Path
+    model: str
+    checkpoint: Path | None
+    device: str
+    modality: str | None
+    preset: str | None
+    axis: int
+    box3d: list[str]
+    slice_index: int | None
+    propagate: bool
+    overrides: dict[str, Any]
+
+
+def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None:
+    """Segment every object through the volume and write the label map (``.nii.gz``/``.nrrd``/``.mha``
+    on the input's grid, ``.dcm`` DICOM-SEG for a DICOM series, ``.npz`` the challenge's ``segs``).
+
+    Args:
+        request: the options.
+        key_prompts: the 2D prompt of each object on ``--slice`` (``--propagate``), else empty.
+    """
+    import numpy as np
+
+    from samia.errors import ConfigurationError
+    from samia.io import read_image
+    from samia.io.formats import NPZ_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
+    from samia.types import Volume
+
+    ending = file_suffix(request.out)
+    writable = (*WRITABLE_VOLUME_SUFFIXES, ".dcm", *NPZ_SUFFIXES)
+    if ending not in writable:
+        raise ConfigurationError(f"--out {request.out}: a volume's label map is written as {', '.join(writable)}")
+    if ending == ".dcm" and not request.image.is_dir():
+        raise ConfigurationError(f"--out {request.out}: a DICOM-SEG needs a DICOM series folder as the image")
+    loaded = read_image(request.image, request.modality)
+    from_file = file_suffix(request.image) in NPZ_SUFFIXES and not request.box3d and not request.propagate
+    if not isinstance(loaded, Volume):
+        if from_file:
+            _segment_challenge_2d(request, loaded)
+            return
+        raise ConfigurationError(
+            f"{request.image} is a 2D image {loaded.shape}: --box3d and --propagate need a volume; use --box"
+        )
+    prompts = _volume_prompts(request, loaded, key_prompts, from_file)
+    labels, names, report = _run(request, loaded, prompts)
+    if ending == ".dcm":
+        from samia.io.dicom_seg import write_dicom_seg
+
+        write_dicom_seg(request.out, labels, names, request.image)
+    elif ending in NPZ_SUFFIXES:
+        from samia.io.npz import write_segs
+
+        write_segs(request.out, labels)
+    else:
+        from samia.io import write_label_map
+
+        write_label_map(request.out, labels if len(names) > 1 else (labels > 0).astype(np.uint8), reference=loaded)
+    typer.echo(f"wrote {request.out} ({len(names)} object{'s' if len(names) > 1 else ''}): {report}")
+
+
+def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any], from_file: bool) -> list[Any]:
+    from samia.errors import ConfigurationError
+    from samia.volume import Box3D, KeySlice, VolumePrompt
+
+    source = str(request.image)
+    if from_file:
+        from samia.io.npz import read_boxes
+
+        boxes = read_boxes(request.image)
+        if boxes.shape[1] != 6:
+            raise ConfigurationError(f"{source}: a volume needs N x 6 boxes, the file has {boxes.shape}")
+        return [VolumePrompt(box3d=Box3D.from_values(b.tolist(), volume.shape, source)) for b in boxes]
+    if request.box3d:
+        if request.propagate or key_prompts:
+            raise ConfigurationError("give either --box3d or --slice with --box/--point and --propagate, not both")
+        values = [_numbers(text) for text in request.box3d]
+        return [VolumePrompt(box3d=Box3D.from_values(v, volume.shape, source)) for v in values]
+    if request.slice_index is None:
+        raise ConfigurationError("--propagate needs --slice K: the slice the --box/--point prompt is on")
+    if not 0 <= request.axis < 3:
+        raise ConfigurationError(f"--axis {request.axis} is not an axis of the volume {source} (0, 1 or 2)")
+    depth = volume.shape[request.axis]
+    if not 0 <= request.slice_index < depth:
+        raise ConfigurationError(
+            f"--slice {request.slice_index} is outside {source}: axis {request.axis} has slices 0..{depth - 1}"
+        )
+    return [VolumePrompt(key_slices=(KeySlice(request.slice_index, prompt),)) for prompt in key_prompts]
+
+
+def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, list[str], str]:
+    """``(label map, object names, summary line)``."""
+    from samia.models import build_model
+    from samia.predictor import SamiaPredictor
+    from samia.transforms import get_preset, preset_for
+    from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, VolumeSession, segment_volume
+
+    intensity = get_preset(request.preset) if request.preset else preset_for(volume)
+    defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
+    settings = replace(defaults, **request.overrides)
+    predictor = SamiaPredictor(build_model(request.model, request.checkpoint, request.device))
+    with VolumeSession(predictor, volume, intensity, request.axis) as session:
+        result = segment_volume(session, prompts, settings)
+    for number, obj in enumerate(result.objects, start=1):
+        if not obj.mask.any():
+            typer.echo(f"object {number}: the model returned an empty mask on every slice; try a tighter box", err=True)
+    sizes = ", ".join(
+        f"{int(obj.mask.sum())} voxels on {sum(s.area > 0 for s in obj.steps)} slices" for obj in result.objects
+    )
+    report = f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {intensity.name}"
+    return result.label_map(), [f"object {n}" for n in range(1, len(prompts) + 1)], report
+
+
+def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
+    """A 2D challenge file: each row of ``boxes`` decoded on ``imgs``; ``segs`` with the later box
+    winning where masks overlap (the baseline's ``segs[mask > 0] = idx``)."""
+    import numpy as np
+
+    from samia.errors import ConfigurationError
+    from samia.io.npz import read_boxes, write_segs
+    from samia.models import build_model
+    from samia.predictor import SamiaPredictor
+    from samia.transforms import get_preset, preset_for, to_rgb_uint8
+    from samia.types import Prompt
+
+    boxes = read_boxes(request.image)
+    if boxes.shape[1] != 4:
+        raise ConfigurationError(f"{request.image}: a 2D image needs N x 4 boxes, the file has {boxes.shape}")
+    intensity = get_preset(request.preset) if request.preset else preset_for(image)
+    predictor = SamiaPredictor(build_model(request.model, request.checkpoint, request.device))
+    predictor.set_image(to_rgb_uint8(image, intensity))
+    try:
+        predictions = predictor.predict_batch([Prompt(box=box) for box in boxes], multimask_output=False)
+    except ValueError as error:
+        raise ConfigurationError(f"{request.image}: impossible prompt: {error}") from None
+    segs = np.zeros(image.shape, dtype=np.uint16)
+    for number, prediction in enumerate(predictions, start=1):
+        segs[prediction.masks[0]] = number
+    write_segs(request.out, segs)
+    typer.echo(f"wrote {request.out} (segs of {len(boxes)} boxes), preset {intensity.name}")
+
+
+def _numbers(text: str) -> list[float]:
+    from samia.errors import ConfigurationError
+
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise ConfigurationError(f"--box3d {text!r} is not {BOX3D_HELP} (six numbers)") from None

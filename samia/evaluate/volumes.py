@@ -1,0 +1,264 @@
+"""Volume-level evaluation: one row per object, volume, volume strategy and selection rule
+(``level = "volume"``), next to the slice-level rows of the same run.
+
+A case's volume unit reads the image and label once, opens one
+:class:`~samia.volume.VolumeSession` (each slice encoded at most once for every strategy and
+selection rule of the case), and runs each strategy of :data:`~samia.volume.VOLUME_STRATEGIES`
+on every object at once. Objects are label values (connected components are a slice-level option);
+one with fewer than ``min_area`` voxels is skipped and counted. The selection rules are ``single``
+and ``predicted_iou`` (how each slice's mask is chosen); ``oracle`` needs each slice's truth and is a
+slice-level rule only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from samia.data import Case
+from samia.errors import InvalidImageError
+from samia.files import printable, safe_name
+from samia.io import write_mask
+from samia.metrics import segmentation_metrics, slice_dice
+from samia.metrics.factors import object_factors
+from samia.transforms import preset_for
+from samia.types import Volume
+from samia.volume import (
+    BOX3D_SETTINGS,
+    KEY_SLICE_SETTINGS,
+    ObjectVolume,
+    PropagationSettings,
+    VolumeSession,
+    box3d_of_mask,
+    clicked_prompt,
+    correction_click,
+    largest_slice,
+    segment_volume,
+    volume_prompt,
+)
+from samia.volume.strategies import Click3D, plane
+
+if TYPE_CHECKING:
+    from samia.evaluate.runner import Evaluator
+
+VOLUME_UNIT = -2
+"""The ``slice`` index of a case's volume unit in the journal (slice rows use -1 or the slice)."""
+
+VOLUME_SELECTIONS = ("predicted_iou", "single")
+"""The selection rules volume strategies report."""
+
+
+class _Object:
+    """One ground-truth object of a volume."""
+
+    def __init__(self, case: Case, label: int, mask: np.ndarray) -> None:
+        self.label = label
+        self.name = case.label_name(label)
+        self.mask = mask
+
+
+def volume_objects(case: Case, label: Volume, min_area: int) -> tuple[list[_Object], int]:
+    """The label values of ``label`` with at least ``min_area`` voxels, and how many were smaller."""
+    values = [int(v) for v in np.unique(label.array) if v != 0]
+    objects, skipped = [], 0
+    for value in values:
+        mask = label.array == value
+        if np.count_nonzero(mask) < min_area:
+            skipped += 1
+            continue
+        objects.append(_Object(case, value, mask))
+    return objects, skipped
+
+
+def settings_for(strategy: str, selection: str) -> PropagationSettings:
+    """The propagation rules of ``strategy`` with the slice masks chosen by ``selection``."""
+    defaults = KEY_SLICE_SETTINGS if strategy.startswith("keyslice") else BOX3D_SETTINGS
+    return replace(defaults, output=selection)
+
+
+class VolumeUnit:
+    """The volume rows of one case for an :class:`~samia.evaluate.runner.Evaluator`."""
+
+    def __init__(self, evaluator: Evaluator, case: Case, image: Volume, label: Volume) -> None:
+        self.evaluator = evaluator
+        self.config = evaluator.config
+        self.case = case
+        self.image = image
+        self.axis = self.config.axis
+        self.objects, self.skipped_small = volume_objects(case, label, int(self.config.min_area or 1))
+        self.preset = evaluator.fixed_preset or preset_for(image)
+        self._factors: dict[int, dict[str, float]] = {}
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.objects:
+            return []
+        selections = [s for s in VOLUME_SELECTIONS if s in self.config.selections] or ["single"]
+        rows: list[dict[str, Any]] = []
+        with VolumeSession(self.evaluator.predictor, self.image, self.preset, self.axis, keep_all=True) as session:
+            for strategy in self.evaluator.volume_strategies:
+                for selection in selections:
+                    self.evaluator.progress.report_unit_started(
+                        f"{self.case.case_id} {strategy} ({selection})", len(self.objects)
+                    )
+                    settings = settings_for(strategy, selection)
+                    if strategy == "box3d_clicks":
+                        rows += self._click_rows(session, settings, selection)
+                        continue
+                    prompts = [volume_prompt(strategy, obj.mask, self.axis) for obj in self.objects]
+                    result = segment_volume(session, prompts, settings)
+                    self.evaluator.progress.report_prompts_done(len(self.objects))
+                    for index, (obj, prompt) in enumerate(zip(self.objects, prompts)):
+                        answer = result.objects[index]
+                        key = largest_slice(obj.mask, self.axis) if strategy == "slice_boxes" else answer.key_slices[0]
+                        record = _prompt_record(prompt)
+                        rows.append(self._row(obj, strategy, selection, answer, result.slices_encoded, record, key))
+        return rows
+
+    def _click_rows(
+        self, session: VolumeSession, settings: PropagationSettings, selection: str
+    ) -> list[dict[str, Any]]:
+        """``box3d`` then up to ``max_clicks`` corrections, all objects together at each click."""
+        boxes = [box3d_of_mask(obj.mask) for obj in self.objects]
+        clicks: list[list[Click3D]] = [[] for _ in self.objects]
+        result = segment_volume(session, [clicked_prompt(b, [], self.axis) for b in boxes], settings)
+        answers: list[ObjectVolume] = list(result.objects)
+        encoded = result.slices_encoded
+        rows = []
+        for n_clicks in range(self.config.max_clicks + 1):
+            if n_clicks:
+                active = []
+                for index, obj in enumerate(self.objects):
+                    click = correction_click(answers[index].mask, obj.mask)
+                    if click is not None:
+                        clicks[index].append(click)
+                        active.append(index)
+                if active:
+                    prompts = [clicked_prompt(boxes[i], clicks[i], self.axis) for i in active]
+                    step = segment_volume(session, prompts, settings)
+                    encoded += step.slices_encoded
+                    for index, answer in zip(active, step.objects):
+                        answers[index] = answer
+            for index, obj in enumerate(self.objects):
+                record = {
+                    "box3d": boxes[index].to_list(),
+                    "clicks": [[*c.voxel, c.label] for c in clicks[index]],
+                }
+                converged = n_clicks > len(clicks[index])
+                key = boxes[index].middle(self.axis)
+                rows.append(
+                    self._row(obj, "box3d_clicks", selection, answers[index], encoded, record, key, n_clicks, converged)
+                )
+        self.evaluator.progress.report_prompts_done(len(self.objects))
+        return rows
+
+    def _factors_of(self, obj: _Object) -> dict[str, float]:
+        """The factors of the object on its largest slice (size, contrast, boundary there)."""
+        if obj.label not in self._factors:
+            index = largest_slice(obj.mask, self.axis)
+            self._factors[obj.label] = object_factors(
+                self.image.slice(index, self.axis), plane(obj.mask, index, self.axis)
+            )
+        return self._factors[obj.label]
+
+    def _row(
+        self,
+        obj: _Object,
+        strategy: str,
+        selection: str,
+        answer: ObjectVolume,
+        encoded: int,
+        prompt: dict[str, Any],
+        key: int,
+        n_clicks: int = 0,
+        converged: bool = False,
+    ) -> dict[str, Any]:
+        """The row of one object's answer (``encoded``: the encoder calls of the strategy's run)."""
+        config, model, case = self.config, self.evaluator.model, self.case
+        spacing = self.image.spacing
+        metrics = segmentation_metrics(
+            answer.mask, obj.mask, spacing, config.nsd_tolerance_mm, config.nsd_variant, config.nsd_zero_at_dice
+        )
+        dice_per_slice = slice_dice(answer.mask, obj.mask, self.axis)
+        present = np.flatnonzero(np.isfinite(dice_per_slice))
+        in_plane = [s for a, s in enumerate(spacing) if a != self.axis]
+        decoded = sum(1 for step in answer.steps if step.source != "mask")
+        meta = {"converged": True} if converged else {}
+        return {
+            "dataset": case.dataset,
+            "case": case.case_id,
+            "level": "volume",
+            "slice": -1,
+            "object": obj.name,
+            "label": obj.label,
+            "component": -1,
+            "modality": self.image.modality,
+            "model": model.name,
+            "weights_sha256": model.weights_sha256,
+            "input_pipeline": model.input_pipeline,
+            "protocol": config.protocol,
+            "strategy": strategy,
+            "variant": 0,
+            "n_clicks": n_clicks,
+            "seed": config.seed,
+            "prompt": json.dumps(prompt),
+            "prompt_meta": json.dumps(meta, sort_keys=True),
+            "jitter_band": "",
+            "jitter_offset_px": float("nan"),
+            "n_generated_masks": -1,
+            "best_match_iou": float("nan"),
+            "instance_matched": None,
+            "preset": self.preset.name,
+            "spacing_y": float(in_plane[0]),
+            "spacing_x": float(in_plane[1]),
+            "spacing_z": float(spacing[self.axis]),
+            "spacing_source": "header",
+            "image_path": printable(str(case.image_path)),
+            "label_path": printable(str(case.label_path)),
+            **self._factors_of(obj),
+            "selection": selection,
+            "candidate": 0,
+            "predicted_iou": _mean_predicted_iou(answer),
+            "candidate_dice": [],
+            "candidate_predicted_iou": [],
+            **{k: (float(v) if k in ("dice", "iou", "hd95", "assd", "nsd") else int(v)) for k, v in metrics.items()},
+            "mask_path": self._saved_mask(obj, strategy, selection, n_clicks, answer.mask),
+            "key_slice": int(key),
+            "slices_encoded": int(encoded),
+            "slices_decoded": decoded,
+            "slice_offset": [float(i - key) for i in present],
+            "slice_dice": [float(dice_per_slice[i]) for i in present],
+        }
+
+    def _saved_mask(self, obj: _Object, strategy: str, selection: str, n_clicks: int, mask: np.ndarray) -> str | None:
+        """With ``--save-masks``: the mask as NIfTI on the image's grid, its path relative to the results."""
+        if not self.config.save_masks:
+            return None
+        name = f"volume_l{obj.label}_{strategy}_k{n_clicks}_{selection}.nii.gz"
+        relative = Path("masks") / safe_name(self.case.case_id) / name
+        write_mask(self.evaluator.out / relative, mask, reference=self.image)
+        return relative.as_posix()
+
+
+def _mean_predicted_iou(answer: ObjectVolume) -> float:
+    values = [step.predicted_iou for step in answer.steps if step.stop is None and np.isfinite(step.predicted_iou)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _prompt_record(prompt: Any) -> dict[str, Any]:
+    if prompt.box3d is not None:
+        return {"box3d": prompt.box3d.to_list()}
+    return {"key_slices": [{"slice": k.index, **k.prompt.to_record()} for k in prompt.key_slices]}
+
+
+def check_volume(case: Case, image: object) -> Volume:
+    """The case's image as a volume, or InvalidImageError: volume strategies need a 3D image."""
+    if not isinstance(image, Volume):
+        raise InvalidImageError(
+            case.image_path,
+            "is a 2D image; the volume strategies (box3d, keyslice_*, slice_boxes, box3d_clicks) need a volume",
+        )
+    return image

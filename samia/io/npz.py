@@ -1,0 +1,83 @@
+"""The CVPR 2024 "Segment Anything in Medical Images on a Laptop" challenge's ``.npz`` files.
+
+One file per case: ``imgs`` (3D: ``(D, H, W)`` uint8; 2D: ``(H, W, 3)`` uint8), ``gts`` (the label
+map of the same grid, in training files), ``boxes`` (3D: ``N x 6`` ``[x_min, y_min, z_min, x_max,
+y_max, z_max]``; 2D: ``N x 4``), ``spacing`` (3D). Predictions go back as ``segs`` (the label map,
+object ``k`` = row ``k - 1`` of ``boxes``).
+
+``spacing`` is read in ITK order ``(x, y, z)`` and reversed to samia's ``(z, y, x)``: the
+challenge's data preparation (``pre_CT_MR.py``) stores ``SimpleITK.Image.GetSpacing()``, which is
+``(x, y, z)``. Its metric script (``CVPR24_compute_metrics.py``) hands the same three numbers to the
+surface distance on ``(D, H, W)`` arrays, i.e. reads them as ``(z, y, x)``; the two agree only when
+the slice spacing equals the in-plane one. samia follows the file's writer, so distances are in mm.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from samia.errors import CorruptFileError, InvalidImageError
+from samia.files import atomic_write
+from samia.types import Image2D, Volume
+
+IMAGE_KEY, LABEL_KEY, BOXES_KEY, SPACING_KEY, SEGS_KEY = "imgs", "gts", "boxes", "spacing", "segs"
+
+
+def _load(path: Path, key: str) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as content:
+            if key not in content.files:
+                raise InvalidImageError(
+                    path, f"has no {key!r} array (it holds {', '.join(content.files) or 'nothing'})"
+                )
+            return np.asarray(content[key])
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise CorruptFileError(path, f"cannot be read as a NumPy .npz archive ({error})") from error
+
+
+def has_array(path: Path, key: str) -> bool:
+    """Whether the archive holds ``key`` (False for an unreadable file; reading it says why)."""
+    try:
+        with np.load(path, allow_pickle=False) as content:
+            return key in content.files
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
+
+
+def read_npz(path: Path, key: str = IMAGE_KEY) -> Image2D | Volume:
+    """``imgs`` (or ``gts``) of a challenge file: an :class:`Image2D` for ``(H, W)`` and for
+    ``(H, W, 3)`` in a file without ``spacing`` (the challenge's 2D cases), else a :class:`Volume`
+    (spacing from ``spacing``, module docstring)."""
+    array = _load(path, key)
+    spaced = has_array(path, SPACING_KEY)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3 and not spaced):
+        return Image2D(array, path=str(path))
+    if array.ndim != 3:
+        raise InvalidImageError(path, f"{key!r} has shape {array.shape}; expected (D, H, W), (H, W, 3) or (H, W)")
+    if not spaced:
+        raise InvalidImageError(path, f"{key!r} is a volume {array.shape} but the file has no 'spacing'")
+    values = _load(path, SPACING_KEY).astype(np.float64).ravel()
+    if values.size != 3 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise InvalidImageError(path, f"'spacing' must hold three positive numbers, got {values.tolist()}")
+    return Volume(array, spacing=tuple(float(v) for v in values[::-1]), path=str(path))  # type: ignore[arg-type]
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    """``(N, 6)`` (3D) or ``(N, 4)`` (2D) int64 boxes of a challenge file."""
+    boxes = _load(path, BOXES_KEY)
+    if boxes.ndim != 2 or boxes.shape[1] not in (4, 6) or len(boxes) == 0:
+        raise InvalidImageError(path, f"'boxes' has shape {boxes.shape}; expected N x 6 (3D) or N x 4 (2D), N >= 1")
+    return boxes.astype(np.int64)
+
+
+def write_segs(path: Path, segs: np.ndarray) -> Path:
+    """Write ``segs`` (the label map) as the challenge's prediction file (compressed, atomically)."""
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez_compressed(handle, **{SEGS_KEY: segs})
+
+    return atomic_write(path, write)

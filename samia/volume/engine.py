@@ -1,0 +1,290 @@
+"""Segment objects through a volume from 3D boxes or key slices, slice by slice, with a 2D model.
+
+Each object's prompt becomes key slices and *chains* (runs of slices, each prompted from its
+neighbour's answer, :mod:`samia.volume.propagation`):
+
+- a 3D box ``[x0, y0, z0, x1, y1, z1]``: the CVPR 2024 baseline's rule. The middle slice
+  ``z_mid = int((z1 - z0) / 2 + z0)`` is prompted with the box's 2D projection; one chain runs up
+  from ``z_mid + 1`` to ``z1`` and one down from ``z_mid - 1`` to ``z0``, both inclusive; when the
+  previous mask is empty the projected box is used again.
+- one key slice: chains up and down from it to the prompt's bounds (the volume by default).
+- several key slices: as micro-sam segments between annotated slices, each gap is filled from both
+  ends (up from the lower key to the gap's middle, down from the upper key to just above it), and
+  chains run outward from the outermost keys.
+
+Work is scheduled so that every object on a slice is decoded in one batch and each slice is encoded
+at most once (:class:`~samia.volume.session.VolumeSession`): one upward sweep decodes the key
+slices and the upward chains in increasing slice order, one downward sweep the downward chains
+(a slice both sweeps reach is kept on disk between them); a slice that no active chain reaches is
+never encoded. Masks are written in the volume's own
+``(Z, Y, X)`` order whatever the slicing axis.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from samia.errors import ConfigurationError
+from samia.types import Prompt
+from samia.volume.prompts import VolumePrompt
+from samia.volume.propagation import (
+    BOX3D_SETTINGS,
+    KEY_SLICE_SETTINGS,
+    PropagationSettings,
+    SliceAnswer,
+    mask_answer,
+    next_prompt,
+    stop_reason,
+)
+from samia.volume.session import VolumeSession
+
+
+@dataclass(frozen=True)
+class SliceStep:
+    """What one object got on one slice.
+
+    Attributes:
+        slice: index along the slicing axis.
+        source: ``key`` (a key slice's prompt), ``mask`` (a given key-slice mask), ``up`` or ``down``.
+        prompt: the prompt's record (points, labels, box in the plane's pixels) and its projection.
+        predicted_iou: the model's estimate (NaN for a given mask).
+        area: pixels of the kept mask (0 when the slice was dropped by a stop rule).
+        stop: why propagation stopped on this slice, else None.
+    """
+
+    slice: int
+    source: str
+    prompt: dict[str, Any]
+    predicted_iou: float
+    area: int
+    stop: str | None = None
+
+
+@dataclass
+class ObjectVolume:
+    """One object's answer: its ``(Z, Y, X)`` bool mask, key slices and per-slice steps."""
+
+    mask: np.ndarray
+    key_slices: list[int]
+    steps: list[SliceStep] = field(default_factory=list)
+
+
+@dataclass
+class VolumeSegmentation:
+    """The answer for every object of one :func:`segment_volume` call.
+
+    Attributes:
+        objects: in the order of the prompts.
+        slices_encoded: encoder calls this call made (slices already encoded in the session cost 0).
+        decodings: prompts decoded (one per object and slice reached).
+    """
+
+    objects: list[ObjectVolume]
+    slices_encoded: int
+    decodings: int
+
+    def label_map(self) -> np.ndarray:
+        """``(Z, Y, X)`` labels ``1..N`` (uint8, uint16 beyond 255 objects); where objects overlap the
+        later one wins, as the CVPR 2024 baseline writes its ``segs``."""
+        shape = self.objects[0].mask.shape if self.objects else (0, 0, 0)
+        labels = np.zeros(shape, dtype=np.uint16 if len(self.objects) > 255 else np.uint8)
+        for number, obj in enumerate(self.objects, start=1):
+            labels[obj.mask] = number
+        return labels
+
+
+@dataclass(eq=False)
+class _Key:
+    obj: int
+    index: int
+    prompt: Prompt | None
+    mask: np.ndarray | None
+    settings: PropagationSettings
+    answer: SliceAnswer | None = None
+
+
+@dataclass(eq=False)
+class _Chain:
+    obj: int
+    seed: _Key
+    slices: list[int]
+    direction: str
+    settings: PropagationSettings
+    position: int = 0
+    previous: SliceAnswer | None = None
+    empty_run: int = 0
+    stopped: bool = False
+
+    @property
+    def next_slice(self) -> int | None:
+        if self.stopped or self.position >= len(self.slices):
+            return None
+        return self.slices[self.position]
+
+
+def segment_volume(
+    session: VolumeSession, prompts: Sequence[VolumePrompt], settings: PropagationSettings | None = None
+) -> VolumeSegmentation:
+    """Segment one object per prompt through the session's volume (module docstring).
+
+    Args:
+        session: the volume under its model.
+        prompts: one per object.
+        settings: projection and stop rules for every object; None = :data:`BOX3D_SETTINGS` for a
+            3D box (the CVPR 2024 rule) and :data:`KEY_SLICE_SETTINGS` for key slices.
+
+    Raises:
+        ConfigurationError: a key slice or bound outside the volume, a key slice outside its
+            prompt's bounds, or a key-slice prompt or mask that does not fit the plane.
+    """
+    encoded_before, decoded_before = session.slices_encoded, session.decodings
+    shape = session.volume.shape
+    objects = [ObjectVolume(np.zeros(shape, dtype=bool), []) for _ in prompts]
+    keys: list[_Key] = []
+    chains: list[_Chain] = []
+    for number, prompt in enumerate(prompts):
+        chosen = settings or (BOX3D_SETTINGS if prompt.box3d is not None else KEY_SLICE_SETTINGS)
+        object_keys, object_chains = _plan(session, number, prompt, chosen)
+        objects[number].key_slices = [key.index for key in object_keys]
+        keys += object_keys
+        chains += object_chains
+    up = [c for c in chains if c.direction == "up"]
+    down = [c for c in chains if c.direction == "down"]
+    upward = sorted({key.index for key in keys} | {z for c in up for z in c.slices})
+    downward = sorted({z for c in down for z in c.slices}, reverse=True)
+    decoder = _Decoder(session, objects, revisited=set(upward) & set(downward))
+    for index in upward:
+        decoder.run(index, [key for key in keys if key.index == index], [c for c in up if c.next_slice == index])
+        for chain in chains:
+            if chain.previous is None and chain.seed.answer is not None:
+                chain.previous = chain.seed.answer
+    for index in downward:
+        decoder.run(index, [], [c for c in down if c.next_slice == index])
+    return VolumeSegmentation(objects, session.slices_encoded - encoded_before, session.decodings - decoded_before)
+
+
+def _plan(
+    session: VolumeSession, number: int, prompt: VolumePrompt, settings: PropagationSettings
+) -> tuple[list[_Key], list[_Chain]]:
+    """The key slices and chains of one object's prompt."""
+    source = session.volume.path or "<volume>"
+    depth = session.depth
+    if prompt.box3d is not None:
+        low, high, box = prompt.box3d.along(session.axis)
+        keys = [
+            _Key(
+                number, prompt.box3d.middle(session.axis), Prompt(box=box, meta={"projection": "box3d"}), None, settings
+            )
+        ]
+    else:
+        low, high = prompt.bounds if prompt.bounds is not None else (0, depth - 1)
+        keys = [_Key(number, key.index, key.prompt, key.mask, settings) for key in prompt.key_slices]
+    if not 0 <= low <= high <= depth - 1:
+        raise ConfigurationError(
+            f"{source}: slice range {low}..{high} is not within 0..{depth - 1} along axis {session.axis}"
+        )
+    for key in keys:
+        if not low <= key.index <= high:
+            raise ConfigurationError(
+                f"{source}: key slice {key.index} lies outside the slice range {low}..{high} along axis {session.axis}"
+            )
+        if key.mask is not None and key.mask.shape != session.plane_shape:
+            raise ConfigurationError(
+                f"{source}: the mask of key slice {key.index} is {key.mask.shape}, the slices are {session.plane_shape}"
+            )
+        if key.prompt is not None:
+            try:
+                key.prompt = key.prompt.fitted_to(session.plane_shape)
+            except ValueError as error:
+                raise ConfigurationError(f"{source}: impossible prompt on slice {key.index}: {error}") from None
+    if not prompt.propagate:
+        return keys, []
+    chains = [_Chain(number, keys[0], list(range(keys[0].index - 1, low - 1, -1)), "down", settings)]
+    for lower, upper in zip(keys, keys[1:]):
+        middle = (lower.index + upper.index) // 2
+        chains.append(_Chain(number, lower, list(range(lower.index + 1, middle + 1)), "up", settings))
+        chains.append(_Chain(number, upper, list(range(upper.index - 1, middle, -1)), "down", settings))
+    chains.append(_Chain(number, keys[-1], list(range(keys[-1].index + 1, high + 1)), "up", settings))
+    return keys, [chain for chain in chains if chain.slices]
+
+
+class _Decoder:
+    """Decodes the jobs of one slice in one batch per output rule and keeps the answers."""
+
+    def __init__(self, session: VolumeSession, objects: list[ObjectVolume], revisited: set[int]) -> None:
+        self.session = session
+        self.objects = objects
+        self.revisited = revisited
+
+    def run(self, index: int, keys: list[_Key], chains: list[_Chain]) -> None:
+        geometry = None
+        jobs: list[tuple[_Key | _Chain, Prompt]] = []
+        for key in keys:
+            if key.mask is not None:
+                geometry = geometry or self._geometry()
+                key.answer = mask_answer(key.mask, geometry, self.session.predictor.model.low_res_size)
+                self._keep(key.obj, index, "mask", Prompt(), key.answer)
+            else:
+                jobs.append((key, key.prompt))  # type: ignore[arg-type]
+        for chain in chains:
+            geometry = geometry or self._geometry()
+            prompt = next_prompt(chain.previous, chain.seed.prompt, geometry, chain.settings)  # type: ignore[arg-type]
+            if prompt is None:  # an empty previous mask and no prompt to fall back on
+                chain.stopped = True
+                continue
+            jobs.append((chain, prompt))
+        if not jobs:
+            return
+        self.session.use(index, again=index in self.revisited)
+        by_output: dict[tuple[bool, bool], list[int]] = defaultdict(list)
+        for number, (job, _) in enumerate(jobs):
+            # key prompts were fitted to the plane when planned; propagated boxes come from the model
+            # frame and go to the model as they are (they may reach into the padding, as the baseline's do)
+            by_output[(job.settings.output == "predicted_iou", isinstance(job, _Key))].append(number)
+        for (multimask, fit), numbers in by_output.items():
+            predictions = self.session.predictor.predict_batch([jobs[n][1] for n in numbers], multimask, fit)
+            self.session.decodings += len(numbers)
+            for number, prediction in zip(numbers, predictions):
+                best = prediction.best_index
+                answer = SliceAnswer(
+                    prediction.masks[best], prediction.low_res_logits[best], float(prediction.iou_predictions[best])
+                )
+                self._answer(index, jobs[number][0], jobs[number][1], answer)
+
+    def _geometry(self):  # type: ignore[no-untyped-def]
+        from samia.transforms import input_geometry
+
+        model = self.session.predictor.model
+        return input_geometry(model.input_pipeline, self.session.plane_shape, model.input_size)
+
+    def _answer(self, index: int, job: _Key | _Chain, prompt: Prompt, answer: SliceAnswer) -> None:
+        if isinstance(job, _Key):
+            job.answer = answer
+            self._keep(job.obj, index, "key", prompt, answer)
+            return
+        job.position += 1
+        job.empty_run = 0 if answer.mask.any() else job.empty_run + 1
+        reason = stop_reason(answer, job.previous, job.empty_run, job.settings)  # type: ignore[arg-type]
+        if reason is not None:
+            job.stopped = True
+            self.objects[job.obj].steps.append(
+                SliceStep(index, job.direction, _record(prompt), answer.predicted_iou, 0, reason)
+            )
+            return
+        job.previous = answer
+        self._keep(job.obj, index, job.direction, prompt, answer)
+
+    def _keep(self, obj: int, index: int, source: str, prompt: Prompt, answer: SliceAnswer) -> None:
+        plane = np.moveaxis(self.objects[obj].mask, self.session.axis, 0)  # a view: writes reach the volume
+        plane[index] = answer.mask
+        area = int(np.count_nonzero(answer.mask))
+        self.objects[obj].steps.append(SliceStep(index, source, _record(prompt), answer.predicted_iou, area))
+
+
+def _record(prompt: Prompt) -> dict[str, Any]:
+    return {**prompt.to_record(), "projection": prompt.meta.get("projection", "key")}

@@ -1,0 +1,162 @@
+"""``samia segment`` on whole volumes: --box3d, --propagate, DICOM-SEG and the challenge's .npz files,
+and the one-line refusals of bad input (exit code 2, nothing written)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from clinical_files import write_ct_series
+
+from samia.data.phantoms import ellipsoid_mask
+
+SHAPE = (12, 36, 40)
+
+
+def _phantom_nifti(path: Path) -> Path:
+    """A volume with two bright ellipsoids, oblique geometry (spacing, origin, direction all non-trivial)."""
+    masks = [ellipsoid_mask(SHAPE, (5.5, 12, 12), (4, 6, 7)), ellipsoid_mask(SHAPE, (6, 24, 28), (4, 6, 6))]
+    array = np.where(masks[0] | masks[1], 220, 30).astype(np.int16)
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.8, 0.7, 2.5))
+    image.SetOrigin((-10.0, 4.5, 31.0))
+    image.SetDirection((0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def test_box3d_writes_a_label_map_on_the_inputs_exact_grid(cli, tmp_path) -> None:
+    image = _phantom_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "seg.nii.gz"
+    code, stdout, stderr = cli(
+        "segment", image, "--model", "tiny_sam", "--box3d", 5, 6, 2, 19, 18, 9, "--box3d", 22, 18, 2, 34, 30, 10,
+        "--out", out,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "2 objects" in stdout and "slices encoded" in stdout
+    written, source = sitk.ReadImage(str(out)), sitk.ReadImage(str(image))
+    assert written.GetSize() == source.GetSize()
+    assert np.allclose(written.GetSpacing(), source.GetSpacing())
+    assert np.allclose(written.GetOrigin(), source.GetOrigin())
+    assert np.allclose(written.GetDirection(), source.GetDirection())
+    labels = sitk.GetArrayFromImage(written)
+    assert set(np.unique(labels)) <= {0, 1, 2}
+    occupied = np.flatnonzero(labels.any(axis=(1, 2)))
+    assert occupied.min() >= 2 and occupied.max() <= 10  # inside the boxes' z-ranges
+
+
+def test_a_key_slice_box_propagates_through_the_volume(cli, tmp_path) -> None:
+    image = _phantom_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "seg.nrrd"
+    code, stdout, stderr = cli(
+        "segment", image, "--model", "tiny_sam", "--slice", 6, "--box", 5, 6, 19, 18, "--propagate",
+        "--min-iou-with-previous", 0, "--out", out,
+    )  # fmt: skip
+    assert code == 0, stderr
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    assert labels.shape == SHAPE and labels[6].any()
+    assert np.count_nonzero(labels.any(axis=(1, 2))) > 1  # propagated beyond the key slice
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--box3d", 5, 6, 2, 19, 18, 40], r"ct.nii.gz: 3D box .* leaves the volume: z must lie in 0..11"),
+        (["--box3d", 19, 6, 2, 5, 18, 9], r"x1 = 5 < x0 = 19"),
+        (["--box3d", 5, 6, 9, 19, 18, 2], r"an empty z-range"),
+        (["--box3d", 5, 6, 2], r"--box3d.*takes six numbers X0 Y0 Z0 X1 Y1 Z1"),
+        (["--box3d", 5, 6, 2, 19, 18, 9, "--box", 1, 2, 3, 4], r"either --box3d or --box"),
+        (["--propagate", "--box", 1, 2, 3, 4], r"--propagate needs --slice"),
+        (["--slice", 40, "--propagate", "--box", 1, 2, 3, 4], r"--slice 40 is outside"),
+        (["--box3d", 5, 6, 2, 19, 18, 9, "--projection", "lasso"], r"unknown projection 'lasso'"),
+        (["--box3d", 5, 6, 2, 19, 18, 9, "--overlay", "o.png"], r"--probabilities and --overlay are written for one"),
+    ],
+)
+def test_bad_volume_prompts_are_refused_in_one_line(cli, tmp_path, args, message) -> None:
+    image = _phantom_nifti(tmp_path / "ct.nii.gz")
+    out = tmp_path / "seg.nii.gz"
+    code, _, stderr = cli("segment", image, "--model", "tiny_sam", *args, "--out", out)
+    assert code == 2
+    import re
+
+    assert re.search(message, stderr), stderr
+    assert len(stderr.strip().splitlines()) <= 3  # typer's usage lines for a usage error, else one line
+    assert not out.exists()
+
+
+def test_box3d_on_a_2d_image_is_refused(cli, tmp_path) -> None:
+    from PIL import Image
+
+    png = tmp_path / "slice.png"
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(png)
+    code, _, stderr = cli(
+        "segment", png, "--model", "tiny_sam", "--box3d", 1, 1, 0, 5, 5, 0, "--out", tmp_path / "s.nii.gz"
+    )
+    assert code == 2 and "slice.png is a 2D image" in stderr and "--box3d and --propagate need a volume" in stderr
+
+
+def test_a_4d_volume_is_refused(cli, tmp_path) -> None:
+    image = sitk.JoinSeries([sitk.GetImageFromArray(np.zeros((4, 5, 6), np.int16))] * 3)
+    path = tmp_path / "series4d.nii.gz"
+    sitk.WriteImage(image, str(path))
+    code, _, stderr = cli(
+        "segment", path, "--model", "tiny_sam", "--box3d", 0, 0, 0, 3, 3, 2, "--out", tmp_path / "s.nii.gz"
+    )
+    assert code == 2 and "series4d.nii.gz" in stderr and "4 dimensions" in stderr
+
+
+def test_a_dicom_series_gives_a_dicom_seg_that_reads_back_onto_the_same_voxels(cli, tmp_path) -> None:
+    masks = [ellipsoid_mask(SHAPE, (5.5, 12, 12), (4, 6, 7)), ellipsoid_mask(SHAPE, (6, 24, 28), (4, 6, 6))]
+    files = write_ct_series(tmp_path / "series", np.where(masks[0] | masks[1], 60, -700))
+    boxes = ["--box3d", 5, 6, 2, 19, 18, 9, "--box3d", 22, 18, 2, 34, 30, 10]
+    nifti, seg = tmp_path / "seg.nii.gz", tmp_path / "seg.dcm"
+    assert cli("segment", tmp_path / "series", "--model", "tiny_sam", *boxes, "--out", nifti)[0] == 0
+    code, _, stderr = cli("segment", tmp_path / "series", "--model", "tiny_sam", *boxes, "--out", seg)
+    assert code == 0, stderr
+    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(nifti)))
+    assert expected.any()
+    dataset = pydicom.dcmread(seg)
+    assert dataset.Modality == "SEG" and dataset.SegmentationType == "BINARY"
+    sources = [pydicom.dcmread(path, stop_before_pixels=True) for path in files]
+    referenced = {
+        item.ReferencedSOPInstanceUID for item in dataset.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    }
+    assert referenced == {str(s.SOPInstanceUID) for s in sources}
+    assert dataset.FrameOfReferenceUID == sources[0].FrameOfReferenceUID
+    read = hd.seg.segread(seg)
+    # the series' files are written in z order: frame k of the series is slice k of the NIfTI output
+    labels = read.get_pixels_by_source_instance([str(s.SOPInstanceUID) for s in sources], combine_segments=True)
+    assert np.array_equal(np.asarray(labels), expected)
+
+
+def test_a_dicom_seg_needs_a_series(cli, tmp_path) -> None:
+    image = _phantom_nifti(tmp_path / "ct.nii.gz")
+    code, _, stderr = cli(
+        "segment", image, "--model", "tiny_sam", "--box3d", 1, 1, 0, 5, 5, 2, "--out", tmp_path / "s.dcm"
+    )
+    assert code == 2 and "a DICOM-SEG needs a DICOM series folder" in stderr
+
+
+def test_the_challenges_npz_files_run_unchanged(cli, tmp_path) -> None:
+    masks = [ellipsoid_mask(SHAPE, (5.5, 12, 12), (4, 6, 7)), ellipsoid_mask(SHAPE, (6, 24, 28), (4, 6, 6))]
+    imgs = np.where(masks[0] | masks[1], 220, 30).astype(np.uint8)
+    boxes = np.array([[5, 6, 2, 19, 18, 9], [22, 18, 2, 34, 30, 10]])
+    case = tmp_path / "3DBox_CT_case.npz"
+    np.savez(case, imgs=imgs, boxes=boxes, spacing=np.array([0.8, 0.7, 2.5]))
+    out = tmp_path / "segs" / "3DBox_CT_case.npz"
+    code, stdout, stderr = cli("segment", case, "--model", "tiny_sam", "--out", out)
+    assert code == 0, stderr
+    assert "preset passthrough" in stdout
+    with np.load(out) as written:
+        assert written.files == ["segs"] and written["segs"].shape == SHAPE
+        assert set(np.unique(written["segs"])) <= {0, 1, 2}
+    flat = tmp_path / "2DBox_US_case.npz"
+    np.savez(flat, imgs=np.repeat(imgs[5][:, :, None], 3, axis=2), boxes=np.array([[5, 6, 19, 18]]))
+    code, stdout, stderr = cli("segment", flat, "--model", "tiny_sam", "--out", tmp_path / "flat.npz")
+    assert code == 0, stderr
+    with np.load(tmp_path / "flat.npz") as written:
+        assert written["segs"].shape == SHAPE[1:]
