@@ -233,7 +233,7 @@ class Evaluator:
                     self.store.record_error(key, case.case_id, NO_SLICE, str(path), error)
                     failed = True
                 else:
-                    meta = {"skipped_small": unit.skipped_small, "n_objects": len(unit.objects)}
+                    meta = {"skipped_small": unit.skipped_small, "n_objects": len(unit.values)}
                     self.store.write_unit(key, rows, meta)
                     ran += 1
         if not failed:

@@ -68,7 +68,7 @@ RESULT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("mask_path", pa.string()),  # relative to the results folder; null unless --save-masks
     # volume rows (null / empty for slice rows)
     ("key_slice", pa.int64()),  # the slice the prompt is given on (box3d: z_mid; slice_boxes: the largest)
-    ("slices_encoded", pa.int64()),  # encoder calls of the strategy's run on the volume (all objects)
+    ("slices_encoded", pa.int64()),  # encoder calls of the strategy's run on the volume (its batch of objects)
     ("slices_decoded", pa.int64()),  # this object's decoded slices
     ("slice_offset", _LIST_OF_FLOATS),  # slice index - key_slice, for each slice holding truth or prediction
     ("slice_dice", _LIST_OF_FLOATS),  # the Dice of those slices

@@ -5,7 +5,8 @@ A case's volume unit reads the image and label once, opens one
 :class:`~samia.volume.VolumeSession` (each slice encoded at most once for every strategy and
 selection rule of the case), and runs each strategy of :data:`~samia.volume.VOLUME_STRATEGIES`
 on every object at once. Objects are label values (connected components are a slice-level option);
-one with fewer than ``min_area`` voxels is skipped and counted. The selection rules are ``single``
+one with fewer than ``min_area`` voxels is skipped and counted. Ground-truth and predicted masks are
+held for ``decode_batch`` objects at a time, so memory does not grow with the number of labels. The selection rules are ``single``
 and ``predicted_iou`` (how each slice's mask is chosen); ``oracle`` needs each slice's truth and is a
 slice-level rule only.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from samia.data import Case
-from samia.errors import InvalidImageError
+from samia.errors import InvalidImageError, InvalidLabelError
 from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics, slice_dice
@@ -61,17 +62,13 @@ class _Object:
         self.mask = mask
 
 
-def volume_objects(case: Case, label: Volume, min_area: int) -> tuple[list[_Object], int]:
-    """The label values of ``label`` with at least ``min_area`` voxels, and how many were smaller."""
-    values = [int(v) for v in np.unique(label.array) if v != 0]
-    objects, skipped = [], 0
-    for value in values:
-        mask = label.array == value
-        if np.count_nonzero(mask) < min_area:
-            skipped += 1
-            continue
-        objects.append(_Object(case, value, mask))
-    return objects, skipped
+def volume_labels(label: Volume, min_area: int) -> tuple[list[int], int]:
+    """The label values of ``label`` with at least ``min_area`` voxels, and how many were smaller
+    (counted without making a mask per value)."""
+    counts = np.bincount(label.array.ravel())
+    present = [int(v) for v in np.flatnonzero(counts) if v != 0]
+    kept = [v for v in present if counts[v] >= min_area]
+    return kept, len(present) - len(kept)
 
 
 def settings_for(strategy: str, selection: str) -> PropagationSettings:
@@ -89,33 +86,53 @@ class VolumeUnit:
         self.case = case
         self.image = image
         self.axis = self.config.axis
-        self.objects, self.skipped_small = volume_objects(case, label, int(self.config.min_area or 1))
+        self.label = label
+        self.values, self.skipped_small = volume_labels(label, int(self.config.min_area or 1))
         self.preset = evaluator.fixed_preset or preset_for(image)
+        self.objects: list[_Object] = []
         self._factors: dict[int, dict[str, float]] = {}
 
     def rows(self) -> list[dict[str, Any]]:
-        if not self.objects:
+        """Every volume row of the case.
+
+        Raises:
+            InvalidLabelError: the label volume holds no object at all (never skipped silently).
+        """
+        if not self.values:
+            if not self.skipped_small:
+                raise InvalidLabelError(
+                    self.case.label_path, "label map has no object (all background); nothing to evaluate"
+                )
             return []
         selections = [s for s in VOLUME_SELECTIONS if s in self.config.selections] or ["single"]
         rows: list[dict[str, Any]] = []
+        size = self.config.decode_batch
         with VolumeSession(self.evaluator.predictor, self.image, self.preset, self.axis, keep_all=True) as session:
-            for strategy in self.evaluator.volume_strategies:
-                for selection in selections:
-                    self.evaluator.progress.report_unit_started(
-                        f"{self.case.case_id} {strategy} ({selection})", len(self.objects)
-                    )
-                    settings = settings_for(strategy, selection)
-                    if strategy == "box3d_clicks":
-                        rows += self._click_rows(session, settings, selection)
-                        continue
-                    prompts = [volume_prompt(strategy, obj.mask, self.axis) for obj in self.objects]
-                    result = segment_volume(session, prompts, settings)
-                    self.evaluator.progress.report_prompts_done(len(self.objects))
-                    for index, (obj, prompt) in enumerate(zip(self.objects, prompts)):
-                        answer = result.objects[index]
-                        key = largest_slice(obj.mask, self.axis) if strategy == "slice_boxes" else answer.key_slices[0]
-                        record = _prompt_record(prompt)
-                        rows.append(self._row(obj, strategy, selection, answer, result.slices_encoded, record, key))
+            for start in range(0, len(self.values), size):  # masks of decode_batch objects at a time
+                self.objects = [_Object(self.case, v, self.label.array == v) for v in self.values[start : start + size]]
+                rows += self._object_rows(session, selections)
+        return rows
+
+    def _object_rows(self, session: VolumeSession, selections: list[str]) -> list[dict[str, Any]]:
+        """The rows of ``self.objects`` under every volume strategy and selection rule."""
+        rows: list[dict[str, Any]] = []
+        for strategy in self.evaluator.volume_strategies:
+            for selection in selections:
+                self.evaluator.progress.report_unit_started(
+                    f"{self.case.case_id} {strategy} ({selection})", len(self.objects)
+                )
+                settings = settings_for(strategy, selection)
+                if strategy == "box3d_clicks":
+                    rows += self._click_rows(session, settings, selection)
+                    continue
+                prompts = [volume_prompt(strategy, obj.mask, self.axis) for obj in self.objects]
+                result = segment_volume(session, prompts, settings)
+                self.evaluator.progress.report_prompts_done(len(self.objects))
+                for index, (obj, prompt) in enumerate(zip(self.objects, prompts)):
+                    answer = result.objects[index]
+                    key = largest_slice(obj.mask, self.axis) if strategy == "slice_boxes" else answer.key_slices[0]
+                    record = _prompt_record(prompt)
+                    rows.append(self._row(obj, strategy, selection, answer, result.slices_encoded, record, key))
         return rows
 
     def _click_rows(

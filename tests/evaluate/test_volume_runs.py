@@ -191,3 +191,42 @@ def test_a_dicom_series_folder_pairs_with_a_nifti_label(tmp_path) -> None:
     assert outcome.errors.empty and len(outcome.results) == 2  # one object, two selection rules
     row = outcome.results.iloc[0]
     assert row["modality"] == "CT" and row["preset"] == "ct_soft_tissue" and row["spacing_z"] == pytest.approx(2.5)
+
+
+def test_an_empty_label_volume_is_a_recorded_failure(volumes, tmp_path) -> None:
+    import shutil
+
+    import SimpleITK as sitk
+
+    copy = tmp_path / "empty"
+    shutil.copytree(volumes, copy)
+    label_path = sorted((copy / "labelsTr").glob("*.nii.gz"))[0]
+    label = sitk.ReadImage(str(label_path))
+    empty = sitk.GetImageFromArray(np.zeros(sitk.GetArrayFromImage(label).shape, np.uint8))
+    empty.CopyInformation(label)
+    sitk.WriteImage(empty, str(label_path))
+    outcome = evaluate(
+        EvaluationConfig(data=str(copy), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+    )
+    assert len(outcome.errors) == 1 and "no object (all background)" in outcome.errors.iloc[0]["message"]
+    assert outcome.results["case"].nunique() == 2
+
+
+def test_objects_in_chunks_give_the_same_rows_and_still_encode_each_slice_once(volumes, tmp_path) -> None:
+    runs = {
+        size: evaluate(
+            EvaluationConfig(
+                data=str(volumes),
+                out=str(tmp_path / f"b{size}"),
+                model="tiny_sam",
+                strategies=["box3d", "keyslice_box"],
+                decode_batch=size,
+            )
+        ).results  # fmt: skip
+        for size in (1, 32)
+    }
+    key = ["case", "label", "strategy", "selection"]
+    one, all_ = (runs[s].sort_values(key).reset_index(drop=True) for s in (1, 32))
+    assert np.allclose(one["dice"], all_["dice"])
+    # one object per run: each object's first run encodes what earlier objects left; never more than the volume
+    assert (one.groupby("case")["slices_encoded"].sum() <= 8).all() and (all_["slices_encoded"] <= 8).all()
