@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from samia.cli.choices import MODALITY_HELP, PRESET_HELP, STRATEGY_HELP
+from samia.cli.choices import BACKEND_HELP, MODALITY_HELP, PRECISION_HELP, PRESET_HELP, STRATEGY_HELP
 
 
 def evaluate_command(
@@ -71,6 +71,8 @@ def evaluate_command(
         bool, typer.Option("--cvpr24-nsd", help="CVPR 2024 challenge rule: NSD = 0 where Dice <= 0.2.", metavar="")
     ] = False,
     device: Annotated[str, typer.Option(help="torch device.", metavar="NAME")] = "cpu",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "torch",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP, metavar="NAME")] = "fp32",
     embedding_cache: Annotated[
         Path | None, typer.Option(help="Folder for an on-disk embedding cache.", metavar="DIR")
     ] = None,
@@ -133,6 +135,8 @@ def evaluate_command(
         nsd_zero_at_dice=0.2 if cvpr24_nsd else None,
         decode_batch=decode_batch,
         device=device,
+        backend=backend,
+        precision=precision,
         embedding_cache_dir=None if embedding_cache is None else str(embedding_cache),
         prompts_file=None if prompts is None else str(prompts),
         jitter_unit=jitter_unit,

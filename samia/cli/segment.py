@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from samia.cli.choices import MODALITY_HELP, PRESET_HELP
+from samia.cli.choices import BACKEND_HELP, MODALITY_HELP, PRECISION_HELP, PRESET_HELP
 from samia.cli.command import SamiaCommand
 
 BOX_HELP = "X0 Y0 X1 Y1"
@@ -136,6 +136,8 @@ def segment_command(
         Path | None, typer.Option(help="Also write a PNG of the image with the masks and prompts.", metavar="FILE.png")
     ] = None,
     device: Annotated[str, typer.Option(help="torch device.", metavar="DEVICE")] = "cpu",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "torch",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP, metavar="NAME")] = "fp32",
     box3d: Annotated[
         list[str] | None,
         typer.Option(
@@ -190,6 +192,8 @@ def segment_command(
             model,
             checkpoint,
             device,
+            backend,
+            precision,
             modality,
             preset,
             axis,
@@ -246,7 +250,7 @@ def segment_command(
         if fitted[-1].meta.get("box_clipped"):
             typer.echo(f"note: box {number} was clipped to the image: {fitted[-1].box.tolist()}", err=True)
     rgb = to_rgb_uint8(plane, intensity)
-    predictor = SamiaPredictor(build_model(model, checkpoint, device))
+    predictor = SamiaPredictor(build_model(model, checkpoint, device, backend=backend, precision=precision))
     predictor.set_image(rgb)
     predictions = []
     for prompt, both in zip(fitted, predictor.predict_batch_all_outputs(fitted)):

@@ -21,6 +21,8 @@ class VolumeRequest:
     model: str
     checkpoint: Path | None
     device: str
+    backend: str
+    precision: str
     modality: str | None
     preset: str | None
     axis: int
@@ -116,7 +118,11 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
     intensity = get_preset(request.preset) if request.preset else preset_for(volume)
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
     settings = replace(defaults, **request.overrides)
-    predictor = SamiaPredictor(build_model(request.model, request.checkpoint, request.device))
+    predictor = SamiaPredictor(
+        build_model(
+            request.model, request.checkpoint, request.device, backend=request.backend, precision=request.precision
+        )
+    )
     with VolumeSession(predictor, volume, intensity, request.axis) as session:
         result = segment_volume(session, prompts, settings)
     for number, obj in enumerate(result.objects, start=1):
@@ -145,7 +151,11 @@ def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
     if boxes.shape[1] != 4:
         raise ConfigurationError(f"{request.image}: a 2D image needs N x 4 boxes, the file has {boxes.shape}")
     intensity = get_preset(request.preset) if request.preset else preset_for(image)
-    predictor = SamiaPredictor(build_model(request.model, request.checkpoint, request.device))
+    predictor = SamiaPredictor(
+        build_model(
+            request.model, request.checkpoint, request.device, backend=request.backend, precision=request.precision
+        )
+    )
     predictor.set_image(to_rgb_uint8(image, intensity))
     try:
         predictions = predictor.predict_batch([Prompt(box=box) for box in boxes], multimask_output=False)

@@ -12,6 +12,7 @@ from samia.auto import EverythingSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
 from samia.metrics.surface import NSD_VARIANTS
+from samia.models.backends import check_backend
 from samia.prompts import JitterBand, ProtocolSettings
 from samia.prompts.protocols import get_protocol
 from samia.selection import SELECTIONS
@@ -54,6 +55,8 @@ class EvaluationConfig:
         nsd_zero_at_dice: NSD is reported as 0 where Dice <= this value (the CVPR 2024
             challenge's rule uses 0.2); None = NSD as measured.
         device: torch device.
+        backend: ``torch``, ``onnxruntime`` or ``openvino`` (``samia.models.backends``).
+        precision: ``fp32``, or ``bf16`` where the backend and the CPU run it.
         embedding_cache_dir: optional folder for an on-disk embedding cache.
         jitter_bands: ``"LOW-HIGH"`` displacement bands of ``box_jitter``/``point_jitter``.
         jitter_unit: ``px`` or ``percent`` (of the box size; see ``samia.prompts.JitterBand``).
@@ -88,6 +91,8 @@ class EvaluationConfig:
     nsd_variant: str = "surfel"
     nsd_zero_at_dice: float | None = None
     device: str = "cpu"
+    backend: str = "torch"
+    precision: str = "fp32"
     embedding_cache_dir: str | None = None
     jitter_bands: list[str] = field(default_factory=lambda: ["0-10", "10-20", "20-30"])
     jitter_unit: str = "px"
@@ -120,6 +125,7 @@ class EvaluationConfig:
             raise ConfigurationError(
                 f"unknown input pipeline {self.input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}"
             )
+        check_backend(self.backend, self.precision)
         self._apply_protocol()
         self._check_out_is_outside_the_data()
         self.protocol_settings()

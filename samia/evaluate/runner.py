@@ -122,7 +122,9 @@ class Evaluator:
             slice_names, config.protocol_settings(), config.protocol
         )
         self.fixed_preset = None if config.preset is None else get_preset(config.preset)
-        self.model = build_model(config.model, config.checkpoint, config.device, config.input_pipeline)
+        self.model = build_model(
+            config.model, config.checkpoint, config.device, config.input_pipeline, config.backend, config.precision
+        )
         self.predictor = SamiaPredictor(
             self.model, EmbeddingCache(max_items=4, directory=config.embedding_cache_dir), config.decode_batch
         )

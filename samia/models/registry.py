@@ -32,6 +32,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from samia.errors import CheckpointError, ConfigurationError
 from samia.models.adapters import read_adapter_file
+from samia.models.backends import check_backend, on_backend
 from samia.models.checkpoints import load_weights
 from samia.models.segmenter import Normalization, PromptableSegmenter
 from samia.transforms.geometry import INPUT_PIPELINES
@@ -247,8 +248,14 @@ def build_model(
     checkpoint: str | Path | None = None,
     device: str | torch.device = "cpu",
     input_pipeline: str | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
 ) -> PromptableSegmenter:
     """Build registry model ``name`` with its weights, in eval mode, on ``device``.
+
+    ``backend`` (``torch``, ``onnxruntime``, ``openvino``) and ``precision`` choose what runs its
+    encoder and decoder (``samia.models.backends``; the exported graphs are cached on disk); the
+    exported backends run on the CPU.
 
     ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is
     built with its own weights and the adapters are applied on top (``samia.models.adapters``).
@@ -274,4 +281,9 @@ def build_model(
         model = spec.factory(path) if adapter is None else adapter.build(name, spec.factory)
     if input_pipeline is not None:
         model.input_pipeline = input_pipeline
+    if backend != "torch":
+        if str(device) != "cpu":
+            raise ConfigurationError(f"the {backend} backend runs on the CPU; drop --device {device}")
+        return on_backend(model.eval(), backend, precision)
+    check_backend(backend, precision)
     return model.to(device)
