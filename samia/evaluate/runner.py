@@ -30,7 +30,7 @@ from samia.errors import ConfigurationError, InputError, InputWarning, InvalidLa
 from samia.evaluate.config import EvaluationConfig, read_run_document, write_config
 from samia.evaluate.progress import ProgressHooks
 from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
-from samia.evaluate.schema import ROW_ORDER, SLICE_ROW_DEFAULTS
+from samia.evaluate.schema import ROW_ORDER, SLICE_ROW_DEFAULTS, metric_columns
 from samia.evaluate.store import FolderLock, ResultsStore, unit_key
 from samia.evaluate.summary import everything_instances, summarize
 from samia.evaluate.volumes import VOLUME_UNIT, VolumeUnit, check_volume
@@ -532,7 +532,7 @@ class _ItemContext:
             "predicted_iou": float(prediction.iou_predictions[candidate]),
             "candidate_dice": candidate_dice,
             "candidate_predicted_iou": [float(v) for v in prediction.iou_predictions] if candidate_dice else [],
-            **{k: (float(v) if k in ("dice", "iou", "hd95", "assd", "nsd") else int(v)) for k, v in metrics.items()},
+            **metric_columns(metrics),
             "mask_path": None,
         }
         if config.save_masks:

@@ -108,6 +108,12 @@ ROW_ORDER = ["case", "level", "slice", "label", "component", "strategy", "varian
 """How ``results.parquet`` is sorted."""
 
 
+def metric_columns(metrics: dict[str, float]) -> dict[str, float | int]:
+    """``segmentation_metrics``' values as the schema types them: ratios and distances float64,
+    voxel counts int64."""
+    return {k: (float(v) if k in ("dice", "iou", "hd95", "assd", "nsd") else int(v)) for k, v in metrics.items()}
+
+
 def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     """Result rows as a table of :data:`RESULT_SCHEMA` (an empty table for no rows).
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from samia.data import Case
 from samia.errors import InvalidImageError, InvalidLabelError
+from samia.evaluate.schema import metric_columns
 from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics, slice_dice
@@ -241,7 +242,7 @@ class VolumeUnit:
             "predicted_iou": _mean_predicted_iou(answer),
             "candidate_dice": [],
             "candidate_predicted_iou": [],
-            **{k: (float(v) if k in ("dice", "iou", "hd95", "assd", "nsd") else int(v)) for k, v in metrics.items()},
+            **metric_columns(metrics),
             "mask_path": self._saved_mask(obj, strategy, selection, n_clicks, answer.mask),
             "key_slice": int(key),
             "slices_encoded": int(encoded),

@@ -26,40 +26,37 @@ from samia.types import Image2D, Volume
 IMAGE_KEY, LABEL_KEY, BOXES_KEY, SPACING_KEY, SEGS_KEY = "imgs", "gts", "boxes", "spacing", "segs"
 
 
-def _load(path: Path, key: str) -> np.ndarray:
+def _read(path: Path, required: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The ``required`` array and those of ``optional`` the archive holds, the archive opened once.
+
+    Raises:
+        InvalidImageError: ``required`` is missing (the message lists what the file holds).
+        CorruptFileError: not a readable ``.npz`` archive.
+    """
     try:
         with np.load(path, allow_pickle=False) as content:
-            if key not in content.files:
+            if required not in content.files:
                 raise InvalidImageError(
-                    path, f"has no {key!r} array (it holds {', '.join(content.files) or 'nothing'})"
+                    path, f"has no {required!r} array (it holds {', '.join(content.files) or 'nothing'})"
                 )
-            return np.asarray(content[key])
+            return {key: np.asarray(content[key]) for key in (required, *optional) if key in content.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise CorruptFileError(path, f"cannot be read as a NumPy .npz archive ({error})") from error
-
-
-def has_array(path: Path, key: str) -> bool:
-    """Whether the archive holds ``key`` (False for an unreadable file; reading it says why)."""
-    try:
-        with np.load(path, allow_pickle=False) as content:
-            return key in content.files
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        return False
 
 
 def read_npz(path: Path, key: str = IMAGE_KEY) -> Image2D | Volume:
     """``imgs`` (or ``gts``) of a challenge file: an :class:`Image2D` for ``(H, W)`` and for
     ``(H, W, 3)`` in a file without ``spacing`` (the challenge's 2D cases), else a :class:`Volume`
-    (spacing from ``spacing``, module docstring)."""
-    array = _load(path, key)
-    spaced = has_array(path, SPACING_KEY)
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3 and not spaced):
+    (spacing from ``spacing``, module docstring). The archive is opened once."""
+    arrays = _read(path, key, (SPACING_KEY,))
+    array, spacing = arrays[key], arrays.get(SPACING_KEY)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3 and spacing is None):
         return Image2D(array, path=str(path))
     if array.ndim != 3:
         raise InvalidImageError(path, f"{key!r} has shape {array.shape}; expected (D, H, W), (H, W, 3) or (H, W)")
-    if not spaced:
+    if spacing is None:
         raise InvalidImageError(path, f"{key!r} is a volume {array.shape} but the file has no 'spacing'")
-    values = _load(path, SPACING_KEY).astype(np.float64).ravel()
+    values = spacing.astype(np.float64).ravel()
     if values.size != 3 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise InvalidImageError(path, f"'spacing' must hold three positive numbers, got {values.tolist()}")
     return Volume(array, spacing=tuple(float(v) for v in values[::-1]), path=str(path))  # type: ignore[arg-type]
@@ -67,7 +64,7 @@ def read_npz(path: Path, key: str = IMAGE_KEY) -> Image2D | Volume:
 
 def read_boxes(path: Path) -> np.ndarray:
     """``(N, 6)`` (3D) or ``(N, 4)`` (2D) int64 boxes of a challenge file."""
-    boxes = _load(path, BOXES_KEY)
+    boxes = _read(path, BOXES_KEY)[BOXES_KEY]
     if boxes.ndim != 2 or boxes.shape[1] not in (4, 6) or len(boxes) == 0:
         raise InvalidImageError(path, f"'boxes' has shape {boxes.shape}; expected N x 6 (3D) or N x 4 (2D), N >= 1")
     return boxes.astype(np.int64)

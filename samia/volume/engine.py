@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from samia.errors import ConfigurationError
+from samia.transforms import input_geometry
 from samia.types import Prompt
 from samia.volume.prompts import VolumePrompt
 from samia.volume.propagation import (
@@ -220,20 +221,19 @@ class _Decoder:
         self.session = session
         self.objects = objects
         self.revisited = revisited
+        model = session.predictor.model
+        self.geometry = input_geometry(model.input_pipeline, session.plane_shape, model.input_size)
 
     def run(self, index: int, keys: list[_Key], chains: list[_Chain]) -> None:
-        geometry = None
         jobs: list[tuple[_Key | _Chain, Prompt]] = []
         for key in keys:
             if key.mask is not None:
-                geometry = geometry or self._geometry()
-                key.answer = mask_answer(key.mask, geometry, self.session.predictor.model.low_res_size)
+                key.answer = mask_answer(key.mask, self.geometry, self.session.predictor.model.low_res_size)
                 self._keep(key.obj, index, "mask", Prompt(), key.answer)
             else:
                 jobs.append((key, key.prompt))  # type: ignore[arg-type]
         for chain in chains:
-            geometry = geometry or self._geometry()
-            prompt = next_prompt(chain.previous, chain.seed.prompt, geometry, chain.settings)  # type: ignore[arg-type]
+            prompt = next_prompt(chain.previous, chain.seed.prompt, self.geometry, chain.settings)  # type: ignore[arg-type]
             if prompt is None:  # an empty previous mask and no prompt to fall back on
                 chain.stopped = True
                 continue
@@ -241,13 +241,14 @@ class _Decoder:
         if not jobs:
             return
         self.session.use(index, again=index in self.revisited)
-        by_output: dict[tuple[bool, bool], list[int]] = defaultdict(list)
+        by_output: dict[bool, list[int]] = defaultdict(list)
         for number, (job, _) in enumerate(jobs):
-            # key prompts were fitted to the plane when planned; propagated boxes come from the model
-            # frame and go to the model as they are (they may reach into the padding, as the baseline's do)
-            by_output[(job.settings.output == "predicted_iou", isinstance(job, _Key))].append(number)
-        for (multimask, fit), numbers in by_output.items():
-            predictions = self.session.predictor.predict_batch([jobs[n][1] for n in numbers], multimask, fit)
+            by_output[job.settings.output == "predicted_iou"].append(number)
+        for multimask, numbers in by_output.items():
+            # key prompts (and the fallbacks, which are they) were fitted to the plane when planned;
+            # propagated boxes come from the model frame and go to the model as they are (they may
+            # reach into the padding, as the baseline's do): nothing is fitted again
+            predictions = self.session.predictor.predict_batch([jobs[n][1] for n in numbers], multimask, fit=False)
             self.session.decodings += len(numbers)
             for number, prediction in zip(numbers, predictions):
                 best = prediction.best_index
@@ -255,12 +256,6 @@ class _Decoder:
                     prediction.masks[best], prediction.low_res_logits[best], float(prediction.iou_predictions[best])
                 )
                 self._answer(index, jobs[number][0], jobs[number][1], answer)
-
-    def _geometry(self):  # type: ignore[no-untyped-def]
-        from samia.transforms import input_geometry
-
-        model = self.session.predictor.model
-        return input_geometry(model.input_pipeline, self.session.plane_shape, model.input_size)
 
     def _answer(self, index: int, job: _Key | _Chain, prompt: Prompt, answer: SliceAnswer) -> None:
         if isinstance(job, _Key):
