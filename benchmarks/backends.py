@@ -12,13 +12,12 @@ import sys
 import time
 
 import numpy as np
-import torch
 from _target import report
 
 from samia.data import build_manifest, iter_slice_items, sample_dataset_path
 from samia.metrics import dice
 from samia.models import build_model
-from samia.models.backends import BACKENDS, cpu_has_bf16
+from samia.models.exported import BACKENDS, cpu_has_bf16
 from samia.predictor import SamiaPredictor
 from samia.prompts import tight_box
 from samia.transforms import default_preset, input_geometry, to_rgb_uint8
@@ -38,11 +37,10 @@ def measure(backend: str, precision: str) -> dict[str, float]:
     items = list(_items())
     rgb = to_rgb_uint8(items[0].image, default_preset("MR", False))
     resized = input_geometry(model.input_pipeline, rgb.shape[:2], model.input_size).resize_image(rgb)
-    tensor = torch.as_tensor(resized).permute(2, 0, 1)[None].float()
-    model.encode(tensor)  # warm-up
+    model.embed(resized)  # warm-up
     started = time.perf_counter()
     for _ in range(REPEATS):
-        model.encode(tensor)
+        model.embed(resized)
     encoder = (time.perf_counter() - started) / REPEATS
     predictor.set_image(rgb)
     boxes = [Prompt(box=np.array([40.0 + i % 8, 50.0, 120.0, 140.0 + i % 5])) for i in range(64)]

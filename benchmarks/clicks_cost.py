@@ -1,11 +1,13 @@
 """Cost of 10 corrective clicks relative to 1 click on one embedding (LiteMedSAM, real weights).
 
-Every click is one decoder pass plus the error-region search; the encoder never reruns. Prints
+Every click is one decoder pass plus the error-region search; the encoder never reruns. The
+model runs on ``--backend`` (default: onnxruntime, this CPU's fastest decoder). Prints
 ``ratio=<time(10 clicks)> / <time(1 click)>``; target <= 10.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -33,7 +35,9 @@ def timed(predictor: SamiaPredictor, truths: list[np.ndarray], clicks: int) -> f
 def main() -> int:
     case = build_manifest(sample_dataset_path("colin27_aal_2d"))[4]
     item = next(iter_slice_items(case))
-    predictor = SamiaPredictor(build_model("litemedsam"))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", default="onnxruntime", choices=["torch", "onnxruntime", "openvino"])
+    predictor = SamiaPredictor(build_model("litemedsam", backend=parser.parse_args().backend))
     predictor.set_image(to_rgb_uint8(item.image, default_preset(item.image.modality, item.image.is_rgb)))
     truths = [obj.mask for obj in item.objects]
     timed(predictor, truths, 1)  # warm-up

@@ -1,18 +1,21 @@
-"""samia's everything mode vs segment-anything's ``SamAutomaticMaskGenerator`` (LiteMedSAM weights).
+"""samia's everything mode on an exported backend vs segment-anything's ``SamAutomaticMaskGenerator``
+on torch (LiteMedSAM weights, a 32 x 32 grid).
 
-Both drive the same model on the same image with the same settings and the same image embedding
-(the reference predictor is handed samia's embedding, so the encoder is not part of either time).
-Checks that every reference mask has a samia mask with IoU >= 0.95 and prints
-``ratio=<samia time> / <reference time>``; target <= 1.0.
+Both run the same model on the same image with the same settings and the same image embedding
+(the reference predictor is handed samia's embedding, so the encoder is not part of either time);
+samia decodes on ``--backend`` (default: onnxruntime, the fastest decoder here), the reference on torch. Checks that every
+reference mask of >= 50 px has a samia mask with IoU >= 0.95 and prints
+``ratio = reference time / samia time``; target >= 5 (issue 12).
 
 LiteMedSAM was trained with boxes only: its single-point masks are near-empty (predicted IoU about
 0.15, stability 0), so segment-anything's default thresholds (0.88 / 0.95) keep no mask at all and
 both sides would only time the decoder. The benchmark therefore uses permissive thresholds (below)
-so that masks survive filtering and NMS, and a 16 x 16 grid to keep it short on a CPU.
+so that masks survive filtering and NMS.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -28,7 +31,7 @@ from samia.models import build_model
 from samia.predictor import SamiaPredictor
 from samia.transforms import default_preset, to_rgb_uint8
 
-REPEATS = 3
+REPEATS = 1
 MIN_AREA = 50
 
 
@@ -52,13 +55,18 @@ def main() -> int:
     case = build_manifest(sample_dataset_path("colin27_aal_2d"))[3]
     item = next(iter_slice_items(case))
     rgb = to_rgb_uint8(item.image, default_preset(item.image.modality, item.image.is_rgb))
-    model = build_model("litemedsam", input_pipeline="sam")  # the reference generator uses SAM's pipeline
-    predictor = SamiaPredictor(model)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", default="onnxruntime", choices=["torch", "onnxruntime", "openvino"])
+    backend = parser.parse_args().backend
+    # the reference generator uses SAM's pipeline, so samia runs the model with it too
+    predictor = SamiaPredictor(build_model("litemedsam", input_pipeline="sam", backend=backend))
     predictor.set_image(rgb)
-    settings = EverythingSettings(points_per_side=16, pred_iou_thresh=0.15, stability_score_thresh=0.0)
+    settings = EverythingSettings(points_per_side=32, pred_iou_thresh=0.15, stability_score_thresh=0.0)
 
+    model = build_model("litemedsam", input_pipeline="sam")
     sam = Sam(model.image_encoder, model.prompt_encoder, model.mask_decoder).eval()
-    reference_predictor = SharedEmbeddingPredictor(sam, predictor.image_embedding, predictor.geometry.resized_shape)
+    embedding = torch.from_numpy(predictor.image_embedding)
+    reference_predictor = SharedEmbeddingPredictor(sam, embedding, predictor.geometry.resized_shape)
     reference = SamAutomaticMaskGenerator(
         sam,
         points_per_side=settings.points_per_side,
@@ -96,10 +104,13 @@ def main() -> int:
         f"masks: samia {len(ours)}, segment-anything {len(theirs)}; of >= {MIN_AREA} px: samia {len(ours_masks)}, "
         f"segment-anything {len(reference_masks)}, reference masks matched at IoU>=0.95: {matched}/{len(reference_masks)}"
     )
-    print(f"samia {ours_time * 1000:.0f} ms, segment-anything {reference_time * 1000:.0f} ms (median of {REPEATS})")
-    if matched != len(reference_masks) or len(ours_masks) != len(reference_masks):
-        raise SystemExit("masks differ from the reference")
-    return report(ours_time / reference_time, "<=", 1.0)
+    print(
+        f"samia ({backend}) {ours_time * 1000:.0f} ms, segment-anything (torch) {reference_time * 1000:.0f} ms "
+        f"(median of {REPEATS})"
+    )
+    if matched != len(reference_masks):
+        raise SystemExit("a reference mask has no samia mask at IoU >= 0.95")
+    return report(reference_time / ours_time, ">=", 5.0)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Embedding cache: encode an image once per model, reuse it across prompts, runs and training.
 
 Keys combine everything that changes an embedding: model name, weights hash, input size,
-normalization, input pipeline (how the image is resized) and a hash of the exact RGB pixels the model saw (so the intensity preset is part of
-the key through the pixels). An on-disk entry stores its key and is refused when it differs.
+normalization, input pipeline (how the image is resized), backend and precision, and a hash of the
+exact RGB pixels the model saw (so the intensity preset is part of the key through the pixels).
+Embeddings are ``(1, C, E, E)`` float32 numpy arrays whatever the backend; an on-disk entry
+(``<key>.npz``) stores its key and is refused when it differs or cannot be read.
 """
 
 from __future__ import annotations
@@ -12,18 +14,17 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from samia.files import atomic_write
-from samia.models.segmenter import PromptableSegmenter
+from samia.models.protocol import Segmenter
 
 
-def embedding_key(model: PromptableSegmenter, image_rgb: np.ndarray) -> str:
+def embedding_key(model: Segmenter, image_rgb: np.ndarray) -> str:
     """Hex key of the embedding of ``image_rgb`` (``(H, W, 3)`` uint8) under ``model``."""
     digest = hashlib.sha256()
     signature = (
         f"{model.name}|{model.weights_sha256}|{model.input_size}|{model.normalization}|{model.input_pipeline}"
-        f"|{image_rgb.shape}"
+        f"|{model.backend}|{model.precision}|{image_rgb.shape}"
     )
     digest.update(signature.encode())
     digest.update(np.ascontiguousarray(image_rgb).tobytes())
@@ -35,7 +36,7 @@ class EmbeddingCache:
 
     Args:
         max_items: embeddings kept in memory (LiteMedSAM: 4 MiB each; SAM: 4 MiB each).
-        directory: if given, embeddings are also written there as ``<key>.pt`` (atomic writes) and
+        directory: if given, embeddings are also written there as ``<key>.npz`` (atomic writes) and
             read back in later runs.
     """
 
@@ -44,11 +45,11 @@ class EmbeddingCache:
             raise ValueError("max_items must be >= 0")
         self.max_items = max_items
         self.directory = None if directory is None else Path(directory)
-        self._memory: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str) -> torch.Tensor | None:
+    def get(self, key: str) -> np.ndarray | None:
         """The cached ``(1, C, E, E)`` float32 CPU embedding for ``key``, or None."""
         if key in self._memory:
             self._memory.move_to_end(key)
@@ -62,8 +63,9 @@ class EmbeddingCache:
         self._remember(key, embedding)
         return embedding
 
-    def put(self, key: str, embedding: torch.Tensor) -> None:
-        embedding = embedding.detach().to("cpu", torch.float32)
+    def put(self, key: str, embedding: np.ndarray) -> None:
+        """Keep ``embedding`` (``(1, C, E, E)``, stored as float32) under ``key``."""
+        embedding = np.asarray(embedding, dtype=np.float32)
         self._remember(key, embedding)
         if self.directory is not None:
             self._write_disk(key, embedding)
@@ -74,7 +76,7 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self._memory)
 
-    def _remember(self, key: str, embedding: torch.Tensor) -> None:
+    def _remember(self, key: str, embedding: np.ndarray) -> None:
         if self.max_items == 0:
             return
         self._memory[key] = embedding
@@ -84,18 +86,22 @@ class EmbeddingCache:
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None
-        return self.directory / f"{key}.pt"
+        return self.directory / f"{key}.npz"
 
-    def _read_disk(self, key: str) -> torch.Tensor | None:
+    def _read_disk(self, key: str) -> np.ndarray | None:
         if self.directory is None or not self._path(key).is_file():
             return None
         try:
-            stored = torch.load(self._path(key), map_location="cpu", weights_only=True)
+            with np.load(self._path(key), allow_pickle=False) as stored:
+                if str(stored["key"]) != key:
+                    return None
+                return np.asarray(stored["embedding"], dtype=np.float32)
         except Exception:  # a damaged cache entry is recomputed, never trusted
             return None
-        if not isinstance(stored, dict) or stored.get("key") != key:
-            return None
-        return stored["embedding"]
 
-    def _write_disk(self, key: str, embedding: torch.Tensor) -> None:
-        atomic_write(self._path(key), lambda temporary: torch.save({"key": key, "embedding": embedding}, temporary))
+    def _write_disk(self, key: str, embedding: np.ndarray) -> None:
+        def write(temporary: Path) -> None:
+            with temporary.open("wb") as handle:
+                np.savez(handle, key=np.array(key), embedding=embedding)
+
+        atomic_write(self._path(key), write)

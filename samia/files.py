@@ -1,4 +1,5 @@
-"""Atomic file writes: a file is either its old self or completely new, never half-written.
+"""Atomic file writes (a file is either its old self or completely new, never half-written) and
+file hashes.
 
 Every writer of samia (masks, results journal, embedding cache, checkpoints) goes through
 :func:`atomic_write`, so a run killed at any moment leaves no truncated file behind; at most a
@@ -7,6 +8,7 @@ hidden ``.<name>.<random>.partial<ending>`` temporary, which :func:`remove_parti
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import uuid
@@ -61,3 +63,12 @@ def safe_name(name: str) -> str:
     """``name`` as one file-name component: every run of characters other than letters, digits,
     ``_``, ``.`` and ``-`` becomes ``_`` (so a case id cannot leave its folder)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

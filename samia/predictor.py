@@ -2,7 +2,9 @@
 
 Works in the original image's pixel coordinates (points ``(x, y)``, boxes XYXY inclusive) and
 returns masks on the original grid, as segment-anything's ``SamPredictor`` does; every prompt of a
-batch with the same structure goes through the mask decoder in one call.
+batch with the same structure goes through the mask decoder in one call. It holds the model
+through :class:`samia.models.protocol.Segmenter` only (numpy in, numpy out), so it runs a torch model
+and an exported one alike and imports no torch itself.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from samia.embeddings import EmbeddingCache, embedding_key
-from samia.models.segmenter import PromptableSegmenter
+from samia.models.protocol import Segmenter
 from samia.transforms.geometry import InputGeometry, input_geometry
 from samia.types import Prompt
 
@@ -52,7 +53,7 @@ class Prediction:
         """
         if self.geometry is None:
             raise ValueError("this prediction has no decoder logits (no geometry); only predictor outputs have them")
-        return self.geometry.logits_to_original(self.low_res_logits)  # type: ignore[return-value]
+        return self.geometry.logits_to_original(self.low_res_logits)
 
     def probabilities(self) -> np.ndarray:
         """``(M, H, W)`` float32 sigmoid probabilities on the original grid; ``masks`` is ``> 0.5`` of it
@@ -69,13 +70,13 @@ class SamiaPredictor:
     """Holds one image's embedding for a :class:`PromptableSegmenter`.
 
     Args:
-        model: the model (its device is used for all computation).
+        model: the model (a ``PromptableSegmenter`` on any device, or an exported one).
         cache: embedding cache shared across images and runs; a private 1-entry cache if None.
         max_batch: prompts decoded per decoder call at most; larger batches are split, so memory
             is bounded by ``max_batch`` x 4 outputs x the image size, whatever the number of prompts.
     """
 
-    def __init__(self, model: PromptableSegmenter, cache: EmbeddingCache | None = None, max_batch: int = 32) -> None:
+    def __init__(self, model: Segmenter, cache: EmbeddingCache | None = None, max_batch: int = 32) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.model = model.eval()
@@ -86,7 +87,7 @@ class SamiaPredictor:
 
     def reset(self) -> None:
         """Forget the current image."""
-        self._embedding: torch.Tensor | None = None
+        self._embedding: np.ndarray | None = None
         self._geometry: InputGeometry | None = None
 
     @property
@@ -96,12 +97,11 @@ class SamiaPredictor:
     @property
     def embedding_shape(self) -> tuple[int, int, int, int]:
         """``(1, C, E, E)``: the shape of the model's image embedding."""
-        side = self.model.prompt_encoder.image_embedding_size
-        return (1, int(self.model.prompt_encoder.embed_dim), int(side[0]), int(side[1]))
+        return self.model.embedding_shape
 
     @property
-    def image_embedding(self) -> torch.Tensor:
-        """``(1, C, E, E)`` embedding of the current image."""
+    def image_embedding(self) -> np.ndarray:
+        """``(1, C, E, E)`` float32 embedding of the current image."""
         if self._embedding is None:
             raise RuntimeError("call set_image() before predict()")
         return self._embedding
@@ -113,7 +113,6 @@ class SamiaPredictor:
             raise RuntimeError("call set_image() before predict()")
         return self._geometry
 
-    @torch.no_grad()
     def set_image(self, image_rgb: np.ndarray) -> None:
         """Compute (or fetch from the cache) the embedding of ``image_rgb``.
 
@@ -128,27 +127,23 @@ class SamiaPredictor:
         if embedding is not None and tuple(embedding.shape) != self.embedding_shape:
             embedding = None  # a damaged or foreign cache entry is recomputed, never used
         if embedding is None:
-            resized = self._geometry.resize_image(image_rgb)
-            tensor = torch.as_tensor(resized, device=self.model.device).permute(2, 0, 1)[None].float()
-            embedding = self.model.encode(tensor)
+            embedding = self.model.embed(self._geometry.resize_image(image_rgb))
             self.encoder_calls += 1
             self.cache.put(key, embedding)
-        self._embedding = embedding.to(self.model.device)
+        self._embedding = np.asarray(embedding, dtype=np.float32)
 
-    def set_embedding(self, embedding: torch.Tensor, original_shape: tuple[int, int]) -> None:
+    def set_embedding(self, embedding: np.ndarray, original_shape: tuple[int, int]) -> None:
         """Use a precomputed ``(1, C, E, E)`` embedding (e.g. kept on disk by the volume engine) of an
         image of ``original_shape`` ``(H, W)``, as if :meth:`set_image` had computed it."""
         if tuple(embedding.shape) != self.embedding_shape:
             raise ValueError(f"embedding of shape {tuple(embedding.shape)} is not {self.embedding_shape}")
         self._geometry = input_geometry(self.model.input_pipeline, original_shape, self.model.input_size)
-        self._embedding = embedding.to(self.model.device)
+        self._embedding = np.asarray(embedding, dtype=np.float32)
 
-    @torch.no_grad()
     def predict(self, prompt: Prompt, multimask_output: bool = True) -> Prediction:
         """Segment one prompt on the current image (see :meth:`predict_batch`)."""
         return self.predict_batch([prompt], multimask_output)[0]
 
-    @torch.no_grad()
     def predict_batch(
         self, prompts: Sequence[Prompt], multimask_output: bool = True, fit: bool = True
     ) -> list[Prediction]:
@@ -161,15 +156,12 @@ class SamiaPredictor:
         Returns:
             One :class:`Prediction` per prompt, in the order given.
         """
-        selected = slice(1, None) if multimask_output else slice(0, 1)
-        return [prediction.select(selected) for prediction in self.predict_batch_all_outputs(prompts, fit)]
+        return self._predict(prompts, fit, slice(1, None) if multimask_output else slice(0, 1))
 
-    @torch.no_grad()
     def predict_batch_both(self, prompts: Sequence[Prompt]) -> list[tuple[Prediction, Prediction]]:
         """``(multimask, single)`` predictions of each prompt from one decoder pass (see :meth:`predict_batch`)."""
         return [(p.select(slice(1, None)), p.select(slice(0, 1))) for p in self.predict_batch_all_outputs(prompts)]
 
-    @torch.no_grad()
     def predict_batch_all_outputs(self, prompts: Sequence[Prompt], fit: bool = True) -> list[Prediction]:
         """All four decoder outputs per prompt: index 0 = single-mask output, 1..3 = multimask candidates.
 
@@ -178,6 +170,10 @@ class SamiaPredictor:
         prompts go to the model as given (boxes that a model-frame rule made, which may reach into
         the padding, as the volume engine's propagated boxes do).
         """
+        return self._predict(prompts, fit, slice(None))
+
+    def _predict(self, prompts: Sequence[Prompt], fit: bool, outputs: slice) -> list[Prediction]:
+        """The ``outputs`` tokens of every prompt (only those are mapped back to the image)."""
         if fit:
             prompts = [prompt.fitted_to(self.geometry.original_shape) for prompt in prompts]
         groups: dict[tuple[int, bool, bool], list[int]] = defaultdict(list)
@@ -188,45 +184,41 @@ class SamiaPredictor:
         for indices in groups.values():
             for start in range(0, len(indices), self.max_batch):
                 chunk = indices[start : start + self.max_batch]
-                for index, prediction in zip(chunk, self._decode_group([prompts[i] for i in chunk])):
+                for index, prediction in zip(chunk, self._decode_group([prompts[i] for i in chunk], outputs)):
                     results[index] = prediction
         return results  # type: ignore[return-value]
 
-    @torch.no_grad()
-    def decode_low_res(self, prompts: Sequence[Prompt]) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_low_res(self, prompts: Sequence[Prompt]) -> tuple[np.ndarray, np.ndarray]:
         """Decode prompts of one structure (same number of points, box or not, mask or not) in one call.
 
         Returns:
-            ``(B, 4, L, L)`` float32 low-resolution logits and ``(B, 4)`` predicted IoU, on the
-            model's device (token 0 = single-mask output, 1..3 = multimask candidates). Map logits
-            to the image with ``self.geometry.logits_to_original``.
+            ``(B, 4, L, L)`` float32 low-resolution logits and ``(B, 4)`` float32 predicted IoU
+            (token 0 = single-mask output, 1..3 = multimask candidates). Map logits to the image
+            with ``self.geometry.logits_to_original``.
         """
         first = prompts[0]
         n_points = 0 if first.points is None else len(first.points)
         has_box, has_mask = first.box is not None, first.mask_input is not None
-        geometry, device = self.geometry, self.model.device
+        geometry = self.geometry
         coords = labels = boxes = masks = None
         if n_points:
-            stacked = np.stack([geometry.points_to_input(p.points) for p in prompts])
-            coords = torch.as_tensor(stacked, dtype=torch.float32, device=device)
-            labels = torch.as_tensor(np.stack([p.labels for p in prompts]), dtype=torch.int64, device=device)
+            coords = np.stack([geometry.points_to_input(p.points) for p in prompts]).astype(np.float32)
+            labels = np.stack([p.labels for p in prompts]).astype(np.int64)
         elif not has_box and not has_mask:
-            coords = torch.zeros((len(prompts), 1, 2), dtype=torch.float32, device=device)
-            labels = -torch.ones((len(prompts), 1), dtype=torch.int64, device=device)
+            coords = np.zeros((len(prompts), 1, 2), dtype=np.float32)
+            labels = -np.ones((len(prompts), 1), dtype=np.int64)
         if has_box:
-            stacked = np.stack([geometry.boxes_to_input(p.box) for p in prompts])
-            boxes = torch.as_tensor(stacked, dtype=torch.float32, device=device)
+            boxes = np.stack([geometry.boxes_to_input(p.box) for p in prompts]).astype(np.float32)
         if has_mask:
             side = self.model.low_res_size
             for prompt in prompts:
                 if prompt.mask_input.shape != (side, side):
                     raise ValueError(f"mask_input must be ({side}, {side}) logits, got {prompt.mask_input.shape}")
-            stacked = np.stack([p.mask_input for p in prompts])[:, None]
-            masks = torch.as_tensor(stacked, dtype=torch.float32, device=device)
-        return self.model.decode_all(self.image_embedding, coords, labels, boxes, masks)
+            masks = np.stack([p.mask_input for p in prompts])[:, None].astype(np.float32)
+        return self.model.decode_arrays(self.image_embedding, coords, labels, boxes, masks)
 
-    def _decode_group(self, prompts: list[Prompt]) -> list[Prediction]:
+    def _decode_group(self, prompts: list[Prompt], outputs: slice) -> list[Prediction]:
         low_res, iou = self.decode_low_res(prompts)
+        low_res, iou = low_res[:, outputs], iou[:, outputs]
         full = self.geometry.logits_to_original(low_res) > self.model.mask_threshold
-        full_np, iou_np, low_np = full.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()
-        return [Prediction(full_np[i], iou_np[i], low_np[i], self.geometry) for i in range(len(prompts))]
+        return [Prediction(full[i], iou[i], low_res[i], self.geometry) for i in range(len(prompts))]

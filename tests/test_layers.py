@@ -11,7 +11,7 @@ from pathlib import Path
 import samia
 
 LAYERS: list[set[str]] = [
-    {"errors", "files"},
+    {"errors", "files", "lazy"},
     {"types"},
     {"io", "transforms", "metrics"},
     {"data", "models"},

@@ -81,7 +81,7 @@ def generate_everything(
     for start in range(0, len(points), settings.points_per_batch):
         batch = points[start : start + settings.points_per_batch]
         prompts = [Prompt(points=p[None], labels=np.ones(1, dtype=np.int64)) for p in batch]
-        low_res, iou = predictor.decode_low_res(prompts)
+        low_res, iou = (torch.from_numpy(array) for array in predictor.decode_low_res(prompts))
         low_res, iou = low_res[:, 1:].flatten(0, 1), iou[:, 1:].flatten(0, 1)  # the 3 multimask candidates
         batch_points = torch.as_tensor(np.repeat(batch, 3, axis=0))
         keep = (
@@ -89,7 +89,7 @@ def generate_everything(
         )
         if not keep.any():
             continue
-        logits = geometry.logits_to_original(low_res[keep][:, None])[:, 0]
+        logits = torch.from_numpy(geometry.logits_to_original(low_res[keep].numpy()))
         stability = calculate_stability_score(logits, threshold, settings.stability_score_offset)
         stable = (
             stability >= settings.stability_score_thresh

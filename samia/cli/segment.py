@@ -138,6 +138,9 @@ def segment_command(
     device: Annotated[str, typer.Option(help="torch device.", metavar="DEVICE")] = "cpu",
     backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "torch",
     precision: Annotated[str, typer.Option(help=PRECISION_HELP, metavar="NAME")] = "fp32",
+    decode_batch: Annotated[
+        int, typer.Option(help="Prompts decoded at a time (bounds memory: SAM ViT-H at 1024 px).", metavar="N")
+    ] = 32,
     box3d: Annotated[
         list[str] | None,
         typer.Option(
@@ -168,6 +171,10 @@ def segment_command(
     with --box3d or --propagate (or a challenge .npz), through the whole volume."""
     from samia.io.formats import NPZ_SUFFIXES, file_suffix
 
+    if decode_batch < 1:
+        from samia.errors import ConfigurationError
+
+        raise ConfigurationError(f"--decode-batch must be at least 1, got {decode_batch}")
     if box3d or propagate or file_suffix(image) in NPZ_SUFFIXES:
         from samia.cli.paths import check_output_file
         from samia.errors import ConfigurationError
@@ -201,6 +208,7 @@ def segment_command(
             slice_index,
             propagate,
             {k: v for k, v in given.items() if v is not None},
+            decode_batch,
         )
         key_prompts = _prompts_from_options(image, box, point, negative, prompts) if propagate else []
         segment_whole_volume(request, key_prompts)
@@ -250,7 +258,9 @@ def segment_command(
         if fitted[-1].meta.get("box_clipped"):
             typer.echo(f"note: box {number} was clipped to the image: {fitted[-1].box.tolist()}", err=True)
     rgb = to_rgb_uint8(plane, intensity)
-    predictor = SamiaPredictor(build_model(model, checkpoint, device, backend=backend, precision=precision))
+    predictor = SamiaPredictor(
+        build_model(model, checkpoint, device, backend=backend, precision=precision), max_batch=decode_batch
+    )
     predictor.set_image(rgb)
     predictions = []
     for prompt, both in zip(fitted, predictor.predict_batch_all_outputs(fitted)):

@@ -30,6 +30,15 @@ class VolumeRequest:
     slice_index: int | None
     propagate: bool
     overrides: dict[str, Any]
+    decode_batch: int = 32
+
+    def predictor(self) -> Any:
+        """A ``SamiaPredictor`` of the requested model, backend and decode batch."""
+        from samia.models import build_model
+        from samia.predictor import SamiaPredictor
+
+        model = build_model(self.model, self.checkpoint, self.device, backend=self.backend, precision=self.precision)
+        return SamiaPredictor(model, max_batch=self.decode_batch)
 
 
 def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None:
@@ -110,19 +119,13 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
 
 def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, list[str], str]:
     """``(label map, object names, summary line)``."""
-    from samia.models import build_model
-    from samia.predictor import SamiaPredictor
     from samia.transforms import get_preset, preset_for
     from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, VolumeSession, segment_volume
 
     intensity = get_preset(request.preset) if request.preset else preset_for(volume)
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
     settings = replace(defaults, **request.overrides)
-    predictor = SamiaPredictor(
-        build_model(
-            request.model, request.checkpoint, request.device, backend=request.backend, precision=request.precision
-        )
-    )
+    predictor = request.predictor()
     with VolumeSession(predictor, volume, intensity, request.axis) as session:
         result = segment_volume(session, prompts, settings)
     for number, obj in enumerate(result.objects, start=1):
@@ -142,8 +145,6 @@ def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
 
     from samia.errors import ConfigurationError
     from samia.io.npz import read_boxes, write_segs
-    from samia.models import build_model
-    from samia.predictor import SamiaPredictor
     from samia.transforms import get_preset, preset_for, to_rgb_uint8
     from samia.types import Prompt
 
@@ -151,11 +152,7 @@ def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
     if boxes.shape[1] != 4:
         raise ConfigurationError(f"{request.image}: a 2D image needs N x 4 boxes, the file has {boxes.shape}")
     intensity = get_preset(request.preset) if request.preset else preset_for(image)
-    predictor = SamiaPredictor(
-        build_model(
-            request.model, request.checkpoint, request.device, backend=request.backend, precision=request.precision
-        )
-    )
+    predictor = request.predictor()
     predictor.set_image(to_rgb_uint8(image, intensity))
     try:
         predictions = predictor.predict_batch([Prompt(box=box) for box in boxes], multimask_output=False)

@@ -4,8 +4,7 @@ Names are imported on first use (PEP 562), so ``samia.evaluate.summary`` and fri
 the model stack (torch) that the runner needs.
 """
 
-from importlib import import_module
-from typing import Any
+from samia.lazy import lazy_exports
 
 _EXPORTS = {
     "SELECTIONS": "samia.selection",
@@ -21,8 +20,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'samia.evaluate' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

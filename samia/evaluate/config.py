@@ -12,7 +12,7 @@ from samia.auto import EverythingSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
 from samia.metrics.surface import NSD_VARIANTS
-from samia.models.backends import check_backend
+from samia.models.exported import check_backend
 from samia.prompts import JitterBand, ProtocolSettings
 from samia.prompts.protocols import get_protocol
 from samia.selection import SELECTIONS
@@ -55,7 +55,7 @@ class EvaluationConfig:
         nsd_zero_at_dice: NSD is reported as 0 where Dice <= this value (the CVPR 2024
             challenge's rule uses 0.2); None = NSD as measured.
         device: torch device.
-        backend: ``torch``, ``onnxruntime`` or ``openvino`` (``samia.models.backends``).
+        backend: ``torch``, ``onnxruntime`` or ``openvino`` (``samia.models.exported``).
         precision: ``fp32``, or ``bf16`` where the backend and the CPU run it.
         embedding_cache_dir: optional folder for an on-disk embedding cache.
         jitter_bands: ``"LOW-HIGH"`` displacement bands of ``box_jitter``/``point_jitter``.

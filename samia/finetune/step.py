@@ -81,7 +81,7 @@ def image_input(
     embedding = None if cache is None else cache.get(image.embedding_key)
     if embedding is None:
         raise RuntimeError(f"embedding of {image.case_id} (slice {image.slice_index}) is missing from the cache")
-    return None, embedding.to(device)
+    return None, torch.as_tensor(embedding, device=device)
 
 
 def make_step_inputs(

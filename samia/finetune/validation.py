@@ -56,7 +56,7 @@ def image_dice(
             boxes = np.stack([p.box for _, p in group])
         tensors = prompt_tensors(image.geometry, points, labels, boxes, model.device)
         logits, _ = model.decode(embedding, *tensors, multimask_output=False)
-        masks = (image.geometry.logits_to_original(logits)[:, 0] > model.mask_threshold).cpu().numpy()
+        masks = image.geometry.logits_to_original(logits[:, 0].float().cpu().numpy()) > model.mask_threshold
         scores.extend(dice(mask, image.masks[index]) for mask, (index, _) in zip(masks, group))
     return scores
 

@@ -12,8 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from pydicom.misc import is_dicom
-from scipy import ndimage
 
 from samia.errors import (
     ConfigurationError,
@@ -23,7 +21,6 @@ from samia.errors import (
     UnsupportedFormatError,
     warn_input,
 )
-from samia.io.dicom import read_dicom_file, read_dicom_series
 from samia.io.formats import (
     DICOM_SUFFIXES,
     IMAGE_2D_SUFFIXES,
@@ -34,7 +31,6 @@ from samia.io.formats import (
 )
 from samia.io.image2d import read_image_2d
 from samia.io.npz import IMAGE_KEY, LABEL_KEY, read_npz
-from samia.io.volume import read_volume, read_volume_slice
 from samia.types import MODALITIES, Image2D, Volume
 
 
@@ -84,6 +80,8 @@ def read_image_slice(path: str | Path, index: int, axis: int = 0, modality: str 
     if modality is not None and modality not in MODALITIES:
         raise ConfigurationError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
     if path.is_file() and file_suffix(path) in VOLUME_SUFFIXES:
+        from samia.io.volume import read_volume_slice
+
         plane = _checked(read_volume_slice(path, index, axis), path)
     else:
         volume = read_image(path)
@@ -167,6 +165,8 @@ def interpolated_values(labels: np.ndarray) -> list[int]:
     values = np.unique(labels)
     if np.count_nonzero(values) < 2:  # a binary mask has nothing to sit between
         return []
+    from scipy import ndimage
+
     footprint = np.ones((3, 3) if labels.ndim == 2 else (1, 3, 3), dtype=bool)
     lower = ndimage.grey_erosion(labels, footprint=footprint, mode="nearest") < labels
     higher = ndimage.grey_dilation(labels, footprint=footprint, mode="nearest") > labels
@@ -207,17 +207,27 @@ def _checked(image: Image2D | Volume, path: Path) -> Image2D | Volume:
 
 
 def _dispatch(path: Path, keep_palette_indices: bool) -> Image2D | Volume:
+    """Read ``path`` with the reader of its format (DICOM and volume libraries are imported only for
+    their files, so reading a PNG stays quick to start)."""
     if not path.exists():
         raise MissingFileError(path, "no such file or folder")
     if path.is_dir():
+        from samia.io.dicom import read_dicom_series
+
         return read_dicom_series(path)
     suffix = file_suffix(path)
     if suffix in IMAGE_2D_SUFFIXES:
         return read_image_2d(path, keep_palette_indices)
     if suffix in VOLUME_SUFFIXES:
+        from samia.io.volume import read_volume
+
         return read_volume(path)
     if suffix in NPZ_SUFFIXES:
         return read_npz(path, LABEL_KEY if keep_palette_indices else IMAGE_KEY)  # labels are read keeping indices
+    from pydicom.misc import is_dicom
+
+    from samia.io.dicom import read_dicom_file
+
     if suffix in DICOM_SUFFIXES or is_dicom(path):
         return read_dicom_file(path)
     raise UnsupportedFormatError(

@@ -19,7 +19,6 @@ from samia.errors import GeometryMismatchError, InvalidLabelError, UnsupportedFo
 from samia.files import atomic_write
 from samia.io.formats import WRITABLE_2D_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
 from samia.io.image2d import write_image_2d
-from samia.io.volume import to_sitk, write_sitk
 from samia.types import Image2D, Volume
 
 
@@ -126,6 +125,8 @@ def _write(path: Path, array: np.ndarray, reference: Image2D | Volume | None) ->
             )
         write = partial(write_image_2d, array=array)
     elif suffix in WRITABLE_VOLUME_SUFFIXES:
+        from samia.io.volume import to_sitk, write_sitk
+
         write = partial(write_sitk, image=to_sitk(array, reference))
     else:
         raise UnsupportedFormatError(

@@ -1,17 +1,25 @@
-"""SAM-family models behind one interface (:class:`PromptableSegmenter`) and a name registry."""
+"""SAM-family models behind one interface and a name registry.
 
-from samia.models.checkpoints import file_sha256, load_weights, read_state_dict
-from samia.models.registry import MODEL_REGISTRY, RANDOM_WEIGHTS, ModelSpec, build_model, litemedsam_checkpoint
-from samia.models.segmenter import PromptableSegmenter
+Exports load lazily: ``from samia.models import build_model`` imports no torch, so a model that is
+already exported for ONNX Runtime or OpenVINO runs without it (``samia.models.loading``).
+"""
 
-__all__ = [
-    "MODEL_REGISTRY",
-    "RANDOM_WEIGHTS",
-    "ModelSpec",
-    "PromptableSegmenter",
-    "build_model",
-    "file_sha256",
-    "litemedsam_checkpoint",
-    "load_weights",
-    "read_state_dict",
-]
+from samia.lazy import lazy_exports
+
+_EXPORTS = {
+    "build_model": "samia.models.loading",
+    "litemedsam_checkpoint": "samia.models.loading",
+    "RANDOM_WEIGHTS": "samia.models.protocol",
+    "Segmenter": "samia.models.protocol",
+    "file_sha256": "samia.files",
+    "ExportedModel": "samia.models.exported",
+    "MODEL_REGISTRY": "samia.models.registry",
+    "ModelSpec": "samia.models.registry",
+    "PromptableSegmenter": "samia.models.segmenter",
+    "load_weights": "samia.models.checkpoints",
+    "read_state_dict": "samia.models.checkpoints",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,18 +10,10 @@ import torch
 from torch import nn
 
 from samia.errors import CheckpointError, MissingFileError
+from samia.files import file_sha256
 
 STATE_DICT_KEYS = ("model", "state_dict")
 """Keys under which training scripts commonly nest the state dict inside a checkpoint dict."""
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

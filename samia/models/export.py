@@ -1,48 +1,51 @@
 """ONNX exports of a :class:`PromptableSegmenter`, made once from its own torch modules and cached.
 
-Two graphs per model:
+Two graphs per model (described in :mod:`samia.models.exported`, which runs them without torch):
+``encoder.onnx`` (:class:`EncoderGraph`: the model's normalization and image encoder) and
+``decoder.onnx`` (:class:`DecoderGraph`: the prompt encoder and the mask decoder, all four output
+tokens, dynamic prompts and points, optional mask input). A box is its two corners as points, as
+segment-anything's own ONNX export encodes it; a prompt without a box ends with one padding point,
+as ``PromptEncoder`` appends it.
 
-``encoder``
-    ``image`` ``(1, 3, S, S)`` float32, normalised and padded (``PromptableSegmenter.normalize_and_pad``)
-    -> ``embedding`` ``(1, C, E, E)``.
-``decoder`` (:class:`DecoderGraph`: the prompt encoder and the mask decoder in one graph)
-    ``image_embedding`` ``(1, C, E, E)``, ``point_coords`` ``(B, N, 2)`` in model-input pixels,
-    ``point_labels`` ``(B, N)`` float32 (1 positive, 0 negative, -1 padding, 2 / 3 a box's top-left
-    / bottom-right corner), ``mask_input`` ``(B, 1, L, L)``, ``has_mask_input`` ``(B,)`` (1 or 0)
-    -> ``low_res_logits`` ``(B, 4, L, L)`` and ``iou_predictions`` ``(B, 4)``: all four output tokens,
-    single and multimask, from one run; ``B`` and ``N`` are dynamic. A box is its two corners as
-    points, as segment-anything's own ONNX export encodes it; a prompt without a box ends with one
-    padding point, as ``PromptEncoder`` appends it (:func:`decoder_inputs` lays prompts out so).
-
-Files live under a key of everything that changes them (model name, weights SHA-256, input size,
-normalization, torch version, opset, samia version), are written atomically, and are exported again
-when missing or unreadable.
+Files live in ``<cache>/<export_key>/``, are written atomically, and ``manifest.json`` (written
+last) records their SHA-256: an entry that is missing, changed or that a backend cannot load is
+exported again, never trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-import samia
-from samia.files import atomic_write
+from samia.errors import ConfigurationError
+from samia.files import atomic_write, file_sha256
+from samia.models.exported import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    OPSET,
+    ExportedModel,
+    ExportManifest,
+    ExportUnusable,
+    check_backend,
+    default_cache_directory,
+    export_key,
+)
+from samia.models.protocol import RANDOM_WEIGHTS
 from samia.models.segmenter import PromptableSegmenter
 
-OPSET = 17
-DECODER_INPUTS = ("image_embedding", "point_coords", "point_labels", "mask_input", "has_mask_input")
-DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")
 
+class EncoderGraph(nn.Module):
+    """``image_encoder(normalize_padded(image, valid))``: the encoder graph's computation."""
 
-def default_cache_directory() -> Path:
-    """``$SAMIA_CACHE/exports``, else ``~/.cache/samia/exports``."""
-    root = os.environ.get("SAMIA_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "samia") / "exports"
+    def __init__(self, model: PromptableSegmenter) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return self.model.image_encoder(self.model.normalize_padded(image, valid))
 
 
 class DecoderGraph(nn.Module):
@@ -83,106 +86,119 @@ class DecoderGraph(nn.Module):
         )
 
 
-def decoder_inputs(
-    image_embedding: np.ndarray,
-    point_coords: np.ndarray | None,
-    point_labels: np.ndarray | None,
-    boxes: np.ndarray | None,
-    mask_inputs: np.ndarray | None,
-    low_res_size: int,
-) -> dict[str, np.ndarray]:
-    """The decoder graph's inputs for ``B`` prompts of one structure (arguments as
-    ``PromptableSegmenter.decode_all``'s, as numpy arrays); points first, then a padding point when
-    there is no box, then the box's corners, as ``PromptEncoder`` orders its sparse embeddings."""
-    batch = next(len(a) for a in (point_coords, boxes, mask_inputs) if a is not None)
-    coords = [np.zeros((batch, 0, 2), np.float32)]
-    labels = [np.zeros((batch, 0), np.float32)]
-    if point_coords is not None:
-        coords.append(point_coords.astype(np.float32))
-        labels.append(point_labels.astype(np.float32))
-    if boxes is None and point_coords is not None:  # PromptEncoder pads points that come without a box
-        coords.append(np.zeros((batch, 1, 2), np.float32))
-        labels.append(-np.ones((batch, 1), np.float32))
-    else:
-        coords.append(boxes.astype(np.float32).reshape(batch, 2, 2))
-        labels.append(np.tile(np.array([[2.0, 3.0]], np.float32), (batch, 1)))
-    has_mask = mask_inputs is not None
-    return {
-        "image_embedding": image_embedding.astype(np.float32),
-        "point_coords": np.concatenate(coords, axis=1),
-        "point_labels": np.concatenate(labels, axis=1),
-        "mask_input": mask_inputs.astype(np.float32)
-        if has_mask
-        else np.zeros((batch, 1, low_res_size, low_res_size), np.float32),
-        "has_mask_input": np.full(batch, 1.0 if has_mask else 0.0, np.float32),
-    }
-
-
-@dataclass(frozen=True)
-class ExportedGraphs:
-    """The two ONNX files of one model."""
-
-    encoder: Path
-    decoder: Path
-
-
-def export_key(model: PromptableSegmenter) -> str:
-    """Hex key of the exported files of ``model`` (module docstring); the parameters themselves are
-    hashed too, so fine-tuned, LoRA or adapter weights never reuse another model's graphs."""
-    digest = hashlib.sha256(
-        f"{model.name}|{model.weights_sha256}|{model.input_size}|{model.normalization}|torch {torch.__version__}"
-        f"|opset {OPSET}|samia {samia.__version__}".encode()
-    )
+def parameters_sha256(model: PromptableSegmenter) -> str:
+    """Hex SHA-256 of the model's state dict (names and bytes)."""
+    digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:24]
+    return digest.hexdigest()
 
 
-def export_graphs(model: PromptableSegmenter, directory: Path | None = None, force: bool = False) -> ExportedGraphs:
-    """The model's encoder and decoder graphs, exported into ``directory/<key>/`` unless already there.
+def model_export_key(model: PromptableSegmenter) -> str:
+    """:func:`samia.models.exported.export_key` of ``model``; random weights are keyed by their
+    parameters, so two random models never share graphs."""
+    random = model.weights_sha256 == RANDOM_WEIGHTS
+    return export_key(model.name, model.weights_sha256, parameters_sha256(model) if random else None)
+
+
+def export_graphs(model: PromptableSegmenter, cache: Path | None = None) -> Path:
+    """Export the model's two graphs and their manifest into ``cache/<key>/`` (again, even if there).
 
     Args:
-        model: the torch model (on the CPU).
-        directory: the export cache; :func:`default_cache_directory` when None.
-        force: export again even if the files exist (a backend found them unreadable).
+        model: the torch model (moved to the CPU), with its reference input pipeline.
+        cache: the export cache; :func:`samia.models.exported.default_cache_directory` when None.
+
+    Returns:
+        The entry's folder.
     """
-    folder = (directory or default_cache_directory()) / export_key(model)
-    graphs = ExportedGraphs(folder / "encoder.onnx", folder / "decoder.onnx")
+    folder = (cache or default_cache_directory()) / model_export_key(model)
     folder.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
-    side, embedding = model.input_size, model.prompt_encoder.image_embedding_size
-    low_res = model.low_res_size
+    side, low_res = model.input_size, model.low_res_size
+    image = torch.zeros(1, 3, side, side)
+    valid = torch.zeros(1, 1, side, side)
+    valid[..., : side // 2, :] = 1.0
+    decoder_example = (
+        torch.zeros(model.embedding_shape),
+        torch.zeros(2, 3, 2),
+        torch.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]]),
+        torch.zeros(2, 1, low_res, low_res),
+        torch.zeros(2),
+    )
+    dynamic = {
+        "point_coords": {0: "prompts", 1: "points"},
+        "point_labels": {0: "prompts", 1: "points"},
+        "mask_input": {0: "prompts"},
+        "has_mask_input": {0: "prompts"},
+        "low_res_logits": {0: "prompts"},
+        "iou_predictions": {0: "prompts"},
+    }
     with torch.no_grad():
-        if force or not graphs.encoder.is_file():
-            image = torch.zeros(1, 3, side, side)
-            atomic_write(
-                graphs.encoder,
-                lambda temporary: _export(model.image_encoder, (image,), temporary, ["image"], ["embedding"], {}),
-            )
-        if force or not graphs.decoder.is_file():
-            example = (
-                torch.zeros(1, model.prompt_encoder.embed_dim, *embedding),
-                torch.zeros(2, 3, 2),
-                torch.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, -1.0]]),
-                torch.zeros(2, 1, low_res, low_res),
-                torch.zeros(2),
-            )
-            dynamic = {
-                "point_coords": {0: "prompts", 1: "points"},
-                "point_labels": {0: "prompts", 1: "points"},
-                "mask_input": {0: "prompts"},
-                "has_mask_input": {0: "prompts"},
-                "low_res_logits": {0: "prompts"},
-                "iou_predictions": {0: "prompts"},
-            }
-            atomic_write(
-                graphs.decoder,
-                lambda temporary: _export(
-                    DecoderGraph(model).eval(), example, temporary, list(DECODER_INPUTS), list(DECODER_OUTPUTS), dynamic
-                ),
-            )
-    return graphs
+        atomic_write(
+            folder / "encoder.onnx",
+            lambda temporary: _export(
+                EncoderGraph(model), (image, valid), temporary, ["image", "valid"], ["embedding"], {}
+            ),
+        )
+        atomic_write(
+            folder / "decoder.onnx",
+            lambda temporary: _export(
+                DecoderGraph(model).eval(),
+                decoder_example,
+                temporary,
+                list(DECODER_INPUTS),
+                list(DECODER_OUTPUTS),
+                dynamic,
+            ),
+        )
+    ExportManifest(
+        name=model.name,
+        weights_sha256=model.weights_sha256,
+        input_size=model.input_size,
+        normalization=model.normalization,
+        input_pipeline=model.input_pipeline,
+        low_res_size=low_res,
+        embedding_shape=model.embedding_shape,
+        mask_threshold=float(model.mask_threshold),
+        files={name: file_sha256(folder / name) for name in ("encoder.onnx", "decoder.onnx")},
+    ).write(folder)
+    return folder
+
+
+def on_backend(
+    model: PromptableSegmenter,
+    backend: str,
+    precision: str = "fp32",
+    cache: Path | None = None,
+    input_pipeline: str | None = None,
+) -> ExportedModel:
+    """``model`` (with its reference input pipeline) run by an exported ``backend`` at ``precision``.
+
+    The cache entry is used when it is usable (manifest, files with their recorded SHA-256, loaded
+    by the backend), and exported again otherwise.
+
+    Args:
+        input_pipeline: another input pipeline to run the exported model with, or None.
+
+    Raises:
+        ConfigurationError: see :func:`samia.models.exported.check_backend`; the torch backend
+            (nothing to export); an export that fails (naming the model).
+    """
+    check_backend(backend, precision)
+    if backend == "torch":
+        raise ConfigurationError("the torch backend runs the model itself; nothing to export")
+    folder = (cache or default_cache_directory()) / model_export_key(model)
+    try:
+        return ExportedModel(folder, backend, precision, input_pipeline)
+    except ExportUnusable:
+        pass
+    try:
+        return ExportedModel(export_graphs(model, cache), backend, precision, input_pipeline)
+    except (RuntimeError, ValueError, OSError, ExportUnusable) as error:
+        raise ConfigurationError(
+            f"{model.name} cannot be exported for {backend}: {' '.join(str(error).split())[:300]}"
+        ) from None
 
 
 def _export(

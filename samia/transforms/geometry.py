@@ -34,9 +34,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from segment_anything.utils.transforms import ResizeLongestSide
 
 InputPipeline = Literal["sam", "litemedsam", "medsam"]
 INPUT_PIPELINES: tuple[str, ...] = ("sam", "litemedsam", "medsam")
@@ -69,9 +66,10 @@ class InputGeometry(ABC):
 
     @staticmethod
     def resized_shape_for(height: int, width: int, input_size: int) -> tuple[int, int]:
-        """Longest side to ``input_size``, the other ``int(side * scale + 0.5)`` (all three scripts)."""
-        resized = ResizeLongestSide.get_preprocess_shape(height, width, input_size)
-        return int(resized[0]), int(resized[1])
+        """Longest side to ``input_size``, the other ``int(side * scale + 0.5)`` (all three scripts, as
+        segment-anything's ``ResizeLongestSide.get_preprocess_shape``)."""
+        scale = input_size * 1.0 / max(height, width)
+        return int(height * scale + 0.5), int(width * scale + 0.5)
 
     def resize_image(self, image_rgb: np.ndarray) -> np.ndarray:
         """``(H, W, 3)`` uint8 -> ``(h, w, 3)`` uint8 as the pipeline's reference script resizes."""
@@ -125,29 +123,36 @@ class InputGeometry(ABC):
         framed[:height, :width] = resized > 0
         return framed
 
-    def logits_to_original(self, low_res_logits: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """Low-resolution logits ``(..., L, L)`` (e.g. ``(B, M, L, L)``) -> logits on the original grid
-        ``(..., H, W)``, float32; a numpy array in gives a numpy array out.
+    def logits_to_original(self, low_res_logits: np.ndarray) -> np.ndarray:
+        """Low-resolution logits ``(..., L, L)`` (e.g. ``(B, M, L, L)``) -> float32 logits on the original
+        grid ``(..., H, W)``; threshold at 0 for a mask.
 
         Bilinear upsampling to ``S x S``, crop of the padding to ``(h, w)``, bilinear resampling to
         ``(H, W)`` (segment-anything's ``Sam.postprocess_masks``; for LiteMedSAM ``L = S`` and the
-        first step is the identity). Threshold at 0 for a mask.
+        first step is the identity). Every backend's logits come back through here; OpenCV's bilinear
+        resampling (half-pixel centres, no antialiasing) is torch's ``F.interpolate(mode="bilinear",
+        align_corners=False)`` to within about 1e-4 on logits of magnitude ~10.
         """
-        if isinstance(low_res_logits, np.ndarray):
-            return self.logits_to_original(torch.as_tensor(low_res_logits, dtype=torch.float32)).numpy()
-        if low_res_logits.ndim != 4:
-            leading = low_res_logits.shape[:-2]
-            flat = low_res_logits.reshape(1, -1, *low_res_logits.shape[-2:])
-            return self.logits_to_original(flat).reshape(*leading, *self.original_shape)
-        return self._to_original(low_res_logits)
+        logits = np.asarray(low_res_logits, dtype=np.float32)
+        leading = logits.shape[:-2]
+        planes = logits.reshape(-1, *logits.shape[-2:])
+        out = np.empty((len(planes), *self.original_shape), dtype=np.float32)
+        for index, plane in enumerate(planes):
+            out[index] = self._to_original(plane)
+        return out.reshape(*leading, *self.original_shape)
 
-    def _to_original(self, low_res_logits: torch.Tensor) -> torch.Tensor:
-        if low_res_logits.shape[-1] != self.input_size:
-            low_res_logits = F.interpolate(
-                low_res_logits, (self.input_size, self.input_size), mode="bilinear", align_corners=False
-            )
-        cropped = low_res_logits[..., : self.resized_shape[0], : self.resized_shape[1]]
-        return F.interpolate(cropped, self.original_shape, mode="bilinear", align_corners=False)
+    def _to_original(self, plane: np.ndarray) -> np.ndarray:
+        """One ``(L, L)`` float32 plane -> ``(H, W)`` float32."""
+        if plane.shape[-1] != self.input_size:
+            plane = _bilinear(plane, (self.input_size, self.input_size))
+        return _bilinear(plane[: self.resized_shape[0], : self.resized_shape[1]], self.original_shape)
+
+
+def _bilinear(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(h, w)`` float32 -> ``(H, W)`` float32, bilinear with half-pixel centres (OpenCV ``INTER_LINEAR``)."""
+    import cv2
+
+    return cv2.resize(np.ascontiguousarray(plane), (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,11 @@ class Letterbox(InputGeometry):
     pipeline: ClassVar[str] = "sam"
 
     def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
-        return ResizeLongestSide(self.input_size).apply_image(image_rgb)
+        """PIL's bilinear resize, as ``ResizeLongestSide.apply_image`` calls it through torchvision."""
+        from PIL import Image
+
+        height, width = self.resized_shape
+        return np.array(Image.fromarray(np.ascontiguousarray(image_rgb)).resize((width, height), Image.BILINEAR))
 
 
 @dataclass(frozen=True)
@@ -208,12 +217,11 @@ class Stretch(InputGeometry):
         resized = resize(image_rgb, (side, side), order=3, preserve_range=True, anti_aliasing=True)
         return resized.astype(np.uint8)
 
-    def _to_original(self, low_res_logits: torch.Tensor) -> torch.Tensor:
+    def _to_original(self, plane: np.ndarray) -> np.ndarray:
         """``logit(bilinear(sigmoid(low_res), (H, W)))``: ``> 0`` is the reference's ``> 0.5``."""
-        probabilities = F.interpolate(
-            torch.sigmoid(low_res_logits), self.original_shape, mode="bilinear", align_corners=False
-        )
-        return torch.logit(probabilities, eps=_PROBABILITY_EPS)
+        probabilities = _bilinear((1.0 / (1.0 + np.exp(-plane))).astype(np.float32), self.original_shape)
+        clipped = np.clip(probabilities.astype(np.float64), _PROBABILITY_EPS, 1.0 - _PROBABILITY_EPS)
+        return np.log(clipped / (1.0 - clipped)).astype(np.float32)
 
 
 _GEOMETRIES: dict[str, type[InputGeometry]] = {"sam": Letterbox, "litemedsam": AreaLetterbox, "medsam": Stretch}

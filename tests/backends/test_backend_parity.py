@@ -1,5 +1,6 @@
 """ONNX Runtime and OpenVINO run the same model as PyTorch: exported graphs of the tiny random models,
-every prompt structure, compared with torch's own outputs (fp32: logits within 1e-3, masks IoU >= 0.999)."""
+every prompt structure, compared with torch's own outputs (fp32: logits within 1e-3, masks IoU >= 0.999);
+the export cache (keyed by the weights, checked against its manifest) and the errors of bad choices."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import torch
 
 from samia.errors import ConfigurationError
 from samia.models import build_model
-from samia.models.backends import BACKENDS, check_backend, cpu_has_bf16, on_backend
-from samia.models.export import export_graphs, export_key
+from samia.models.export import export_graphs, model_export_key, on_backend
+from samia.models.exported import BACKENDS, ExportedModel, check_backend, cpu_has_bf16, export_key
 from samia.predictor import SamiaPredictor
 from samia.types import Prompt
 
@@ -37,7 +38,7 @@ def _prompts(low_res_size: int) -> list[Prompt]:
 
 
 @pytest.mark.parametrize("backend, precision", EXPORTED)
-@pytest.mark.parametrize("name", ["tiny_sam", "tiny_litemedsam"])
+@pytest.mark.parametrize("name", ["tiny_sam", "tiny_medsam", "tiny_litemedsam"])
 def test_every_prompt_structure_matches_torch(name, backend, precision) -> None:
     if precision == "bf16" and not cpu_has_bf16():
         pytest.skip("this CPU has no bf16 instructions (avx512_bf16 / AMX)")
@@ -48,7 +49,7 @@ def test_every_prompt_structure_matches_torch(name, backend, precision) -> None:
     prompts = _prompts(reference.model.low_res_size)
     reference.set_image(image)
     other.set_image(image)
-    assert torch.allclose(reference.image_embedding, other.image_embedding, atol=1e-3)
+    assert np.abs(reference.image_embedding - other.image_embedding).max() <= 1e-3
     tolerance = 1e-3 if precision == "fp32" else 5e-2
     for ours, theirs in zip(other.predict_batch_all_outputs(prompts), reference.predict_batch_all_outputs(prompts)):
         assert np.abs(ours.low_res_logits - theirs.low_res_logits).max() <= tolerance
@@ -57,25 +58,72 @@ def test_every_prompt_structure_matches_torch(name, backend, precision) -> None:
         assert union == 0 or np.count_nonzero(ours.masks & theirs.masks) / union >= 0.999
 
 
-def test_changed_weights_are_exported_again(tmp_path) -> None:
+def test_the_cache_is_keyed_by_the_weights_file(tmp_path) -> None:
     model = build_model("tiny_sam")
-    first = export_graphs(model, tmp_path)
-    assert export_graphs(model, tmp_path) == first  # cached
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), checkpoint)
+    cache = tmp_path / "cache"
+    first = build_model("tiny_sam", checkpoint, backend="onnxruntime", cache=cache)
+    assert isinstance(first, ExportedModel) and first.folder.name == export_key("tiny_sam", first.weights_sha256)
+    again = build_model("tiny_sam", checkpoint, backend="openvino", cache=cache)
+    assert again.folder == first.folder  # found by the file's SHA-256, not exported twice
+    with torch.no_grad():
+        model.mask_decoder.iou_prediction_head.layers[-1].bias.add_(1.0)
+    torch.save(model.state_dict(), checkpoint)
+    changed = build_model("tiny_sam", checkpoint, backend="onnxruntime", cache=cache)
+    assert changed.folder != first.folder and sorted(p.name for p in cache.iterdir()) == sorted(
+        [first.folder.name, changed.folder.name]
+    )
+    image = np.random.default_rng(2).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    outputs = []
+    for exported in (first, changed):
+        predictor = SamiaPredictor(exported)
+        predictor.set_image(image)
+        outputs.append(predictor.predict(Prompt(box=np.array([5.0, 5.0, 30.0, 30.0]))).iou_predictions)
+    np.testing.assert_allclose(outputs[1] - outputs[0], 1.0, atol=1e-4)
+
+
+def test_random_weights_are_keyed_by_their_parameters(tmp_path) -> None:
+    model = build_model("tiny_sam")
+    key = model_export_key(model)
     with torch.no_grad():
         model.mask_decoder.iou_prediction_head.layers[0].weight.add_(0.1)
-    assert export_key(model) not in str(first.decoder) and export_graphs(model, tmp_path) != first
+    assert model_export_key(model) != key
 
 
-def test_a_corrupt_cached_graph_is_exported_again(tmp_path) -> None:
+@pytest.mark.parametrize("damage", ["changed", "truncated", "manifest"])
+def test_a_damaged_cache_entry_is_exported_again(tmp_path, damage) -> None:
     model = build_model("tiny_sam")
-    graphs = export_graphs(model, tmp_path)
-    graphs.decoder.write_bytes(b"not an onnx file")
+    folder = export_graphs(model, tmp_path)
+    decoder = folder / "decoder.onnx"
+    original = decoder.read_bytes()
+    if damage == "changed":  # same size, one byte flipped: still loadable, not trusted
+        decoder.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    elif damage == "truncated":
+        decoder.write_bytes(original[: len(original) // 2])
+    else:
+        (folder / "manifest.json").write_text("{not json")
     rebuilt = on_backend(model, "onnxruntime", "fp32", tmp_path)
-    assert graphs.decoder.stat().st_size > 1000
-    embedding = torch.zeros(SamiaPredictor(model).embedding_shape)
+    assert rebuilt.folder == folder and decoder.read_bytes() == original
     low = model.low_res_size
-    logits, _ = rebuilt.decode_all(embedding, boxes=torch.tensor([[1.0, 1.0, 30.0, 30.0]]))
+    logits, _ = rebuilt.decode_arrays(
+        np.zeros(model.embedding_shape, np.float32), None, None, np.array([[1.0, 1.0, 30.0, 30.0]], np.float32), None
+    )
     assert logits.shape == (1, 4, low, low)
+
+
+def test_a_backend_that_is_not_installed_says_how_to_install_it(cli, phantom_2d, tmp_path, monkeypatch) -> None:
+    import samia.models.exported
+
+    monkeypatch.setitem(samia.models.exported._PACKAGES, "openvino", "openvino_not_installed_here")
+    image = sorted((phantom_2d / "images").iterdir())[0]
+    out = tmp_path / "mask.png"
+    code, _, stderr = cli(
+        "segment", image, "--model", "tiny_sam", "--box", 20, 20, 60, 60, "--backend", "openvino", "--out", out
+    )
+    assert code == 2 and not out.exists()
+    assert "the openvino backend needs the Python package 'openvino_not_installed_here'" in stderr
+    assert len(stderr.strip().splitlines()) == 1
 
 
 def test_bad_backend_choices_say_what_works() -> None:
@@ -85,6 +133,8 @@ def test_bad_backend_choices_say_what_works() -> None:
         check_backend("tensorrt", "fp32")
     with pytest.raises(ConfigurationError, match="the onnxruntime backend runs fp32, not 'int8'"):
         check_backend("onnxruntime", "int8")
+    with pytest.raises(ConfigurationError, match="the openvino backend runs fp32, bf16, not 'fp16'"):
+        check_backend("openvino", "fp16")
     with pytest.raises(ConfigurationError, match="runs on the CPU"):
         build_model("tiny_sam", device="cuda", backend="onnxruntime")
     if not cpu_has_bf16():

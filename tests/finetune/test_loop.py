@@ -49,7 +49,7 @@ def test_decoder_run_writes_its_files_and_the_result_loads_in_evaluate(make_conf
         "curve.png",
         "embeddings",
     }
-    assert len(list((out / "embeddings").glob("*.pt"))) == 5 + 2  # every image encoded once, train and val
+    assert len(list((out / "embeddings").glob("[!.]*.npz"))) == 5 + 2  # every image encoded once, train and val
     history = pd.read_csv(out / "history.csv")
     assert history["epoch"].tolist() == [0, 1, 2]
     assert {"train_loss", "val_dice", "val_dice_box", "val_dice_point1", "samples_per_s", "peak_rss_mb", "best"} <= set(
@@ -159,6 +159,6 @@ def test_volumes_are_used_slice_by_slice(make_config, phantom_3d):
     volume = build_manifest(phantom_3d)[0]
     slices = [item for item in iter_slice_items(volume, axis=0, min_area=50) if item.objects]
     assert 1 < len(slices) < read_image(volume.image_path).shape[0]
-    embedded = len(list((outcome.out / "embeddings").glob("*.pt")))
+    embedded = len(list((outcome.out / "embeddings").glob("[!.]*.npz")))
     assert embedded == 5 + len(slices)  # the 5 training images and the volume's slices holding an object
     assert outcome.history["val_dice"].notna().all()

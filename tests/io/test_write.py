@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import samia.io.writers
+import samia.io.volume
 from samia.errors import GeometryMismatchError, InvalidLabelError, UnsupportedFormatError
 from samia.io import read_image, read_label, write_label_map, write_mask
 from samia.types import Image2D, Volume
@@ -128,7 +128,7 @@ def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
         temporary.write_bytes(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(samia.io.writers, "write_sitk", killed_mid_write)
+    monkeypatch.setattr(samia.io.volume, "write_sitk", killed_mid_write)
     with pytest.raises(KeyboardInterrupt):
         write_mask(path, np.zeros((2, 3, 4), bool))
     assert path.read_bytes() == before
