@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"selection", "auto"},
     {"prompts"},
     {"volume"},
-    {"evaluate", "finetune"},
+    {"evaluate", "finetune", "annotate"},
     {"analysis"},
     {"cli"},
 ]

@@ -1,0 +1,340 @@
+"""An annotation session on one case: objects drawn with clicks, boxes and strokes, with undo and
+redo, accepted into a label map on the source grid that is autosaved after every change.
+
+The session is pure Python (no web code) and works without a model (manual mode: brush and
+eraser only). Everything it needs to resume is on disk in ``out/<case>/``:
+
+``labels.png`` / ``labels.nii.gz``
+    the accepted objects, label values on the image's own grid (NIfTI with the volume's
+    geometry), written atomically after every accept;
+``state.json``
+    the objects (label value -> name, slices where accepted, slices filled by propagation), the object being drawn (its label,
+    slice, every edit and how many of them are applied: undone edits stay for redo) and the label
+    file's SHA-256 as last written; written atomically after every interaction.
+
+Reopening replays the current object's edits on the same model, so it comes back exactly where it
+was. A label file changed by someone else since (its SHA-256 differs) is kept as it is, never
+overwritten: the session adopts it and logs an ``external_change``. Every interaction goes to the
+log (:mod:`samia.annotate.log`) with the model's latency.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samia.annotate.drafts import MODEL_EDITS, Draft, Edit, apply_edit
+from samia.annotate.log import append_event
+from samia.errors import ConfigurationError, GeometryMismatchError, InvalidLabelError
+from samia.files import atomic_write_bytes, file_sha256
+from samia.predictor import SamiaPredictor
+from samia.transforms import IntensityPreset, preset_for, to_rgb_uint8, volume_to_uint8
+from samia.types import Image2D, Volume
+
+STATE_FORMAT = 1
+CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class AnnotationSession:
+    """One case being annotated.
+
+    Args:
+        image: the case, a 2D image or a volume (annotated slice by slice along axis 0).
+        out: the annotation folder; the case's files go to ``out/<case_id>/``, the log to ``out``.
+        case_id: the case's name: letters, digits, ``.``, ``_``, ``-`` (a file name, never a path).
+        predictor: the model (any backend); None for manual annotation.
+        names: label value -> object name (e.g. from ``dataset.json``); more can be added.
+        preset: intensity preset (window/level); the image's default when None.
+
+    Raises:
+        ConfigurationError: a ``case_id`` that is not a plain name.
+        GeometryMismatchError / InvalidLabelError: a saved label file that does not fit the image.
+    """
+
+    def __init__(
+        self,
+        image: Image2D | Volume,
+        out: Path,
+        case_id: str,
+        predictor: SamiaPredictor | None = None,
+        names: dict[int, str] | None = None,
+        preset: IntensityPreset | None = None,
+    ) -> None:
+        if not CASE_ID.fullmatch(case_id) or ".." in case_id:
+            raise ConfigurationError(f"case id {case_id!r} is not a plain name (letters, digits, . _ -)")
+        self.image, self.case_id, self.predictor = image, case_id, predictor
+        self.out = Path(out)
+        self.folder = self.out / case_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.preset = preset or preset_for(image)
+        self.is_volume = isinstance(image, Volume)
+        self._gray = volume_to_uint8(image, self.preset) if isinstance(image, Volume) else None
+        self.label_path = self.folder / ("labels.nii.gz" if self.is_volume else "labels.png")
+        self.labels = np.zeros(image.shape if self.is_volume else image.shape[:2], dtype=np.uint16)
+        self.names: dict[int, str] = dict(names or {})
+        self.accepted: dict[int, list[int]] = {}
+        self.propagated: dict[int, list[int]] = {}
+        self.slice_index = 0
+        self.label = 0
+        self._history: list[Draft] = [Draft.empty(self.plane_shape)]
+        self._position = 0
+        self._plane_set: int | None = None
+        self._labels_sha256: str | None = None
+        self._resume()
+        self._log("open", details={"resumed_edits": self._position})
+
+    # -- what the session shows ------------------------------------------------------------
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the annotated plane."""
+        return tuple(int(s) for s in self.labels.shape[-2:])  # type: ignore[return-value]
+
+    @property
+    def depth(self) -> int:
+        """Slices of a volume; 1 for a 2D image."""
+        return int(self.labels.shape[0]) if self.is_volume else 1
+
+    @property
+    def draft(self) -> Draft:
+        """The object being drawn, after the applied edits."""
+        return self._history[self._position]
+
+    @property
+    def can_undo(self) -> bool:
+        return self._position > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._position < len(self._history) - 1
+
+    def plane_labels(self) -> np.ndarray:
+        """``(H, W)`` accepted labels of the current plane."""
+        return self.labels[self.slice_index] if self.is_volume else self.labels
+
+    def plane_rgb(self, index: int | None = None) -> np.ndarray:
+        """``(H, W, 3)`` uint8: plane ``index`` (the current one) as the model sees it."""
+        if self._gray is None:
+            return to_rgb_uint8(self.image, self.preset)  # type: ignore[arg-type]
+        return np.repeat(self._gray[self.slice_index if index is None else index][:, :, None], 3, axis=2)
+
+    # -- interactions -------------------------------------------------------------------------
+
+    def go_to(self, index: int) -> None:
+        """Show slice ``index`` of a volume (the object being drawn starts over on it)."""
+        if not 0 <= index < self.depth:
+            raise ValueError(f"slice {index} is outside the case (0..{self.depth - 1})")
+        if index != self.slice_index:
+            self.slice_index = index
+            self._start(self.label)
+            self._save_state()
+
+    def new_object(self, name: str | None = None, label: int | None = None) -> int:
+        """Start drawing an object: a new label value (the next free one) or an existing one, whose
+        pixels on this plane are replaced when the new draft is accepted. Returns the label value."""
+        if label is None:
+            label = max([int(self.labels.max()), *self.names, *self.accepted]) + 1
+        if not 1 <= label <= 65535:
+            raise ValueError(f"label values are 1..65535, got {label}")
+        self.names.setdefault(label, name or f"object {label}")
+        self._start(label)
+        self._save_state()
+        return label
+
+    def edit(self, edit: Edit) -> Draft:
+        """Apply a click, box or stroke to the current object (redo history after it is dropped).
+
+        Raises:
+            ValueError: no object started; a click or box in manual mode; a point off the plane.
+        """
+        if self.label == 0:
+            raise ValueError("start an object first (new_object)")
+        started = time.perf_counter()
+        self._set_plane(edit)
+        draft = apply_edit(self.draft, edit, self.predictor)
+        latency = (time.perf_counter() - started) * 1000
+        self._history = [*self._history[: self._position + 1], draft]
+        self._position += 1
+        self._save_state()
+        self._log(edit.kind, coords=list(edit.coords), latency_ms=round(latency, 3), details=_edit_details(edit, draft))
+        return draft
+
+    def undo(self) -> Draft:
+        """Step back one edit (nothing happens at the first)."""
+        if self.can_undo:
+            self._position -= 1
+            self._save_state()
+            self._log("undo")
+        return self.draft
+
+    def redo(self) -> Draft:
+        """Step forward one undone edit (nothing happens without one)."""
+        if self.can_redo:
+            self._position += 1
+            self._save_state()
+            self._log("redo")
+        return self.draft
+
+    def accept(self) -> Path:
+        """Put the current draft into the label map (replacing the object's pixels on this plane,
+        over other objects' where they overlap) and autosave; returns the label file."""
+        if self.label == 0:
+            raise ValueError("start an object first (new_object)")
+        plane = self.plane_labels()
+        plane[plane == self.label] = 0
+        plane[self.draft.mask] = self.label
+        slices = self.accepted.setdefault(self.label, [])
+        if self.slice_index not in slices:
+            slices.append(self.slice_index)
+            slices.sort()
+        self._write_labels()
+        counts = {kind: sum(e.kind == kind for e in self.draft.edits) for kind in ("point", "box", "brush", "erase")}
+        self._log("accept", details={"pixels": int(self.draft.mask.sum()), "edits": counts})
+        label = self.label
+        self._start(label)
+        self._save_state()
+        return self.label_path
+
+    def propagate(self) -> list[int]:
+        """Carry the current object through the volume with the volume engine: its mask on this
+        slice (the draft, or what was accepted here) and on every slice where it was accepted are
+        key slices; the slices between and beyond are segmented from them (stopping where the
+        object ends) and written into the label map, never over a slice the user accepted.
+        Autosaves; returns the slices it wrote.
+
+        Raises:
+            ValueError: a 2D case, no model, or no mask of the object on this slice.
+        """
+        from samia.volume import KeySlice, VolumePrompt, VolumeSession, segment_volume
+
+        if not isinstance(self.image, Volume):
+            raise ValueError("propagation needs a volume; this case is a 2D image")
+        if self.predictor is None:
+            raise ValueError("no model in this session (manual mode): nothing can propagate")
+        current = self.draft.mask if self.draft.mask.any() else self.plane_labels() == self.label
+        if not current.any():
+            raise ValueError(f"object {self.label} has no mask on slice {self.slice_index} to propagate")
+        user = set(self.accepted.get(self.label, []))
+        keys = {index: self.labels[index] == self.label for index in user}
+        keys[self.slice_index] = current
+        started = time.perf_counter()
+        prompt = VolumePrompt(key_slices=tuple(KeySlice(index, mask=mask) for index, mask in sorted(keys.items())))
+        with VolumeSession(self.predictor, self.image, self.preset) as session:
+            result = segment_volume(session, [prompt])
+        self._plane_set = None  # the predictor now holds another slice
+        mask = result.objects[0].mask
+        written = [i for i in range(self.depth) if i not in keys and mask[i].any()]
+        for index in written:
+            plane = self.labels[index]
+            plane[plane == self.label] = 0
+            plane[mask[index]] = self.label
+        self.propagated[self.label] = sorted(set(self.propagated.get(self.label, [])) | set(written))
+        self._write_labels()
+        self._save_state()
+        latency = (time.perf_counter() - started) * 1000
+        self._log("propagate", latency_ms=round(latency, 3), details={"slices": written, "keys": sorted(keys)})
+        return written
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def _start(self, label: int) -> None:
+        self.label = label
+        self._history = [Draft.empty(self.plane_shape)]
+        self._position = 0
+
+    def _set_plane(self, edit: Edit) -> None:
+        """Encode the current plane (once) before a click or box reaches the model."""
+        if self.predictor is not None and edit.kind in MODEL_EDITS and self._plane_set != self.slice_index:
+            self.predictor.set_image(self.plane_rgb())
+            self._plane_set = self.slice_index
+
+    def _write_labels(self) -> None:
+        from samia.io import write_label_map
+
+        reference = self.image if isinstance(self.image, Volume) else None
+        write_label_map(self.label_path, self.labels, reference)
+        self._labels_sha256 = file_sha256(self.label_path)
+
+    def _save_state(self) -> None:
+        state = {
+            "format": STATE_FORMAT,
+            "case": self.case_id,
+            "names": {str(k): v for k, v in self.names.items()},
+            "accepted": {str(k): v for k, v in self.accepted.items()},
+            "propagated": {str(k): v for k, v in self.propagated.items()},
+            "labels_sha256": self._labels_sha256,
+            "current": {
+                "label": self.label,
+                "slice": self.slice_index,
+                "edits": [e.to_record() for e in self._history[-1].edits],
+                "applied": self._position,
+            },
+        }
+        atomic_write_bytes(self.folder / "state.json", json.dumps(state, indent=1).encode())
+
+    def _resume(self) -> None:
+        state_path = self.folder / "state.json"
+        if self.label_path.is_file():
+            self._adopt_label_file()
+        if not state_path.is_file():
+            return
+        try:
+            state = json.loads(state_path.read_text())
+            current = state["current"]
+            names = {int(k): str(v) for k, v in state["names"].items()}
+            accepted = {int(k): [int(i) for i in v] for k, v in state["accepted"].items()}
+            propagated = {int(k): [int(i) for i in v] for k, v in state.get("propagated", {}).items()}
+            edits = [Edit.from_record(record) for record in current["edits"]]
+            label, index, applied = int(current["label"]), int(current["slice"]), int(current["applied"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ConfigurationError(f"{state_path}: not a readable annotation state ({error})") from None
+        self.names = {**names, **self.names}
+        self.accepted, self.propagated = accepted, propagated
+        if self._labels_sha256 is not None and state.get("labels_sha256") != self._labels_sha256:
+            self._log("external_change", details={"file": self.label_path.name})
+        self.slice_index = min(max(index, 0), self.depth - 1)
+        self._start(label)
+        for edit in edits:  # the same model answers the same edits the same way
+            self._set_plane(edit)
+            self._history.append(apply_edit(self._history[-1], edit, self.predictor))
+        self._position = min(max(applied, 0), len(edits))
+
+    def _adopt_label_file(self) -> None:
+        from samia.io import read_label
+
+        stored = read_label(self.label_path)
+        if tuple(stored.shape) != tuple(self.labels.shape):
+            raise GeometryMismatchError(
+                self.label_path, f"holds a label map of shape {stored.shape}, the case is {self.labels.shape}"
+            )
+        values = np.asarray(stored.array)
+        if values.size and values.max() > 65535:
+            raise InvalidLabelError(self.label_path, f"label values up to {values.max()}; at most 65535")
+        self.labels = values.astype(np.uint16)
+        self._labels_sha256 = file_sha256(self.label_path)
+
+    def _log(self, kind: str, **fields: Any) -> None:
+        append_event(
+            self.out,
+            case=self.case_id,
+            slice=self.slice_index if self.is_volume else None,
+            object=self.label,
+            kind=kind,
+            **fields,
+        )
+
+
+def _edit_details(edit: Edit, draft: Draft) -> dict[str, Any]:
+    details: dict[str, Any] = {"pixels": int(draft.mask.sum())}
+    if edit.kind == "point":
+        details["positive"] = edit.positive
+    if edit.kind in ("brush", "erase"):
+        details["radius"] = edit.radius
+    else:
+        details["predicted_iou"] = round(draft.predicted_iou, 4)
+    return details
