@@ -10,7 +10,7 @@ Strokes are applied on top, in order, each time the model's part changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -84,21 +84,11 @@ class Draft:
     logits: np.ndarray | None
     mask: np.ndarray
     predicted_iou: float = float("nan")
-    strokes: tuple[Edit, ...] = field(default=())
 
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> Draft:
         blank = np.zeros(shape, dtype=bool)
         return cls((), blank, None, blank)
-
-    @property
-    def points(self) -> list[Edit]:
-        return [edit for edit in self.edits if edit.kind == "point"]
-
-    @property
-    def box(self) -> Edit | None:
-        boxes = [edit for edit in self.edits if edit.kind == "box"]
-        return boxes[-1] if boxes else None
 
 
 def paint_stroke(mask: np.ndarray, stroke: Edit) -> np.ndarray:
@@ -124,7 +114,6 @@ def apply_edit(draft: Draft, edit: Edit, predictor: SamiaPredictor | None) -> Dr
         ValueError: a click or box without a model; a point off the plane or a box that misses it.
     """
     edits = (*draft.edits, edit)
-    strokes = draft.strokes
     model_mask, logits, iou = draft.model_mask, draft.logits, draft.predicted_iou
     if edit.kind in MODEL_EDITS:
         if predictor is None:
@@ -142,9 +131,7 @@ def apply_edit(draft: Draft, edit: Edit, predictor: SamiaPredictor | None) -> Dr
         best = prediction.best_index
         model_mask, logits = prediction.masks[best], prediction.low_res_logits[best]
         iou = float(prediction.iou_predictions[best])
-    else:
-        strokes = (*strokes, edit)
     mask = model_mask
-    for stroke in strokes:
+    for stroke in (e for e in edits if e.kind not in MODEL_EDITS):
         mask = paint_stroke(mask, stroke)
-    return Draft(edits, model_mask, logits, mask, iou, strokes)
+    return Draft(edits, model_mask, logits, mask, iou)

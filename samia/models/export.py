@@ -25,6 +25,7 @@ from samia.files import atomic_write, file_sha256
 from samia.models.exported import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
+    GRAPH_FILES,
     OPSET,
     ExportedModel,
     ExportManifest,
@@ -161,7 +162,7 @@ def export_graphs(model: PromptableSegmenter, cache: Path | None = None) -> Path
         low_res_size=low_res,
         embedding_shape=model.embedding_shape,
         mask_threshold=float(model.mask_threshold),
-        files={name: file_sha256(folder / name) for name in ("encoder.onnx", "decoder.onnx")},
+        files={name: file_sha256(folder / name) for name in GRAPH_FILES},
     ).write(folder)
     return folder
 
