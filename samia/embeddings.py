@@ -10,6 +10,7 @@ Embeddings are ``(1, C, E, E)`` float32 numpy arrays whatever the backend; an on
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -32,12 +33,13 @@ def embedding_key(model: Segmenter, image_rgb: np.ndarray) -> str:
 
 
 class EmbeddingCache:
-    """A memory LRU of image embeddings with an optional on-disk layer.
+    """A memory LRU of image embeddings with an optional on-disk layer, safe to share between threads
+    (the annotation server's background encoder fills the one its sessions read).
 
-    Args:
-        max_items: embeddings kept in memory (LiteMedSAM: 4 MiB each; SAM: 4 MiB each).
-        directory: if given, embeddings are also written there as ``<key>.npz`` (atomic writes) and
-            read back in later runs.
+        Args:
+            max_items: embeddings kept in memory (LiteMedSAM: 4 MiB each; SAM: 4 MiB each).
+            directory: if given, embeddings are also written there as ``<key>.npz`` (atomic writes) and
+                read back in later runs.
     """
 
     def __init__(self, max_items: int = 32, directory: str | Path | None = None) -> None:
@@ -46,15 +48,17 @@ class EmbeddingCache:
         self.max_items = max_items
         self.directory = None if directory is None else Path(directory)
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> np.ndarray | None:
         """The cached ``(1, C, E, E)`` float32 CPU embedding for ``key``, or None."""
-        if key in self._memory:
-            self._memory.move_to_end(key)
-            self.hits += 1
-            return self._memory[key]
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                self.hits += 1
+                return self._memory[key]
         embedding = self._read_disk(key)
         if embedding is None:
             self.misses += 1
@@ -71,7 +75,13 @@ class EmbeddingCache:
             self._write_disk(key, embedding)
 
     def clear(self) -> None:
-        self._memory.clear()
+        with self._lock:
+            self._memory.clear()
+
+    def __contains__(self, key: str) -> bool:
+        """Whether ``key`` is held in memory (the disk layer is not looked at)."""
+        with self._lock:
+            return key in self._memory
 
     def __len__(self) -> int:
         return len(self._memory)
@@ -79,10 +89,11 @@ class EmbeddingCache:
     def _remember(self, key: str, embedding: np.ndarray) -> None:
         if self.max_items == 0:
             return
-        self._memory[key] = embedding
-        self._memory.move_to_end(key)
-        while len(self._memory) > self.max_items:
-            self._memory.popitem(last=False)
+        with self._lock:
+            self._memory[key] = embedding
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_items:
+                self._memory.popitem(last=False)
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None

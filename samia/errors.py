@@ -41,6 +41,18 @@ class MissingFileError(InputError):
     """A file the run needs does not exist (an image, a mask, a checkpoint)."""
 
 
+class MissingMaskError(MissingFileError):
+    """An image of a dataset has no mask: unusable for evaluation, still a case to annotate.
+
+    Attributes:
+        case_id: the case the image would be (its stem, less a layout's channel suffix).
+    """
+
+    def __init__(self, path: str | Path, problem: str, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(path, problem)
+
+
 class InvalidImageError(InputError):
     """The decoded array is unusable: NaN/Inf pixels, a constant image, a 4D volume, wrong dimensions."""
 

@@ -510,7 +510,20 @@ def build_report(
     results = load_results(directories)
     builder = _ReportBuilder(results, selection, n_cases, n_resamples, seed)
     sections = builder.sections()
-    out = Path(out)
+    generated = (
+        f"samia {samia.__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
+        f"{n_resamples} bootstrap resamples, seed {seed}."
+    )
+    html_path, markdown_path, table_paths, figure_paths = write_report(sections, Path(out), generated)
+    headline = next(t.view for s in sections for t in s.tables if t.name == "headline")
+    notes = [note for s in sections for note in s.notes]
+    return ReportOutcome(html_path, markdown_path, table_paths, figure_paths, headline, notes)
+
+
+def write_report(sections: Sequence[Section], out: Path, generated: str) -> tuple[Path, Path, list[Path], list[Path]]:
+    """Write ``sections`` into ``out``: ``report.html`` (self-contained), ``report.md``,
+    ``tables/*.csv|md`` and ``figures/*.png`` (those of an earlier report deleted first); returns
+    ``(html, markdown, tables, figures)``. ``generated`` is the line saying what made it."""
     table_folder, figure_folder = out / "tables", out / "figures"
     for folder, patterns in ((table_folder, ("*.csv", "*.md")), (figure_folder, ("*.png",))):
         folder.mkdir(parents=True, exist_ok=True)
@@ -522,10 +535,6 @@ def build_report(
         path = figure_folder / f"{figure.name}.png"
         path.write_bytes(figure.png)
         figure_paths.append(path)
-    generated = (
-        f"samia {samia.__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
-        f"{n_resamples} bootstrap resamples, seed {seed}."
-    )
     environment = Environment(
         loader=PackageLoader("samia.analysis", "templates"), autoescape=select_autoescape(["html", "j2"])
     )
@@ -533,6 +542,4 @@ def build_report(
     html_path, markdown_path = out / "report.html", out / "report.md"
     html_path.write_text(html, encoding="utf-8")
     markdown_path.write_text(_markdown_report(sections, generated), encoding="utf-8")
-    headline = next(t.view for s in sections for t in s.tables if t.name == "headline")
-    notes = [note for s in sections for note in s.notes]
-    return ReportOutcome(html_path, markdown_path, table_paths, figure_paths, headline, notes)
+    return html_path, markdown_path, table_paths, figure_paths

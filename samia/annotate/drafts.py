@@ -5,7 +5,8 @@ a new one, so undo and redo are moves along a list of drafts. The model's part o
 from the clicks and the box, as SAM was trained to be used interactively: the first answer to a
 lone click is the best of the three multimask candidates by predicted IoU, every later answer is
 the single-mask output with the previous answer's low-resolution logits fed back as ``mask_input``.
-Strokes are applied on top, in order, each time the model's part changes.
+Strokes (brush, eraser, filled polygon) are applied on top, in order, each time the model's part
+changes; without a model they are the whole mask (the manual baseline).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import numpy as np
 from samia.predictor import SamiaPredictor
 from samia.types import Prompt
 
-EditKind = Literal["point", "box", "brush", "erase"]
-EDIT_KINDS: tuple[str, ...] = ("point", "box", "brush", "erase")
+EditKind = Literal["point", "box", "brush", "erase", "polygon"]
+EDIT_KINDS: tuple[str, ...] = ("point", "box", "brush", "erase", "polygon")
 MODEL_EDITS = ("point", "box")
+STROKE_EDITS = ("brush", "erase", "polygon")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class Edit:
     Attributes:
         kind: ``point`` (``coords`` = ``(x, y)``, ``positive``), ``box`` (``(x0, y0, x1, y1)``,
             inclusive; a new box replaces the previous one), ``brush`` / ``erase`` (a polyline
-            ``(x0, y0, x1, y1, ...)`` painted or erased ``radius`` pixels around).
+            ``(x0, y0, x1, y1, ...)`` painted or erased ``radius`` pixels around), ``polygon``
+            (at least three vertices ``(x0, y0, ...)``, filled and added to the mask).
         coords: pixels of the plane, ``x`` = column.
         positive: for a point: foreground (True) or background (False).
         radius: for a stroke, pixels.
@@ -46,8 +49,10 @@ class Edit:
             raise ValueError(f"unknown edit {self.kind!r}; one of {', '.join(EDIT_KINDS)}")
         sizes = {"point": (2,), "box": (4,)}.get(self.kind)
         count = len(self.coords)
-        if (sizes is not None and count not in sizes) or (sizes is None and (count < 2 or count % 2)):
-            raise ValueError(f"a {self.kind} takes {'x, y pairs' if sizes is None else sizes[0]} numbers, got {count}")
+        least = 6 if self.kind == "polygon" else 2
+        if (sizes is not None and count not in sizes) or (sizes is None and (count < least or count % 2)):
+            wanted = f"{least // 2}+ x, y pairs" if sizes is None else f"{sizes[0]} numbers"
+            raise ValueError(f"a {self.kind} takes {wanted}, got {count} numbers")
         if not np.isfinite(self.coords).all():
             raise ValueError(f"{self.kind} coordinates must be finite numbers, got {list(self.coords)}")
         if self.kind in ("brush", "erase") and not self.radius > 0:
@@ -93,11 +98,15 @@ class Draft:
 
 def paint_stroke(mask: np.ndarray, stroke: Edit) -> np.ndarray:
     """``mask`` with the stroke's polyline painted (``brush``) or cleared (``erase``), ``radius``
-    pixels around each segment (OpenCV lines with round ends)."""
+    pixels around each segment (OpenCV lines with round ends), or its polygon filled (``polygon``,
+    OpenCV's ``fillPoly``: interior and outline)."""
     import cv2
 
     canvas = np.zeros(mask.shape, dtype=np.uint8)
     xy = np.round(np.asarray(stroke.coords, dtype=np.float64).reshape(-1, 2)).astype(np.int32)
+    if stroke.kind == "polygon":
+        cv2.fillPoly(canvas, [xy.reshape(-1, 1, 2)], 1)
+        return mask | (canvas > 0)
     thickness = max(1, int(round(2 * stroke.radius)))
     cv2.polylines(canvas, [xy.reshape(-1, 1, 2)], False, 1, thickness=thickness, lineType=cv2.LINE_8)
     for x, y in xy:  # a single-point stroke is a dot
@@ -117,7 +126,7 @@ def apply_edit(draft: Draft, edit: Edit, predictor: SamiaPredictor | None) -> Dr
     model_mask, logits, iou = draft.model_mask, draft.logits, draft.predicted_iou
     if edit.kind in MODEL_EDITS:
         if predictor is None:
-            raise ValueError("no model in this session (manual mode): use the brush and the eraser")
+            raise ValueError("no model in this session (manual mode): use the brush, polygon and eraser")
         points = [e for e in edits if e.kind == "point"]
         boxes = [e for e in edits if e.kind == "box"]
         prompt = Prompt(
@@ -132,6 +141,6 @@ def apply_edit(draft: Draft, edit: Edit, predictor: SamiaPredictor | None) -> Dr
         model_mask, logits = prediction.masks[best], prediction.low_res_logits[best]
         iou = float(prediction.iou_predictions[best])
     mask = model_mask
-    for stroke in (e for e in edits if e.kind not in MODEL_EDITS):
+    for stroke in (e for e in edits if e.kind in STROKE_EDITS):
         mask = paint_stroke(mask, stroke)
     return Draft(edits, model_mask, logits, mask, iou)

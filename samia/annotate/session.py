@@ -7,6 +7,8 @@ eraser only). Everything it needs to resume is on disk in ``out/<case>/``:
 ``labels.png`` / ``labels.nii.gz``
     the accepted objects, label values on the image's own grid (NIfTI with the volume's
     geometry), written atomically after every accept;
+``labels.seg.dcm``
+    for a DICOM series, the same objects as a DICOM-SEG referencing the series' slices;
 ``state.json``
     the objects (label value -> name, slices where accepted, slices filled by propagation), the object being drawn (its label,
     slice, every edit and how many of them are applied: undone edits stay for redo) and the label
@@ -20,15 +22,17 @@ log (:mod:`samia.annotate.log`) with the model's latency.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from samia.annotate.drafts import MODEL_EDITS, Draft, Edit, apply_edit
+from samia.annotate.drafts import EDIT_KINDS, MODEL_EDITS, Draft, Edit, apply_edit
 from samia.annotate.log import append_event
 from samia.errors import ConfigurationError, GeometryMismatchError, InvalidLabelError
 from samia.files import atomic_write_bytes, file_sha256
@@ -50,6 +54,10 @@ class AnnotationSession:
         predictor: the model (any backend); None for manual annotation.
         names: label value -> object name (e.g. from ``dataset.json``); more can be added.
         preset: intensity preset (window/level); the image's default when None.
+        source: the file (or DICOM series folder) the case was read from; a DICOM series folder
+            makes every save write a DICOM-SEG of it too.
+        clock: seconds since the epoch of each logged event (``time.time``; a scripted annotator
+            passes its own).
 
     Raises:
         ConfigurationError: a ``case_id`` that is not a plain name.
@@ -64,31 +72,38 @@ class AnnotationSession:
         predictor: SamiaPredictor | None = None,
         names: dict[int, str] | None = None,
         preset: IntensityPreset | None = None,
+        source: Path | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not CASE_ID.fullmatch(case_id) or ".." in case_id:
             raise ConfigurationError(f"case id {case_id!r} is not a plain name (letters, digits, . _ -)")
-        self.image, self.case_id, self.predictor = image, case_id, predictor
+        self.image, self.case_id, self.predictor, self.clock = image, case_id, predictor, clock
+        self.dicom_series = source if source is not None and Path(source).is_dir() else None
         self.out = Path(out)
         self.folder = self.out / case_id
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.preset = preset or preset_for(image)
         self.is_volume = isinstance(image, Volume)
-        self._gray = volume_to_uint8(image, self.preset) if isinstance(image, Volume) else None
+        self._set_preset(preset or preset_for(image))
         self.label_path = self.folder / ("labels.nii.gz" if self.is_volume else "labels.png")
         self.labels = np.zeros(image.shape if self.is_volume else image.shape[:2], dtype=np.uint16)
         self.names: dict[int, str] = dict(names or {})
         self.accepted: dict[int, list[int]] = {}
         self.propagated: dict[int, list[int]] = {}
-        self.slice_index = 0
+        self.slice_index = self.depth // 2  # a volume opens on its middle slice
         self.label = 0
         self._history: list[Draft] = [Draft.empty(self.plane_shape)]
         self._position = 0
         self._plane_set: int | None = None
         self._labels_sha256: str | None = None
         self._resume()
-        self._log("open", details={"resumed_edits": self._position})
+        self._log("open", details={"resumed_edits": self._position, "preset": self.preset.name})
 
     # -- what the session shows ------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """``assisted`` (a model answers clicks and boxes) or ``manual`` (strokes only)."""
+        return "manual" if self.predictor is None else "assisted"
 
     @property
     def plane_shape(self) -> tuple[int, int]:
@@ -133,6 +148,16 @@ class AnnotationSession:
             self.slice_index = index
             self._start(self.label)
             self._save_state()
+            self._log("go_to")
+
+    def set_preset(self, preset: IntensityPreset) -> None:
+        """Show (and give the model) the image under another window/level; the object being drawn
+        starts over, since the model's answers depend on the pixels it sees."""
+        if preset != self.preset:
+            self._set_preset(preset)
+            self._start(self.label)
+            self._save_state()
+            self._log("preset", details={"preset": preset.name})
 
     def new_object(self, name: str | None = None, label: int | None = None) -> int:
         """Start drawing an object: a new label value (the next free one) or an existing one, whose
@@ -144,6 +169,7 @@ class AnnotationSession:
         self.names.setdefault(label, name or f"object {label}")
         self._start(label)
         self._save_state()
+        self._log("new_object", details={"name": self.names[label]})
         return label
 
     def edit(self, edit: Edit) -> Draft:
@@ -193,8 +219,11 @@ class AnnotationSession:
             slices.append(self.slice_index)
             slices.sort()
         self._write_labels()
-        counts = {kind: sum(e.kind == kind for e in self.draft.edits) for kind in ("point", "box", "brush", "erase")}
-        self._log("accept", details={"pixels": int(self.draft.mask.sum()), "edits": counts})
+        edits = self.draft.edits
+        counts = {kind: sum(e.kind == kind for e in edits) for kind in EDIT_KINDS}
+        # SAM's first answer taken as it was: one click or box, nothing drawn over it
+        unchanged = len(edits) == 1 and edits[0].kind in MODEL_EDITS
+        self._log("accept", details={"pixels": int(self.draft.mask.sum()), "edits": counts, "first_mask": unchanged})
         label = self.label
         self._start(label)
         self._save_state()
@@ -242,6 +271,11 @@ class AnnotationSession:
 
     # -- storage ------------------------------------------------------------------------------
 
+    def _set_preset(self, preset: IntensityPreset) -> None:
+        self.preset = preset
+        self._gray = volume_to_uint8(self.image, preset) if isinstance(self.image, Volume) else None
+        self._plane_set = None
+
     def _start(self, label: int) -> None:
         self.label = label
         self._history = [Draft.empty(self.plane_shape)]
@@ -259,6 +293,12 @@ class AnnotationSession:
         reference = self.image if isinstance(self.image, Volume) else None
         write_label_map(self.label_path, self.labels, reference)
         self._labels_sha256 = file_sha256(self.label_path)
+        if self.dicom_series is not None:
+            from samia.io.dicom_seg import write_dicom_seg
+
+            present = [int(v) for v in np.unique(self.labels) if v]
+            names = [self.names.get(n, f"object {n}") for n in range(1, max(present, default=0) + 1)]
+            write_dicom_seg(self.folder / "labels.seg.dcm", self.labels, names, self.dicom_series)
 
     def _save_state(self) -> None:
         state = {
@@ -268,6 +308,7 @@ class AnnotationSession:
             "accepted": {str(k): v for k, v in self.accepted.items()},
             "propagated": {str(k): v for k, v in self.propagated.items()},
             "labels_sha256": self._labels_sha256,
+            "preset": dataclasses.asdict(self.preset),
             "current": {
                 "label": self.label,
                 "slice": self.slice_index,
@@ -291,10 +332,13 @@ class AnnotationSession:
             propagated = {int(k): [int(i) for i in v] for k, v in state.get("propagated", {}).items()}
             edits = [Edit.from_record(record) for record in current["edits"]]
             label, index, applied = int(current["label"]), int(current["slice"]), int(current["applied"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            preset = IntensityPreset(**state["preset"]) if "preset" in state else self.preset
+        except (OSError, ValueError, KeyError, TypeError, ConfigurationError) as error:
             raise ConfigurationError(f"{state_path}: not a readable annotation state ({error})") from None
         self.names = {**names, **self.names}
         self.accepted, self.propagated = accepted, propagated
+        if preset != self.preset:
+            self._set_preset(preset)
         if self._labels_sha256 is not None and state.get("labels_sha256") != self._labels_sha256:
             self._log("external_change", details={"file": self.label_path.name})
         self.slice_index = min(max(index, 0), self.depth - 1)
@@ -321,6 +365,8 @@ class AnnotationSession:
     def _log(self, kind: str, **fields: Any) -> None:
         append_event(
             self.out,
+            when=self.clock(),
+            mode=self.mode,
             case=self.case_id,
             slice=self.slice_index if self.is_volume else None,
             object=self.label,

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from samia.cli.annotate import annotate_command
 from samia.cli.command import SamiaCommand
 from samia.cli.evaluate import evaluate_command
 from samia.cli.finetune import finetune_command
@@ -51,6 +52,7 @@ app.command("finetune", cls=SamiaCommand)(finetune_command)
 app.command("models", cls=SamiaCommand)(models_command)
 app.command("strategies", cls=SamiaCommand)(strategies_command)
 app.command("report", cls=SamiaCommand)(report_command)
+app.command("annotate", cls=SamiaCommand)(annotate_command)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

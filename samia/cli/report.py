@@ -11,7 +11,11 @@ import typer
 def report_command(
     results: Annotated[
         list[Path],
-        typer.Argument(help="Results folders written by `samia evaluate --out` (one or more).", metavar="DIR"),
+        typer.Argument(
+            help="Results folders written by `samia evaluate --out`, or annotation folders written by "
+            "`samia annotate --out` (one or more).",
+            metavar="DIR",
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Report folder: report.html, report.md, tables/, figures/.", metavar="DIR")],
     selection: Annotated[
@@ -29,11 +33,18 @@ def report_command(
     """Write OUT/report.html (self-contained), OUT/report.md, OUT/tables/*.csv|md and OUT/figures/*.png."""
     from rich.console import Console
 
+    from samia.analysis.annotation import build_annotation_report
     from samia.analysis.report import build_report
+    from samia.annotate.study import is_annotation_folder
     from samia.cli.paths import check_output_folder
     from samia.evaluate.summary import text_table
 
     check_output_folder(out)
+    if all(is_annotation_folder(folder) for folder in results):
+        study = build_annotation_report(results, out, n_resamples=resamples, seed=seed)
+        typer.echo(f"samia report: {study.html}")
+        typer.echo(text_table(study.summary.drop(columns=["folder"]), keys=1))
+        return
     outcome = build_report(results, out, selection=selection, n_cases=cases, n_resamples=resamples, seed=seed)
     headline = outcome.headline[["model", "strategy", "selection", "n", "Dice mean ± std", "Dice 95% CI"]]
     typer.echo(f"samia report: {outcome.html}")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from samia.errors import ConfigurationError, DatasetLayoutError, MissingFileError, SamiaError
+from samia.errors import ConfigurationError, DatasetLayoutError, MissingFileError, MissingMaskError, SamiaError
 from samia.io.formats import SUPPORTED_SUFFIXES, image_stem, is_supported
 from samia.types import MODALITIES
 
@@ -275,7 +275,9 @@ def _pair_by_stem(
         if case in labels:
             pairs.append((case, image, labels[case]))
         elif case not in skip:
-            problems.append(MissingFileError(image, f"no mask found; expected {labels_dir / case}.<ext>, {_EXT_HINT}"))
+            problems.append(
+                MissingMaskError(image, f"no mask found; expected {labels_dir / case}.<ext>, {_EXT_HINT}", case)
+            )
     for case, label in labels.items():
         if case not in image_cases and case not in skip:
             expected = images_dir / f"{case}{image_suffix}"
@@ -355,7 +357,7 @@ def scan_msd(root: Path) -> LayoutScan:
             if not image.exists():
                 problems.append(MissingFileError(image, f"listed in {where} but does not exist"))
             elif not label.exists():
-                problems.append(MissingFileError(image, f"no mask found; expected {label} (listed in {where})"))
+                problems.append(MissingMaskError(image, f"no mask found; expected {label} (listed in {where})", case))
             elif case in seen:
                 problems.append(
                     DatasetLayoutError(listing, f"case id {case!r} appears twice ({seen[case]} and {label}, {where})")
@@ -432,7 +434,7 @@ def scan_cvpr24(root: Path) -> LayoutScan:
     for path in files:
         label = root / "gts" / path.name if images_dir != root else path
         if not label.is_file():
-            problems.append(MissingFileError(path, f"no ground truth found; expected {label}"))
+            problems.append(MissingMaskError(path, f"no ground truth found; expected {label}", image_stem(path)))
             continue
         pairs.append((image_stem(path), path, label))
     return _scan_with_optional_json(root, "cvpr24", pairs, problems)

@@ -84,7 +84,8 @@ def test_strokes_undo_redo_and_accept_write_the_label_map(tmp_path) -> None:
     saved = np.asarray(Image.open(path))
     assert saved[10, 12] == second and saved[30, 40] == label
     accepts = [e for e in read_log(tmp_path) if e["kind"] == "accept"]
-    assert accepts[0]["details"]["edits"] == {"point": 0, "box": 0, "brush": 2, "erase": 0}
+    assert accepts[0]["details"]["edits"] == {"point": 0, "box": 0, "brush": 2, "erase": 0, "polygon": 0}
+    assert accepts[0]["details"]["first_mask"] is False and accepts[0]["mode"] == "manual"
 
 
 def test_a_reopened_session_is_exactly_where_it_was(tmp_path) -> None:
@@ -180,7 +181,7 @@ def test_a_torn_last_log_line_is_skipped(tmp_path) -> None:
     session.new_object()
     with (tmp_path / "log.jsonl").open("a") as handle:
         handle.write('{"time": 1, "kind": "poi')
-    assert [e["kind"] for e in read_log(tmp_path)] == ["open"]
+    assert [e["kind"] for e in read_log(tmp_path)] == ["open", "new_object"]
     assert os.path.getsize(tmp_path / "log.jsonl") > 0
 
 
@@ -211,3 +212,59 @@ def test_propagation_fills_the_volume_and_keeps_the_users_slices(tmp_path) -> No
     assert AnnotationSession(volume, tmp_path, "vol").propagated == {1: written}
     with pytest.raises(ValueError, match="2D image"):
         AnnotationSession(_image(), tmp_path, "flat", _predictor()).propagate()
+
+
+def test_a_polygon_fills_its_outline(tmp_path) -> None:
+    from skimage.draw import polygon as rasterize
+
+    session = AnnotationSession(_image(), tmp_path, "poly")
+    session.new_object("organ")
+    vertices = (10.0, 5.0, 50.0, 12.0, 40.0, 40.0, 12.0, 30.0)
+    drawn = session.edit(Edit("polygon", vertices)).mask
+    # an independent rasterisation (pixel centres inside the polygon): all of it is filled, and
+    # nothing more than one pixel beyond it
+    rows, cols = rasterize(np.array(vertices[1::2]), np.array(vertices[0::2]), drawn.shape)
+    inner = np.zeros_like(drawn)
+    inner[rows, cols] = True
+    from scipy import ndimage
+
+    assert drawn[inner].all() and not (drawn & ~ndimage.binary_dilation(inner, iterations=1)).any()
+    with pytest.raises(ValueError, match="3\\+ x, y pairs"):
+        Edit("polygon", (1.0, 2.0, 3.0, 4.0))
+
+
+def test_the_window_is_kept_and_every_event_says_its_mode(tmp_path) -> None:
+    from samia.transforms import get_preset
+
+    session = AnnotationSession(_image(), tmp_path, "window", _predictor())
+    session.new_object()
+    session.set_preset(get_preset("passthrough"))
+    session.edit(Edit("point", (30.0, 20.0)))
+    again = AnnotationSession(_image(), tmp_path, "window", _predictor())
+    assert again.preset.name == "passthrough"
+    np.testing.assert_array_equal(again.draft.mask, session.draft.mask)
+    assert {e["mode"] for e in read_log(tmp_path)} == {"assisted"}
+    assert "preset" in [e["kind"] for e in read_log(tmp_path)]
+
+
+def test_a_dicom_series_is_also_saved_as_a_dicom_seg(tmp_path) -> None:
+    import highdicom as hd
+    import pydicom
+    from clinical_files import write_ct_series
+
+    from samia.io import read_image
+
+    hounsfield = np.full((4, 24, 28), -700)
+    hounsfield[:, 6:16, 8:20] = 60
+    files = write_ct_series(tmp_path / "series", hounsfield)
+    session = AnnotationSession(read_image(tmp_path / "series"), tmp_path / "out", "ct", source=tmp_path / "series")
+    session.go_to(2)
+    session.new_object("lesion")
+    session.edit(Edit("polygon", (8.0, 6.0, 19.0, 6.0, 19.0, 15.0, 8.0, 15.0)))
+    session.accept()
+    seg = hd.seg.segread(tmp_path / "out" / "ct" / "labels.seg.dcm")
+    uids = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
+    labels = np.asarray(seg.get_pixels_by_source_instance(uids, combine_segments=True))
+    np.testing.assert_array_equal(labels, session.labels)
+    assert labels[2, 6:16, 8:20].all() and not labels[[0, 1, 3]].any()
+    assert seg.get_segment_description(1).SegmentLabel == "lesion"

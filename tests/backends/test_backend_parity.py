@@ -49,13 +49,16 @@ def test_every_prompt_structure_matches_torch(name, backend, precision) -> None:
     prompts = _prompts(reference.model.low_res_size)
     reference.set_image(image)
     other.set_image(image)
-    assert np.abs(reference.image_embedding - other.image_embedding).max() <= 1e-3
-    tolerance = 1e-3 if precision == "fp32" else 5e-2
+    # bf16 keeps 8 bits of mantissa: the embedding within 2 % of its largest value, and the random
+    # models' logits sit near 0, so a few threshold pixels flip (measured: mask IoU >= 0.989)
+    embedding_tolerance = 1e-3 if precision == "fp32" else 2e-2 * np.abs(reference.image_embedding).max()
+    assert np.abs(reference.image_embedding - other.image_embedding).max() <= embedding_tolerance
+    tolerance, least_iou = (1e-3, 0.999) if precision == "fp32" else (5e-2, 0.98)
     for ours, theirs in zip(other.predict_batch_all_outputs(prompts), reference.predict_batch_all_outputs(prompts)):
         assert np.abs(ours.low_res_logits - theirs.low_res_logits).max() <= tolerance
         assert np.abs(ours.iou_predictions - theirs.iou_predictions).max() <= tolerance
         union = np.count_nonzero(ours.masks | theirs.masks)
-        assert union == 0 or np.count_nonzero(ours.masks & theirs.masks) / union >= 0.999
+        assert union == 0 or np.count_nonzero(ours.masks & theirs.masks) / union >= least_iou
 
 
 def test_the_cache_is_keyed_by_the_weights_file(tmp_path) -> None:

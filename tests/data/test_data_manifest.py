@@ -148,8 +148,8 @@ def test_missing_files_recorded_when_errors_list_given(tmp_path, save_png, gray_
     cases = build_manifest(tmp_path, errors=errors)
     assert [c.case_id for c in cases] == ["a"]
     by_name = {type(e).__name__ + ":" + e.path.split("/")[-1]: e for e in errors}
-    assert set(by_name) == {"MissingFileError:b.png", "MissingFileError:c.png", "DatasetLayoutError:masks"}
-    assert "no mask found" in str(by_name["MissingFileError:b.png"])
+    assert set(by_name) == {"MissingMaskError:b.png", "MissingFileError:c.png", "DatasetLayoutError:masks"}
+    assert "no mask found" in str(by_name["MissingMaskError:b.png"])
     assert "mask has no image" in str(by_name["MissingFileError:c.png"])
     assert "'d'" in str(by_name["DatasetLayoutError:masks"])
 

@@ -108,7 +108,7 @@ def test_bad_cases_are_recorded_and_the_run_goes_on(phantom_2d, tmp_path):
     assert set(errors["error"]) == {
         "CorruptFileError",
         "GeometryMismatchError",
-        "MissingFileError",
+        "MissingMaskError",  # an image without its mask
         "InvalidLabelError",
     }
     assert outcome.results["case"].unique().tolist() == [images[2].name.split(".")[0]]

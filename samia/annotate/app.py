@@ -1,0 +1,198 @@
+"""The annotation web app: one page and a JSON API over :class:`~samia.annotate.server.AnnotationServer`.
+
+Security (the page shows medical images): every request carries the server's random token (the
+``token`` query parameter of the printed URL, then the ``X-Samia-Token`` header); requests from
+another origin are refused and no CORS header is ever sent; request bodies are capped at
+:data:`MAX_BODY_BYTES`; cases are named by server-made ids only and the page's files by a fixed
+list, so no request names a path. Bad requests get a 4xx with a one-line ``detail``; an unexpected
+failure a 500 with the error's type and message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from importlib.resources import files
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from samia.annotate.drafts import Edit
+from samia.annotate.server import AnnotationServer, CaseBusyError, UnknownCaseError
+from samia.errors import SamiaError
+
+_log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+"""Largest request body accepted (a long brush stroke is a few kB)."""
+
+MAX_COORDS = 8192
+"""Most numbers in one edit's ``coords``."""
+
+STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
+"""The page's files, by name (nothing else is served)."""
+
+CLIENT_HEADER = "X-Samia-Client"
+TOKEN_HEADER = "X-Samia-Token"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpenBody(_Body):
+    force: bool = False
+
+
+class EditBody(_Body):
+    kind: Literal["point", "box", "brush", "erase", "polygon"]
+    coords: list[float] = Field(min_length=2, max_length=MAX_COORDS)
+    positive: bool = True
+    radius: float = Field(default=0.0, ge=0.0, le=1000.0)
+
+
+class ObjectBody(_Body):
+    name: str | None = Field(default=None, max_length=200)
+    label: int | None = Field(default=None, ge=1, le=65535)
+
+
+class SliceBody(_Body):
+    index: int = Field(ge=0)
+
+
+class PresetBody(_Body):
+    name: str = Field(max_length=64)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def _client(request: Request) -> str:
+    client = request.headers.get(CLIENT_HEADER, "")
+    if not 8 <= len(client) <= 64 or not client.replace("-", "").isalnum():
+        raise PermissionError(f"every request names its page with a {CLIENT_HEADER} header (8..64 letters/digits)")
+    return client
+
+
+def create_app(server: AnnotationServer, token: str) -> FastAPI:
+    """The FastAPI app serving ``server``; every request must carry ``token``."""
+    app = FastAPI(title="samia annotate", docs_url=None, redoc_url=None, openapi_url=None)
+    page = files("samia.annotate").joinpath("static")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token") or ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return _error(403, "missing or wrong token: open the URL samia annotate printed")
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            return _error(403, f"requests from {origin} are refused (no cross-origin access)")
+        if request.method in ("POST", "PUT", "PATCH"):
+            length = request.headers.get("content-length")
+            if length is None or not length.isdigit():
+                return _error(411, "a request body needs a Content-Length")
+            if int(length) > MAX_BODY_BYTES:
+                return _error(413, f"request body of {length} bytes; at most {MAX_BODY_BYTES}")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in error.errors())
+        return _error(422, f"malformed request: {problems}")
+
+    @app.exception_handler(UnknownCaseError)
+    async def unknown(request: Request, error: UnknownCaseError) -> JSONResponse:
+        return _error(404, str(error))
+
+    @app.exception_handler(CaseBusyError)
+    async def busy(request: Request, error: CaseBusyError) -> JSONResponse:
+        return _error(409, str(error))
+
+    @app.exception_handler(PermissionError)
+    async def forbidden(request: Request, error: PermissionError) -> JSONResponse:
+        return _error(400, str(error))
+
+    @app.exception_handler(SamiaError)
+    async def bad_input(request: Request, error: SamiaError) -> JSONResponse:
+        return _error(422, str(error))
+
+    @app.exception_handler(ValueError)
+    async def bad_value(request: Request, error: ValueError) -> JSONResponse:
+        return _error(400, str(error))
+
+    @app.exception_handler(Exception)
+    async def failure(request: Request, error: Exception) -> JSONResponse:
+        _log.exception("request %s failed", request.url.path)
+        return _error(500, f"internal error: {type(error).__name__}: {error}")
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> HTMLResponse:
+        html = page.joinpath("index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html.replace("{{token}}", token), headers={"Cache-Control": "no-store"})
+
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        if name not in STATIC:
+            return _error(404, f"no page file {name!r}")
+        return Response(page.joinpath(name).read_bytes(), media_type=STATIC[name])
+
+    @app.get("/api/cases")
+    def cases() -> dict[str, Any]:
+        return {"cases": server.case_list(), "problems": server.problems, "mode": server.mode}
+
+    @app.post("/api/cases/{case_id}/open")
+    def open_case(case_id: str, body: OpenBody, request: Request) -> dict[str, Any]:
+        return server.open(case_id, _client(request), body.force)
+
+    @app.post("/api/cases/{case_id}/close")
+    def close_case(case_id: str, request: Request) -> dict[str, Any]:
+        server.release(case_id, _client(request))
+        return {"closed": case_id}
+
+    @app.get("/api/cases/{case_id}/state")
+    def state(case_id: str, request: Request) -> dict[str, Any]:
+        return server.act(case_id, _client(request), lambda session: None)
+
+    @app.get("/api/cases/{case_id}/plane.png")
+    def plane(case_id: str, index: int | None = None) -> Response:
+        return Response(server.plane_png(case_id, index), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/cases/{case_id}/edit")
+    def edit(case_id: str, body: EditBody, request: Request) -> dict[str, Any]:
+        change = Edit(body.kind, tuple(body.coords), body.positive, body.radius)
+        return server.edit(case_id, _client(request), change)
+
+    @app.post("/api/cases/{case_id}/undo")
+    def undo(case_id: str, request: Request) -> dict[str, Any]:
+        return server.act(case_id, _client(request), lambda session: session.undo())
+
+    @app.post("/api/cases/{case_id}/redo")
+    def redo(case_id: str, request: Request) -> dict[str, Any]:
+        return server.act(case_id, _client(request), lambda session: session.redo())
+
+    @app.post("/api/cases/{case_id}/accept")
+    def accept(case_id: str, request: Request) -> dict[str, Any]:
+        return server.act(case_id, _client(request), lambda session: session.accept())
+
+    @app.post("/api/cases/{case_id}/propagate")
+    def propagate(case_id: str, request: Request) -> dict[str, Any]:
+        return server.act(case_id, _client(request), lambda session: session.propagate())
+
+    @app.post("/api/cases/{case_id}/object")
+    def new_object(case_id: str, body: ObjectBody, request: Request) -> dict[str, Any]:
+        return server.act(case_id, _client(request), lambda session: session.new_object(body.name, body.label))
+
+    @app.post("/api/cases/{case_id}/slice")
+    def go_to(case_id: str, body: SliceBody, request: Request) -> dict[str, Any]:
+        return server.go_to(case_id, _client(request), body.index)
+
+    @app.post("/api/cases/{case_id}/preset")
+    def preset(case_id: str, body: PresetBody, request: Request) -> dict[str, Any]:
+        return server.set_preset(case_id, _client(request), body.name)
+
+    return app

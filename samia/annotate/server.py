@@ -1,0 +1,367 @@
+"""The annotation server's state, without web code: the cases of one data folder, their sessions,
+who holds each case, and the background encoder.
+
+One :class:`AnnotationServer` serves one data folder into one annotation folder. A case is opened
+by one client (a browser page, named by a random id it makes) at a time: another client is told the
+case is open elsewhere, unless it takes the case over (``force``). Every call on a case runs under
+that case's lock, so two requests on one case are serialised while different cases run at once.
+:mod:`samia.annotate.app` puts this behind HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samia.annotate.cases import AnnotationCase, find_cases
+from samia.annotate.drafts import Edit
+from samia.annotate.log import append_event, write_study_file
+from samia.annotate.prefetch import Prefetcher
+from samia.annotate.session import AnnotationSession
+from samia.embeddings import EmbeddingCache
+from samia.errors import SamiaError
+from samia.models.protocol import Segmenter
+from samia.predictor import SamiaPredictor
+from samia.transforms import PRESETS, IntensityPreset, get_preset, preset_for, to_rgb_uint8, volume_to_uint8
+from samia.types import Image2D, Volume
+
+PREFETCH_SLICES = 2
+"""Slices on each side of the current one encoded ahead of the user."""
+
+PALETTE = (
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+    (170, 110, 40), (255, 250, 200), (128, 0, 0), (170, 255, 195), (128, 128, 0), (255, 215, 180),
+)  # fmt: skip
+"""Object colours by label value (``PALETTE[(value - 1) % len(PALETTE)]``), unless ``dataset.json``
+gives ``"colors": {"1": "#rrggbb"}``."""
+
+
+class CaseBusyError(Exception):
+    """The case is open in another client."""
+
+
+class UnknownCaseError(Exception):
+    """No case has this id."""
+
+
+@dataclass
+class CaseRoom:
+    """One case and who works on it."""
+
+    case: AnnotationCase
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    session: AnnotationSession | None = None
+    holder: str | None = None
+    error: str | None = None
+
+
+def object_color(label: int, colors: dict[int, tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The display colour of label value ``label`` (RGB, 0..255)."""
+    return colors.get(label, PALETTE[(label - 1) % len(PALETTE)])
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of an ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA uint8 array."""
+    import cv2
+
+    order = cv2.COLOR_RGBA2BGRA if array.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, data = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(array), order), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return data.tobytes()
+
+
+def overlay_rgba(
+    labels: np.ndarray, draft: np.ndarray, label: int, colors: dict[int, tuple[int, int, int]]
+) -> np.ndarray:
+    """``(H, W, 4)`` uint8: accepted objects (``labels``, ``(H, W)``) half transparent, the draft of
+    object ``label`` (``(H, W)`` bool) stronger on top."""
+    overlay = np.zeros((*labels.shape, 4), dtype=np.uint8)
+    for value in np.unique(labels):
+        if value:
+            overlay[labels == value] = (*object_color(int(value), colors), 110)
+    if label:
+        overlay[draft] = (*object_color(label, colors), 170)
+    return overlay
+
+
+def _colors(data: Path) -> dict[int, tuple[int, int, int]]:
+    from samia.data.layouts import read_dataset_json
+
+    try:
+        content = read_dataset_json(data) if data.is_dir() else None
+    except SamiaError:
+        return {}
+    raw = (content or {}).get("colors") or (content or {}).get("colours") or {}
+    colors = {}
+    for key, value in raw.items() if isinstance(raw, dict) else ():
+        text = str(value).lstrip("#")
+        if str(key).isdigit() and len(text) == 6:
+            try:
+                colors[int(key)] = tuple(int(text[i : i + 2], 16) for i in (0, 2, 4))
+            except ValueError:
+                continue
+    return colors  # type: ignore[return-value]
+
+
+def _plane(image: Image2D | Volume, preset: IntensityPreset, index: int) -> np.ndarray:
+    if isinstance(image, Volume):
+        return np.repeat(volume_to_uint8(image, preset)[index][:, :, None], 3, axis=2)
+    return to_rgb_uint8(image, preset)
+
+
+class AnnotationServer:
+    """The cases of ``data`` annotated into ``out``.
+
+    Args:
+        data: a dataset folder, a folder of images, or one image.
+        out: the annotation folder (created).
+        model: the segmenter (any backend); None: manual annotation (brush, polygon, eraser).
+        model_name: how the study file names the model.
+        clock: seconds since the epoch of logged events.
+
+    Raises:
+        DatasetLayoutError: ``data`` holds no image.
+    """
+
+    def __init__(
+        self,
+        data: Path,
+        out: Path,
+        model: Segmenter | None = None,
+        model_name: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.data, self.out, self.model, self.clock = Path(data).resolve(), Path(out).resolve(), model, clock
+        self.out.mkdir(parents=True, exist_ok=True)
+        cases, problems = find_cases(self.data)
+        self.rooms = {case.id: CaseRoom(case) for case in cases}
+        self.problems = [str(problem) for problem in problems]
+        self.colors = _colors(self.data)
+        self.cache = EmbeddingCache(max_items=4 * PREFETCH_SLICES + 8)
+        self.prefetcher = Prefetcher(model, self.cache) if model is not None else None
+        write_study_file(self.out, self.data, model_name, self.mode)
+        for problem in self.problems:
+            append_event(self.out, when=clock(), case=None, kind="error", details={"problem": problem})
+
+    @property
+    def mode(self) -> str:
+        """``assisted`` or ``manual``."""
+        return "manual" if self.model is None else "assisted"
+
+    def close(self) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.close()
+
+    # -- cases --------------------------------------------------------------------------------
+
+    def room(self, case_id: str) -> CaseRoom:
+        room = self.rooms.get(case_id)
+        if room is None:
+            raise UnknownCaseError(f"no case {case_id!r}")
+        return room
+
+    def case_list(self) -> list[dict[str, Any]]:
+        """Every case: id, name, status (``new``, ``in progress``, ``error``), objects accepted."""
+        listing = []
+        for room in self.rooms.values():
+            state_path = self.out / room.case.name / "state.json"
+            accepted = 0
+            if room.session is not None:
+                accepted = len(room.session.accepted)
+            elif state_path.is_file():
+                try:
+                    accepted = len(json.loads(state_path.read_text()).get("accepted", {}))
+                except (OSError, ValueError, AttributeError):
+                    accepted = 0
+            status = "error" if room.error else ("in progress" if state_path.is_file() else "new")
+            listing.append(
+                {
+                    "id": room.case.id,
+                    "name": room.case.name,
+                    "status": status,
+                    "error": room.error,
+                    "objects": accepted,
+                    "ground_truth": room.case.ground_truth is not None,
+                    "open_elsewhere": room.holder is not None,
+                }
+            )
+        return listing
+
+    def open(self, case_id: str, client: str, force: bool = False) -> dict[str, Any]:
+        """Open (or reopen) a case for ``client``; the client's other case is released.
+
+        Raises:
+            UnknownCaseError, CaseBusyError (held by another client and not ``force``),
+            SamiaError (the image cannot be read: the error is kept and logged, other cases work).
+        """
+        room = self.room(case_id)
+        with room.lock:
+            if room.holder not in (None, client) and not force:
+                raise CaseBusyError(f"case {room.case.name} is open in another browser; take it over to work here")
+            if room.session is None:
+                try:
+                    room.session = self._session(room.case)
+                except SamiaError as error:
+                    room.error = str(error)
+                    append_event(
+                        self.out, when=self.clock(), case=room.case.name, kind="error", details={"problem": str(error)}
+                    )
+                    raise
+                room.error = None
+            room.holder = client
+        for other in self.rooms.values():
+            if other is not room and other.holder == client:
+                other.holder = None
+        self._prefetch(room)
+        return self.state(room)
+
+    def release(self, case_id: str, client: str) -> None:
+        room = self.room(case_id)
+        with room.lock:
+            if room.holder == client:
+                room.holder = None
+
+    def act(self, case_id: str, client: str, action: Callable[[AnnotationSession], Any]) -> dict[str, Any]:
+        """Run ``action`` on the case's session under its lock, for the client that holds it;
+        returns the new state (with ``latency_ms``: the action's server time)."""
+        room = self.room(case_id)
+        with room.lock:
+            if room.session is None or room.holder != client:
+                raise CaseBusyError(f"case {room.case.name} is not open in this browser; open it first")
+            started = time.perf_counter()
+            result = action(room.session)
+            latency = (time.perf_counter() - started) * 1000
+            state = self.state(room)
+        state["latency_ms"] = round(latency, 2)
+        if isinstance(result, list):
+            state["written_slices"] = result
+        return state
+
+    # -- interactions (each runs under the case's lock via act) -------------------------------
+
+    def edit(self, case_id: str, client: str, edit: Edit) -> dict[str, Any]:
+        def run(session: AnnotationSession) -> None:
+            if self.prefetcher is not None:
+                self.prefetcher.settle((case_id, session.slice_index, session.preset.name))
+            session.edit(edit)
+
+        return self.act(case_id, client, run)
+
+    def go_to(self, case_id: str, client: str, index: int) -> dict[str, Any]:
+        state = self.act(case_id, client, lambda session: session.go_to(index))
+        self._prefetch(self.room(case_id))
+        return state
+
+    def set_preset(self, case_id: str, client: str, name: str) -> dict[str, Any]:
+        preset = get_preset(name)
+        state = self.act(case_id, client, lambda session: session.set_preset(preset))
+        self._prefetch(self.room(case_id))
+        return state
+
+    def plane_png(self, case_id: str, index: int | None = None) -> bytes:
+        room = self.room(case_id)
+        with room.lock:
+            if room.session is None:
+                raise CaseBusyError(f"case {room.case.name} is not open; open it first")
+            if index is not None and not 0 <= index < room.session.depth:
+                raise ValueError(f"slice {index} is outside the case (0..{room.session.depth - 1})")
+            return encode_png(room.session.plane_rgb(index))
+
+    def state(self, room: CaseRoom) -> dict[str, Any]:
+        """What the page shows of an open case (the caller holds the case's lock)."""
+        session = room.session
+        assert session is not None
+        draft = session.draft
+        objects = []
+        for label in sorted(set(session.names) | set(session.accepted)):
+            objects.append(
+                {
+                    "label": label,
+                    "name": session.names.get(label, f"object {label}"),
+                    "color": "#{:02x}{:02x}{:02x}".format(*object_color(label, self.colors)),
+                    "slices": session.accepted.get(label, []),
+                    "propagated": session.propagated.get(label, []),
+                }
+            )
+        overlay = overlay_rgba(session.plane_labels(), draft.mask, session.label, self.colors)
+        return {
+            "case": room.case.id,
+            "name": room.case.name,
+            "volume": session.is_volume,
+            "depth": session.depth,
+            "slice": session.slice_index,
+            "shape": list(session.plane_shape),
+            "label": session.label,
+            "objects": objects,
+            "can_undo": session.can_undo,
+            "can_redo": session.can_redo,
+            "mode": session.mode,
+            "preset": session.preset.name,
+            "presets": [name for name in PRESETS if name != "huang2024" or not session.is_volume],
+            "draft": {
+                "edits": len(draft.edits),
+                "pixels": int(draft.mask.sum()),
+                "predicted_iou": None if np.isnan(draft.predicted_iou) else round(draft.predicted_iou, 4),
+            },
+            "overlay": "data:image/png;base64," + base64.b64encode(encode_png(overlay)).decode(),
+        }
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _session(self, case: AnnotationCase) -> AnnotationSession:
+        from samia.io import read_image
+
+        image = read_image(case.image_path, modality=case.modality)
+        predictor = SamiaPredictor(self.model, self.cache) if self.model is not None else None
+        return AnnotationSession(
+            image,
+            self.out,
+            case.name,
+            predictor,
+            names=case.label_names,
+            source=case.image_path,
+            clock=self.clock,
+        )
+
+    def _prefetch(self, room: CaseRoom) -> None:
+        """Ask the encoder for the current slice, its neighbours and the next case's first plane."""
+        if self.prefetcher is None or room.session is None:
+            return
+        session = room.session
+        preset, index = session.preset, session.slice_index
+        offsets = [0] + [step * sign for step in range(1, PREFETCH_SLICES + 1) for sign in (1, -1)]
+        jobs: list[tuple[Any, Callable[[], np.ndarray]]] = [
+            ((room.case.id, index + offset, preset.name), lambda i=index + offset: session.plane_rgb(i))
+            for offset in offsets
+            if 0 <= index + offset < session.depth
+        ]
+        ids = list(self.rooms)
+        following = ids.index(room.case.id) + 1
+        if following < len(ids) and self.rooms[ids[following]].session is None:
+            jobs.append(
+                ((ids[following], "first"), lambda case=self.rooms[ids[following]].case: self._first_plane(case))
+            )
+        self.prefetcher.want(jobs)
+
+    def _first_plane(self, case: AnnotationCase) -> np.ndarray:
+        """The plane a case opens on (its saved slice and preset, else slice 0 under its default)."""
+        from samia.io import read_image
+
+        image = read_image(case.image_path, modality=case.modality)
+        index, preset = 0, preset_for(image)
+        try:
+            state = json.loads((self.out / case.name / "state.json").read_text())
+            index, preset = int(state["current"]["slice"]), IntensityPreset(**state["preset"])
+        except (OSError, ValueError, KeyError, TypeError, SamiaError):
+            pass
+        return _plane(image, preset, index)

@@ -1,0 +1,135 @@
+"""End to end: ``samia annotate`` in its own process, the page driven in Debian's Chromium through
+Playwright (no browser download): open a case, click, see the mask drawn, undo, draw a box, accept,
+find the saved file equal to the page's mask; kill the server mid-object and find it resumed; an
+unreadable case shows its error. The screenshot is kept in ``$SAMIA_ARTIFACTS_DIR`` when set, else
+in the test's temporary folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS
+from PIL import Image
+from test_app import write_dataset
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"Debian's chromium is not installed at {CHROMIUM}")
+
+DRAFT_ALPHA = 170  # samia.annotate.server.overlay_rgba: the draft's opacity
+
+
+def _serve(data: Path, out: Path, cache: Path) -> tuple[subprocess.Popen, str]:
+    command = [sys.executable, "-m", "samia.cli.main", "annotate", str(data), "--out", str(out)]
+    command += ["--model", "tiny_sam", "--backend", "torch", "--port", "0"]
+    env = {**os.environ, "SAMIA_CACHE": str(cache)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert process.stdout is not None
+    for line in process.stdout:  # the URL is printed once the model is built and the port bound
+        found = re.search(r"open (http://127\.0\.0\.1:\d+/\?token=[\w-]+)", line)
+        if found:
+            return process, found.group(1)
+    process.wait()
+    raise AssertionError(f"samia annotate exited with {process.returncode} before printing its URL")
+
+
+def _canvas_point(page, x: int, y: int) -> tuple[float, float]:
+    """Where image pixel ``(x, y)`` of the 64 x 48 case lies on the screen (its centre)."""
+    box = page.locator("#canvas").bounding_box()
+    return box["x"] + (x + 0.5) * box["width"] / 64, box["y"] + (y + 0.5) * box["height"] / 48
+
+
+def _page_mask(page) -> np.ndarray:
+    """The draft the page draws: the overlay image's pixels at the draft's opacity, ``(48, 64)``."""
+    alpha = page.evaluate(
+        """() => {
+        const state = window.samiaView.overlay, canvas = document.createElement('canvas');
+        canvas.width = state.naturalWidth; canvas.height = state.naturalHeight;
+        const context = canvas.getContext('2d'); context.drawImage(state, 0, 0);
+        return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data.filter((_, i) => i % 4 === 3));
+    }"""
+    )
+    return np.array(alpha).reshape(48, 64) == DRAFT_ALPHA
+
+
+def test_the_page_annotates_saves_resumes_and_reports_errors(tmp_path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    data, out = write_dataset(tmp_path / "data"), tmp_path / "out"
+    artifacts = Path(os.environ.get("SAMIA_ARTIFACTS_DIR") or tmp_path)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    server, url = _serve(data, out, tmp_path / "cache")
+    problems: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda error: problems.append(str(error)))
+                page.goto(url, wait_until="load")
+                expect(page.locator("#status")).to_have_text("opened case_a")
+                expect(page.locator("#cases li")).to_have_count(4)
+
+                page.fill("#objectname", "lesion")
+                page.press("#objectname", "Enter")
+                expect(page.locator("#draftinfo")).to_contain_text("object 1: 0 edit(s)")
+                page.mouse.click(*_canvas_point(page, 30, 20))
+                expect(page.locator("#draftinfo")).to_contain_text("1 edit(s)")
+                clicked = _page_mask(page)
+                shown = int(re.search(r"(\d+) px", page.locator("#draftinfo").inner_text()).group(1))
+                assert clicked.any() and clicked.sum() == shown  # the mask the server made is drawn
+                page.keyboard.press("Control+z")
+                expect(page.locator("#draftinfo")).to_contain_text("0 edit(s)")
+                assert not _page_mask(page).any()
+
+                page.keyboard.press("b")
+                page.mouse.move(*_canvas_point(page, 18, 10))
+                page.mouse.down()
+                page.mouse.move(*_canvas_point(page, 32, 20))
+                page.mouse.move(*_canvas_point(page, 46, 32))
+                page.mouse.up()
+                expect(page.locator("#draftinfo")).to_contain_text("1 edit(s)")
+                boxed = _page_mask(page)
+                assert boxed.any()
+                page.screenshot(path=str(artifacts / "annotate.png"))
+                page.keyboard.press("Enter")
+                expect(page.locator("#objects li .sub")).to_have_text("accepted")
+                saved = np.asarray(Image.open(out / "case_a" / "labels.png"))
+                np.testing.assert_array_equal(saved == 1, boxed)
+
+                # a second object, then the server is killed in the middle of it and restarted
+                page.keyboard.press("n")
+                expect(page.locator("#draftinfo")).to_contain_text("object 2: 0 edit(s)")
+                page.keyboard.press("p")
+                page.mouse.click(*_canvas_point(page, 10, 40))
+                expect(page.locator("#draftinfo")).to_contain_text("object 2: 1 edit(s)")
+                before = _page_mask(page)
+                server.send_signal(signal.SIGKILL)
+                server.wait()
+                server, url = _serve(data, out, tmp_path / "cache")
+                page.goto(url, wait_until="load")
+                expect(page.locator("#status")).to_have_text("opened case_a")
+                expect(page.locator("#draftinfo")).to_contain_text("object 2: 1 edit(s)")
+                np.testing.assert_array_equal(_page_mask(page), before)
+                assert problems == []
+
+                page.locator("#cases li", has_text="zz_corrupt").click()
+                expect(page.locator("#status")).to_contain_text("zz_corrupt.png")
+                expect(page.locator("#status")).to_have_class("error")
+                expect(page.locator("#cases li.error")).to_have_count(1)
+                page.locator("#cases li", has_text="case_b").click()
+                expect(page.locator("#status")).to_have_text("opened case_b")
+            finally:
+                browser.close()
+    finally:
+        server.kill()
+        server.wait()
+    # the only console error: the browser's own line for the unreadable case's 422
+    assert len(problems) == 1 and "422" in problems[0], problems
+    assert (artifacts / "annotate.png").stat().st_size > 10_000
