@@ -36,10 +36,10 @@ class EmbeddingCache:
     """A memory LRU of image embeddings with an optional on-disk layer, safe to share between threads
     (the annotation server's background encoder fills the one its sessions read).
 
-        Args:
-            max_items: embeddings kept in memory (LiteMedSAM: 4 MiB each; SAM: 4 MiB each).
-            directory: if given, embeddings are also written there as ``<key>.npz`` (atomic writes) and
-                read back in later runs.
+    Args:
+        max_items: embeddings kept in memory (LiteMedSAM: 4 MiB each; SAM: 4 MiB each).
+        directory: if given, embeddings are also written there as ``<key>.npz`` (atomic writes) and
+            read back in later runs.
     """
 
     def __init__(self, max_items: int = 32, directory: str | Path | None = None) -> None:
@@ -77,11 +77,6 @@ class EmbeddingCache:
     def clear(self) -> None:
         with self._lock:
             self._memory.clear()
-
-    def __contains__(self, key: str) -> bool:
-        """Whether ``key`` is held in memory (the disk layer is not looked at)."""
-        with self._lock:
-            return key in self._memory
 
     def __len__(self) -> int:
         return len(self._memory)

@@ -84,7 +84,8 @@ def _time_figure(objects: pd.DataFrame) -> Figure:
     modes = [m for m in ("assisted", "manual") if m in set(objects["mode"])]
     for axis, (column, label) in zip(axes, PAIRED_MEASURES[:2]):
         values = [objects.loc[objects["mode"] == m, column].to_numpy(float) for m in modes]
-        axis.boxplot(values, tick_labels=modes, showfliers=False)
+        axis.boxplot(values, showfliers=False)
+        axis.set_xticks(range(1, len(modes) + 1), modes)  # (boxplot's own label argument was renamed in 3.9)
         for position, series in enumerate(values, start=1):
             jitter = np.linspace(-0.12, 0.12, len(series)) if len(series) > 1 else np.zeros(len(series))
             axis.scatter(position + jitter, series, s=10, color=plots.colour(position - 1), zorder=3)

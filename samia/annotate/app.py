@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from importlib.resources import files
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -72,15 +73,34 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
+ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (UnknownCaseError, 404),
+    (CaseBusyError, 409),
+    (SamiaError, 422),
+    (ValueError, 400),
+)
+"""The status each kind of refusal is answered with (its message as ``detail``)."""
+
+
+def _answer_with(status: int) -> Any:
+    async def answer(request: Request, error: Exception) -> JSONResponse:
+        return _error(status, str(error))
+
+    return answer
+
+
 def _client(request: Request) -> str:
     client = request.headers.get(CLIENT_HEADER, "")
     if not 8 <= len(client) <= 64 or not client.replace("-", "").isalnum():
-        raise PermissionError(f"every request names its page with a {CLIENT_HEADER} header (8..64 letters/digits)")
+        raise ValueError(f"every request names its page with a {CLIENT_HEADER} header (8..64 letters/digits)")
     return client
 
 
 def create_app(server: AnnotationServer, token: str) -> FastAPI:
-    """The FastAPI app serving ``server``; every request must carry ``token``."""
+    """The FastAPI app serving ``server``; every request must carry ``token`` (URL-safe characters,
+    as :func:`secrets.token_urlsafe` makes: it is written into the page)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{8,}", token):
+        raise ValueError("the token must be 8 or more URL-safe characters (letters, digits, - and _)")
     app = FastAPI(title="samia annotate", docs_url=None, redoc_url=None, openapi_url=None)
     page = files("samia.annotate").joinpath("static")
 
@@ -105,25 +125,8 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in error.errors())
         return _error(422, f"malformed request: {problems}")
 
-    @app.exception_handler(UnknownCaseError)
-    async def unknown(request: Request, error: UnknownCaseError) -> JSONResponse:
-        return _error(404, str(error))
-
-    @app.exception_handler(CaseBusyError)
-    async def busy(request: Request, error: CaseBusyError) -> JSONResponse:
-        return _error(409, str(error))
-
-    @app.exception_handler(PermissionError)
-    async def forbidden(request: Request, error: PermissionError) -> JSONResponse:
-        return _error(400, str(error))
-
-    @app.exception_handler(SamiaError)
-    async def bad_input(request: Request, error: SamiaError) -> JSONResponse:
-        return _error(422, str(error))
-
-    @app.exception_handler(ValueError)
-    async def bad_value(request: Request, error: ValueError) -> JSONResponse:
-        return _error(400, str(error))
+    for kind, status in ERROR_STATUS:
+        app.add_exception_handler(kind, _answer_with(status))
 
     @app.exception_handler(Exception)
     async def failure(request: Request, error: Exception) -> JSONResponse:
@@ -142,8 +145,9 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
         return Response(page.joinpath(name).read_bytes(), media_type=STATIC[name])
 
     @app.get("/api/cases")
-    def cases() -> dict[str, Any]:
-        return {"cases": server.case_list(), "problems": server.problems, "mode": server.mode}
+    def cases(request: Request) -> dict[str, Any]:
+        listing = server.case_list(request.headers.get(CLIENT_HEADER))
+        return {"cases": listing, "problems": server.problems, "mode": server.mode}
 
     @app.post("/api/cases/{case_id}/open")
     def open_case(case_id: str, body: OpenBody, request: Request) -> dict[str, Any]:

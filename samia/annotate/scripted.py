@@ -119,27 +119,21 @@ def annotate_case(
         target = truth == value
         clock.advance(effort.start)
         session.new_object(case.label_names.get(value), label=value)
-        if not session.is_volume:
-            (
-                _assisted(session, target, clock, effort, target_dice, max_clicks)
-                if predictor
-                else _manual(session, target, clock, effort)
-            )
-            clock.advance(effort.accept)
-            session.accept()
-            continue
-        slices = [int(i) for i in np.flatnonzero(target.any(axis=(1, 2)))]
-        if predictor is not None:
-            slices = [int(np.argmax(target.sum(axis=(1, 2))))]
-        for index in slices:
-            session.go_to(index)
+        planes: list[int | None] = [None]  # a 2D image: its one plane
+        if session.is_volume:  # assisted: the largest slice, then propagation; manual: every slice
+            areas = target.sum(axis=(1, 2))
+            planes = [int(np.argmax(areas))] if predictor is not None else [int(i) for i in np.flatnonzero(areas)]
+        for index in planes:
+            plane = target if index is None else target[index]
+            if index is not None:
+                session.go_to(index)
             if predictor is not None:
-                _assisted(session, target[index], clock, effort, target_dice, max_clicks)
+                _assisted(session, plane, clock, effort, target_dice, max_clicks)
             else:
-                _manual(session, target[index], clock, effort)
+                _manual(session, plane, clock, effort)
             clock.advance(effort.accept)
             session.accept()
-        if predictor is not None:
+        if session.is_volume and predictor is not None:
             clock.advance(effort.propagate)
             session.propagate()
     return session

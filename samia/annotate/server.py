@@ -11,7 +11,6 @@ that case's lock, so two requests on one case are serialised while different cas
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -25,13 +24,13 @@ from samia.annotate.cases import AnnotationCase, find_cases
 from samia.annotate.drafts import Edit
 from samia.annotate.log import append_event, write_study_file
 from samia.annotate.prefetch import Prefetcher
-from samia.annotate.session import AnnotationSession
+from samia.annotate.session import STATE_NAME, AnnotationSession, opening_view, plane_rgb, read_state
 from samia.embeddings import EmbeddingCache
-from samia.errors import SamiaError
+from samia.errors import ConfigurationError, SamiaError
 from samia.models.protocol import Segmenter
 from samia.predictor import SamiaPredictor
-from samia.transforms import PRESETS, IntensityPreset, get_preset, preset_for, to_rgb_uint8, volume_to_uint8
-from samia.types import Image2D, Volume
+from samia.transforms import PRESETS, get_preset, volume_to_uint8
+from samia.types import Volume
 
 PREFETCH_SLICES = 2
 """Slices on each side of the current one encoded ahead of the user."""
@@ -113,10 +112,9 @@ def _colors(data: Path) -> dict[int, tuple[int, int, int]]:
     return colors  # type: ignore[return-value]
 
 
-def _plane(image: Image2D | Volume, preset: IntensityPreset, index: int) -> np.ndarray:
-    if isinstance(image, Volume):
-        return np.repeat(volume_to_uint8(image, preset)[index][:, :, None], 3, axis=2)
-    return to_rgb_uint8(image, preset)
+def _plane_job(case_id: str, index: int, session: AnnotationSession) -> tuple[str, int, str]:
+    """The background encoder's id of a plane of an open case under its current window."""
+    return case_id, index, session.preset.name
 
 
 class AnnotationServer:
@@ -151,7 +149,7 @@ class AnnotationServer:
         self.prefetcher = Prefetcher(model, self.cache) if model is not None else None
         write_study_file(self.out, self.data, model_name, self.mode)
         for problem in self.problems:
-            append_event(self.out, when=clock(), case=None, kind="error", details={"problem": problem})
+            self._log_problem(None, problem)
 
     @property
     def mode(self) -> str:
@@ -170,20 +168,21 @@ class AnnotationServer:
             raise UnknownCaseError(f"no case {case_id!r}")
         return room
 
-    def case_list(self) -> list[dict[str, Any]]:
-        """Every case: id, name, status (``new``, ``in progress``, ``error``), objects accepted."""
+    def case_list(self, client: str | None = None) -> list[dict[str, Any]]:
+        """Every case: id, name, status (``new``, ``in progress``, ``error``), objects accepted, and
+        whether a client other than ``client`` holds it."""
         listing = []
         for room in self.rooms.values():
-            state_path = self.out / room.case.name / "state.json"
-            accepted = 0
+            folder = self.out / room.case.name
             if room.session is not None:
                 accepted = len(room.session.accepted)
-            elif state_path.is_file():
+            else:
                 try:
-                    accepted = len(json.loads(state_path.read_text()).get("accepted", {}))
-                except (OSError, ValueError, AttributeError):
-                    accepted = 0
-            status = "error" if room.error else ("in progress" if state_path.is_file() else "new")
+                    saved = read_state(folder)
+                except ConfigurationError:  # opening the case reports it
+                    saved = None
+                accepted = len(saved.accepted) if saved is not None else 0
+            status = "error" if room.error else ("in progress" if (folder / STATE_NAME).is_file() else "new")
             listing.append(
                 {
                     "id": room.case.id,
@@ -192,7 +191,7 @@ class AnnotationServer:
                     "error": room.error,
                     "objects": accepted,
                     "ground_truth": room.case.ground_truth is not None,
-                    "open_elsewhere": room.holder is not None,
+                    "open_elsewhere": room.holder not in (None, client),
                 }
             )
         return listing
@@ -213,17 +212,16 @@ class AnnotationServer:
                     room.session = self._session(room.case)
                 except SamiaError as error:
                     room.error = str(error)
-                    append_event(
-                        self.out, when=self.clock(), case=room.case.name, kind="error", details={"problem": str(error)}
-                    )
+                    self._log_problem(room.case.name, room.error)
                     raise
                 room.error = None
             room.holder = client
+            state = self.state(room)
         for other in self.rooms.values():
             if other is not room and other.holder == client:
                 other.holder = None
         self._prefetch(room)
-        return self.state(room)
+        return state
 
     def release(self, case_id: str, client: str) -> None:
         room = self.room(case_id)
@@ -231,9 +229,12 @@ class AnnotationServer:
             if room.holder == client:
                 room.holder = None
 
-    def act(self, case_id: str, client: str, action: Callable[[AnnotationSession], Any]) -> dict[str, Any]:
+    def act(
+        self, case_id: str, client: str, action: Callable[[AnnotationSession], Any], prefetch: bool = False
+    ) -> dict[str, Any]:
         """Run ``action`` on the case's session under its lock, for the client that holds it;
-        returns the new state (with ``latency_ms``: the action's server time)."""
+        returns the new state (with ``latency_ms``: the action's server time). ``prefetch``: the
+        action moved the view, so the planes around it are asked of the encoder."""
         room = self.room(case_id)
         with room.lock:
             if room.session is None or room.holder != client:
@@ -242,6 +243,8 @@ class AnnotationServer:
             result = action(room.session)
             latency = (time.perf_counter() - started) * 1000
             state = self.state(room)
+        if prefetch:
+            self._prefetch(room)
         state["latency_ms"] = round(latency, 2)
         if isinstance(result, list):
             state["written_slices"] = result
@@ -252,29 +255,23 @@ class AnnotationServer:
     def edit(self, case_id: str, client: str, edit: Edit) -> dict[str, Any]:
         def run(session: AnnotationSession) -> None:
             if self.prefetcher is not None:
-                self.prefetcher.settle((case_id, session.slice_index, session.preset.name))
+                self.prefetcher.settle(_plane_job(case_id, session.slice_index, session))
             session.edit(edit)
 
         return self.act(case_id, client, run)
 
     def go_to(self, case_id: str, client: str, index: int) -> dict[str, Any]:
-        state = self.act(case_id, client, lambda session: session.go_to(index))
-        self._prefetch(self.room(case_id))
-        return state
+        return self.act(case_id, client, lambda session: session.go_to(index), prefetch=True)
 
     def set_preset(self, case_id: str, client: str, name: str) -> dict[str, Any]:
         preset = get_preset(name)
-        state = self.act(case_id, client, lambda session: session.set_preset(preset))
-        self._prefetch(self.room(case_id))
-        return state
+        return self.act(case_id, client, lambda session: session.set_preset(preset), prefetch=True)
 
     def plane_png(self, case_id: str, index: int | None = None) -> bytes:
         room = self.room(case_id)
         with room.lock:
             if room.session is None:
                 raise CaseBusyError(f"case {room.case.name} is not open; open it first")
-            if index is not None and not 0 <= index < room.session.depth:
-                raise ValueError(f"slice {index} is outside the case (0..{room.session.depth - 1})")
             return encode_png(room.session.plane_rgb(index))
 
     def state(self, room: CaseRoom) -> dict[str, Any]:
@@ -318,6 +315,9 @@ class AnnotationServer:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _log_problem(self, case: str | None, problem: str) -> None:
+        append_event(self.out, when=self.clock(), case=case, kind="error", details={"problem": problem})
+
     def _session(self, case: AnnotationCase) -> AnnotationSession:
         from samia.io import read_image
 
@@ -338,10 +338,10 @@ class AnnotationServer:
         if self.prefetcher is None or room.session is None:
             return
         session = room.session
-        preset, index = session.preset, session.slice_index
+        index = session.slice_index
         offsets = [0] + [step * sign for step in range(1, PREFETCH_SLICES + 1) for sign in (1, -1)]
         jobs: list[tuple[Any, Callable[[], np.ndarray]]] = [
-            ((room.case.id, index + offset, preset.name), lambda i=index + offset: session.plane_rgb(i))
+            (_plane_job(room.case.id, index + offset, session), lambda i=index + offset: session.plane_rgb(i))
             for offset in offsets
             if 0 <= index + offset < session.depth
         ]
@@ -354,14 +354,10 @@ class AnnotationServer:
         self.prefetcher.want(jobs)
 
     def _first_plane(self, case: AnnotationCase) -> np.ndarray:
-        """The plane a case opens on (its saved slice and preset, else slice 0 under its default)."""
+        """The plane a case's session will open on (:func:`~samia.annotate.session.opening_view`)."""
         from samia.io import read_image
 
         image = read_image(case.image_path, modality=case.modality)
-        index, preset = 0, preset_for(image)
-        try:
-            state = json.loads((self.out / case.name / "state.json").read_text())
-            index, preset = int(state["current"]["slice"]), IntensityPreset(**state["preset"])
-        except (OSError, ValueError, KeyError, TypeError, SamiaError):
-            pass
-        return _plane(image, preset, index)
+        index, preset = opening_view(image, self.out / case.name)
+        gray = volume_to_uint8(image, preset) if isinstance(image, Volume) else None
+        return plane_rgb(gray, image, preset, index)

@@ -37,11 +37,96 @@ from samia.annotate.log import append_event
 from samia.errors import ConfigurationError, GeometryMismatchError, InvalidLabelError
 from samia.files import atomic_write_bytes, file_sha256
 from samia.predictor import SamiaPredictor
-from samia.transforms import IntensityPreset, preset_for, to_rgb_uint8, volume_to_uint8
+from samia.transforms import IntensityPreset, gray_to_rgb, preset_for, to_rgb_uint8, volume_to_uint8
 from samia.types import Image2D, Volume
 
 STATE_FORMAT = 1
 CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+STATE_NAME = "state.json"
+LABEL_FILES = ("labels.png", "labels.nii.gz")
+"""A case's label map: a 2D image's, a volume's (with its geometry)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedState:
+    """What a case's ``state.json`` holds (written by :class:`AnnotationSession` after every change).
+
+    Attributes:
+        names: label value -> object name; accepted / propagated: label value -> slices.
+        label: the object being drawn (0: none); slice_index: the plane shown.
+        edits: every edit of that object; applied: how many of them are applied (the rest undone).
+        preset: the window in use (None in states written before it was saved).
+        labels_sha256: the label file's SHA-256 as last written by samia.
+    """
+
+    names: dict[int, str]
+    accepted: dict[int, list[int]]
+    propagated: dict[int, list[int]]
+    label: int
+    slice_index: int
+    edits: tuple[Edit, ...]
+    applied: int
+    preset: IntensityPreset | None
+    labels_sha256: str | None
+
+
+def read_state(folder: Path) -> SavedState | None:
+    """The saved state of the case in ``folder``; None when it has none.
+
+    Raises:
+        ConfigurationError: ``state.json`` cannot be read or is not an annotation state.
+    """
+    path = Path(folder) / STATE_NAME
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text())
+        current = state["current"]
+        return SavedState(
+            names={int(k): str(v) for k, v in state["names"].items()},
+            accepted={int(k): [int(i) for i in v] for k, v in state["accepted"].items()},
+            propagated={int(k): [int(i) for i in v] for k, v in state.get("propagated", {}).items()},
+            label=int(current["label"]),
+            slice_index=int(current["slice"]),
+            edits=tuple(Edit.from_record(record) for record in current["edits"]),
+            applied=int(current["applied"]),
+            preset=IntensityPreset(**state["preset"]) if "preset" in state else None,
+            labels_sha256=state.get("labels_sha256"),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigurationError) as error:
+        raise ConfigurationError(f"{path}: not a readable annotation state ({error})") from None
+
+
+def opening_view(image: Image2D | Volume, folder: Path) -> tuple[int, IntensityPreset]:
+    """The slice and window a session on ``image`` opens with: those saved in ``folder``, else a
+    volume's middle slice (0 for a 2D image) under the image's default preset; an unreadable state
+    gives the defaults (the session itself reports it)."""
+    index, preset = _default_view(image)
+    try:
+        saved = read_state(folder)
+    except ConfigurationError:
+        saved = None
+    if saved is not None:
+        index, preset = saved.slice_index, saved.preset or preset
+    return min(max(index, 0), _depth(image) - 1), preset
+
+
+def _depth(image: Image2D | Volume) -> int:
+    return int(image.shape[0]) if isinstance(image, Volume) else 1
+
+
+def _default_view(image: Image2D | Volume) -> tuple[int, IntensityPreset]:
+    """A volume opens on its middle slice, under the image's default preset."""
+    return _depth(image) // 2, preset_for(image)
+
+
+def plane_rgb(gray: np.ndarray | None, image: Image2D | Volume, preset: IntensityPreset, index: int) -> np.ndarray:
+    """``(H, W, 3)`` uint8: plane ``index`` as the model sees it, from a volume's ``(Z, Y, X)`` uint8
+    ``gray`` (:func:`~samia.transforms.volume_to_uint8` under ``preset``), or the 2D ``image``
+    under ``preset`` when ``gray`` is None."""
+    return to_rgb_uint8(image, preset) if gray is None else gray_to_rgb(gray[index])  # type: ignore[arg-type]
 
 
 class AnnotationSession:
@@ -83,13 +168,14 @@ class AnnotationSession:
         self.folder = self.out / case_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.is_volume = isinstance(image, Volume)
-        self._set_preset(preset or preset_for(image))
-        self.label_path = self.folder / ("labels.nii.gz" if self.is_volume else "labels.png")
+        start, default = _default_view(image)
+        self._set_preset(preset or default)
+        self.label_path = self.folder / LABEL_FILES[int(self.is_volume)]
         self.labels = np.zeros(image.shape if self.is_volume else image.shape[:2], dtype=np.uint16)
         self.names: dict[int, str] = dict(names or {})
         self.accepted: dict[int, list[int]] = {}
         self.propagated: dict[int, list[int]] = {}
-        self.slice_index = self.depth // 2  # a volume opens on its middle slice
+        self.slice_index = start
         self.label = 0
         self._history: list[Draft] = [Draft.empty(self.plane_shape)]
         self._position = 0
@@ -113,7 +199,7 @@ class AnnotationSession:
     @property
     def depth(self) -> int:
         """Slices of a volume; 1 for a 2D image."""
-        return int(self.labels.shape[0]) if self.is_volume else 1
+        return _depth(self.image)
 
     @property
     def draft(self) -> Draft:
@@ -133,18 +219,24 @@ class AnnotationSession:
         return self.labels[self.slice_index] if self.is_volume else self.labels
 
     def plane_rgb(self, index: int | None = None) -> np.ndarray:
-        """``(H, W, 3)`` uint8: plane ``index`` (the current one) as the model sees it."""
-        if self._gray is None:
-            return to_rgb_uint8(self.image, self.preset)  # type: ignore[arg-type]
-        return np.repeat(self._gray[self.slice_index if index is None else index][:, :, None], 3, axis=2)
+        """``(H, W, 3)`` uint8: plane ``index`` (the current one) as the model sees it.
+
+        Raises:
+            ValueError: ``index`` is not a slice of the case.
+        """
+        index = self.slice_index if index is None else self._checked_slice(index)
+        return plane_rgb(self._gray, self.image, self.preset, index)
+
+    def _checked_slice(self, index: int) -> int:
+        if not 0 <= index < self.depth:
+            raise ValueError(f"slice {index} is outside the case (0..{self.depth - 1})")
+        return index
 
     # -- interactions -------------------------------------------------------------------------
 
     def go_to(self, index: int) -> None:
         """Show slice ``index`` of a volume (the object being drawn starts over on it)."""
-        if not 0 <= index < self.depth:
-            raise ValueError(f"slice {index} is outside the case (0..{self.depth - 1})")
-        if index != self.slice_index:
+        if self._checked_slice(index) != self.slice_index:
             self.slice_index = index
             self._start(self.label)
             self._save_state()
@@ -316,37 +408,26 @@ class AnnotationSession:
                 "applied": self._position,
             },
         }
-        atomic_write_bytes(self.folder / "state.json", json.dumps(state, indent=1).encode())
+        atomic_write_bytes(self.folder / STATE_NAME, json.dumps(state, indent=1).encode())
 
     def _resume(self) -> None:
-        state_path = self.folder / "state.json"
         if self.label_path.is_file():
             self._adopt_label_file()
-        if not state_path.is_file():
+        saved = read_state(self.folder)
+        if saved is None:
             return
-        try:
-            state = json.loads(state_path.read_text())
-            current = state["current"]
-            names = {int(k): str(v) for k, v in state["names"].items()}
-            accepted = {int(k): [int(i) for i in v] for k, v in state["accepted"].items()}
-            propagated = {int(k): [int(i) for i in v] for k, v in state.get("propagated", {}).items()}
-            edits = [Edit.from_record(record) for record in current["edits"]]
-            label, index, applied = int(current["label"]), int(current["slice"]), int(current["applied"])
-            preset = IntensityPreset(**state["preset"]) if "preset" in state else self.preset
-        except (OSError, ValueError, KeyError, TypeError, ConfigurationError) as error:
-            raise ConfigurationError(f"{state_path}: not a readable annotation state ({error})") from None
-        self.names = {**names, **self.names}
-        self.accepted, self.propagated = accepted, propagated
-        if preset != self.preset:
-            self._set_preset(preset)
-        if self._labels_sha256 is not None and state.get("labels_sha256") != self._labels_sha256:
+        self.names = {**saved.names, **self.names}
+        self.accepted, self.propagated = saved.accepted, saved.propagated
+        if saved.preset is not None and saved.preset != self.preset:
+            self._set_preset(saved.preset)
+        if self._labels_sha256 is not None and saved.labels_sha256 != self._labels_sha256:
             self._log("external_change", details={"file": self.label_path.name})
-        self.slice_index = min(max(index, 0), self.depth - 1)
-        self._start(label)
-        for edit in edits:  # the same model answers the same edits the same way
+        self.slice_index = min(max(saved.slice_index, 0), self.depth - 1)
+        self._start(saved.label)
+        for edit in saved.edits:  # the same model answers the same edits the same way
             self._set_plane(edit)
             self._history.append(apply_edit(self._history[-1], edit, self.predictor))
-        self._position = min(max(applied, 0), len(edits))
+        self._position = min(max(saved.applied, 0), len(saved.edits))
 
     def _adopt_label_file(self) -> None:
         from samia.io import read_label

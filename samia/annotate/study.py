@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 
 from samia.annotate.log import LOG_NAME, STUDY_FILE, read_log
-from samia.errors import InputError, MissingFileError, SamiaError
+from samia.annotate.session import LABEL_FILES, read_state
+from samia.errors import ConfigurationError, InputError, MissingFileError, SamiaError
+from samia.io import read_label
+from samia.types import Image2D, Volume
 
 IDLE_SECONDS = 60.0
 """The longest gap between two events counted as work."""
@@ -73,36 +76,34 @@ def _ground_truth(folder: Path) -> dict[str, tuple[Path, dict[int, str]]]:
 
 
 def _case_labels(folder: Path, case: str) -> tuple[np.ndarray | None, dict[int, str]]:
-    from samia.io import read_label
-
-    names: dict[int, str] = {}
-    state = folder / case / "state.json"
-    if state.is_file():
-        try:
-            names = {int(k): str(v) for k, v in json.loads(state.read_text())["names"].items()}
-        except (OSError, ValueError, KeyError, AttributeError):
-            names = {}
-    for name in ("labels.png", "labels.nii.gz"):
+    """The case's accepted label map (None before any accept) and its object names."""
+    try:
+        saved = read_state(folder / case)
+    except ConfigurationError:
+        saved = None
+    names = saved.names if saved is not None else {}
+    for name in LABEL_FILES:
         if (folder / case / name).is_file():
             return np.asarray(read_label(folder / case / name).array), names
     return None, names
 
 
+NO_QUALITY = {"dice": math.nan, "nsd": math.nan, "gt_label": None}
+
+
 def _quality(
-    labels: np.ndarray | None, label: int, name: str, truth: tuple[Path, dict[int, str]] | None
+    labels: np.ndarray, label: int, name: str, truth: Image2D | Volume, names: dict[int, str]
 ) -> dict[str, Any]:
-    from samia.io import read_label
+    """Dice and NSD of object ``label`` (called ``name``) against the ground-truth label map ``truth``."""
     from samia.metrics.summary import segmentation_metrics
 
-    if labels is None or truth is None:
-        return {"dice": math.nan, "nsd": math.nan, "gt_label": None}
-    reference = read_label(truth[0])
-    by_name = {v: k for k, v in truth[1].items()}
-    value = by_name.get(name, label)
-    gt = np.asarray(reference.array) == value
+    value = {v: k for k, v in names.items()}.get(name, label)
+    gt = np.asarray(truth.array) == value
     if gt.shape != labels.shape:
-        raise InputError(truth[0], f"ground truth of shape {gt.shape}; the annotation is {labels.shape}")
-    metrics = segmentation_metrics(labels == label, gt, reference.spacing)
+        raise InputError(
+            truth.path or "ground truth", f"ground truth of shape {gt.shape}; the annotation is {labels.shape}"
+        )
+    metrics = segmentation_metrics(labels == label, gt, truth.spacing)
     return {"dice": metrics["dice"], "nsd": metrics["nsd"], "gt_label": int(value)}
 
 
@@ -125,6 +126,8 @@ def object_rows(folder: Path) -> pd.DataFrame:
     for case, stream in sorted(_case_events(read_log(folder)).items()):
         spent = active_seconds(stream)
         labels, names = _case_labels(folder, case)
+        truth = truths.get(case)
+        reference = read_label(truth[0]) if truth is not None and labels is not None else None  # once a case
         objects = sorted({int(e["object"]) for e in stream if int(e.get("object") or 0) > 0})
         for label in objects:
             mine = [e for e in stream if int(e.get("object") or 0) == label]
@@ -138,11 +141,9 @@ def object_rows(folder: Path) -> pd.DataFrame:
             name = names.get(label, f"object {label}")
             strokes = sum(kinds.count(kind) for kind in STROKE_KINDS)
             pixels = int((labels == label).sum()) if labels is not None else 0
-            quality = (
-                _quality(labels, label, name, truths.get(case))
-                if accepts
-                else {"dice": math.nan, "nsd": math.nan, "gt_label": None}
-            )
+            quality = NO_QUALITY
+            if accepts and reference is not None and labels is not None:
+                quality = _quality(labels, label, name, reference, truth[1])
             rows.append(
                 {
                     "folder": str(folder),

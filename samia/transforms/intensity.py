@@ -136,6 +136,11 @@ def preset_for(image: Image2D | Volume) -> IntensityPreset:
     return default_preset(image.modality, isinstance(image, Image2D) and image.is_rgb)
 
 
+def gray_to_rgb(array: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)``: an ``(H, W)`` plane in every channel (an ``(H, W, 3)`` array is returned as it is)."""
+    return array if array.ndim == 3 else np.repeat(array[:, :, None], 3, axis=2)
+
+
 def to_rgb_uint8(image: Image2D, preset: IntensityPreset) -> np.ndarray:
     """Map ``image`` to the RGB input of a SAM-family model with ``preset`` (rules in the module docstring).
 
@@ -158,7 +163,7 @@ def to_rgb_uint8(image: Image2D, preset: IntensityPreset) -> np.ndarray:
         _check_finite(array, source)
         return _huang2024(array, source)
     scaled = intensities_to_uint8(array, preset, source, image.window)
-    return scaled if scaled.ndim == 3 else np.repeat(scaled[:, :, None], 3, axis=2)
+    return gray_to_rgb(scaled)
 
 
 def volume_to_uint8(volume: Volume, preset: IntensityPreset) -> np.ndarray:
@@ -255,7 +260,7 @@ HUANG2024_PERCENTILES = (0.95, 99.5)
 
 def _huang2024(array: np.ndarray, source: str) -> np.ndarray:
     """``pre_grey_rgb2D.py``'s intensity rule (module docstring) -> ``(H, W, 3)`` uint8."""
-    rgb = array if array.ndim == 3 else np.repeat(array[:, :, None], 3, axis=2)
+    rgb = gray_to_rgb(array)
     values = rgb.astype(np.float64)
     low, high = np.percentile(values, HUANG2024_PERCENTILES)
     clipped = np.clip(values, low, high)

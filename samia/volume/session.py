@@ -17,7 +17,7 @@ import numpy as np
 
 from samia.embeddings import EmbeddingCache, embedding_key
 from samia.predictor import SamiaPredictor
-from samia.transforms import IntensityPreset, volume_to_uint8
+from samia.transforms import IntensityPreset, gray_to_rgb, volume_to_uint8
 from samia.types import Volume, check_slice_index
 
 
@@ -75,7 +75,7 @@ class VolumeSession:
 
     def rgb(self, index: int) -> np.ndarray:
         """``(H, W, 3)`` uint8: slice ``index`` as the model sees it."""
-        return np.repeat(self.gray[index][:, :, None], 3, axis=2)
+        return gray_to_rgb(self.gray[index])
 
     def use(self, index: int, again: bool = False) -> None:
         """Put slice ``index`` in front of the predictor; ``again``: it will be asked for again (its

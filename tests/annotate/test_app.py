@@ -201,6 +201,8 @@ def test_two_browsers_on_one_case_are_told_and_on_two_cases_work_at_once(served)
     assert refused.status_code == 409 and "open in another browser" in refused.json()["detail"]
     assert client.post(f"/api/cases/{first}/undo", json={}, headers=bob).status_code == 409
     assert client.post(f"/api/cases/{second}/open", json={}, headers=bob).status_code == 200
+    seen_by_bob = {c["id"]: c["open_elsewhere"] for c in client.get("/api/cases", headers=bob).json()["cases"]}
+    assert seen_by_bob[first] and not seen_by_bob[second]
     client.post(f"/api/cases/{first}/object", json={}, headers=alice)
     client.post(f"/api/cases/{second}/object", json={}, headers=bob)
     answers: list[int] = []
@@ -277,3 +279,25 @@ def test_cases_come_from_a_dataset_a_plain_folder_or_one_file(tmp_path) -> None:
     assert [c.name for c in find_cases(loose)[0]] == ["scan_1", "scan_2"]  # plain names, hidden skipped
     single = find_cases(loose / "scan 1.png")[0]
     assert len(single) == 1 and single[0].image_path == (loose / "scan 1.png").resolve()
+
+
+def test_the_next_volume_is_encoded_on_the_slice_it_opens_on(tmp_path, tiny_model) -> None:
+    import SimpleITK as sitk
+
+    data = tmp_path / "volumes"
+    data.mkdir()
+    rng = np.random.default_rng(3)
+    for name in ("vol_a", "vol_b"):
+        sitk.WriteImage(
+            sitk.GetImageFromArray(rng.normal(100, 20, (7, 32, 40)).astype(np.float32)), str(data / f"{name}.nii.gz")
+        )
+    server = AnnotationServer(data, tmp_path / "out", tiny_model)
+    client = TestClient(create_app(server, TOKEN))
+    client.post("/api/cases/c1/open", json={}, headers=_headers())
+    assert server.prefetcher.idle(timeout=120)
+    opened = client.post("/api/cases/c2/open", json={}, headers=_headers()).json()
+    assert opened["slice"] == 3  # a volume opens on its middle slice
+    client.post("/api/cases/c2/object", json={}, headers=_headers())
+    client.post("/api/cases/c2/edit", json={"kind": "point", "coords": [20, 16]}, headers=_headers())
+    assert server.rooms["c2"].session.predictor.encoder_calls == 0
+    server.close()
