@@ -1,5 +1,6 @@
 """Fixtures shared by the tests: seeded phantom datasets, and the real command-line entry point."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,9 @@ import pytest
 
 from samia.cli.main import main
 from samia.data import write_phantom_dataset
+from samia.evaluate.ray_executor import LOOPBACK_ONLY
+
+os.environ.update(LOOPBACK_ONLY)  # before any test imports Ray: its servers on 127.0.0.1 only
 
 
 @pytest.fixture

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from samia.cli.choices import BACKEND_HELP, MODALITY_HELP, PRECISION_HELP, PRESET_HELP, STRATEGY_HELP
+
+if TYPE_CHECKING:
+    from samia.evaluate.ray_executor import RayExecutor
 
 
 def evaluate_command(
@@ -15,7 +18,13 @@ def evaluate_command(
         Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
     ],
     model: Annotated[str, typer.Option(help="Model name (see `samia models`).", metavar="NAME")],
-    out: Annotated[Path, typer.Option(help="Results folder (re-running resumes it).", metavar="DIR")],
+    out: Annotated[
+        str,
+        typer.Option(
+            help="Results folder (re-running resumes it): a path, or a filesystem URI (s3://bucket/prefix, file:///path).",
+            metavar="DIR",
+        ),
+    ],
     strategy: Annotated[list[str] | None, typer.Option(help=STRATEGY_HELP, metavar="NAME")] = None,
     checkpoint: Annotated[
         Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
@@ -102,15 +111,45 @@ def evaluate_command(
     box_nms_thresh: Annotated[
         float, typer.Option(help="Everything mode: box NMS IoU threshold.", metavar="NUMBER")
     ] = 0.7,
+    executor: Annotated[
+        str, typer.Option(help="Where cases run: local (this process) or ray (a Ray cluster).", metavar="NAME")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to use (HOST:PORT, ray://HOST:PORT or auto); default: a local instance on 127.0.0.1.",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Ray workers, each with one model (default: as the cluster holds).", metavar="N")
+    ] = None,
+    cpus_per_worker: Annotated[
+        float, typer.Option(help="CPUs each Ray worker reserves (its torch threads).", metavar="NUMBER")
+    ] = 1.0,
+    gpus_per_worker: Annotated[
+        float,
+        typer.Option(help="GPUs each Ray worker reserves (with --device cuda; 0.5 = two a GPU).", metavar="NUMBER"),
+    ] = 0.0,
 ) -> None:
     """Evaluate MODEL on DATA with each STRATEGY; write OUT/results.parquet, summary.csv, errors.csv, config.yaml."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from samia.cli.paths import check_output_folder
+    from samia.errors import ConfigurationError
     from samia.evaluate import SELECTIONS, EvaluationConfig, ProgressHooks, evaluate
+    from samia.evaluate.folders import is_uri
 
-    check_output_folder(out)
+    if not is_uri(out):
+        check_output_folder(Path(out))
+    if executor not in ("local", "ray"):
+        raise ConfigurationError(f"unknown --executor {executor!r}; known: local, ray")
+    ray_options = (ray_address, workers, cpus_per_worker != 1.0, gpus_per_worker != 0.0)
+    if executor == "local" and any(ray_options):
+        raise ConfigurationError(
+            "--ray-address, --workers, --cpus-per-worker and --gpus-per-worker need --executor ray"
+        )
 
     config = EvaluationConfig(
         data=str(data),
@@ -166,14 +205,25 @@ def evaluate_command(
             unit_started=lambda unit, total: progress.reset(prompts, total=total, description=unit),
             prompts_done=lambda count: progress.update(prompts, advance=count),
         )
-        outcome = evaluate(config, hooks)
+        outcome = evaluate(config, hooks, _executor(executor, ray_address, workers, cpus_per_worker, gpus_per_worker))
     _print_outcome(outcome, out)
 
 
-def _print_outcome(outcome, out: Path) -> None:  # type: ignore[no-untyped-def]
+def _executor(name: str, address: str | None, workers: int | None, cpus: float, gpus: float) -> RayExecutor | None:
+    """None (the local executor) or a :class:`~samia.evaluate.ray_executor.RayExecutor`."""
+    if name == "local":
+        return None
+    from samia.evaluate.ray_executor import RayExecutor
+
+    return RayExecutor(address, workers, cpus, gpus)
+
+
+def _print_outcome(outcome, out: str) -> None:  # type: ignore[no-untyped-def]
+    from samia.evaluate.folders import open_folder
     from samia.evaluate.summary import format_headline
 
-    typer.echo(f"samia evaluate: {len(outcome.results)} rows in {out / 'results.parquet'}")
+    folder = open_folder(out)
+    typer.echo(f"samia evaluate: {len(outcome.results)} rows in {folder.where('results.parquet')}")
     typer.echo(format_headline(outcome.results))
     if not outcome.instances.empty:
         for row in outcome.instances.itertuples():
@@ -184,10 +234,10 @@ def _print_outcome(outcome, out: Path) -> None:  # type: ignore[no-untyped-def]
     typer.echo(
         f"units evaluated now: {outcome.units_run}, already done: {outcome.units_skipped}, "
         f"objects skipped as too small: {outcome.skipped_small}, failures: {len(outcome.errors)}"
-        + (f" (see {out / 'errors.csv'})" if len(outcome.errors) else "")
+        + (f" (see {folder.where('errors.csv')})" if len(outcome.errors) else "")
     )
     for warning in outcome.warnings.itertuples():
         times = f" ({warning.count} slices)" if warning.count > 1 else ""
         typer.echo(f"warning: {warning.path}: {warning.message}{times}", err=True)
     if len(outcome.warnings):
-        typer.echo(f"{len(outcome.warnings)} input warning(s), listed in {out / 'warnings.csv'}", err=True)
+        typer.echo(f"{len(outcome.warnings)} input warning(s), listed in {folder.where('warnings.csv')}", err=True)

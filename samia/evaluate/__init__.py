@@ -9,8 +9,8 @@ from samia.lazy import lazy_exports
 _EXPORTS = {
     "SELECTIONS": "samia.selection",
     "EvaluationConfig": "samia.evaluate.config",
-    "EvaluationOutcome": "samia.evaluate.runner",
-    "evaluate": "samia.evaluate.runner",
+    "EvaluationOutcome": "samia.evaluate.driver",
+    "evaluate": "samia.evaluate.driver",
     "ProgressHooks": "samia.evaluate.progress",
     "ResultsStore": "samia.evaluate.store",
     "everything_instances": "samia.evaluate.summary",

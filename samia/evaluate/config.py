@@ -10,7 +10,7 @@ import yaml
 
 from samia.auto import EverythingSettings
 from samia.errors import ConfigurationError
-from samia.files import atomic_write_bytes
+from samia.evaluate.folders import is_uri
 from samia.metrics.surface import NSD_VARIANTS
 from samia.models.exported import check_backend
 from samia.prompts import JitterBand, ProtocolSettings
@@ -132,7 +132,12 @@ class EvaluationConfig:
         self.everything_settings()
 
     def _check_out_is_outside_the_data(self) -> None:
-        """Results written into the dataset (``--save-masks`` masks/ folders) would become data."""
+        """Results written into the dataset (``--save-masks`` masks/ folders) would become data; masks
+        are image files written where the results folder is a local (or mounted) folder."""
+        if is_uri(self.out):
+            if self.save_masks:
+                raise ConfigurationError(f"--save-masks needs --out on a local or mounted filesystem, not {self.out}")
+            return
         data, out = Path(self.data).resolve(), Path(self.out).resolve()
         if out == data or data in out.parents:
             raise ConfigurationError(
@@ -209,27 +214,32 @@ class EvaluationConfig:
         return {k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]}
 
 
-def write_config(path: Path, config: EvaluationConfig, provenance: dict[str, Any]) -> None:
-    """Dump ``config`` and ``provenance`` (samia version, weights hash, ...) as YAML."""
+def run_document(config: EvaluationConfig, provenance: dict[str, Any]) -> bytes:
+    """``config`` and ``provenance`` (samia version, weights hash, ...) as the YAML of ``config.yaml``."""
     document = {"config": config.to_dict(), "provenance": provenance}
-    atomic_write_bytes(path, yaml.safe_dump(document, sort_keys=False).encode())
+    return yaml.safe_dump(document, sort_keys=False).encode()
 
 
-def read_run_document(path: Path) -> tuple[EvaluationConfig, dict[str, Any]]:
-    """``(config, provenance)`` of a ``config.yaml``.
+def parse_run_document(data: bytes, where: str) -> tuple[EvaluationConfig, dict[str, Any]]:
+    """``(config, provenance)`` of the bytes of a ``config.yaml`` read from ``where``.
 
     Raises:
         ConfigurationError: the file is not YAML, or not a samia run configuration (one line naming
-            the file).
+            ``where``).
     """
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8", errors="strict"))
+        document = yaml.safe_load(data.decode("utf-8", errors="strict"))
         if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
             raise ValueError("no 'config' mapping")
         return EvaluationConfig.from_dict(document["config"]), dict(document.get("provenance") or {})
     except (yaml.YAMLError, UnicodeDecodeError, ValueError, TypeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigurationError(f"{path} is corrupt, not a samia run configuration ({reason})") from None
+        raise ConfigurationError(f"{where} is corrupt, not a samia run configuration ({reason})") from None
+
+
+def read_run_document(path: Path) -> tuple[EvaluationConfig, dict[str, Any]]:
+    """``(config, provenance)`` of a ``config.yaml`` file (see :func:`parse_run_document`)."""
+    return parse_run_document(Path(path).read_bytes(), str(path))
 
 
 def read_config(path: Path) -> EvaluationConfig:

@@ -21,7 +21,6 @@ import pandas as pd
 
 from samia.errors import InputError, MissingFileError
 from samia.evaluate.schema import missing_columns
-from samia.files import atomic_write_bytes
 from samia.prompts.clicks import Click
 from samia.types import Prompt
 
@@ -43,9 +42,9 @@ PROMPT_FIELDS = (
 )
 
 
-def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
-    """Write the prompts of ``results`` rows (:data:`~samia.evaluate.schema.RESULT_SCHEMA`) to ``path``
-    (atomically); returns the number of lines."""
+def prompts_file_bytes(results: pd.DataFrame) -> bytes:
+    """The ``prompts.jsonl`` of ``results`` rows (:data:`~samia.evaluate.schema.RESULT_SCHEMA`): one
+    line per prompt (static prompts once per variant, each click trajectory once at its last click)."""
     missing = missing_columns(results.columns)
     if missing:
         raise ValueError(f"results do not follow the result schema: missing {missing}")
@@ -74,8 +73,7 @@ def write_prompts_file(results: pd.DataFrame, path: Path) -> int:
                     "meta": json.loads(row.prompt_meta),
                 }
                 lines.append(json.dumps(_finite(record), sort_keys=False, allow_nan=False))
-    atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode())
-    return len(lines)
+    return ("\n".join(lines) + ("\n" if lines else "")).encode()
 
 
 @dataclass

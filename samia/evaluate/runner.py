@@ -1,40 +1,41 @@
-"""Evaluate a model with prompt strategies over a dataset: one row per object x prompt x selection.
+"""Evaluate one model with prompt strategies over cases: one row per object x prompt x selection.
 
-The runner only talks to the predictor (docs/architecture.md, layer 7). Each unit of work (a 2D image or one
-slice of a volume) is encoded once; every point/box prompt of every object on it is decoded in one
-batch per prompt structure, click trajectories advance all objects together, and everything mode
-runs once per unit. Finished units are journaled atomically (``samia.evaluate.store``), so a killed
-run resumes where it stopped and every row ends up exactly once; a failing unit is recorded in
-``errors.csv`` and the run goes on; input warnings (a spacing assumed, values that cannot be HU, an
-anti-aliased label map) are recorded per case in ``warnings.csv``.
+The runner only talks to the predictor (docs/architecture.md, layer 7). A :class:`CaseEvaluator`
+holds one model and evaluates whole cases into a results store, in the driver's process
+(:class:`LocalExecutor`) or in a Ray worker (``samia.evaluate.ray_executor``). Each unit of work (a
+2D image or one slice of a volume) is encoded once; every point/box prompt of every object on it is
+decoded in one batch per prompt structure, click trajectories advance all objects together, and
+everything mode runs once per unit. Finished units are journaled atomically
+(``samia.evaluate.store``), so a killed run resumes where it stopped and every row ends up exactly
+once; a failing unit is recorded in ``errors.csv`` and the run goes on; input warnings (a spacing
+assumed, values that cannot be HU, an anti-aliased label map) are recorded per case in
+``warnings.csv``.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 import samia
 from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
-from samia.data import Case, ObjectMask, SliceItem, build_manifest, iter_slice_items, load_case
+from samia.data import Case, ObjectMask, SliceItem, iter_slice_items, load_case
 from samia.embeddings import EmbeddingCache
-from samia.errors import ConfigurationError, InputError, InputWarning, InvalidLabelError, SamiaError
-from samia.evaluate.config import EvaluationConfig, read_run_document, write_config
+from samia.errors import InputError, InputWarning, InvalidLabelError
+from samia.evaluate.config import EvaluationConfig
 from samia.evaluate.progress import ProgressHooks
-from samia.evaluate.replay import PromptBook, read_prompts_file, write_prompts_file
-from samia.evaluate.schema import ROW_ORDER, SLICE_ROW_DEFAULTS, metric_columns
-from samia.evaluate.store import FolderLock, ResultsStore, unit_key
-from samia.evaluate.summary import everything_instances, summarize
+from samia.evaluate.replay import PromptBook, read_prompts_file
+from samia.evaluate.schema import SLICE_ROW_DEFAULTS, metric_columns
+from samia.evaluate.store import ResultsStore, unit_key
 from samia.evaluate.volumes import VOLUME_UNIT, VolumeUnit, check_volume
-from samia.files import atomic_write_bytes, printable, safe_name
+from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics
 from samia.metrics.factors import object_factors
@@ -53,15 +54,10 @@ NO_SLICE = -1
 
 
 @dataclass(frozen=True)
-class EvaluationOutcome:
-    """What a finished (or resumed) run holds: all rows, their summaries, the failures."""
+class CaseRun:
+    """What evaluating one case did: units evaluated now, and units found already done."""
 
-    results: pd.DataFrame
-    summary: pd.DataFrame
-    errors: pd.DataFrame
-    warnings: pd.DataFrame
-    instances: pd.DataFrame
-    skipped_small: int
+    case_id: str
     units_run: int
     units_skipped: int
 
@@ -106,11 +102,19 @@ class _CaseWarnings:
                 }
 
 
-class Evaluator:
-    """Runs one :class:`EvaluationConfig` (see :func:`evaluate`)."""
+class CaseEvaluator:
+    """One model evaluating whole cases of one :class:`EvaluationConfig` into ``store``.
 
-    def __init__(self, config: EvaluationConfig) -> None:
+    Args:
+        config: the run.
+        store: the run's results store (the worker's own handle on the shared results folder).
+        progress: callbacks for the units and prompt decodings of the cases it evaluates.
+    """
+
+    def __init__(self, config: EvaluationConfig, store: ResultsStore, progress: ProgressHooks | None = None) -> None:
         self.config = config
+        self.store = store
+        self.progress = progress or ProgressHooks()
         self.out = Path(config.out)
         self.book: PromptBook | None = None if config.prompts_file is None else read_prompts_file(config.prompts_file)
         names = list(config.strategies)
@@ -130,6 +134,7 @@ class Evaluator:
         )
 
     def provenance(self) -> dict[str, Any]:
+        """What ``config.yaml`` records besides the options: samia version, weights, strategies, protocol."""
         return {
             "samia_version": samia.__version__,
             "model": self.model.name,
@@ -144,75 +149,12 @@ class Evaluator:
             "protocol": self.config.protocol_settings().to_record(),
         }
 
-    def check_resume(self) -> None:
-        """Refuse to mix rows of a different run into an existing results folder.
-
-        The options (data folder resolved, strategies as a set) and the weights' SHA-256 must match
-        the folder's ``config.yaml``; a folder whose earlier run wrote no row is taken over.
-        """
-        path = self.out / "config.yaml"
-        if path.is_file() and not self.store.is_empty():
-            previous, provenance = read_run_document(path)
-            differences = previous.differences(self.config)
-            recorded = provenance.get("weights_sha256")
-            if recorded is not None and recorded != self.model.weights_sha256:
-                differences["weights_sha256"] = (recorded, self.model.weights_sha256)
-            if differences:
-                listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
-                raise ConfigurationError(
-                    f"{self.out} holds results of a different run ({listed}); use another --out folder"
-                )
-        write_config(path, self.config, self.provenance())
-
-    def run(self, progress: ProgressHooks | None = None) -> EvaluationOutcome:
-        """Run or resume the evaluation, holding the results folder's lock throughout."""
-        self.progress = progress or ProgressHooks()
-        self.out.mkdir(parents=True, exist_ok=True)
-        with FolderLock(self.out):
-            self.store = ResultsStore(self.out)
-            self.check_resume()
-            return self._run_locked()
-
-    def _run_locked(self) -> EvaluationOutcome:
-        manifest_errors: list[SamiaError] = []
-        cases = build_manifest(self.config.data, self.config.layout, self.config.modality, errors=manifest_errors)
-        for error in manifest_errors:
-            path = getattr(error, "path", self.config.data)
-            self.store.record_error(unit_key(Path(path).name, NO_SLICE), Path(path).name, NO_SLICE, path, error)
-        if self.book is not None:
-            self.book.check_cases({case.case_id for case in cases})
-        if self.config.limit is not None:
-            cases = cases[: self.config.limit]
-        self.progress.report_cases_total(len(cases))
-        units_run = units_skipped = 0
-        for case in cases:
-            if self.store.case_done(case.case_id):
-                units_skipped += 1
-            else:
-                case_warnings = _CaseWarnings(case.case_id)
-                ran, skipped = self._run_case(case, case_warnings)
-                self.store.record_warnings(case.case_id, list(case_warnings.records.values()))
-                units_run += ran
-                units_skipped += skipped
-            self.progress.report_case_done(case.case_id)
-        results, units = self.store.consolidate(ROW_ORDER)
-        summary = summarize(results)
-        atomic_write_bytes(self.out / "summary.csv", summary.to_csv(index=False).encode())
-        instances = everything_instances(results)
-        if not instances.empty:
-            atomic_write_bytes(self.out / "everything_instances.csv", instances.to_csv(index=False).encode())
-        write_prompts_file(results, self.out / "prompts.jsonl")
-        skipped_small = int(units["skipped_small"].sum()) if "skipped_small" in units else 0
-        return EvaluationOutcome(
-            results,
-            summary,
-            self.store.errors(),
-            self.store.warnings(),
-            instances,
-            skipped_small,
-            units_run,
-            units_skipped,
-        )
+    def run_case(self, case: Case) -> CaseRun:
+        """Evaluate the units of ``case`` not yet in the store, and record its input warnings."""
+        case_warnings = _CaseWarnings(case.case_id)
+        ran, skipped = self._run_case(case, case_warnings)
+        self.store.record_warnings(case.case_id, list(case_warnings.records.values()))
+        return CaseRun(case.case_id, ran, skipped)
 
     def _run_case(self, case: Case, case_warnings: _CaseWarnings) -> tuple[int, int]:
         """Run the case's slice units (slice strategies) and its volume unit (volume strategies)."""
@@ -449,7 +391,7 @@ class Evaluator:
 class _ItemContext:
     """Row building for one unit: identity columns, factors (computed once per object), metrics."""
 
-    def __init__(self, evaluator: Evaluator, item: SliceItem, slice_index: int, preset: IntensityPreset) -> None:
+    def __init__(self, evaluator: CaseEvaluator, item: SliceItem, slice_index: int, preset: IntensityPreset) -> None:
         self.evaluator = evaluator
         self.item = item
         self.slice_index = slice_index
@@ -549,13 +491,20 @@ class _ItemContext:
         return row
 
 
-def evaluate(config: EvaluationConfig, progress: ProgressHooks | None = None) -> EvaluationOutcome:
-    """Run (or resume) ``config`` and write ``results.parquet``, ``summary.csv``, ``errors.csv``,
-    ``warnings.csv``, ``prompts.jsonl``, ``config.yaml`` (and ``everything_instances.csv`` for
-    everything mode) into ``config.out``.
+class LocalExecutor:
+    """Evaluates the cases one after another in this process, with one model."""
 
-    Args:
-        config: the run.
-        progress: callbacks for progress bars (cases, and prompt decodings per unit).
-    """
-    return Evaluator(config).run(progress)
+    @contextmanager
+    def start(self, config: EvaluationConfig, store: ResultsStore, progress: ProgressHooks) -> Iterator[_LocalWorker]:
+        """Load the model; the worker is usable inside the block."""
+        yield _LocalWorker(CaseEvaluator(config, store, progress))
+
+
+class _LocalWorker:
+    def __init__(self, evaluator: CaseEvaluator) -> None:
+        self.evaluator = evaluator
+        self.provenance = evaluator.provenance()
+
+    def run(self, cases: Iterable[Case]) -> Iterator[CaseRun]:
+        for case in cases:
+            yield self.evaluator.run_case(case)

@@ -17,7 +17,9 @@ Layout of a results folder ``DIR``::
     DIR/warnings.csv         all input warnings (case, first slice, file, warning, message, count)
 
 A run killed at any moment leaves only whole units in the journal; re-running skips them, so every
-row ends up exactly once.
+row ends up exactly once. Unit files are named by their key, so a unit written twice (a Ray worker
+presumed lost that was only slow) replaces itself: never a duplicate. ``DIR`` may be a filesystem URI
+(``samia.evaluate.folders``); only a local folder can be locked.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +38,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from samia.errors import ConfigurationError
+from samia.evaluate.folders import RunFolder, open_folder
 from samia.evaluate.schema import RESULT_SCHEMA, rows_to_table
-from samia.files import atomic_write_bytes, printable, remove_partials
+from samia.files import printable
 
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
 WARNING_COLUMNS = ("case", "slice", "path", "warning", "message", "count")
+JOURNAL_FOLDERS = tuple(f".journal/{name}" for name in ("units", "cases", "errors", "warnings"))
 
 
 def _hashed(name: str) -> str:
@@ -52,74 +57,62 @@ def unit_key(case: str, slice_index: int) -> str:
     return f"{case}|{slice_index}"
 
 
-def _visible(folder: Path, pattern: str) -> list[Path]:
-    """The files of ``folder`` matching ``pattern``, sorted, without hidden ``.partial`` temporaries
-    (``pathlib`` globs match hidden files)."""
-    return sorted(p for p in folder.glob(pattern) if not p.name.startswith("."))
+def table_bytes(table: pa.Table) -> bytes:
+    """``table`` as the bytes of a Parquet file."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 class ResultsStore:
     """Journal-backed store of result rows for one results folder.
 
     Args:
-        directory: the results folder (created if missing).
+        folder: the results folder (a path, a URI or an opened :data:`~samia.evaluate.folders.RunFolder`).
+        clean: remove the temporaries a killed writer left (the driver of a run does, once, before
+            any worker writes; a worker opening the store while others write must not).
     """
 
-    def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory)
-        self._units = self.directory / ".journal" / "units"
-        self._cases = self.directory / ".journal" / "cases"
-        self._errors = self.directory / ".journal" / "errors"
-        self._warnings = self.directory / ".journal" / "warnings"
-        for folder in (self._units, self._cases, self._errors, self._warnings):
-            folder.mkdir(parents=True, exist_ok=True)
-            remove_partials(folder)  # left by a run killed mid-write
+    def __init__(self, folder: str | Path | RunFolder, clean: bool = True) -> None:
+        self.folder = open_folder(folder) if isinstance(folder, (str, Path)) else folder
+        for name in JOURNAL_FOLDERS:
+            self.folder.make(name)
+            if clean:
+                self.folder.remove_partials(name)
 
-    @property
-    def results_path(self) -> Path:
-        return self.directory / "results.parquet"
+    def _unit_name(self, key: str) -> str:
+        return f".journal/units/{_hashed(key)}.parquet"
 
-    @property
-    def errors_path(self) -> Path:
-        return self.directory / "errors.csv"
-
-    @property
-    def warnings_path(self) -> Path:
-        return self.directory / "warnings.csv"
-
-    def _unit_path(self, key: str) -> Path:
-        return self._units / f"{_hashed(key)}.parquet"
-
-    def _error_path(self, key: str) -> Path:
+    def _error_name(self, key: str) -> str:
         """``<case hash>-<unit hash>.json``: a case's errors are found by its prefix, without reading them."""
         case = key.rsplit("|", 1)[0]
-        return self._errors / f"{_hashed(case)}-{_hashed(key)}.json"
+        return f".journal/errors/{_hashed(case)}-{_hashed(key)}.json"
 
     def has_unit(self, key: str) -> bool:
         """True when the unit's journal file is there and whole; a damaged one is removed (the unit
         is then computed again)."""
-        path = self._unit_path(key)
-        if not path.is_file():
+        name = self._unit_name(key)
+        if not self.folder.is_file(name):
             return False
         try:
-            pq.read_metadata(path)
+            pq.read_metadata(pa.BufferReader(self.folder.read_bytes(name)))
         except (OSError, pa.ArrowException):
-            path.unlink(missing_ok=True)
+            self.folder.delete(name)
             return False
         return True
 
     def is_empty(self) -> bool:
         """True when no unit has been written (an earlier run failed before its first row)."""
-        return not _visible(self._units, "*.parquet")
+        return not self.folder.names(".journal/units", suffix=".parquet")
 
     def case_done(self, case: str) -> bool:
-        return (self._cases / _hashed(case)).is_file()
+        return self.folder.is_file(f".journal/cases/{_hashed(case)}")
 
     def mark_case_done(self, case: str) -> None:
         """Record that every unit of ``case`` finished, and drop the case's errors of earlier runs."""
-        for path in _visible(self._errors, f"{_hashed(case)}-*.json"):
-            path.unlink(missing_ok=True)
-        atomic_write_bytes(self._cases / _hashed(case), case.encode("utf-8", "surrogateescape"))
+        for name in self.folder.names(".journal/errors", prefix=f"{_hashed(case)}-", suffix=".json"):
+            self.folder.delete(name)
+        self.folder.write_bytes(f".journal/cases/{_hashed(case)}", case.encode("utf-8", "surrogateescape"))
 
     def write_unit(self, key: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         """Store the rows of one finished unit atomically (``rows`` may be empty) and clear its error.
@@ -127,10 +120,8 @@ class ResultsStore:
         ``meta`` (e.g. the number of objects skipped as too small) is kept in the file's metadata.
         """
         table = rows_to_table(rows).replace_schema_metadata({"samia_unit": json.dumps({"key": key, **meta})})
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        atomic_write_bytes(self._unit_path(key), sink.getvalue().to_pybytes())
-        self._error_path(key).unlink(missing_ok=True)
+        self.folder.write_bytes(self._unit_name(key), table_bytes(table))
+        self.folder.delete(self._error_name(key))
 
     def record_error(self, key: str, case: str, slice_index: int, path: str, error: BaseException) -> None:
         """Record the failure of one unit (kept until the unit succeeds in a later run)."""
@@ -141,30 +132,33 @@ class ResultsStore:
             "error": type(error).__name__,
             "message": printable(" ".join(str(error).split()) or type(error).__name__),
         }
-        atomic_write_bytes(self._error_path(key), json.dumps(record).encode())
+        self.folder.write_bytes(self._error_name(key), json.dumps(record).encode())
 
     def record_warnings(self, case: str, records: list[dict[str, Any]]) -> None:
         """Replace the warnings of ``case`` with ``records`` (rows of :data:`WARNING_COLUMNS`)."""
-        path = self._warnings / f"{_hashed(case)}.json"
+        name = f".journal/warnings/{_hashed(case)}.json"
         if records:
-            atomic_write_bytes(path, json.dumps(records).encode())
+            self.folder.write_bytes(name, json.dumps(records).encode())
         else:
-            path.unlink(missing_ok=True)
+            self.folder.delete(name)
+
+    def _records(self, folder: str) -> Iterator[Any]:
+        for name in self.folder.names(folder, suffix=".json"):
+            yield json.loads(self.folder.read_bytes(name))
 
     def warnings(self) -> pd.DataFrame:
-        records = [record for p in _visible(self._warnings, "*.json") for record in json.loads(p.read_text())]
+        records = [record for listed in self._records(".journal/warnings") for record in listed]
         frame = pd.DataFrame(records, columns=list(WARNING_COLUMNS))
         return frame.sort_values(["case", "slice"], kind="stable").reset_index(drop=True)
 
     def unit_tables(self) -> Iterable[tuple[pa.Table, dict[str, Any]]]:
-        for path in _visible(self._units, "*.parquet"):
-            table = pq.read_table(path)
+        for name in self.folder.names(".journal/units", suffix=".parquet"):
+            table = pq.read_table(pa.BufferReader(self.folder.read_bytes(name)))
             meta = json.loads((table.schema.metadata or {}).get(b"samia_unit", b"{}"))
             yield table, meta
 
     def errors(self) -> pd.DataFrame:
-        records = [json.loads(p.read_text()) for p in _visible(self._errors, "*.json")]
-        frame = pd.DataFrame(records, columns=list(ERROR_COLUMNS))
+        frame = pd.DataFrame(list(self._records(".journal/errors")), columns=list(ERROR_COLUMNS))
         return frame.sort_values(["case", "slice"], kind="stable").reset_index(drop=True)
 
     def consolidate(self, sort_by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -180,12 +174,22 @@ class ResultsStore:
             tables.append(table.replace_schema_metadata(None).cast(RESULT_SCHEMA))
         combined = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
         results = combined.to_pandas().sort_values(sort_by, kind="stable").reset_index(drop=True)
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(results, schema=RESULT_SCHEMA, preserve_index=False), sink)
-        atomic_write_bytes(self.results_path, sink.getvalue().to_pybytes())
-        atomic_write_bytes(self.errors_path, self.errors().to_csv(index=False).encode())
-        atomic_write_bytes(self.warnings_path, self.warnings().to_csv(index=False).encode())
+        table = pa.Table.from_pandas(results, schema=RESULT_SCHEMA, preserve_index=False)
+        self.folder.write_bytes("results.parquet", table_bytes(table))
+        self.folder.write_bytes("errors.csv", self.errors().to_csv(index=False).encode())
+        self.folder.write_bytes("warnings.csv", self.warnings().to_csv(index=False).encode())
         return results, pd.DataFrame(metas)
+
+
+@contextmanager
+def folder_lock(folder: RunFolder) -> Iterator[None]:
+    """Hold :class:`FolderLock` on a local folder; a folder behind a URI has no lock (one run a
+    folder is then the user's to keep)."""
+    if folder.local is None:
+        yield
+        return
+    with FolderLock(folder.local):
+        yield
 
 
 class FolderLock:

@@ -45,7 +45,7 @@ from samia.volume import (
 from samia.volume.strategies import Click3D, plane
 
 if TYPE_CHECKING:
-    from samia.evaluate.runner import Evaluator
+    from samia.evaluate.runner import CaseEvaluator
 
 VOLUME_UNIT = -2
 """The ``slice`` index of a case's volume unit in the journal (slice rows use -1 or the slice)."""
@@ -79,9 +79,9 @@ def settings_for(strategy: str, selection: str) -> PropagationSettings:
 
 
 class VolumeUnit:
-    """The volume rows of one case for an :class:`~samia.evaluate.runner.Evaluator`."""
+    """The volume rows of one case for an :class:`~samia.evaluate.runner.CaseEvaluator`."""
 
-    def __init__(self, evaluator: Evaluator, case: Case, image: Volume, label: Volume) -> None:
+    def __init__(self, evaluator: CaseEvaluator, case: Case, image: Volume, label: Volume) -> None:
         self.evaluator = evaluator
         self.config = evaluator.config
         self.case = case

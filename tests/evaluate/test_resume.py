@@ -20,12 +20,13 @@ KILL_AFTER_UNITS = 3
 
 RUN = """
 import os, signal, sys
+import samia.evaluate.folders as folders
 import samia.evaluate.store as store
 from samia.evaluate import EvaluationConfig, evaluate
 
 where, after = sys.argv[3], int(sys.argv[4])
 written = []
-original_write_unit, original_write_bytes = store.ResultsStore.write_unit, store.atomic_write_bytes
+original_write_unit, original_write_bytes = store.ResultsStore.write_unit, folders.atomic_write_bytes
 
 def write_unit(self, key, rows, meta):
     original_write_unit(self, key, rows, meta)
@@ -41,7 +42,7 @@ def write_bytes(path, data):
     return original_write_bytes(path, data)
 
 store.ResultsStore.write_unit = write_unit
-store.atomic_write_bytes = write_bytes
+folders.atomic_write_bytes = write_bytes
 evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="tiny_litemedsam", strategies=["box", "point1"], save_masks=True))
 """
 

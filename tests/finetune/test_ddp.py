@@ -1,25 +1,37 @@
 """Two CPU processes (torchrun, gloo) train the same model as one process with the same effective batch."""
 
 import os
+import socket
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from samia.finetune import finetune
 from samia.models import build_model
 
 
-def test_two_gloo_processes_match_one_process(make_config, phantom_train, tmp_path):
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        return server.getsockname()[1]
+
+
+@pytest.mark.parametrize("launch", ["one_node", "two_nodes"])
+def test_two_gloo_processes_match_one_process(launch, make_config, phantom_train, tmp_path):
+    """``one_node``: ``torchrun --standalone --nproc_per_node=2``; ``two_nodes``: the README's
+    multi-node command, two torchrun launchers of one process each meeting at a c10d rendezvous
+    on 127.0.0.1 (each launcher stands for a machine)."""
     single = finetune(make_config(out=str(tmp_path / "single"), images_per_step=2))
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
+    if launch == "one_node":
+        launchers = [["--standalone", "--nproc_per_node=2"]]
+    else:
+        endpoint = f"127.0.0.1:{_free_port()}"
+        rendezvous = ["--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}"]
+        launchers = [[*rendezvous, "--rdzv_id=samia-test", f"--node_rank={rank}"] for rank in (0, 1)]
+    finetune_command = [
         "-m",
         "samia.cli.main",
         "finetune",
@@ -43,8 +55,19 @@ def test_two_gloo_processes_match_one_process(make_config, phantom_train, tmp_pa
         "1",
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, env=environment)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", *launcher, *finetune_command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
+        )
+        for launcher in launchers
+    ]
+    for process in processes:
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, output[-4000:]
 
     ddp_history = pd.read_csv(tmp_path / "ddp" / "history.csv")
     assert ddp_history["epoch"].tolist() == [0, 1, 2]

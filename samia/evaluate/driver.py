@@ -1,0 +1,147 @@
+"""The driver of an evaluation run: it holds the results folder, plans the cases, hands them to an
+executor's workers, and writes the run's files from the journal at the end.
+
+The workers (one model each: :class:`~samia.evaluate.runner.LocalExecutor` in this process,
+:class:`~samia.evaluate.ray_executor.RayExecutor` on a Ray cluster) write every finished unit into
+the journal themselves, so the files a run ends with do not depend on where its cases ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from samia.data import Case, build_manifest
+from samia.errors import ConfigurationError, SamiaError
+from samia.evaluate.config import EvaluationConfig, parse_run_document, run_document
+from samia.evaluate.folders import RunFolder, open_folder
+from samia.evaluate.progress import ProgressHooks
+from samia.evaluate.replay import prompts_file_bytes, read_prompts_file
+from samia.evaluate.runner import NO_SLICE, CaseRun, LocalExecutor
+from samia.evaluate.schema import ROW_ORDER
+from samia.evaluate.store import ResultsStore, folder_lock, unit_key
+from samia.evaluate.summary import everything_instances, summarize
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    """What a finished (or resumed) run holds: all rows, their summaries, the failures."""
+
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    errors: pd.DataFrame
+    warnings: pd.DataFrame
+    instances: pd.DataFrame
+    skipped_small: int
+    units_run: int
+    units_skipped: int
+
+
+class Workers(Protocol):
+    """Started workers: the model's provenance, and cases in, finished cases out (in any order)."""
+
+    provenance: dict[str, Any]
+
+    def run(self, cases: list[Case]) -> Iterator[CaseRun]: ...
+
+
+class Executor(Protocol):
+    """Where the cases of a run are evaluated."""
+
+    def start(
+        self, config: EvaluationConfig, store: ResultsStore, progress: ProgressHooks
+    ) -> AbstractContextManager[Workers]: ...
+
+
+def check_resume(folder: RunFolder, store: ResultsStore, config: EvaluationConfig, provenance: dict[str, Any]) -> None:
+    """Refuse to mix rows of a different run into an existing results folder, then (re)write ``config.yaml``.
+
+    The options (data folder resolved, strategies as a set) and the weights' SHA-256 must match
+    the folder's ``config.yaml``; a folder whose earlier run wrote no row is taken over.
+    """
+    if folder.is_file("config.yaml") and not store.is_empty():
+        previous, recorded_provenance = parse_run_document(
+            folder.read_bytes("config.yaml"), folder.where("config.yaml")
+        )
+        differences = previous.differences(config)
+        recorded, weights = recorded_provenance.get("weights_sha256"), provenance["weights_sha256"]
+        if recorded is not None and recorded != weights:
+            differences["weights_sha256"] = (recorded, weights)
+        if differences:
+            listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
+            raise ConfigurationError(
+                f"{folder.location} holds results of a different run ({listed}); use another --out folder"
+            )
+    folder.write_bytes("config.yaml", run_document(config, provenance))
+
+
+def plan_cases(config: EvaluationConfig, store: ResultsStore) -> list[Case]:
+    """The run's cases (the first ``limit``); cases the manifest could not make are recorded as errors.
+
+    Raises:
+        InputError: a ``--prompts`` file names a case the dataset does not have.
+    """
+    manifest_errors: list[SamiaError] = []
+    cases = build_manifest(config.data, config.layout, config.modality, errors=manifest_errors)
+    for error in manifest_errors:
+        path = getattr(error, "path", config.data)
+        store.record_error(unit_key(Path(path).name, NO_SLICE), Path(path).name, NO_SLICE, path, error)
+    if config.prompts_file is not None:
+        read_prompts_file(config.prompts_file).check_cases({case.case_id for case in cases})
+    return cases if config.limit is None else cases[: config.limit]
+
+
+def evaluate(
+    config: EvaluationConfig, progress: ProgressHooks | None = None, executor: Executor | None = None
+) -> EvaluationOutcome:
+    """Run (or resume) ``config`` and write ``results.parquet``, ``summary.csv``, ``errors.csv``,
+    ``warnings.csv``, ``prompts.jsonl``, ``config.yaml`` (and ``everything_instances.csv`` for
+    everything mode) into ``config.out``.
+
+    Args:
+        config: the run.
+        progress: callbacks for progress bars (cases; and prompt decodings per unit where the
+            cases run in this process).
+        executor: where the cases run; default :class:`~samia.evaluate.runner.LocalExecutor`.
+    """
+    progress = progress or ProgressHooks()
+    folder = open_folder(config.out)
+    folder.make()
+    with folder_lock(folder):
+        store = ResultsStore(folder)
+        with (executor or LocalExecutor()).start(config, store, progress) as workers:
+            check_resume(folder, store, config, workers.provenance)
+            cases = plan_cases(config, store)
+            progress.report_cases_total(len(cases))
+            pending = []
+            for case in cases:
+                if store.case_done(case.case_id):
+                    progress.report_case_done(case.case_id)
+                else:
+                    pending.append(case)
+            units_run, units_skipped = 0, len(cases) - len(pending)
+            for finished in workers.run(pending):
+                units_run += finished.units_run
+                units_skipped += finished.units_skipped
+                progress.report_case_done(finished.case_id)
+        return _write_outcome(folder, store, units_run, units_skipped)
+
+
+def _write_outcome(folder: RunFolder, store: ResultsStore, units_run: int, units_skipped: int) -> EvaluationOutcome:
+    """Rebuild the run's files from the journal and return what they hold."""
+    results, units = store.consolidate(ROW_ORDER)
+    summary = summarize(results)
+    folder.write_bytes("summary.csv", summary.to_csv(index=False).encode())
+    instances = everything_instances(results)
+    if not instances.empty:
+        folder.write_bytes("everything_instances.csv", instances.to_csv(index=False).encode())
+    folder.write_bytes("prompts.jsonl", prompts_file_bytes(results))
+    skipped_small = int(units["skipped_small"].sum()) if "skipped_small" in units else 0
+    return EvaluationOutcome(
+        results, summary, store.errors(), store.warnings(), instances, skipped_small, units_run, units_skipped
+    )
