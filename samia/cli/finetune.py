@@ -132,6 +132,11 @@ def finetune_command(
     with _ProgressBars(console) as progress:
         outcome = finetune(config, progress)
     if outcome.rank == 0:
+        counts = outcome.parameters
+        typer.echo(
+            f"{method} trained {counts['trainable_parameters']:,} of {counts['total_parameters']:,} parameters "
+            f"({100 * counts['trainable_share']:.2f} %)"
+        )
         typer.echo(
             f"best epoch {outcome.best_epoch} (0 = the base model), validation Dice {outcome.best_val_dice:.4f}"
             + (" (stopped early)" if outcome.stopped_early else "")

@@ -39,7 +39,7 @@ from samia.finetune.data import (
 )
 from samia.finetune.distributed import DistributedContext
 from samia.finetune.history import write_history
-from samia.finetune.methods import METHODS, make_optimizer, prepare, set_training_mode
+from samia.finetune.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
 from samia.finetune.prompts import TrainingPromptSampler
 from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.finetune.validation import validation_sums
@@ -72,6 +72,8 @@ class FinetuneOutcome:
         best_val_dice: that Dice.
         history: one row per epoch (``history.csv``).
         stopped_early: patience ran out before ``epochs``.
+        parameters: :func:`~samia.finetune.methods.parameter_counts` of the trained model (also in
+            ``finetune.yaml``'s provenance).
         rank: this process's rank under ``torchrun`` (0 = the process that wrote the files).
     """
 
@@ -81,6 +83,7 @@ class FinetuneOutcome:
     best_val_dice: float
     history: pd.DataFrame
     stopped_early: bool
+    parameters: dict[str, int | float]
     rank: int = 0
 
 
@@ -108,6 +111,10 @@ class Trainer:
         self.val_images = self._images(val_cases, config.val or config.data)
         context.barrier()  # every process's share of the embeddings is on disk
         self.spec = prepare(self.model, config)
+        self.provenance.update(parameter_counts(self.model))
+        if context.is_main:  # every process read the old one before the barrier above
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_run_config(self.out / "finetune.yaml", self.config, self.provenance)
         self.optimizer = make_optimizer(self.model, config)
         self.sampler = TrainingPromptSampler.from_config(config)
         self.step_module: torch.nn.Module = TrainingStep(self.model, config.correction_clicks)
@@ -153,10 +160,6 @@ class Trainer:
                 raise ConfigurationError(
                     f"{self.out} holds a different fine-tuning run ({listed}); use another --out folder"
                 )
-        self.context.barrier()  # every process has read the old config before it is rewritten
-        if self.context.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            write_run_config(path, self.config, self.provenance)
 
     def _images(self, cases: list[Case], source: str) -> list[TrainingImage]:
         return load_training_images(
@@ -182,6 +185,7 @@ class Trainer:
             state.best_val_dice,
             history,
             state.stopped_early,
+            {k: self.provenance[k] for k in ("trainable_parameters", "total_parameters", "trainable_share")},
             self.context.rank,
         )
 

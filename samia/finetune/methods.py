@@ -104,6 +104,15 @@ def prepare(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec |
     return spec
 
 
+def parameter_counts(model: PromptableSegmenter) -> dict[str, int | float]:
+    """What a prepared run trains: ``trainable_parameters`` (elements of the parameters with
+    ``requires_grad``), ``total_parameters`` (every parameter of the model as trained, added
+    adapter weights included) and ``trainable_share`` (their ratio, 0..1)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable_parameters": trainable, "total_parameters": total, "trainable_share": trainable / total}
+
+
 def make_optimizer(model: PromptableSegmenter, config: FinetuneConfig) -> torch.optim.AdamW:
     """AdamW (``config.lr``, ``config.weight_decay``) over the parameters that train, with the fused
     kernel (one pass over all tensors: several times faster than the per-tensor loop on CPU)."""

@@ -1,5 +1,7 @@
 """The training loop end to end on tiny models: files, loading everywhere, resume after a kill."""
 
+import re
+
 import pandas as pd
 import pytest
 import torch
@@ -60,6 +62,9 @@ def test_decoder_run_writes_its_files_and_the_result_loads_in_evaluate(make_conf
     provenance = yaml.safe_load((out / "finetune.yaml").read_text())["provenance"]
     assert provenance["base_weights_sha256"] == "random" and len(provenance["train_data_sha256"]) == 64
     assert provenance["val_cases"] == ["phantom_000", "phantom_001"]
+    decoder = sum(p.numel() for p in build_model("tiny_sam").mask_decoder.parameters())
+    assert provenance["trainable_parameters"] == decoder == outcome.parameters["trainable_parameters"]
+    assert 0 < provenance["trainable_share"] < 1
     meta = torch.load(out / "best.pt", weights_only=True)["finetune"]
     assert (
         meta["epoch"] == outcome.best_epoch and meta["provenance"]["val_data_sha256"] == provenance["val_data_sha256"]
@@ -129,6 +134,10 @@ def test_cli_trains_lora_and_segment_loads_the_adapter_file(phantom_train, tmp_p
     )
     assert result.exit_code == 0, result.output
     assert "best epoch" in result.output and f"--checkpoint {out / 'best.pt'}" in result.output
+    trained, total = re.search(r"lora trained ([\d,]+) of ([\d,]+) parameters \(\d+\.\d\d %\)", result.output).groups()
+    lora_weights = torch.load(out / "best.pt", weights_only=True)["weights"]  # the adapter file: LoRA only
+    assert int(trained.replace(",", "")) == sum(w.numel() for w in lora_weights.values())
+    assert int(trained.replace(",", "")) < int(total.replace(",", ""))
     image = sorted((phantom_train / "images").iterdir())[0]
     mask = tmp_path / "mask.png"
     result = runner.invoke(

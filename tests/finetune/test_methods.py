@@ -7,7 +7,7 @@ import torch
 from samia.data import build_manifest
 from samia.embeddings import EmbeddingCache
 from samia.finetune.data import load_training_images
-from samia.finetune.methods import METHODS, make_optimizer, prepare, set_training_mode
+from samia.finetune.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
 from samia.finetune.prompts import TrainingPromptSampler
 from samia.finetune.step import TrainingStep, make_step_inputs
 from samia.models import build_model
@@ -71,3 +71,17 @@ def test_lora_and_adapters_reach_every_tinyvit_attention_block(make_config):
     prepare(lora, make_config(model="tiny_litemedsam", method="lora", lora_rank=2))
     adapted = {name.rsplit(".lora_A", 1)[0] for name, _ in lora.named_parameters() if ".lora_A." in name}
     assert adapted == {f"image_encoder.layers.{i}.blocks.0.attn.{part}" for i in (1, 2, 3) for part in ("qkv", "proj")}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_a_run_counts_the_parameters_its_method_trains(method, make_config):
+    """The counts against the modules each method is meant to train, summed by name here."""
+    model = build_model("tiny_sam")
+    prepare(model, make_config(method=method))
+    counts = parameter_counts(model)
+    sizes = {name: p.numel() for name, p in model.named_parameters()}
+    expected = sum(size for name, size in sizes.items() if TRAINED[method](name))
+    assert counts["trainable_parameters"] == expected > 0
+    assert counts["total_parameters"] == sum(sizes.values())
+    assert counts["trainable_share"] == pytest.approx(expected / sum(sizes.values()))
+    assert 0 < counts["trainable_share"] <= 1
