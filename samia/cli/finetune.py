@@ -22,7 +22,7 @@ def finetune_command(
             metavar="DIR",
         ),
     ],
-    method: Annotated[str, typer.Option(help="decoder, full, lora or adapter.", metavar="NAME")] = "decoder",
+    method: Annotated[str, typer.Option(help="decoder, full, lora, adapter or ssam.", metavar="NAME")] = "decoder",
     val: Annotated[
         Path | None,
         typer.Option(help="Validation dataset folder (default: hold out --val-fraction of the cases).", metavar="DIR"),
@@ -69,6 +69,9 @@ def finetune_command(
             help="Prompt strategy scored on the validation set; repeat (default: box and point1).", metavar="NAME"
         ),
     ] = None,
+    train_decoder: Annotated[
+        bool, typer.Option("--train-decoder", help="Train the mask decoder too (--method ssam).", metavar="")
+    ] = False,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (--method lora).", metavar="N")] = 4,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).", metavar="NUMBER")] = 8.0,
     adapter_ratio: Annotated[
@@ -125,6 +128,7 @@ def finetune_command(
         lora_rank=lora_rank,
         lora_alpha=lora_alpha,
         adapter_ratio=adapter_ratio,
+        train_decoder=train_decoder,
         seed=seed,
         device=device,
     )

@@ -9,7 +9,8 @@
 No random-generator state is needed: every random choice of epoch ``e`` derives from
 ``(seed, e, image)``, so a resumed run continues exactly as an uninterrupted one.
 
-``best.pt``: for ``decoder``/``full``, ``{"model": full state dict, "finetune": meta}`` (loadable by
+``best.pt``: for ``decoder``/``full``/``ssam``, ``{"model": full state dict, "finetune": meta}`` (S-SAM's
+singular values merged back into plain weights; loadable by
 :func:`samia.models.build_model` like any fine-tuned checkpoint); for ``lora``/``adapter``, an adapter
 file (:mod:`samia.models.adapters`). ``meta`` holds the run config, the base weights hash, the data
 hashes, the epoch and its validation Dice.
@@ -28,6 +29,7 @@ from samia.errors import CheckpointError
 from samia.files import atomic_write_bytes
 from samia.models import PromptableSegmenter
 from samia.models.adapters import AdapterSpec, save_adapter_file
+from samia.models.svd_tuning import merged_state_dict
 
 
 @dataclass
@@ -107,6 +109,6 @@ def load_last(path: Path, model: PromptableSegmenter, optimizer: torch.optim.Opt
 def save_best(path: Path, model: PromptableSegmenter, spec: AdapterSpec | None, meta: dict[str, Any]) -> None:
     """Write ``best.pt``: a full state dict (``spec`` None) or an adapter file (see the module docstring)."""
     if spec is None:
-        _save(path, {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "finetune": meta})
+        _save(path, {"model": merged_state_dict(model), "finetune": meta})
     else:
         save_adapter_file(path, model, spec, meta)

@@ -12,10 +12,12 @@ from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
 from samia.prompts import STRATEGIES
 
-METHOD_NAMES = ("decoder", "full", "lora", "adapter")
+METHOD_NAMES = ("decoder", "full", "lora", "adapter", "ssam")
 """What trains (see :mod:`samia.finetune.methods`): ``decoder`` = the mask decoder on cached
 embeddings (Huang et al.); ``full`` = image encoder + mask decoder (MedSAM); ``lora`` = LoRA
-adapters on the image encoder's attention; ``adapter`` = bottleneck adapters in the encoder blocks."""
+adapters on the image encoder's attention; ``adapter`` = bottleneck adapters in the encoder blocks;
+``ssam`` = S-SAM's singular-value scale and shift of the encoder blocks' linear layers, plus their
+LayerNorms."""
 
 PROMPT_KINDS = ("box", "points", "box_points")
 """Training prompt kinds (see :mod:`samia.finetune.prompts`)."""
@@ -58,6 +60,7 @@ class FinetuneConfig:
             images selects the best checkpoint.
         lora_rank, lora_alpha: LoRA rank and scaling numerator (``lora`` method).
         adapter_ratio: bottleneck width as a fraction of the block width (``adapter`` method).
+        train_decoder: the mask decoder trains too (``ssam``; the decoder-based methods train it anyway).
         seed: seed of the split, the shuffles and every prompt (per epoch and image).
         device: torch device (``cuda`` becomes ``cuda:LOCAL_RANK`` under ``torchrun``).
     """
@@ -91,6 +94,7 @@ class FinetuneConfig:
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_ratio: float = 0.25
+    train_decoder: bool = False
     seed: int = 0
     device: str = "cpu"
 
@@ -98,6 +102,8 @@ class FinetuneConfig:
         problems = []
         if self.method not in METHOD_NAMES:
             problems.append(f"unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
+        if self.train_decoder and self.method not in ("ssam", "decoder", "full"):
+            problems.append(f"--train-decoder is not available for --method {self.method} (only ssam)")
         unknown = [k for k in self.prompt_kinds if k not in PROMPT_KINDS]
         if unknown or not self.prompt_kinds:
             problems.append(f"prompt kinds must be some of {', '.join(PROMPT_KINDS)}, got {self.prompt_kinds}")

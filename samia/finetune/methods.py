@@ -6,6 +6,7 @@
 | ``full`` | image encoder + mask decoder | prompt encoder | full state dict |
 | ``lora`` | LoRA on the encoder's attention ``qkv``/``proj`` | everything else | adapter file |
 | ``adapter`` | bottleneck adapters in the encoder blocks | everything else | adapter file |
+| ``ssam`` | singular-value scale/shift of the encoder blocks' linear layers + their LayerNorms (+ the mask decoder with ``--train-decoder``) | everything else | full state dict, merged |
 
 Frozen BatchNorm: every method keeps the encoder's BatchNorm layers (TinyViT's convolutions) in
 eval mode, so one image per step never disturbs their running statistics.
@@ -20,9 +21,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from samia.errors import ConfigurationError
 from samia.finetune.config import FinetuneConfig
 from samia.models import PromptableSegmenter
 from samia.models.adapters import AdapterSpec, attach, is_adapter_key
+from samia.models.svd_tuning import SVDLinear, attach_svd, tuned_parameters
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,12 @@ def _full(model: PromptableSegmenter) -> None:
     model.mask_decoder.requires_grad_(True)
 
 
+def _ssam(model: PromptableSegmenter) -> None:
+    model.requires_grad_(False)
+    for parameter in tuned_parameters(model.image_encoder):
+        parameter.requires_grad_(True)
+
+
 def _added(method: str) -> Callable[[PromptableSegmenter], None]:
     def trains(model: PromptableSegmenter) -> None:
         for name, parameter in model.named_parameters():
@@ -74,6 +83,7 @@ METHODS: dict[str, Method] = {
     "adapter": Method(
         "adapter", "bottleneck adapters in the encoder blocks (Medical-SAM-Adapter)", False, True, _added("adapter")
     ),
+    "ssam": Method("ssam", "singular values of the encoder's linear layers and its norms (S-SAM)", False, False, _ssam),
 }
 
 
@@ -95,21 +105,33 @@ def prepare(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec |
 
     Returns:
         the adapter spec for adapter methods (``lora``, ``adapter``), None otherwise.
+
+    Raises:
+        ConfigurationError: ``ssam`` on a model whose encoder has no transformer blocks.
     """
     method = METHODS[config.method]
     spec = adapter_spec(model, config) if method.adapter else None
     if spec is not None:
         attach(model, spec)
+    if config.method == "ssam":
+        try:
+            attach_svd(model.image_encoder)
+        except ValueError as error:
+            raise ConfigurationError(f"--method ssam does not apply to {model.name}: {error}") from None
     method.trains(model)
+    if config.train_decoder:
+        model.mask_decoder.requires_grad_(True)
     return spec
 
 
 def parameter_counts(model: PromptableSegmenter) -> dict[str, int | float]:
     """What a prepared run trains: ``trainable_parameters`` (elements of the parameters with
-    ``requires_grad``), ``total_parameters`` (every parameter of the model as trained, added
-    adapter weights included) and ``trainable_share`` (their ratio, 0..1)."""
+    ``requires_grad``), ``total_parameters`` (every parameter of the model as trained: added adapter
+    weights included, and each S-SAM layer's frozen weight, which its SVD buffers stand for) and
+    ``trainable_share`` (their ratio, 0..1)."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    frozen_svd = sum(m.u.shape[0] * m.vh.shape[1] for m in model.modules() if isinstance(m, SVDLinear))
+    total = sum(p.numel() for p in model.parameters()) + frozen_svd
     return {"trainable_parameters": trainable, "total_parameters": total, "trainable_share": trainable / total}
 
 
