@@ -70,7 +70,12 @@ def finetune_command(
         ),
     ] = None,
     train_decoder: Annotated[
-        bool, typer.Option("--train-decoder", help="Train the mask decoder too (--method ssam).", metavar="")
+        bool,
+        typer.Option(
+            "--train-decoder",
+            help="Train the mask decoder too (lora, adapter, ssam; SAMed's recipe with lora).",
+            metavar="",
+        ),
     ] = False,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (--method lora).", metavar="N")] = 4,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).", metavar="NUMBER")] = 8.0,

@@ -60,7 +60,8 @@ class FinetuneConfig:
             images selects the best checkpoint.
         lora_rank, lora_alpha: LoRA rank and scaling numerator (``lora`` method).
         adapter_ratio: bottleneck width as a fraction of the block width (``adapter`` method).
-        train_decoder: the mask decoder trains too (``ssam``; the decoder-based methods train it anyway).
+        train_decoder: the mask decoder trains too (``lora``, ``adapter``, ``ssam``; ``decoder`` and
+            ``full`` train it anyway).
         seed: seed of the split, the shuffles and every prompt (per epoch and image).
         device: torch device (``cuda`` becomes ``cuda:LOCAL_RANK`` under ``torchrun``).
     """
@@ -102,8 +103,6 @@ class FinetuneConfig:
         problems = []
         if self.method not in METHOD_NAMES:
             problems.append(f"unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
-        if self.train_decoder and self.method not in ("ssam", "decoder", "full"):
-            problems.append(f"--train-decoder is not available for --method {self.method} (only ssam)")
         unknown = [k for k in self.prompt_kinds if k not in PROMPT_KINDS]
         if unknown or not self.prompt_kinds:
             problems.append(f"prompt kinds must be some of {', '.join(PROMPT_KINDS)}, got {self.prompt_kinds}")

@@ -4,8 +4,8 @@
 |---|---|---|---|
 | ``decoder`` | mask decoder | image encoder (embeddings cached), prompt encoder | full state dict |
 | ``full`` | image encoder + mask decoder | prompt encoder | full state dict |
-| ``lora`` | LoRA on the encoder's attention ``qkv``/``proj`` | everything else | adapter file |
-| ``adapter`` | bottleneck adapters in the encoder blocks | everything else | adapter file |
+| ``lora`` | LoRA on the encoder's attention ``qkv``/``proj`` (+ the mask decoder with ``--train-decoder``) | everything else | adapter file |
+| ``adapter`` | bottleneck adapters in the encoder blocks (+ the mask decoder with ``--train-decoder``) | everything else | adapter file |
 | ``ssam`` | singular-value scale/shift of the encoder blocks' linear layers + their LayerNorms (+ the mask decoder with ``--train-decoder``) | everything else | full state dict, merged |
 
 Frozen BatchNorm: every method keeps the encoder's BatchNorm layers (TinyViT's convolutions) in
@@ -97,6 +97,7 @@ def adapter_spec(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterS
         lora_rank=config.lora_rank if config.method == "lora" else 0,
         lora_alpha=config.lora_alpha if config.method == "lora" else 0.0,
         adapter_ratio=config.adapter_ratio if config.method == "adapter" else 0.0,
+        train_decoder=config.train_decoder,
     )
 
 

@@ -6,7 +6,8 @@
   after the MLP of every encoder block, ``y -> y + W_up GELU(W_down y)`` with the up-projection
   zero-initialised, so a fresh adapter leaves the model unchanged.
 
-An *adapter file* holds only these weights plus what is needed to rebuild the model: the method,
+An *adapter file* holds only these weights (and the mask decoder's, when it trained too: SAMed's
+recipe) plus what is needed to rebuild the model: the method,
 its hyper-parameters, the base model's registry name and the SHA-256 of its weights. Give it as
 ``--checkpoint`` (or to :func:`samia.models.build_model`) with the base model's name: the base is
 built with its own weights, checked against the recorded hash, and the adapter applied on top
@@ -51,6 +52,8 @@ class AdapterSpec:
             weights.
         lora_rank, lora_alpha, target_modules: LoRA rank, scaling numerator and target regex.
         adapter_ratio: bottleneck width / block width.
+        train_decoder: the mask decoder was trained too (SAMed-style); the file then holds its
+            weights as well.
     """
 
     method: str
@@ -61,6 +64,7 @@ class AdapterSpec:
     lora_alpha: float = 0.0
     target_modules: str = LORA_TARGET_MODULES
     adapter_ratio: float = 0.0
+    train_decoder: bool = False
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,9 +155,15 @@ def is_adapter_key(key: str, method: str) -> bool:
     return (".lora_A." in key or ".lora_B." in key) if method == "lora" else ".adapter." in key
 
 
-def adapter_state(model: PromptableSegmenter, method: str) -> dict[str, torch.Tensor]:
-    """The added weights only (detached CPU copies), keyed as in ``model.state_dict()``."""
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if is_adapter_key(k, method)}
+def is_spec_key(key: str, spec: AdapterSpec) -> bool:
+    """Whether state-dict ``key`` is held by an adapter file of ``spec``: the added modules, and the
+    mask decoder when it trained too."""
+    return is_adapter_key(key, spec.method) or (spec.train_decoder and key.startswith("mask_decoder."))
+
+
+def adapter_state(model: PromptableSegmenter, spec: AdapterSpec) -> dict[str, torch.Tensor]:
+    """The weights an adapter file of ``spec`` holds (detached CPU copies), keyed as in ``model.state_dict()``."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if is_spec_key(k, spec)}
 
 
 def save_adapter_file(path: Path, model: PromptableSegmenter, spec: AdapterSpec, meta: dict[str, Any]) -> None:
@@ -163,7 +173,7 @@ def save_adapter_file(path: Path, model: PromptableSegmenter, spec: AdapterSpec,
     """
     buffer = io.BytesIO()
     torch.save(
-        {ADAPTER_FILE_KEY: {**spec.to_record(), "finetune": meta}, "weights": adapter_state(model, spec.method)}, buffer
+        {ADAPTER_FILE_KEY: {**spec.to_record(), "finetune": meta}, "weights": adapter_state(model, spec)}, buffer
     )
     atomic_write_bytes(Path(path), buffer.getvalue())
 
@@ -198,7 +208,7 @@ class AdapterFile:
                 f"{spec.base_weights_sha256}, but the base weights have sha256 {base.weights_sha256}",
             )
         tuner = attach(base, spec)
-        expected = {k: tuple(v.shape) for k, v in base.state_dict().items() if is_adapter_key(k, spec.method)}
+        expected = {k: tuple(v.shape) for k, v in base.state_dict().items() if is_spec_key(k, spec)}
         found = {k: tuple(v.shape) for k, v in self.weights.items()}
         if expected != found:
             differing = sorted(set(expected.items()) ^ set(found.items()))

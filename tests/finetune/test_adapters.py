@@ -19,9 +19,9 @@ def _outputs(model):
     return embedding, logits, iou
 
 
-def _adapted(method, make_config, name="tiny_sam"):
+def _adapted(method, make_config, name="tiny_sam", train_decoder=False):
     model = build_model(name)
-    spec = prepare(model, make_config(model=name, method=method, lora_rank=2))
+    spec = prepare(model, make_config(model=name, method=method, lora_rank=2, train_decoder=train_decoder))
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.requires_grad:  # stand-in for training: move every added weight
@@ -48,6 +48,27 @@ def test_adapter_file_holds_only_adapters_and_reloads_through_build_model(method
     assert not torch.allclose(_outputs(build_model("tiny_sam"))[0], _outputs(loaded)[0])  # the adapter acts
     if method == "lora":  # merged into the base weights: a plain model again
         assert not any("lora" in k or "base_layer" in k for k in loaded.state_dict())
+
+
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_with_the_decoder_the_file_holds_it_too_and_reloads_to_the_trained_model(method, make_config, tmp_path):
+    """SAMed's recipe: the encoder's added weights and the whole mask decoder train and are saved."""
+    model, spec = _adapted(method, make_config, train_decoder=True)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    decoder = {f"mask_decoder.{name}" for name, _ in model.mask_decoder.named_parameters()}
+    assert decoder <= trainable and trainable - decoder  # the decoder and the added weights
+    path = tmp_path / "best.pt"
+    save_best(path, model, spec, {})
+    stored = torch.load(path, weights_only=True)
+    assert stored[ADAPTER_FILE_KEY]["train_decoder"] is True
+    assert {k for k in stored["weights"] if k.startswith("mask_decoder.")} == set(
+        f"mask_decoder.{k}" for k in model.mask_decoder.state_dict()
+    )
+    loaded = build_model("tiny_sam", path)
+    for expected, actual in zip(_outputs(model), _outputs(loaded)):
+        torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
+    base_logits = _outputs(build_model("tiny_sam"))[1]
+    assert not torch.allclose(base_logits, _outputs(loaded)[1])
 
 
 def test_lora_file_for_another_base_model_names_both(make_config, tmp_path):

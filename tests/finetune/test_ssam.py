@@ -89,10 +89,8 @@ def test_an_ssam_run_trains_and_its_best_checkpoint_evaluates(make_config, phant
     assert evaluation.errors.empty and (evaluation.results["weights_sha256"] == file_sha256(outcome.best_path)).all()
 
 
-def test_methods_that_do_not_apply_are_refused(make_config):
+def test_ssam_on_a_model_without_transformer_blocks_is_refused(make_config):
     model = build_model("tiny_sam")
     model.image_encoder = nn.Sequential(nn.Conv2d(3, 32, 16, stride=16))  # no transformer block
     with pytest.raises(ConfigurationError, match="--method ssam does not apply to tiny_sam"):
         prepare(model, make_config(method="ssam"))
-    with pytest.raises(ConfigurationError, match="--train-decoder is not available for --method lora"):
-        make_config(method="lora", train_decoder=True)
