@@ -52,3 +52,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def assert_evaluates(tmp_path) -> Callable[[Path, Path], None]:
+    """``assert_evaluates(checkpoint, data)``: ``samia evaluate`` (tiny_sam, box) with the checkpoint
+    runs without an error, and every row names the checkpoint's SHA-256."""
+    from samia.evaluate import EvaluationConfig, evaluate
+    from samia.models import file_sha256
+
+    def check(checkpoint: Path, data: Path) -> None:
+        config = EvaluationConfig(
+            data=str(data), out=str(tmp_path / "eval"), model="tiny_sam", strategies=["box"], checkpoint=str(checkpoint)
+        )
+        evaluation = evaluate(config)
+        assert evaluation.errors.empty and (evaluation.results["weights_sha256"] == file_sha256(checkpoint)).all()
+
+    return check

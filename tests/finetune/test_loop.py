@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from samia.cli.main import app
 from samia.data import build_manifest, iter_slice_items
 from samia.errors import ConfigurationError
-from samia.evaluate import EvaluationConfig, evaluate
 from samia.finetune import finetune
 from samia.io import read_image
 from samia.models import build_model, file_sha256
@@ -39,7 +38,7 @@ class _KillAt:
         pass
 
 
-def test_decoder_run_writes_its_files_and_the_result_loads_in_evaluate(make_config, phantom_val, tmp_path):
+def test_decoder_run_writes_its_files_and_the_result_loads_in_evaluate(make_config, phantom_val, assert_evaluates):
     config = make_config(val=str(phantom_val), epochs=2)
     outcome = finetune(config)
     out = outcome.out
@@ -70,16 +69,7 @@ def test_decoder_run_writes_its_files_and_the_result_loads_in_evaluate(make_conf
         meta["epoch"] == outcome.best_epoch and meta["provenance"]["val_data_sha256"] == provenance["val_data_sha256"]
     )
 
-    evaluation = evaluate(
-        EvaluationConfig(
-            data=str(phantom_val),
-            out=str(tmp_path / "eval"),
-            model="tiny_sam",
-            strategies=["box"],
-            checkpoint=str(outcome.best_path),
-        )
-    )
-    assert evaluation.errors.empty and (evaluation.results["weights_sha256"] == file_sha256(outcome.best_path)).all()
+    assert_evaluates(outcome.best_path, phantom_val)
 
 
 def test_a_killed_run_resumes_where_it_stopped_and_ends_as_an_uninterrupted_one(make_config, tmp_path):

@@ -7,11 +7,10 @@ import torch
 from torch import nn
 
 from samia.errors import ConfigurationError
-from samia.evaluate import EvaluationConfig, evaluate
 from samia.finetune import finetune
 from samia.finetune.checkpoints import save_best
 from samia.finetune.methods import prepare
-from samia.models import build_model, file_sha256
+from samia.models import build_model
 from samia.models.svd_tuning import SVDLinear, attach_svd
 
 
@@ -73,20 +72,11 @@ def test_the_merged_export_loads_as_the_base_architecture_and_gives_the_trained_
         torch.testing.assert_close(loaded.mask_decoder.state_dict()[name], value)
 
 
-def test_an_ssam_run_trains_and_its_best_checkpoint_evaluates(make_config, phantom_val, tmp_path):
+def test_an_ssam_run_trains_and_its_best_checkpoint_evaluates(make_config, phantom_val, assert_evaluates):
     outcome = finetune(make_config(method="ssam", val=str(phantom_val), epochs=1, lr=1e-2))
     assert outcome.history["train_loss"].iloc[1:].notna().all()
     assert 0 < outcome.parameters["trainable_share"] < 0.05
-    evaluation = evaluate(
-        EvaluationConfig(
-            data=str(phantom_val),
-            out=str(tmp_path / "eval"),
-            model="tiny_sam",
-            strategies=["box"],
-            checkpoint=str(outcome.best_path),
-        )
-    )
-    assert evaluation.errors.empty and (evaluation.results["weights_sha256"] == file_sha256(outcome.best_path)).all()
+    assert_evaluates(outcome.best_path, phantom_val)
 
 
 def test_ssam_on_a_model_without_transformer_blocks_is_refused(make_config):
