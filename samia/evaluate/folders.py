@@ -15,6 +15,7 @@ import uuid
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from samia.errors import ConfigurationError
@@ -59,6 +60,10 @@ class LocalFolder:
 
     def read_bytes(self, name: str) -> bytes:
         return (self.local / name).read_bytes()
+
+    def open_input(self, name: str) -> pa.NativeFile:
+        """``name`` opened for random access (a Parquet reader then reads only what it needs)."""
+        return pa.OSFile(str(self.local / name))
 
     def is_file(self, name: str) -> bool:
         return (self.local / name).is_file()
@@ -131,6 +136,9 @@ class FilesystemFolder:
     def read_bytes(self, name: str) -> bytes:
         with self._fs.open_input_stream(self._path(name)) as stream:
             return stream.read()
+
+    def open_input(self, name: str) -> pa.NativeFile:
+        return self._fs.open_input_file(self._path(name))
 
     def is_file(self, name: str) -> bool:
         return self._exists(self._path(name))

@@ -95,7 +95,8 @@ class ResultsStore:
         if not self.folder.is_file(name):
             return False
         try:
-            pq.read_metadata(pa.BufferReader(self.folder.read_bytes(name)))
+            with self.folder.open_input(name) as handle:  # the footer only, not the rows
+                pq.read_metadata(handle)
         except (OSError, pa.ArrowException):
             self.folder.delete(name)
             return False
@@ -153,7 +154,8 @@ class ResultsStore:
 
     def unit_tables(self) -> Iterable[tuple[pa.Table, dict[str, Any]]]:
         for name in self.folder.names(".journal/units", suffix=".parquet"):
-            table = pq.read_table(pa.BufferReader(self.folder.read_bytes(name)))
+            with self.folder.open_input(name) as handle:
+                table = pq.read_table(handle)
             meta = json.loads((table.schema.metadata or {}).get(b"samia_unit", b"{}"))
             yield table, meta
 
