@@ -10,6 +10,9 @@ Writes, deterministically (same inputs -> byte-identical files):
 - ``samia/data/samples/colin27_aal_3d/``: MSD layout; ch2 cropped to the bounding box of the
   structures (+ :data:`CROP_MARGIN` voxels) with every second axial slice kept (2 mm in z), image
   and label map as NIfTI with their real geometry, ``dataset.json``.
+- ``samia/data/samples/fundus_vessels_2d/``: folder layout; :data:`VESSEL_CASES` 256 x 256 crops of
+  scikit-image's fundus photograph (CC0; green channel, its own vessels removed by a grey closing)
+  with a seeded synthetic vessel tree darkened into each (``samia.data.vessels``); label 1 = the tree.
 - ``samia/data/samples/ATTRIBUTION.md`` and ``LICENSE.md``.
 
 Orientation: both volumes are first reoriented to LPS (``SimpleITK.DICOMOrient``), the DICOM
@@ -65,7 +68,17 @@ Z_STEP = 2
 
 DEFAULT_SOURCE = Path("/usr/share/mricron/templates")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "samia" / "data" / "samples"
-DATASET_2D, DATASET_3D = "colin27_aal_2d", "colin27_aal_3d"
+DATASET_2D, DATASET_3D, DATASET_VESSELS = "colin27_aal_2d", "colin27_aal_3d", "fundus_vessels_2d"
+
+VESSEL_CASES = 12
+VESSEL_SEED = 20240
+FUNDUS_SIDE = 512
+"""The fundus photograph (1411 x 1411) is resized to FUNDUS_SIDE x FUNDUS_SIDE before cropping."""
+VESSEL_CROP = 256
+VESSEL_CLOSING_RADIUS = 6
+"""Radius (pixels at FUNDUS_SIDE) of the closing that removes the photograph's own vessels."""
+VESSEL_CONTRAST = (0.25, 0.45)
+"""Range of the darkening at a synthetic vessel's centre (seeded per case)."""
 
 # -----------------------------------------------------------------------------------------------
 
@@ -224,6 +237,63 @@ def build_3d(out: Path, t1_img: sitk.Image, label_img: sitk.Image, label_names: 
     return facts
 
 
+def build_vessels(out: Path) -> list[dict]:
+    """Write the folder-layout vessel-tree dataset; returns one record per case."""
+    from skimage import data as skimage_data
+    from skimage.transform import resize
+
+    from samia.data.vessels import draw_vessels, remove_dark_lines, vessel_tree_mask
+
+    green = skimage_data.retina()[..., 1]
+    fundus = np.rint(resize(green, (FUNDUS_SIDE, FUNDUS_SIDE), anti_aliasing=True, preserve_range=True))
+    background = remove_dark_lines(fundus.astype(np.uint8), VESSEL_CLOSING_RADIUS)
+    (out / "images").mkdir(parents=True)
+    (out / "masks").mkdir(parents=True)
+    rng = np.random.default_rng(VESSEL_SEED)
+    centre, side, records = (FUNDUS_SIDE - VESSEL_CROP) // 2, VESSEL_CROP, []
+    for index in range(VESSEL_CASES):
+        row, col = (centre + int(v) for v in rng.integers(-40, 41, size=2))
+        crop = background[row : row + side, col : col + side]
+        edge, along = int(rng.integers(4)), float(rng.uniform(0.25 * side, 0.75 * side))
+        root, direction = [((0.0, along), -90.0), ((side - 1.0, along), 90.0), ((along, 0.0), 0.0),
+                           ((along, side - 1.0), 180.0)][edge]  # fmt: skip
+        mask = vessel_tree_mask((side, side), rng, root, direction + float(rng.uniform(-20, 20)))
+        contrast = float(rng.uniform(*VESSEL_CONTRAST))
+        case_id = f"vessels_{index:03d}"
+        _save_png(out / "images" / f"{case_id}.png", draw_vessels(crop, mask, contrast))
+        _save_png(out / "masks" / f"{case_id}.png", mask.astype(np.uint8))
+        records.append(
+            {"case_id": case_id, "crop_row_col": [row, col], "contrast": round(contrast, 4), "tree_px": int(mask.sum())}
+        )
+    _write_json(
+        out / "dataset.json",
+        {
+            "name": DATASET_VESSELS,
+            "description": (
+                f"{VESSEL_CASES} synthetic vessel trees on a real fundus background: {VESSEL_CROP} x {VESSEL_CROP} "
+                f"crops of scikit-image's fundus photograph (green channel, resized to {FUNDUS_SIDE} x {FUNDUS_SIDE}, "
+                f"its own vessels removed by a grey closing of radius {VESSEL_CLOSING_RADIUS}), each darkened along "
+                "one seeded branching tree (samia.data.vessels). Thin, elongated, branching: the structure "
+                "zero-shot SAM fails on (Shi et al. 2023). The label map is the exact tree."
+            ),
+            "modality": "fundus",
+            "labels": {"1": "vessel_tree"},
+            "source": "skimage.data.retina() (Haggstrom M., Wikimedia Commons, CC0 1.0), scikit-image "
+            + _skimage_version(),
+            "licence": "see ../ATTRIBUTION.md",
+            "cases": records,
+            "built_by": "scripts/build_samples.py",
+        },
+    )
+    return records
+
+
+def _skimage_version() -> str:
+    import skimage
+
+    return skimage.__version__
+
+
 def _package_version() -> str:
     """The mricron-data version from its Debian changelog's first line, e.g. ``1.2.20211006+dfsg-4``."""
     import gzip
@@ -333,6 +403,27 @@ samia. The BSD-3-clause text is repeated in `LICENSE.md`.
     )
 
 
+def vessel_attribution(records: list[dict]) -> str:
+    """The ATTRIBUTION.md section of ``fundus_vessels_2d``."""
+    return f"""
+# fundus_vessels_2d
+
+Background: the fundus photograph of scikit-image (`skimage.data.retina()`, scikit-image
+{_skimage_version()}), "Fundus photograph of normal left eye" by Mikael Häggström, Wikimedia
+Commons, released under the Creative Commons CC0 1.0 Universal Public Domain Dedication
+(Häggström M. Medical gallery of Mikael Häggström 2014. WikiJournal of Medicine 1(2).
+doi:10.15347/wjm/2014.008).
+
+What was done: green channel, resized to {FUNDUS_SIDE} x {FUNDUS_SIDE} (anti-aliased), grey closing
+by a disk of radius {VESSEL_CLOSING_RADIUS} px (removes the photograph's own vessels; the optic disc,
+macula and illumination stay), {len(records)} seeded {VESSEL_CROP} x {VESSEL_CROP} crops, each darkened by
+a factor {VESSEL_CONTRAST[0]}-{VESSEL_CONTRAST[1]} along one synthetic vessel tree
+(`samia.data.vessels.vessel_tree_mask`: trunk 4 px wide, Murray's-law narrowing, random-walk
+branches, seed {VESSEL_SEED}). The vessels and their label maps are synthetic; only the background
+is real. CC0: no conditions; the attribution above is courtesy.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -354,12 +445,15 @@ def main(argv: list[str] | None = None) -> int:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name in (DATASET_2D, DATASET_3D):
+    for name in (DATASET_2D, DATASET_3D, DATASET_VESSELS):
         if (out / name).exists():
             shutil.rmtree(out / name)
     records = build_2d(out / DATASET_2D, t1, labels, label_names)
     facts = build_3d(out / DATASET_3D, t1_img, label_img, label_names)
+    vessels = build_vessels(out / DATASET_VESSELS)
     write_attribution(out, members, label_names, records, facts)
+    with (out / "ATTRIBUTION.md").open("a", encoding="utf-8") as attribution:
+        attribution.write(vessel_attribution(vessels))
 
     missing = [n for n in label_names.values() if not any(n in r["structures_px"] for r in records)]
     if missing:

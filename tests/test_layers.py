@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"prompts"},
     {"volume"},
     {"evaluate", "finetune", "annotate"},
+    {"study"},
     {"analysis"},
     {"cli"},
 ]

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from samia.cli.choices import BACKEND_HELP, MODALITY_HELP, PRECISION_HELP, PRESET_HELP, STRATEGY_HELP
+from samia.cli.choices import BACKEND_HELP, PRECISION_HELP, STRATEGY_HELP
+from samia.cli.options import Axis, ConnectedComponents, Layout, Modality, Preset
 
 if TYPE_CHECKING:
     from samia.evaluate.ray_executor import RayExecutor
@@ -29,18 +30,21 @@ def evaluate_command(
     checkpoint: Annotated[
         Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
     ] = None,
-    layout: Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")] = "auto",
-    modality: Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")] = None,
+    layout: Layout = "auto",
+    modality: Modality = None,
     selection: Annotated[
         list[str] | None,
         typer.Option(help="Mask selection rule(s): oracle, predicted_iou, single (default: all).", metavar="NAME"),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.", metavar="N")] = 0,
     limit: Annotated[int | None, typer.Option(help="Only the first N cases.", metavar="N")] = None,
+    case: Annotated[
+        list[str] | None, typer.Option(help="Only this case id; repeat for several (default: all).", metavar="ID")
+    ] = None,
     save_masks: Annotated[
         bool, typer.Option("--save-masks", help="Write every predicted mask under OUT/masks/.", metavar="")
     ] = False,
-    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")] = 0,
+    axis: Axis = 0,
     protocol: Annotated[
         str,
         typer.Option(
@@ -62,10 +66,8 @@ def evaluate_command(
             metavar="N",
         ),
     ] = None,
-    connected_components: Annotated[
-        bool, typer.Option("--connected-components", help="One object per connected component.", metavar="")
-    ] = False,
-    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, metavar="NAME")] = None,
+    connected_components: ConnectedComponents = False,
+    preset: Preset = None,
     decode_batch: Annotated[
         int, typer.Option(help="Prompts decoded at a time (bounds memory per image).", metavar="N")
     ] = 32,
@@ -162,6 +164,7 @@ def evaluate_command(
         selections=list(selection or SELECTIONS),
         seed=seed,
         limit=limit,
+        cases=case,
         save_masks=save_masks,
         axis=axis,
         protocol=protocol,

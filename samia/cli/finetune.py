@@ -7,7 +7,20 @@ from typing import Annotated, Any
 
 import typer
 
-from samia.cli.choices import MODALITY_HELP, PRESET_HELP
+from samia.cli.options import (
+    AdapterRatio,
+    Axis,
+    BoxJitter,
+    ConnectedComponents,
+    Layout,
+    LoraRank,
+    Lr,
+    MinArea,
+    Modality,
+    ObjectsPerImage,
+    Preset,
+    PromptKinds,
+)
 
 
 def finetune_command(
@@ -33,26 +46,27 @@ def finetune_command(
     val_fraction: Annotated[
         float, typer.Option(help="Fraction of the cases held out for validation, split by case.", metavar="NUMBER")
     ] = 0.2,
+    case: Annotated[
+        list[str] | None,
+        typer.Option(help="Train on this case id of --data only; repeat (default: every case).", metavar="ID"),
+    ] = None,
+    val_case: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Validate on this case id (of --val, else of --data; instead of --val-fraction); repeat.",
+            metavar="ID",
+        ),
+    ] = None,
     epochs: Annotated[int, typer.Option(help="Maximum number of epochs.", metavar="N")] = 20,
     patience: Annotated[
         int, typer.Option(help="Stop after this many epochs without a better validation Dice.", metavar="N")
     ] = 5,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.", metavar="NUMBER")] = 1e-4,
+    lr: Lr = 1e-4,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", metavar="NUMBER")] = 0.01,
     images_per_step: Annotated[int, typer.Option(help="Images per optimizer step and process.", metavar="N")] = 1,
-    objects_per_image: Annotated[
-        int, typer.Option(help="At most this many objects of an image per step.", metavar="N")
-    ] = 8,
-    prompt: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Training prompt kind: box, points, box_points; repeat to mix (default: box and points).",
-            metavar="NAME",
-        ),
-    ] = None,
-    box_jitter: Annotated[
-        float, typer.Option(help="Largest random shift of each box coordinate, pixels.", metavar="NUMBER")
-    ] = 20.0,
+    objects_per_image: ObjectsPerImage = 8,
+    prompt: PromptKinds = None,
+    box_jitter: BoxJitter = 20.0,
     max_points: Annotated[int, typer.Option(help="Positive clicks per points prompt: 1..N.", metavar="N")] = 3,
     max_negatives: Annotated[
         int, typer.Option(help="Negative clicks per points prompt: 0..N, near the object.", metavar="N")
@@ -70,27 +84,24 @@ def finetune_command(
         ),
     ] = None,
     train_decoder: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--train-decoder",
-            help="Train the mask decoder too (lora, adapter, ssam; SAMed's recipe with lora).",
-            metavar="",
+            "--train-decoder/--frozen-decoder",
+            help="Train the mask decoder too, or keep it frozen (lora, adapter, ssam; default: trained for lora "
+            "and adapter, SAMed's recipe, frozen for ssam).",
+            show_default=False,
         ),
-    ] = False,
-    lora_rank: Annotated[int, typer.Option(help="LoRA rank (--method lora).", metavar="N")] = 4,
+    ] = None,
+    lora_rank: LoraRank = 4,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).", metavar="NUMBER")] = 8.0,
-    adapter_ratio: Annotated[
-        float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).", metavar="NUMBER")
-    ] = 0.25,
+    adapter_ratio: AdapterRatio = 0.25,
     seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the prompts.", metavar="N")] = 0,
-    layout: Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")] = "auto",
-    modality: Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")] = None,
-    axis: Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")] = 0,
-    min_area: Annotated[int, typer.Option(help="Skip objects under this many pixels on a slice.", metavar="N")] = 50,
-    connected_components: Annotated[
-        bool, typer.Option("--connected-components", help="One object per connected component.", metavar="")
-    ] = False,
-    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, metavar="NAME")] = None,
+    layout: Layout = "auto",
+    modality: Modality = None,
+    axis: Axis = 0,
+    min_area: MinArea = 50,
+    connected_components: ConnectedComponents = False,
+    preset: Preset = None,
     device: Annotated[
         str, typer.Option(help="torch device (cuda: one GPU per process under torchrun).", metavar="NAME")
     ] = "cpu",
@@ -111,6 +122,8 @@ def finetune_command(
         val=None if val is None else str(val),
         checkpoint=None if checkpoint is None else str(checkpoint),
         val_fraction=val_fraction,
+        cases=case,
+        val_cases=val_case,
         layout=layout,
         modality=modality,
         axis=axis,

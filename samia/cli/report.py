@@ -12,8 +12,8 @@ def report_command(
     results: Annotated[
         list[Path],
         typer.Argument(
-            help="Results folders written by `samia evaluate --out`, or annotation folders written by "
-            "`samia annotate --out` (one or more).",
+            help="Results folders written by `samia evaluate --out`, annotation folders written by "
+            "`samia annotate --out`, or study folders written by `samia finetune-study --out` (one or more).",
             metavar="DIR",
         ),
     ],
@@ -34,12 +34,28 @@ def report_command(
     from rich.console import Console
 
     from samia.analysis.annotation import build_annotation_report
+    from samia.analysis.learning_curves import build_study_report
     from samia.analysis.report import build_report
     from samia.annotate.study import is_annotation_folder
     from samia.cli.paths import check_output_folder
+    from samia.errors import ConfigurationError
     from samia.evaluate.summary import text_table
+    from samia.study import is_study_folder
 
     check_output_folder(out)
+    studies = [folder for folder in results if is_study_folder(str(folder))]
+    if studies and len(studies) < len(results):
+        other = next(folder for folder in results if folder not in studies)
+        raise ConfigurationError(
+            f"{other} is not a study folder but {studies[0]} is: report study folders and evaluation folders apart"
+        )
+    if studies:
+        built = build_study_report(results, out)
+        typer.echo(f"samia report: {built.html}")
+        shown = built.curve[built.curve["selection"] == "single"]
+        columns = ["study", "strategy", "method", "n_cases", "repeats", "dice_mean", "dice_ci_low", "dice_ci_high"]
+        typer.echo(text_table(shown[columns], keys=3))
+        return
     if all(is_annotation_folder(folder) for folder in results):
         study = build_annotation_report(results, out, n_resamples=resamples, seed=seed)
         typer.echo(f"samia report: {study.html}")

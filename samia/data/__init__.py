@@ -11,7 +11,7 @@ Typical use::
 """
 
 from samia.data.layouts import LAYOUTS, LayoutScan, detect_layout, normalize_modality
-from samia.data.manifest import MANIFEST_COLUMNS, Case, build_manifest, manifest_frame, scan_dataset
+from samia.data.manifest import MANIFEST_COLUMNS, Case, build_manifest, manifest_frame, scan_dataset, select_cases
 from samia.data.objects import ObjectMask, SliceItem, extract_objects, iter_slice_items, load_case
 from samia.data.phantoms import PHANTOM_KINDS, make_phantom, make_phantom_volume, write_phantom_dataset
 from samia.data.samples import SAMPLE_DATASETS, sample_dataset_path
@@ -26,6 +26,7 @@ __all__ = [
     "ObjectMask",
     "SliceItem",
     "build_manifest",
+    "select_cases",
     "detect_layout",
     "extract_objects",
     "iter_slice_items",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,3 +160,19 @@ def manifest_frame(cases: Iterable[Case]) -> pd.DataFrame:
     """One row per case with the columns of :data:`MANIFEST_COLUMNS` (paths as strings,
     ``label_names`` as a JSON string). An empty input gives an empty frame with those columns."""
     return pd.DataFrame([case.to_record() for case in cases], columns=list(MANIFEST_COLUMNS))
+
+
+def select_cases(cases: Sequence[Case], case_ids: Sequence[str] | None, source: str | Path) -> list[Case]:
+    """The cases named ``case_ids`` (all of ``cases`` when None), in ``case_ids`` order.
+
+    Raises:
+        DatasetLayoutError: a named case is not in ``cases`` (the message names ``source`` and
+            the missing ids).
+    """
+    if case_ids is None:
+        return list(cases)
+    by_id = {case.case_id: case for case in cases}
+    missing = [case_id for case_id in case_ids if case_id not in by_id]
+    if missing:
+        raise DatasetLayoutError(source, f"has no case {', '.join(missing[:5])} ({len(missing)} missing)")
+    return [by_id[case_id] for case_id in case_ids]

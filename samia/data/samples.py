@@ -19,7 +19,7 @@ from samia.errors import ConfigurationError, MissingFileError
 SAMPLES_ROOT = Path(__file__).resolve().parent / "samples"
 """Folder holding the bundled sample datasets."""
 
-SAMPLE_DATASETS: tuple[str, ...] = ("colin27_aal_2d", "colin27_aal_3d")
+SAMPLE_DATASETS: tuple[str, ...] = ("colin27_aal_2d", "colin27_aal_3d", "fundus_vessels_2d")
 """Names accepted by :func:`sample_dataset_path`."""
 
 

@@ -18,7 +18,7 @@ from samia.prompts.protocols import get_protocol
 from samia.selection import SELECTIONS
 from samia.transforms.geometry import INPUT_PIPELINES
 
-RESUME_INSENSITIVE = frozenset({"limit", "device", "save_masks", "embedding_cache_dir", "out", "decode_batch"})
+RESUME_INSENSITIVE = frozenset({"limit", "cases", "device", "save_masks", "embedding_cache_dir", "out", "decode_batch"})
 """Options that may change between a run and its resumption without mixing incomparable rows."""
 
 NOT_A_CONDITION = RESUME_INSENSITIVE | {"data", "model", "checkpoint", "strategies", "selections", "layout"}
@@ -40,6 +40,7 @@ class EvaluationConfig:
         selections: mask selection rules to report (subset of :data:`SELECTIONS`).
         seed: seed of every random choice (per object, order-independent).
         limit: evaluate only the first ``limit`` cases of the manifest.
+        cases: evaluate only these case ids (before ``limit``); None = every case.
         save_masks: write each predicted mask under ``out/masks/``.
         axis: array axis along which volumes are sliced (0 = z).
         protocol: ``samia`` or ``huang2024`` (``samia.prompts.protocols``): the prompt rules, and
@@ -80,6 +81,7 @@ class EvaluationConfig:
     selections: list[str] = field(default_factory=lambda: list(SELECTIONS))
     seed: int = 0
     limit: int | None = None
+    cases: list[str] | None = None
     save_masks: bool = False
     axis: int = 0
     protocol: str = "samia"
@@ -117,6 +119,8 @@ class EvaluationConfig:
             raise ConfigurationError("--decode-batch must be >= 1")
         if self.limit is not None and self.limit < 1:
             raise ConfigurationError("--limit must be >= 1")
+        if self.cases is not None and not self.cases:
+            raise ConfigurationError("--case must name a case when given")
         if self.nsd_tolerance_mm <= 0:
             raise ConfigurationError("the NSD tolerance must be > 0 mm")
         if self.nsd_variant not in NSD_VARIANTS:

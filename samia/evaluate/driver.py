@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from samia.data import Case, build_manifest
+from samia.data import Case, build_manifest, select_cases
 from samia.errors import ConfigurationError, SamiaError
 from samia.evaluate.config import EvaluationConfig, parse_run_document, run_document
 from samia.evaluate.folders import RunFolder, open_folder
@@ -81,10 +81,12 @@ def check_resume(folder: RunFolder, store: ResultsStore, config: EvaluationConfi
 
 
 def plan_cases(config: EvaluationConfig, store: ResultsStore) -> list[Case]:
-    """The run's cases (the first ``limit``); cases the manifest could not make are recorded as errors.
+    """The run's cases (those named by ``cases``, then the first ``limit``); cases the manifest
+    could not make are recorded as errors.
 
     Raises:
         InputError: a ``--prompts`` file names a case the dataset does not have.
+        DatasetLayoutError: ``cases`` names a case the dataset does not have.
     """
     manifest_errors: list[SamiaError] = []
     cases = build_manifest(config.data, config.layout, config.modality, errors=manifest_errors)
@@ -93,6 +95,7 @@ def plan_cases(config: EvaluationConfig, store: ResultsStore) -> list[Case]:
         store.record_error(unit_key(Path(path).name, NO_SLICE), Path(path).name, NO_SLICE, path, error)
     if config.prompts_file is not None:
         read_prompts_file(config.prompts_file).check_cases({case.case_id for case in cases})
+    cases = sorted(select_cases(cases, config.cases, config.data), key=lambda case: case.case_id)
     return cases if config.limit is None else cases[: config.limit]
 
 

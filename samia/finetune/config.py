@@ -22,8 +22,13 @@ LayerNorms."""
 PROMPT_KINDS = ("box", "points", "box_points")
 """Training prompt kinds (see :mod:`samia.finetune.prompts`)."""
 
-RESUME_INSENSITIVE = frozenset({"out", "device", "epochs"})
+RESUME_INSENSITIVE = frozenset({"out", "device", "epochs", "embedding_cache_dir"})
 """Options that may change when a run is resumed (``epochs`` may be raised to train longer)."""
+
+DECODER_TRAINS_BY_DEFAULT = frozenset({"lora", "adapter"})
+"""Methods whose runs train the mask decoder too unless told otherwise (``train_decoder=None``):
+LoRA and adapters alone barely move LiteMedSAM, with the decoder they learn (README, "Which
+method, how many cases")."""
 
 
 @dataclass
@@ -35,7 +40,11 @@ class FinetuneConfig:
         out: run folder (``finetune.yaml``, ``last.pt``, ``best.pt``, ``history.csv``, ``curve.png``).
         model: registry name of the base model (``samia.models.MODEL_REGISTRY``).
         method: one of :data:`METHOD_NAMES`.
-        val: validation dataset folder; None = hold out ``val_fraction`` of the training cases.
+        val: validation dataset folder; None = hold out ``val_fraction`` of the training cases
+            (or take ``val_cases`` from ``data``).
+        cases: train on these case ids of ``data`` only; None = every case not held out.
+        val_cases: validate on these case ids (of ``val``, else of ``data``); None = every case of
+            ``val``, or the ``val_fraction`` split.
         checkpoint: base weights file; None = the model's bundled weights.
         val_fraction: fraction of the cases (rounded, at least one) held out for validation when
             ``val`` is None. Splits are by case, never by slice.
@@ -61,7 +70,11 @@ class FinetuneConfig:
         lora_rank, lora_alpha: LoRA rank and scaling numerator (``lora`` method).
         adapter_ratio: bottleneck width as a fraction of the block width (``adapter`` method).
         train_decoder: the mask decoder trains too (``lora``, ``adapter``, ``ssam``; ``decoder`` and
-            ``full`` train it anyway).
+            ``full`` train it anyway); None = the method's default (True for
+            :data:`DECODER_TRAINS_BY_DEFAULT`), resolved when the config is made.
+        embedding_cache_dir: on-disk cache of the base model's embeddings (``decoder`` method);
+            None = ``out/embeddings``. Runs of one base model may share one (keys hash the weights
+            and the pixels).
         seed: seed of the split, the shuffles and every prompt (per epoch and image).
         device: torch device (``cuda`` becomes ``cuda:LOCAL_RANK`` under ``torchrun``).
     """
@@ -71,6 +84,8 @@ class FinetuneConfig:
     model: str
     method: str = "decoder"
     val: str | None = None
+    cases: list[str] | None = None
+    val_cases: list[str] | None = None
     checkpoint: str | None = None
     val_fraction: float = 0.2
     layout: str = "auto"
@@ -95,11 +110,14 @@ class FinetuneConfig:
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_ratio: float = 0.25
-    train_decoder: bool = False
+    train_decoder: bool | None = None
     seed: int = 0
     device: str = "cpu"
+    embedding_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        if self.train_decoder is None:
+            self.train_decoder = self.method in DECODER_TRAINS_BY_DEFAULT
         problems = []
         if self.method not in METHOD_NAMES:
             problems.append(f"unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
@@ -117,6 +135,9 @@ class FinetuneConfig:
         for name in ("max_negative_points", "negative_margin_px", "correction_clicks", "min_area"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("cases", "val_cases"):
+            if getattr(self, name) is not None and not getattr(self, name):
+                problems.append(f"{name} must name at least one case when given")
         if self.box_jitter_px < 0 or self.lr <= 0 or self.weight_decay < 0 or self.adapter_ratio <= 0:
             problems.append("box jitter, weight decay must be >= 0; lr and adapter ratio > 0")
         if problems:

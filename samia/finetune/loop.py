@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 import samia
-from samia.data import Case, build_manifest
+from samia.data import Case, build_manifest, select_cases
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError
 from samia.finetune.checkpoints import RunState, load_last, save_best, save_last
@@ -104,9 +104,8 @@ class Trainer:
         self.model = build_model(config.model, config.checkpoint, context.device)
         train_cases, val_cases, self.provenance = self._split()
         self._check_run_folder()
-        self.cache = (
-            EmbeddingCache(EMBEDDINGS_IN_MEMORY, self.out / "embeddings") if self.method.caches_embeddings else None
-        )
+        cache_dir = Path(config.embedding_cache_dir) if config.embedding_cache_dir else self.out / "embeddings"
+        self.cache = EmbeddingCache(EMBEDDINGS_IN_MEMORY, cache_dir) if self.method.caches_embeddings else None
         self.train_images = self._images(train_cases, config.data)
         self.val_images = self._images(val_cases, config.val or config.data)
         context.barrier()  # every process's share of the embeddings is on disk
@@ -127,10 +126,16 @@ class Trainer:
     def _split(self) -> tuple[list[Case], list[Case], dict[str, Any]]:
         config = self.config
         cases = build_manifest(config.data, config.layout, config.modality)
-        if config.val is None:
-            train, val = split_cases(cases, config.val_fraction, config.seed, config.data)
+        if config.val is None and config.val_cases is None:
+            train, val = split_cases(
+                select_cases(cases, config.cases, config.data), config.val_fraction, config.seed, config.data
+            )
         else:
-            train, val = cases, build_manifest(config.val, config.layout, config.modality)
+            pool = cases if config.val is None else build_manifest(config.val, config.layout, config.modality)
+            val = select_cases(pool, config.val_cases, config.val or config.data)
+            held_out = {c.case_id for c in val} if config.val is None else set()
+            remaining = [c for c in cases if c.case_id not in held_out]
+            train = remaining if config.cases is None else select_cases(cases, config.cases, config.data)
         train_digests, val_digests = case_digests(train), case_digests(val)
         check_no_leakage(train_digests, val_digests)
         provenance = {

@@ -24,7 +24,7 @@ from torch import nn
 from samia.errors import ConfigurationError
 from samia.finetune.config import FinetuneConfig
 from samia.models import PromptableSegmenter
-from samia.models.adapters import AdapterSpec, attach, is_adapter_key
+from samia.models.adapters import AdapterSpec, attach, encoder_blocks, is_adapter_key
 from samia.models.svd_tuning import SVDLinear, attach_svd, tuned_parameters
 
 
@@ -108,8 +108,10 @@ def prepare(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec |
         the adapter spec for adapter methods (``lora``, ``adapter``), None otherwise.
 
     Raises:
-        ConfigurationError: ``ssam`` on a model whose encoder has no transformer blocks.
+        ConfigurationError: ``lora``, ``adapter`` or ``ssam`` on a model whose encoder has no
+            transformer blocks (:func:`check_applies`).
     """
+    check_applies(model, config.method)
     method = METHODS[config.method]
     spec = adapter_spec(model, config) if method.adapter else None
     if spec is not None:
@@ -123,6 +125,20 @@ def prepare(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec |
     if config.train_decoder:
         model.mask_decoder.requires_grad_(True)
     return spec
+
+
+def check_applies(model: PromptableSegmenter, method: str) -> None:
+    """Refuse, before any training, a method that needs encoder blocks on a model without them.
+
+    Raises:
+        ConfigurationError: ``lora``, ``adapter`` or ``ssam`` on a model whose image encoder has
+            no transformer block (``attn`` + ``mlp``).
+    """
+    if method in ("lora", "adapter", "ssam") and not encoder_blocks(model.image_encoder):
+        raise ConfigurationError(
+            f"--method {method} does not apply to {model.name}: its image encoder "
+            f"({type(model.image_encoder).__name__}) has no transformer block (attn + mlp) to adapt"
+        )
 
 
 def parameter_counts(model: PromptableSegmenter) -> dict[str, int | float]:

@@ -84,6 +84,19 @@ def test_evaluate_command_writes_results_and_prints_the_headline(phantom_2d, tmp
     assert "Dice mean" in printed and "HD95 mm" in printed and "box" in printed and "failures: 0" in printed
 
 
+def test_evaluate_only_the_named_cases_and_refuse_an_unknown_one(phantom_2d, tmp_path):
+    ids = sorted(p.stem for p in (phantom_2d / "images").iterdir())
+    common = ["evaluate", "--data", str(phantom_2d), "--model", "tiny_sam", "--strategy", "box",
+              "--selection", "single"]  # fmt: skip
+    out = tmp_path / "named"
+    result = runner.invoke(app, [*common, "--out", str(out), "--case", ids[2], "--case", ids[0]])
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(out / "results.parquet")["case"]) == {ids[0], ids[2]}
+    unknown = _samia(*common, "--out", str(tmp_path / "unknown"), "--case", "no_such_case")
+    assert unknown.returncode == 2
+    assert "has no case no_such_case" in unknown.stderr and str(phantom_2d) in unknown.stderr
+
+
 def test_bad_input_is_one_clear_line_and_exit_code_2(tmp_path):
     missing = tmp_path / "nope.png"
     result = _samia(

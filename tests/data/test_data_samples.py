@@ -1,4 +1,4 @@
-"""The bundled Colin27 + AAL samples: present, loadable, documented, and rebuilt identically by the script."""
+"""The bundled samples (Colin27 + AAL, the fundus vessel phantom): present, loadable, documented, and rebuilt identically by the script."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from samia.data import SAMPLE_DATASETS, build_manifest, detect_layout, iter_slice_items, sample_dataset_path
 from samia.data.samples import SAMPLES_ROOT
@@ -25,9 +26,9 @@ MRICRON = Path("/usr/share/mricron/templates")
 
 
 def test_sample_names_and_unknown_name():
-    assert SAMPLE_DATASETS == ("colin27_aal_2d", "colin27_aal_3d")
+    assert SAMPLE_DATASETS == ("colin27_aal_2d", "colin27_aal_3d", "fundus_vessels_2d")
     assert sample_dataset_path() == sample_dataset_path("colin27_aal_2d")
-    with pytest.raises(ConfigurationError, match="colin27_aal_2d, colin27_aal_3d"):
+    with pytest.raises(ConfigurationError, match="colin27_aal_2d, colin27_aal_3d, fundus_vessels_2d"):
         sample_dataset_path("brats")
 
 
@@ -35,7 +36,8 @@ def test_samples_are_small_and_attributed():
     total = sum(p.stat().st_size for p in SAMPLES_ROOT.rglob("*") if p.is_file())
     assert total < 10e6
     attribution = (SAMPLES_ROOT / "ATTRIBUTION.md").read_text()
-    expected = ("Holmes", "Tzourio-Mazoyer", "BSD-3-clause", "Chris Rorden", "mricron-data", "scripts/build_samples.py")
+    expected = ("Holmes", "Tzourio-Mazoyer", "BSD-3-clause", "Chris Rorden", "mricron-data", "scripts/build_samples.py",
+                "fundus_vessels_2d", "skimage.data.retina()", "CC0")  # fmt: skip
     assert all(text in attribution for text in expected)
     assert "Redistribution and use" in (SAMPLES_ROOT / "LICENSE.md").read_text()
 
@@ -88,6 +90,27 @@ def test_3d_sample_loads_with_real_geometry():
     assert labels.shape == (50, 132, 134) and labels.spacing == pytest.approx((2.0, 1.0, 1.0))
     assert labels.origin == pytest.approx((-68.0, -34.0, -67.0))
     assert set(np.unique(labels.array).tolist()) == set(range(11))
+
+
+def test_vessel_sample_loads_as_one_thin_tree_per_case():
+    root = sample_dataset_path("fundus_vessels_2d")
+    assert detect_layout(root) == "folder"
+    cases = build_manifest(root)
+    assert len(cases) == 12
+    meta = json.loads((root / "dataset.json").read_text())
+    assert [c["case_id"] for c in meta["cases"]] == [c.case_id for c in cases]
+    for case, record in zip(cases, meta["cases"]):
+        assert case.modality == "fundus" and case.label_names == {1: "vessel_tree"}
+        (item,) = list(iter_slice_items(case, min_area=50))
+        assert item.image.array.dtype == np.uint8 and item.image.shape == (256, 256)
+        (tree,) = item.objects
+        assert tree.area == record["tree_px"]
+        # thin: the tree is about as wide as its trunk (a few pixels) everywhere
+        assert ndimage.distance_transform_edt(tree.mask).max() <= 3.0
+        # darker than its surroundings by roughly the recorded contrast
+        image = item.image.array.astype(float)
+        ring = ndimage.binary_dilation(tree.mask, iterations=4) & ~ndimage.binary_dilation(tree.mask, iterations=2)
+        assert image[tree.mask].mean() < image[ring].mean()
 
 
 @pytest.mark.skipif(not (MRICRON / "ch2.nii.gz").is_file(), reason="Debian package mricron-data not installed")

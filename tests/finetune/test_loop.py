@@ -120,6 +120,7 @@ def test_cli_trains_lora_and_segment_loads_the_adapter_file(phantom_train, tmp_p
             "2",
             "--prompt",
             "box",
+            "--frozen-decoder",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -161,3 +162,16 @@ def test_volumes_are_used_slice_by_slice(make_config, phantom_3d):
     embedded = len(list((outcome.out / "embeddings").glob("[!.]*.npz")))
     assert embedded == 5 + len(slices)  # the 5 training images and the volume's slices holding an object
     assert outcome.history["val_dice"].notna().all()
+
+
+def test_cli_trains_and_validates_on_the_named_cases_only(phantom_train, tmp_path):
+    common = ["finetune", "--data", str(phantom_train), "--model", "tiny_sam", "--epochs", "1", "--prompt", "box"]
+    out = tmp_path / "named"
+    named = ["--case", "phantom_003", "--case", "phantom_001", "--val-case", "phantom_004"]
+    result = runner.invoke(app, [*common, "--out", str(out), *named])
+    assert result.exit_code == 0, result.output
+    provenance = yaml.safe_load((out / "finetune.yaml").read_text())["provenance"]
+    assert sorted(provenance["train_cases"]) == ["phantom_001", "phantom_003"]
+    assert provenance["val_cases"] == ["phantom_004"]
+    result = runner.invoke(app, [*common, "--out", str(tmp_path / "unknown"), "--case", "phantom_099"])
+    assert "has no case phantom_099" in str(result.exception)

@@ -26,9 +26,19 @@ def _snapshot(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.parametrize(("method", "decoder_trains"), [("lora", True), ("adapter", True), ("ssam", False)])
+def test_decoder_trains_by_default_with_lora_and_adapters_only(method, decoder_trains, make_config):
+    config = make_config(method=method)
+    assert config.train_decoder is decoder_trains
+    model = build_model("tiny_sam")
+    prepare(model, config)
+    assert all(p.requires_grad is decoder_trains for p in model.mask_decoder.parameters())
+    assert not make_config(method=method, train_decoder=False).train_decoder
+
+
 @pytest.mark.parametrize("method", list(METHODS))
 def test_method_trains_only_its_parameters_and_lowers_the_loss(method, make_config, tmp_path):
-    config = make_config(method=method, lr=1e-3, correction_clicks=0)
+    config = make_config(method=method, lr=1e-3, correction_clicks=0, train_decoder=False)
     model = build_model("tiny_sam")
     cases = build_manifest(config.data)[:1]
     cache = EmbeddingCache(4, tmp_path / "embeddings") if METHODS[method].caches_embeddings else None
@@ -79,7 +89,7 @@ def test_a_run_counts_the_parameters_its_method_trains(method, make_config):
     """The counts against the modules each method is meant to train, summed by name here."""
     model = build_model("tiny_sam")
     base_sizes = {name: p.numel() for name, p in model.named_parameters()}
-    prepare(model, make_config(method=method))
+    prepare(model, make_config(method=method, train_decoder=False))
     counts = parameter_counts(model)
     sizes = {name: p.numel() for name, p in model.named_parameters()}
     expected = sum(size for name, size in sizes.items() if TRAINED[method](name))

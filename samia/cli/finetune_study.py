@@ -1,0 +1,168 @@
+"""``samia finetune-study``: learning curves of fine-tuning methods on nested subsets of the cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from samia.cli.options import (
+    AdapterRatio,
+    Axis,
+    BoxJitter,
+    ConnectedComponents,
+    Layout,
+    LoraRank,
+    Lr,
+    MinArea,
+    Modality,
+    ObjectsPerImage,
+    Preset,
+    PromptKinds,
+)
+
+
+def finetune_study_command(
+    data: Annotated[
+        Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
+    ],
+    model: Annotated[str, typer.Option(help="Base model name (see `samia models`).", metavar="NAME")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Study folder: study.yaml, zero_shot/, runs/, curve.csv, runs.csv, learning_curve.png "
+            "(re-running resumes it).",
+            metavar="DIR",
+        ),
+    ],
+    method: Annotated[
+        list[str],
+        typer.Option(
+            help="A curve: decoder, full, lora, adapter or ssam, or lora/adapter/ssam+decoder (the mask decoder "
+            "trains too); repeat.",
+            metavar="NAME",
+        ),
+    ],
+    cases: Annotated[list[int], typer.Option(help="Training cases of a point of the curve; repeat.", metavar="N")],
+    repeats: Annotated[int, typer.Option(help="Seeded case orders (runs per method and N).", metavar="N")] = 3,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="Test prompt strategy; repeat (default: box and point1).", metavar="NAME"),
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option(help="Fraction of the cases held out for testing.", metavar="NUMBER")
+    ] = 0.3,
+    val_cases: Annotated[
+        int, typer.Option(help="Cases held out for validation (early stopping) of every run.", metavar="N")
+    ] = 2,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Base weights file (required for SAM/MedSAM).", metavar="FILE")
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Training cases every run visits: ceil(STEPS / N) epochs, no early stopping, best validation "
+            "epoch kept (instead of --epochs/--patience).",
+            metavar="N",
+        ),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs of a run (without --steps).", metavar="N")] = 20,
+    patience: Annotated[
+        int,
+        typer.Option(
+            help="Stop a run after this many epochs without a better validation Dice (without --steps).", metavar="N"
+        ),
+    ] = 5,
+    lr: Lr = 1e-4,
+    objects_per_image: ObjectsPerImage = 8,
+    prompt: PromptKinds = None,
+    box_jitter: BoxJitter = 20.0,
+    lora_rank: LoraRank = 4,
+    adapter_ratio: AdapterRatio = 0.25,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the case orders and the runs.", metavar="N")] = 0,
+    layout: Layout = "auto",
+    modality: Modality = None,
+    axis: Axis = 0,
+    min_area: MinArea = 50,
+    connected_components: ConnectedComponents = False,
+    preset: Preset = None,
+    device: Annotated[str, typer.Option(help="torch device.", metavar="NAME")] = "cpu",
+) -> None:
+    """Train every METHOD on nested subsets of N cases, test each model on the same held-out cases, and
+    write the learning curves (OUT/curve.csv, OUT/learning_curve.png); `samia report OUT` shows them."""
+    from samia.cli.paths import check_output_folder
+    from samia.evaluate.summary import text_table
+    from samia.study import StudyConfig, run_study
+    from samia.study.curves import PLOT_SELECTION
+
+    check_output_folder(out)
+    config = StudyConfig(
+        data=str(data),
+        out=str(out),
+        model=model,
+        methods=list(method),
+        cases=list(cases),
+        repeats=repeats,
+        strategies=list(strategy or ["box", "point1"]),
+        test_fraction=test_fraction,
+        val_cases=val_cases,
+        seed=seed,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        layout=layout,
+        modality=modality,
+        axis=axis,
+        min_area=min_area,
+        connected_components=connected_components,
+        preset=preset,
+        training={
+            **({"epochs": epochs, "patience": patience} if steps is None else {}),
+            "lr": lr,
+            "objects_per_image": objects_per_image,
+            "prompt_kinds": list(prompt or ["box", "points"]),
+            "box_jitter_px": box_jitter,
+            "lora_rank": lora_rank,
+            "adapter_ratio": adapter_ratio,
+        },
+        steps=steps,
+        device=device,
+    )
+    outcome = run_study(config, _Lines())
+    failures = f", {outcome.failed} failed (see {out / 'errors.csv'})" if outcome.failed else ""
+    typer.echo(f"samia finetune-study: {outcome.done} runs done, {outcome.skipped} done before{failures}")
+    if not outcome.curve.empty:
+        shown = outcome.curve[outcome.curve["selection"] == PLOT_SELECTION]
+        columns = [
+            "strategy",
+            "method",
+            "n_cases",
+            "repeats",
+            "dice_mean",
+            "dice_ci_low",
+            "dice_ci_high",
+            "train_seconds_mean",
+            "peak_rss_mb_max",
+        ]
+        typer.echo(text_table(shown[columns], keys=3))
+    typer.echo(f"learning curves: {out / 'curve.csv'}, {out / 'learning_curve.png'}")
+
+
+class _Lines:
+    """One line per run on stderr (:class:`samia.study.StudyProgress`)."""
+
+    def started(self, name: str, index: int, total: int) -> None:
+        typer.echo(f"[{index}/{total}] {name} ...", err=True)
+
+    def finished(self, name: str, record: dict[str, Any]) -> None:
+        scores = ", ".join(
+            f"{s['strategy']} {s['dice_mean']:.3f}" for s in record["test"] if s["selection"] == "single"
+        )
+        trained = (
+            f" (best epoch {record['best_epoch']}, {record['train_seconds']:.0f} s training)"
+            if "best_epoch" in record
+            else ""
+        )
+        typer.echo(f"    {name}: test Dice {scores}{trained}", err=True)
+
+    def failed(self, name: str, message: str) -> None:
+        typer.secho(f"    {name} failed: {message}", fg=typer.colors.RED, err=True)

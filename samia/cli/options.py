@@ -1,0 +1,39 @@
+"""Options that several commands share, as typer ``Annotated`` types (one help text each).
+
+Dataset options: ``samia evaluate``, ``samia finetune`` and ``samia finetune-study``; training
+options: ``samia finetune`` and ``samia finetune-study``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from samia.cli.choices import MODALITY_HELP, PRESET_HELP
+
+Layout = Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")]
+Modality = Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")]
+Axis = Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")]
+MinArea = Annotated[int, typer.Option(help="Skip objects under this many pixels on a slice.", metavar="N")]
+ConnectedComponents = Annotated[
+    bool, typer.Option("--connected-components", help="One object per connected component.", metavar="")
+]
+Preset = Annotated[str | None, typer.Option(help=PRESET_HELP, metavar="NAME")]
+
+Lr = Annotated[float, typer.Option(help="AdamW learning rate.", metavar="NUMBER")]
+ObjectsPerImage = Annotated[int, typer.Option(help="At most this many objects of an image per step.", metavar="N")]
+PromptKinds = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Training prompt kind: box, points, box_points; repeat to mix (default: box and points).",
+        metavar="NAME",
+    ),
+]
+BoxJitter = Annotated[
+    float, typer.Option(help="Largest random shift of each training box coordinate, pixels.", metavar="NUMBER")
+]
+LoraRank = Annotated[int, typer.Option(help="LoRA rank (--method lora).", metavar="N")]
+AdapterRatio = Annotated[
+    float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).", metavar="NUMBER")
+]
