@@ -49,8 +49,6 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None
         request: the options.
         key_prompts: the 2D prompt of each object on ``--slice`` (``--propagate``), else empty.
     """
-    import numpy as np
-
     from samia.errors import ConfigurationError
     from samia.io import read_image
     from samia.io.formats import NPZ_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
@@ -73,19 +71,42 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None
         )
     prompts = _volume_prompts(request, loaded, key_prompts, from_file)
     labels, names, report = _run(request, loaded, prompts)
+    written = f"{request.out}"
     if ending == ".dcm":
-        from samia.io.dicom_seg import write_dicom_seg
-
-        write_dicom_seg(request.out, labels, names, request.image)
+        label_map = request.out.with_name(request.out.name[: -len(ending)] + ".nii.gz")
+        _write_label_map(label_map, labels, names, loaded)
+        _write_seg_after(label_map, request.out, labels, names, request.image)
+        written = f"{label_map} and {request.out}"
     elif ending in NPZ_SUFFIXES:
         from samia.io.npz import write_segs
 
         write_segs(request.out, labels)
     else:
-        from samia.io import write_label_map
+        _write_label_map(request.out, labels, names, loaded)
+    typer.echo(f"wrote {written} ({len(names)} object{'s' if len(names) > 1 else ''}): {report}")
 
-        write_label_map(request.out, labels if len(names) > 1 else (labels > 0).astype(np.uint8), reference=loaded)
-    typer.echo(f"wrote {request.out} ({len(names)} object{'s' if len(names) > 1 else ''}): {report}")
+
+def _write_label_map(path: Path, labels: Any, names: list[str], volume: Any) -> None:
+    """The label map on the volume's grid (one object: a 0/1 uint8 mask)."""
+    import numpy as np
+
+    from samia.io import write_label_map
+
+    write_label_map(path, labels if len(names) > 1 else (labels > 0).astype(np.uint8), reference=volume)
+
+
+def _write_seg_after(label_map: Path, out: Path, labels: Any, names: list[str], series: Path) -> None:
+    """The DICOM-SEG, once the label map is safe on disk: a failure names both files."""
+    from samia.errors import InputError
+    from samia.io.dicom_seg import write_dicom_seg
+
+    try:
+        write_dicom_seg(out, labels, names, series)
+    except (InputError, ValueError, AttributeError, TypeError) as error:  # highdicom's own checks raise these
+        problem = error.problem if isinstance(error, InputError) else " ".join(str(error).split())[:300]
+        raise InputError(
+            out, f"the DICOM-SEG cannot be written ({problem}); the label map is saved in {label_map}"
+        ) from None
 
 
 def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any], from_file: bool) -> list[Any]:

@@ -24,7 +24,6 @@ The DICOM ``Modality`` tag is mapped onto :data:`samia.types.MODALITIES` by :fun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,7 +34,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder, pixel_array
 
-from samia.errors import CorruptFileError, InvalidImageError, MissingFileError, UnsupportedFormatError, warn_input
+from samia.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError, warn_input
+from samia.io.dicom_series import series_slices
 from samia.io.limits import check_declared_size
 from samia.io.volume import from_sitk, read_volume
 from samia.types import IDENTITY_DIRECTION_3D, Image2D, Placement, Volume
@@ -55,10 +55,6 @@ DICOM_MODALITIES = {
 }
 """DICOM ``Modality`` tag value -> samia modality; any other value maps to ``"other"``."""
 
-SLICE_SPACING_TOLERANCE = 0.01
-"""Largest deviation of one slice gap from the mean gap in a series, relative to the mean (1 %)."""
-
-_NON_UNIFORM_KEY = "ITK_non_uniform_sampling_deviation"
 _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _DECODE_ERRORS = (ValueError, RuntimeError, AttributeError, KeyError, EOFError)
 """What pydicom raises when pixel data is truncated, malformed or inconsistent with its header."""
@@ -143,11 +139,13 @@ def read_dicom_file(path: Path) -> Image2D | Volume:
 
 
 def read_dicom_series(folder: Path) -> Image2D | Volume:
-    """Read a folder holding the files of one DICOM series as a volume (SimpleITK / GDCM).
+    """Read a folder holding the files of one DICOM series as a volume.
 
-    Slices are sorted by *ImagePositionPatient* along the slice normal; the slice spacing comes from
-    the positions; rescale slope / intercept are applied (int32 when integral, else float64). Files
-    that are not DICOM are ignored; sub-folders are not searched.
+    The headers are checked and the slices sorted along the slice normal first
+    (:func:`samia.io.dicom_series.series_slices`: one series, one size, orientation and pixel
+    spacing, distinct positions, no tilt, even gaps); SimpleITK (GDCM) then decodes them in that
+    order, applies rescale slope / intercept (int32 when integral, else float64) and takes the slice
+    spacing from the positions. Files that are not DICOM are ignored; sub-folders are not searched.
 
     Args:
         folder: an existing folder.
@@ -160,48 +158,21 @@ def read_dicom_series(folder: Path) -> Image2D | Volume:
 
     Raises:
         MissingFileError: the folder holds no DICOM image series.
-        InvalidImageError: several series (different *SeriesInstanceUID*) in one folder; slice gaps
-            that differ by more than :data:`SLICE_SPACING_TOLERANCE` of the mean gap (a missing or
-            duplicated slice); colour slices.
+        InvalidImageError: the folder's files do not form one volume (the message names the series,
+            the slice file and the rule broken); colour slices.
         CorruptFileError: SimpleITK cannot decode the slices.
     """
+    slices = series_slices(folder)
+    for item in slices:
+        check_declared_size(item.path, item.size)
     reader = sitk.ImageSeriesReader()
-    series_ids = reader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise MissingFileError(folder, "folder contains no DICOM image series")
-    if len(series_ids) > 1:
-        raise InvalidImageError(
-            folder,
-            f"folder contains {len(series_ids)} DICOM series ({'; '.join(_series_names(reader, folder, series_ids))}); "
-            "put each series in its own folder",
-        )
-    files = reader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
-    reader.SetFileNames(files)
-    reader.SetSpacingWarningRelThreshold(SLICE_SPACING_TOLERANCE)
+    reader.SetFileNames([str(item.path) for item in slices])
     try:
         image = reader.Execute()
     except RuntimeError as error:
         raise CorruptFileError(folder, f"DICOM series cannot be decoded by SimpleITK ({error})") from error
-    if image.HasMetaDataKey(_NON_UNIFORM_KEY):
-        raise InvalidImageError(
-            folder,
-            f"the {len(files)} slices are not evenly spaced (a gap differs from the mean gap of "
-            f"{image.GetSpacing()[2]:.4g} mm by more than {SLICE_SPACING_TOLERANCE:.0%}); "
-            "a slice may be missing or duplicated",
-        )
-    header = _read_dataset(Path(files[0]), header_only=True)
+    header = slices[0].header
     return replace(from_sitk(image, folder), modality=samia_modality(header.get("Modality")), window=_window(header))
-
-
-def _series_names(reader: sitk.ImageSeriesReader, folder: Path, series_ids: Sequence[str]) -> list[str]:
-    """``"<SeriesNumber> <SeriesDescription> (<n> files, UID ...)"`` of each series, for messages."""
-    names = []
-    for uid in series_ids:
-        files = reader.GetGDCMSeriesFileNames(str(folder), uid)
-        header = _read_dataset(Path(files[0]), header_only=True)
-        label = " ".join(str(v) for v in (header.get("SeriesNumber"), header.get("SeriesDescription")) if v)
-        names.append(f"{label + ' ' if label else ''}({len(files)} files, UID {uid})")
-    return names
 
 
 def _read_dataset(path: Path, header_only: bool) -> Dataset:

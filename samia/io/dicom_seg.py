@@ -3,8 +3,18 @@
 The SEG references every source slice (by SOP Instance UID), shares the series' Frame of Reference,
 and holds one segment per object (``1..N``), so that a PACS or viewer (3D Slicer, OHIF) shows it on
 the series it came from. Frames are written in the order the series is read (sorted along the slice
-normal, :func:`samia.io.dicom.read_dicom_series`), so frame ``k`` of segment ``n`` is slice ``k`` of
-label ``n``.
+normal, :func:`samia.io.dicom_series.series_slices`), so frame ``k`` of segment ``n`` is slice ``k``
+of label ``n``; each frame names its source slice, which is how a reader should match them.
+
+Anonymised exports often lack attributes a SEG copies from its source:
+
+- *FrameOfReferenceUID*: the value of any slice that has one is used for all; when none has one, a
+  new UID is made and an :class:`~samia.errors.InputWarning` says that viewers matching on it may
+  not overlay the SEG on the series.
+- *StudyInstanceUID*: likewise (a new one, with a warning), since a SEG must belong to a study.
+- the type 2 patient and study attributes (:data:`TYPE2_COPIED`): written empty, never invented.
+
+The source files on disk are never changed.
 """
 
 from __future__ import annotations
@@ -15,23 +25,31 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom
-import SimpleITK as sitk
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 import samia
-from samia.errors import InputError, InvalidImageError
+from samia.errors import InputError, warn_input
 from samia.files import atomic_write
+from samia.io.dicom_series import series_slices
+
+TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+"""Type 2 attributes (present, possibly empty) a SEG copies from its source images."""
 
 
 def series_files(folder: Path) -> list[Path]:
     """The files of the one DICOM series in ``folder``, in the order samia stacks its slices."""
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if len(series) != 1:
-        raise InvalidImageError(
-            folder, f"holds {len(series)} DICOM series; a DICOM-SEG needs exactly one source series"
-        )
-    return [Path(name) for name in reader.GetGDCMSeriesFileNames(str(folder), series[0])]
+    return [item.path for item in series_slices(folder)]
 
 
 def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source: Path) -> Path:
@@ -47,13 +65,13 @@ def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source
     Raises:
         InputError: ``source`` is not one series, or its slices do not match ``labels``' shape.
     """
-    files = series_files(source)
-    datasets = [pydicom.dcmread(name) for name in files]
+    datasets = [pydicom.dcmread(name) for name in series_files(source)]
     rows, columns = int(datasets[0].Rows), int(datasets[0].Columns)
     if labels.shape != (len(datasets), rows, columns):
         raise InputError(
             source, f"the series has {len(datasets)} slices of {rows} x {columns}; the label map is {labels.shape}"
         )
+    _complete_references(datasets, source)
     algorithm = hd.AlgorithmIdentificationSequence(
         name="samia", version=samia.__version__, family=codes.cid7162.ArtificialIntelligence
     )
@@ -85,3 +103,25 @@ def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source
         omit_empty_frames=False,
     )
     return atomic_write(path, lambda temporary: seg.save_as(temporary))
+
+
+def _complete_references(datasets: list[Dataset], source: Path) -> None:
+    """Fill, in memory, what the SEG needs and anonymisation removed (module docstring)."""
+    for keyword, what in (("FrameOfReferenceUID", "Frame of Reference"), ("StudyInstanceUID", "study")):
+        present = [str(ds.get(keyword)) for ds in datasets if ds.get(keyword)]
+        if present:
+            value = present[0]
+        else:
+            value = hd.UID()
+            warn_input(
+                source,
+                f"no slice has a {keyword}; the DICOM-SEG gets a new one ({value}), so viewers that match "
+                f"SEG and series by {what} may not overlay them",
+            )
+        for ds in datasets:
+            if not ds.get(keyword):
+                setattr(ds, keyword, value)
+    for ds in datasets:
+        for keyword in TYPE2_COPIED:
+            if keyword not in ds:
+                setattr(ds, keyword, "")

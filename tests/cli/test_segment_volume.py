@@ -160,3 +160,64 @@ def test_the_challenges_npz_files_run_unchanged(cli, tmp_path) -> None:
     assert code == 0, stderr
     with np.load(tmp_path / "flat.npz") as written:
         assert written["segs"].shape == SHAPE[1:]
+
+
+ANONYMISED_AWAY = ("FrameOfReferenceUID", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+                   "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")  # fmt: skip
+
+
+def test_an_anonymised_series_without_frame_of_reference_gets_a_seg_frame_by_frame(cli, tmp_path) -> None:
+    """Stripped of FrameOfReferenceUID and the type 2 patient/study attributes, and stored under names
+    that are not in z order: the label map is written first, the SEG second, and every SEG frame
+    equals the label map's slice of the source instance it references."""
+    masks = [ellipsoid_mask(SHAPE, (5.5, 12, 12), (4, 6, 7)), ellipsoid_mask(SHAPE, (6, 24, 28), (4, 6, 6))]
+    folder = tmp_path / "anonymised"
+    files = write_ct_series(folder, np.where(masks[0] | masks[1], 60, -700))
+    rng = np.random.default_rng(3)
+    for path, name in zip(files, rng.permutation(len(files))):
+        ds = pydicom.dcmread(path)
+        for keyword in ANONYMISED_AWAY:
+            delattr(ds, keyword)
+        path.unlink()
+        ds.save_as(folder / f"IM{name:04d}", enforce_file_format=True)  # no suffix, shuffled names
+    seg = tmp_path / "out" / "seg.dcm"
+    boxes = ["--box3d", 5, 6, 2, 19, 18, 9, "--box3d", 22, 18, 2, 34, 30, 10]
+    code, stdout, stderr = cli("segment", folder, "--model", "tiny_sam", *boxes, "--out", seg)
+    assert code == 0, stderr
+    assert "seg.nii.gz and" in stdout and "FrameOfReferenceUID" in stderr and "may not overlay" in stderr
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(seg.with_name("seg.nii.gz"))))
+    assert labels.any()
+    # independent of samia: each source instance's slice index from its position along z
+    sources = [pydicom.dcmread(path, stop_before_pixels=True) for path in sorted(folder.iterdir())]
+    z_index = {
+        str(s.SOPInstanceUID): rank for rank, s in enumerate(sorted(sources, key=lambda s: s.ImagePositionPatient[2]))
+    }
+    dataset = pydicom.dcmread(seg)
+    for keyword in ANONYMISED_AWAY[1:]:
+        assert keyword in dataset and str(dataset[keyword].value) == "", keyword  # present, empty, never invented
+    assert dataset.FrameOfReferenceUID  # made, and warned about
+    read = hd.seg.segread(seg)
+    frames = dataset.pixel_array.reshape(-1, *SHAPE[1:])
+    compared = 0
+    for frame, group in zip(frames, dataset.PerFrameFunctionalGroupsSequence):
+        source = group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        segment = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        np.testing.assert_array_equal(frame.astype(bool), labels[z_index[source]] == segment)
+        compared += 1
+    assert compared == 2 * SHAPE[0]  # every slice of both segments
+    assert read.number_of_segments == 2
+
+
+def test_a_seg_that_cannot_be_written_keeps_the_label_map(cli, tmp_path) -> None:
+    """A series whose slices cannot be referenced (no SOPInstanceUID) fails at the SEG, after the label map."""
+    folder = tmp_path / "series"
+    write_ct_series(folder, np.where(ellipsoid_mask(SHAPE, (5.5, 12, 12), (4, 6, 7)), 60, -700))
+    for path in folder.iterdir():
+        ds = pydicom.dcmread(path)
+        del ds.SOPClassUID
+        ds.save_as(path)
+    seg = tmp_path / "seg.dcm"
+    code, _, stderr = cli("segment", folder, "--model", "tiny_sam", "--box3d", 5, 6, 2, 19, 18, 9, "--out", seg)
+    assert code != 0 and str(seg) in stderr and "label map is saved in" in stderr and "Traceback" not in stderr
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "seg.nii.gz"))).any()
+    assert not seg.exists()
