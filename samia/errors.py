@@ -73,6 +73,21 @@ class CheckpointError(InputError):
     """A model checkpoint is missing, unreadable, or does not fit the architecture asked for."""
 
 
+class ModelOutputError(SamiaError):
+    """A model produced NaN or Inf (broken weights or graphs): never turned into an empty mask.
+
+    Args:
+        model: the model's name and weights, for the message.
+        what: which output (``"image embedding"``, ``"mask logits"``, ...).
+    """
+
+    def __init__(self, model: str, what: str) -> None:
+        super().__init__(
+            f"{model}: the model's {what} holds NaN or Inf; its weights (or exported graphs) are broken, "
+            "so no mask is given: load other weights, or delete the export cache entry"
+        )
+
+
 class ConfigurationError(SamiaError):
     """An option or combination of options is invalid (unknown model, unknown strategy, ...)."""
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from samia.embeddings import EmbeddingCache, embedding_key
+from samia.errors import ModelOutputError
 from samia.models.protocol import Segmenter
 from samia.transforms.geometry import InputGeometry, input_geometry
 from samia.types import Prompt
@@ -127,7 +128,7 @@ class SamiaPredictor:
         if embedding is not None and tuple(embedding.shape) != self.embedding_shape:
             embedding = None  # a damaged or foreign cache entry is recomputed, never used
         if embedding is None:
-            embedding = self.model.embed(self._geometry.resize_image(image_rgb))
+            embedding = self._finite(self.model.embed(self._geometry.resize_image(image_rgb)), "image embedding")
             self.encoder_calls += 1
             self.cache.put(key, embedding)
         self._embedding = np.asarray(embedding, dtype=np.float32)
@@ -215,7 +216,15 @@ class SamiaPredictor:
                 if prompt.mask_input.shape != (side, side):
                     raise ValueError(f"mask_input must be ({side}, {side}) logits, got {prompt.mask_input.shape}")
             masks = np.stack([p.mask_input for p in prompts])[:, None].astype(np.float32)
-        return self.model.decode_arrays(self.image_embedding, coords, labels, boxes, masks)
+        logits, iou = self.model.decode_arrays(self.image_embedding, coords, labels, boxes, masks)
+        return self._finite(logits, "mask logits"), self._finite(iou, "predicted IoU")
+
+    def _finite(self, array: np.ndarray, what: str) -> np.ndarray:
+        """``array`` when every value is finite; :class:`ModelOutputError` otherwise."""
+        if not np.isfinite(array).all():
+            weights = getattr(self.model, "weights_sha256", "unknown")
+            raise ModelOutputError(f"{self.model.name} (weights {weights[:12]})", what)
+        return array
 
     def _decode_group(self, prompts: list[Prompt], outputs: slice) -> list[Prediction]:
         low_res, iou = self.decode_low_res(prompts)

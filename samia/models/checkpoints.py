@@ -21,8 +21,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     Raises:
         MissingFileError: the file does not exist.
-        CheckpointError: the file cannot be unpickled by ``torch.load(weights_only=True)`` or holds
-            no state dict.
+        CheckpointError: the file cannot be unpickled by ``torch.load(weights_only=True)``, holds
+            no state dict, or a floating-point tensor holds NaN/Inf (the first one is named).
     """
     path = Path(path)
     if not path.is_file():
@@ -44,6 +44,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             break
     if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise CheckpointError(path, "holds no state dict of tensors")
+    for key, tensor in loaded.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(
+                path, f"tensor {key!r} holds {bad} NaN/Inf value(s) of {tensor.numel()}; the weights are broken"
+            )
     return loaded
 
 

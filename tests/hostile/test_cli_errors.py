@@ -111,3 +111,41 @@ def test_garbage_volume_files_give_one_line_without_itk_warnings(name, tmp_path,
         "segment", path, "--model", "tiny_sam", "--box", "1", "1", "5", "5", "--out", tmp_path / "m.png"
     )
     assert code == 2 and name in one_error_line(stderr)
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_naming_the_tensor(image, tmp_path, cli):
+    from samia.models.registry import build_torch_model
+
+    state = build_torch_model("tiny_sam").state_dict()
+    key = next(k for k in state if k.startswith("mask_decoder") and state[k].is_floating_point())
+    state[key] = state[key].clone()
+    state[key].view(-1)[3] = float("nan")
+    broken = tmp_path / "nan.pth"
+    torch.save(state, broken)
+    out = tmp_path / "m.png"
+    code, _, stderr = cli(
+        "segment", image, "--model", "tiny_sam", "--checkpoint", broken, "--box", 1, 1, 9, 9, "--out", out
+    )
+    line = one_error_line(stderr)
+    assert code == 2 and "nan.pth" in line and repr(key) in line and "1 NaN/Inf" in line
+    assert not out.exists()
+
+
+def test_a_model_whose_output_is_nan_raises_instead_of_an_empty_mask(tmp_path):
+    """Weights that are finite but overflow (huge scales) give NaN/Inf logits: an error, never a mask."""
+    import numpy as np
+
+    from samia.errors import ModelOutputError
+    from samia.models.registry import build_torch_model
+    from samia.predictor import SamiaPredictor
+    from samia.types import Prompt
+
+    model = build_torch_model("tiny_sam")
+    with torch.no_grad():
+        for name, parameter in model.mask_decoder.named_parameters():
+            if name.endswith("weight"):
+                parameter.fill_(3e38)
+    predictor = SamiaPredictor(model)
+    predictor.set_image(np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8))
+    with pytest.raises(ModelOutputError, match=r"tiny_sam .*mask logits holds NaN or Inf"):
+        predictor.predict(Prompt(box=[4, 4, 30, 30]))
