@@ -21,6 +21,7 @@ import numpy as np
 
 from samia.errors import CorruptFileError, InvalidImageError
 from samia.files import atomic_write
+from samia.io.limits import check_declared_size
 from samia.types import Image2D, Volume
 
 IMAGE_KEY, LABEL_KEY, BOXES_KEY, SPACING_KEY, SEGS_KEY = "imgs", "gts", "boxes", "spacing", "segs"
@@ -33,6 +34,7 @@ def _read(path: Path, required: str, optional: tuple[str, ...] = ()) -> dict[str
         InvalidImageError: ``required`` is missing (the message lists what the file holds).
         CorruptFileError: not a readable ``.npz`` archive.
     """
+    _check_members(path)
     try:
         with np.load(path, allow_pickle=False) as content:
             if required not in content.files:
@@ -42,6 +44,46 @@ def _read(path: Path, required: str, optional: tuple[str, ...] = ()) -> dict[str
             return {key: np.asarray(content[key]) for key in (required, *optional) if key in content.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise CorruptFileError(path, f"cannot be read as a NumPy .npz archive ({error})") from error
+
+
+def _check_members(path: Path) -> None:
+    """Refuse, from the ``.npy`` headers alone (nothing is decompressed past them), an archive member
+    that is not a real-valued numeric array (complex, object, string, record) or declares more than
+    :func:`~samia.io.limits.max_pixels` elements, as the PNG and NIfTI readers check headers."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if not member.filename.endswith(".npy"):
+                    continue
+                with archive.open(member) as stream:
+                    version = np.lib.format.read_magic(stream)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(stream)
+                name = member.filename[: -len(".npy")]
+                if dtype.kind not in "biuf":
+                    raise InvalidImageError(
+                        path,
+                        f"array {name!r} has dtype {dtype} ({_KIND_NAMES.get(dtype.kind, 'not numeric')}); "
+                        "samia reads integer, float and boolean arrays",
+                    )
+                check_declared_size(f"{path} (array {name!r})", shape)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise CorruptFileError(path, f"cannot be read as a NumPy .npz archive ({error})") from error
+
+
+_KIND_NAMES = {
+    "c": "complex",
+    "O": "Python objects",
+    "U": "text",
+    "S": "bytes",
+    "V": "records",
+    "M": "dates",
+    "m": "times",
+}
 
 
 def read_npz(path: Path, key: str = IMAGE_KEY) -> Image2D | Volume:

@@ -210,6 +210,8 @@ def _dispatch(path: Path, keep_palette_indices: bool) -> Image2D | Volume:
     """Read ``path`` with the reader of its format (DICOM and volume libraries are imported only for
     their files, so reading a PNG stays quick to start)."""
     if not path.exists():
+        if path.is_symlink():
+            raise MissingFileError(path, "is a symbolic link whose target is missing or loops back to itself")
         raise MissingFileError(path, "no such file or folder")
     if path.is_dir():
         from samia.io.dicom import read_dicom_series

@@ -9,6 +9,7 @@ arrays and ``(z, y, x)`` spacings.
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from pathlib import Path
 from typing import NamedTuple
@@ -104,6 +105,8 @@ def read_volume_slice(path: Path, index: int, axis: int) -> Image2D:
         raise CorruptFileError(path, f"cannot be decoded by SimpleITK ({_itk_reason(error)})") from error
     geometry = _geometry_of(reader)
     size = list(geometry.size)  # ITK order (x, y, z)
+    if nifti is not None and len(nifti.shape) > 3 and all(n == 1 for n in nifti.shape[3:]):
+        nifti = nifti.slicer[..., 0]  # a singleton 4th axis (as ITK reads it): the 3D volume
     if len(size) != 3 or geometry.components != 1:
         raise InvalidImageError(path, f"is not a 3D gray volume (size {tuple(size)}); read it whole")
     check_slice_index(str(path), tuple(reversed(size)), index, axis)
@@ -112,6 +115,7 @@ def read_volume_slice(path: Path, index: int, axis: int) -> Image2D:
     try:
         if nifti is not None:
             _check_declared_bytes(nifti, path)
+            _check_gzip_complete(path)
             selection: list[int | slice] = [slice(None)] * 3
             selection[itk_axis] = index
             plane = np.asanyarray(nifti.dataobj[tuple(selection)]).T  # nibabel (x, y, z) -> samia order
@@ -259,6 +263,21 @@ def _check_declared_bytes(nifti: nib.Nifti1Image, path: Path) -> None:
             f"header declares {' x '.join(map(str, nifti.shape))} voxels ({needed:,} bytes) but the file holds "
             f"{available:,} bytes; it is truncated or its header is wrong",
         )
+
+
+def _check_gzip_complete(path: Path) -> None:
+    """A ``.nii.gz`` read in part (one slice) is still checked whole: the stream is decompressed to
+    its end (in 1 MiB pieces, nothing kept), so a file cut after the slice is refused too."""
+    if not path.name.lower().endswith(".gz"):
+        return
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as error:
+        raise CorruptFileError(
+            path, f"the gzip stream is incomplete or damaged ({error}); the file is truncated"
+        ) from None
 
 
 def _read_nifti_array(nifti: nib.Nifti1Image, geometry: _Geometry, path: Path) -> np.ndarray:
