@@ -12,6 +12,7 @@ Conventions (the contracts every layer relies on):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +37,24 @@ MODALITIES = (
 
 IDENTITY_DIRECTION_3D: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
-SPACING_SOURCES = ("header", "PixelSpacing", "ImagerPixelSpacing", "none", "fallback")
+SPACING_SOURCES = ("header", "PixelSpacing", "ImagerPixelSpacing", "SequenceOfUltrasoundRegions", "none", "fallback")
 """Where an image's spacing came from: a volume file's header (NIfTI, NRRD, MHA, DICOM series); the
-DICOM tag named; ``"none"``: the format stores no spacing (PNG, JPEG, TIFF, BMP), 1 mm assumed;
-``"fallback"``: the file should give one but its value is missing, zero or invalid, 1 mm assumed
-and a warning issued (:class:`samia.errors.InputWarning`)."""
+DICOM tag named (*ImagerPixelSpacing* measures at the detector, not in the patient; an ultrasound
+image's *SequenceOfUltrasoundRegions*); ``"none"``: the format stores no spacing (PNG, JPEG, TIFF,
+BMP), distances are in pixels; ``"fallback"``: the file should give one but its value is missing,
+zero or invalid, distances are in pixels and a warning is issued (:class:`samia.errors.InputWarning`)."""
+
+_UNIT_OF_SOURCE = {"none": "px", "fallback": "px", "ImagerPixelSpacing": "mm at the detector"}
+
+
+def distance_unit(spacing_sources: Iterable[str]) -> str:
+    """The unit of distances (HD95, ASSD, NSD tolerance) measured on images with these spacing
+    sources: ``"mm"``, ``"px"`` (no physical spacing), ``"mm at the detector"`` (projection
+    radiographs' *ImagerPixelSpacing*), or ``"mixed units"`` when the images disagree."""
+    units = {_UNIT_OF_SOURCE.get(str(source), "mm") for source in spacing_sources}
+    if len(units) > 1:
+        return "mixed units"
+    return units.pop() if units else "mm"
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,9 @@ def _keys(frame: pd.DataFrame, keys: Sequence[str]) -> dict[str, pd.Series]:
     return {("model" if k == "model_id" else k): frame[k].astype(str) for k in keys}
 
 
-def summary_view(summary: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """A :func:`samia.analysis.tables.summary_table` with Dice as mean ± std, median and 95 % CI."""
+def summary_view(summary: pd.DataFrame, keys: Sequence[str], unit: str = "mm") -> pd.DataFrame:
+    """A :func:`samia.analysis.tables.summary_table` with Dice as mean ± std, median and 95 % CI;
+    HD95 in ``unit`` (:func:`samia.types.distance_unit` of the rows summarised)."""
     return pd.DataFrame(
         {
             **_keys(summary, keys),
@@ -49,7 +50,7 @@ def summary_view(summary: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
             "Dice median": summary["dice_median"].map(number),
             "Dice 95% CI": [interval(lo, hi) for lo, hi in zip(summary["dice_ci_low"], summary["dice_ci_high"])],
             "NSD mean": summary["nsd_mean"].map(number),
-            "HD95 median (mm)": summary["hd95_median"].map(lambda v: number(v, 2)),
+            f"HD95 median ({unit})": summary["hd95_median"].map(lambda v: number(v, 2)),
             "Dice NaN": summary["dice_n_nan"].astype(int).astype(str),
         }
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from samia.types import distance_unit
+
 SUMMARY_KEYS = ["dataset", "model", "modality", "level", "object", "strategy", "jitter_band", "n_clicks", "selection"]
 HEADLINE_KEYS = ["model", "strategy", "selection"]
 SUMMARY_METRICS = ("dice", "iou", "hd95", "assd", "nsd")
@@ -75,7 +77,6 @@ _HEADLINE_NAMES = {
     "dice_mean": "Dice mean",
     "dice_median": "Dice median",
     "nsd_mean": "NSD mean",
-    "hd95_median": "HD95 mm",
 }
 
 
@@ -90,7 +91,8 @@ def format_headline(results: pd.DataFrame, width: int = HEADLINE_WIDTH) -> str:
     """
     if results.empty:
         return "no result rows"
-    table = headline(results).rename(columns=_HEADLINE_NAMES)
+    unit = distance_unit(results["spacing_source"]) if "spacing_source" in results else "mm"
+    table = headline(results).rename(columns={**_HEADLINE_NAMES, "hd95_median": f"HD95 {unit}"})
     models = list(pd.unique(table["model"]))
     datasets = list(pd.unique(results["dataset"]))
     title = (f"{models[0]} " if len(models) == 1 else "") + (f"on {datasets[0]}: " if len(datasets) == 1 else "")
@@ -98,7 +100,7 @@ def format_headline(results: pd.DataFrame, width: int = HEADLINE_WIDTH) -> str:
         table = table.drop(columns="model")
     keys = [c for c in table.columns if c in HEADLINE_KEYS]
     lines = [
-        f"{title}{len(results)} rows (Dice, NSD in 0..1; HD95: the median, in mm)",
+        f"{title}{len(results)} rows (Dice, NSD in 0..1; HD95: the median, in {unit})",
         text_table(table, width, len(keys)),
     ]
     selections = list(pd.unique(results["selection"]))

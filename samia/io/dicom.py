@@ -212,6 +212,8 @@ def _integral_to_int32(array: np.ndarray) -> np.ndarray:
 def _pixel_spacing(dataset: Dataset, path: Path) -> tuple[tuple[float, float], str]:
     """``((row, column) mm, source)``: the first of *PixelSpacing*, *ImagerPixelSpacing* that holds two
     positive finite numbers; else ``((1.0, 1.0), "fallback")`` with a warning saying what was found."""
+    if samia_modality(dataset.get("Modality")) == "US":
+        return _ultrasound_spacing(dataset, path)
     found = []
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         value = dataset.get(keyword)
@@ -224,6 +226,30 @@ def _pixel_spacing(dataset: Dataset, path: Path) -> tuple[tuple[float, float], s
     what = "; ".join(found) if found else "neither PixelSpacing nor ImagerPixelSpacing is present"
     warn_input(path, f"no usable pixel spacing ({what}); 1 mm x 1 mm assumed, distances in mm are in pixels")
     return (1.0, 1.0), "fallback"
+
+
+ULTRASOUND_CM = 3
+"""*PhysicalUnitsXDirection* / *PhysicalUnitsYDirection* value meaning centimetres."""
+
+
+def _ultrasound_spacing(dataset: Dataset, path: Path) -> tuple[tuple[float, float], str]:
+    """An ultrasound image's spacing: the first region of *SequenceOfUltrasoundRegions* measured in cm
+    on both axes (*PhysicalDeltaY*, *PhysicalDeltaX* x 10 = mm), else pixels (``"none"``) with a
+    warning; *PixelSpacing* is not used, since scanners fill it inconsistently for ultrasound."""
+    for region in dataset.get("SequenceOfUltrasoundRegions") or []:
+        units = (region.get("PhysicalUnitsXDirection"), region.get("PhysicalUnitsYDirection"))
+        deltas = _numbers(region.get("PhysicalDeltaY")) + _numbers(region.get("PhysicalDeltaX"))
+        if (
+            units == (ULTRASOUND_CM, ULTRASOUND_CM)
+            and len(deltas) == 2
+            and all(np.isfinite(deltas) & (np.array(deltas) > 0))
+        ):
+            return (abs(deltas[0]) * 10.0, abs(deltas[1]) * 10.0), "SequenceOfUltrasoundRegions"
+    warn_input(
+        path,
+        "ultrasound image without a calibrated region in cm (SequenceOfUltrasoundRegions); distances are in pixels",
+    )
+    return (1.0, 1.0), "none"
 
 
 def _placement(dataset: Dataset) -> Placement | None:

@@ -81,7 +81,7 @@ def test_evaluate_command_writes_results_and_prints_the_headline(phantom_2d, tmp
     results = pd.read_parquet(out / "results.parquet")
     assert results["case"].nunique() == 2 and set(results["selection"]) == {"single"}
     printed = " ".join(result.output.split())
-    assert "Dice mean" in printed and "HD95 mm" in printed and "box" in printed and "failures: 0" in printed
+    assert "Dice mean" in printed and "HD95 px" in printed and "box" in printed and "failures: 0" in printed
 
 
 def test_evaluate_only_the_named_cases_and_refuse_an_unknown_one(phantom_2d, tmp_path):

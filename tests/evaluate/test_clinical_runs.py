@@ -169,7 +169,7 @@ def test_headline_fits_80_columns_and_shows_object_class_means(phantom_2d, tmp_p
     )
     text = format_headline(outcome.results)
     assert max(len(line) for line in text.splitlines()) <= 80
-    assert "HD95 mm" in text and "tiny_sam" in text and "..." not in text
+    assert "HD95 px" in text and "tiny_sam" in text and "..." not in text
     rows = outcome.results[outcome.results["selection"] == "predicted_iou"]
     for (name, strategy), mean in rows.groupby(["object", "strategy"])["dice"].mean().items():
         line = next(line for line in text.splitlines() if line.startswith(name + " "))
