@@ -31,6 +31,12 @@ weights only) keeps a cosine of 0.96-0.99 to the fp32 embedding but loses 0.034 
 the bundled LiteMedSAM samples (0.39 on one object) for a 1.3x faster encoder: short of the 0.005
 that a precision must keep. What a backend derives from the graphs (OpenVINO's compiled blobs)
 lives in ``<key>/<backend>-<precision>-<library version>/``.
+
+Nothing in a cache entry is trusted blindly: ``manifest.json`` is sealed by its SHA-256
+(``manifest.sha256``) and lists the SHA-256 of each graph; OpenVINO's compiled blobs of each graph
+are listed with their SHA-256 when compiled (``openvino_cache_<graph>.json``). Each file is hashed in
+full at its first use in a process and again whenever its (size, mtime, inode) changes
+(:func:`verified`); a file that does not match is rebuilt (graphs re-exported, blobs recompiled).
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ EXPORT_FORMAT = 2
 DECODER_INPUTS = ("image_embedding", "point_coords", "point_labels", "mask_input", "has_mask_input")
 DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")
 GRAPH_FILES = ("encoder.onnx", "decoder.onnx")
+MANIFEST_SEAL = "manifest.sha256"
+"""The SHA-256 of ``manifest.json``, written beside it: an edited manifest is never trusted."""
 
 _PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
@@ -150,8 +158,11 @@ class ExportManifest:
     files: dict[str, str]
 
     def write(self, folder: Path) -> None:
-        """``folder/manifest.json``, atomically (written after the graphs, so it vouches for them)."""
-        atomic_write_bytes(folder / "manifest.json", json.dumps(asdict(self), indent=1).encode())
+        """``folder/manifest.json`` and its SHA-256 in ``manifest.sha256``, atomically (written after
+        the graphs, so it vouches for them; the hash vouches for the manifest)."""
+        content = json.dumps(asdict(self), indent=1).encode()
+        atomic_write_bytes(folder / "manifest.json", content)
+        atomic_write_bytes(folder / MANIFEST_SEAL, hashlib.sha256(content).hexdigest().encode())
 
     @classmethod
     def read(cls, folder: Path) -> ExportManifest:
@@ -161,15 +172,55 @@ class ExportManifest:
             ExportUnusable: no manifest, an unreadable one, or a missing or changed graph file.
         """
         try:
-            record = json.loads((folder / "manifest.json").read_text())
+            content = (folder / "manifest.json").read_bytes()
+            seal = (folder / MANIFEST_SEAL).read_text().strip()
+        except OSError as error:
+            raise ExportUnusable(f"{folder}: no manifest with its hash ({error})") from None
+        if hashlib.sha256(content).hexdigest() != seal:
+            raise ExportUnusable(f"{folder / 'manifest.json'}: changed since it was exported")
+        try:
+            record = json.loads(content)
             manifest = cls(**{**record, "embedding_shape": tuple(record["embedding_shape"])})
-        except (OSError, ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError) as error:
             raise ExportUnusable(f"{folder}: no readable manifest ({error})") from None
         for file_name in GRAPH_FILES:
-            path = folder / file_name
-            if manifest.files.get(file_name) != (file_sha256(path) if path.is_file() else None):
-                raise ExportUnusable(f"{path}: missing or changed since it was exported")
+            if not verified(folder / file_name, manifest.files.get(file_name)):
+                raise ExportUnusable(f"{folder / file_name}: missing or changed since it was exported")
         return manifest
+
+
+_VERIFIED: dict[Path, tuple[int, int, int, str]] = {}
+"""Files hashed in full by this process: path -> (size, mtime in ns, inode, SHA-256)."""
+
+
+def verified(path: Path, expected: str | None) -> bool:
+    """Whether ``path`` is a file whose SHA-256 is ``expected``. The full hash is computed at the
+    first check in a process and again whenever the file's (size, mtime, inode) changes."""
+    try:
+        status = path.stat()
+    except OSError:
+        return False
+    stamp = (status.st_size, status.st_mtime_ns, status.st_ino)
+    known = _VERIFIED.get(path)
+    if known is None or known[:3] != stamp:
+        _VERIFIED[path] = known = (*stamp, file_sha256(path))
+    return expected is not None and known[3] == expected
+
+
+def _seal_folder(folder: Path, record: Path) -> None:
+    """Write ``record``: the SHA-256 of every file under ``folder`` (a backend's compiled blobs)."""
+    hashes = {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    atomic_write_bytes(record, json.dumps(hashes, indent=1).encode())
+
+
+def _folder_intact(folder: Path, record: Path) -> bool:
+    """Whether ``folder`` holds exactly the files ``record`` lists, each with its SHA-256."""
+    try:
+        hashes = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return False
+    present = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    return present == set(hashes) and all(verified(folder / name, digest) for name, digest in hashes.items())
 
 
 def decoder_inputs(
@@ -235,12 +286,19 @@ class _Graph:
 
             core = openvino.Core()
             hint = {"fp32": "f32", "bf16": "bf16"}[precision]
-            config = {"INFERENCE_PRECISION_HINT": hint, "CACHE_DIR": str(derived / "openvino_cache")}
+            blobs = derived / f"openvino_cache_{path.stem}"
+            record = derived / f"openvino_cache_{path.stem}.json"
+            config = {"INFERENCE_PRECISION_HINT": hint, "CACHE_DIR": str(blobs)}
+            if blobs.exists() and not _folder_intact(blobs, record):  # changed, or of unknown origin
+                shutil.rmtree(blobs, ignore_errors=True)
+            fresh = not blobs.exists()
             try:
                 compiled = core.compile_model(str(path), "CPU", config)
-            except RuntimeError:  # a damaged compiled blob: drop it and compile afresh
-                shutil.rmtree(derived / "openvino_cache", ignore_errors=True)
-                compiled = core.compile_model(str(path), "CPU", config)
+            except RuntimeError:  # a blob that still fails to load: drop it and compile afresh
+                shutil.rmtree(blobs, ignore_errors=True)
+                compiled, fresh = core.compile_model(str(path), "CPU", config), True
+            if fresh and blobs.exists():
+                _seal_folder(blobs, record)
             self.run = lambda inputs: [compiled(inputs)[output] for output in compiled.outputs]
 
 

@@ -185,3 +185,55 @@ def test_segment_and_evaluate_take_a_backend(cli, phantom_2d, tmp_path) -> None:
         for backend in ("torch", "onnxruntime")
     }
     assert np.allclose(rows["torch"]["dice"], rows["onnxruntime"]["dice"], atol=1e-3)
+
+
+def test_an_edited_manifest_is_never_trusted(tmp_path) -> None:
+    """A valid manifest with another mask threshold would change every mask: its seal catches it."""
+    import json
+
+    model = build_model("tiny_sam")
+    folder = export_graphs(model, tmp_path)
+    record = json.loads((folder / "manifest.json").read_text())
+    record["mask_threshold"] = 5.0
+    (folder / "manifest.json").write_text(json.dumps(record, indent=1))
+    rebuilt = on_backend(model, "onnxruntime", "fp32", tmp_path)
+    assert rebuilt.mask_threshold == float(model.mask_threshold)
+    assert json.loads((folder / "manifest.json").read_text())["mask_threshold"] == float(model.mask_threshold)
+
+
+def test_a_graph_changed_after_its_first_use_in_the_process_is_rebuilt(tmp_path) -> None:
+    model = build_model("tiny_sam")
+    first = on_backend(model, "onnxruntime", "fp32", tmp_path)
+    encoder = first.folder / "encoder.onnx"
+    original = encoder.read_bytes()
+    with encoder.open("r+b") as handle:  # in place: same inode and size, a new mtime
+        handle.seek(len(original) // 2)
+        handle.write(bytes([original[len(original) // 2] ^ 0xFF]))
+    rebuilt = on_backend(model, "onnxruntime", "fp32", tmp_path)
+    assert encoder.read_bytes() == original and rebuilt.folder == first.folder
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("openvino") is None, reason="OpenVINO is not installed")
+def test_damaged_or_foreign_openvino_blobs_are_recompiled(tmp_path) -> None:
+    import json
+
+    model = build_model("tiny_sam")
+    folder = export_graphs(model, tmp_path)
+    ExportedModel(folder, "openvino", "fp32")
+    records = sorted(folder.glob("openvino-*/openvino_cache_*.json"))
+    assert [r.stem for r in records] == ["openvino_cache_decoder", "openvino_cache_encoder"]
+    blobs = [records[1].with_suffix("") / name for name in json.loads(records[1].read_text())]
+    assert blobs
+    blob = blobs[0]
+    original = blob.read_bytes()
+    blob.write_bytes(original[:100] + bytes([original[100] ^ 0xFF]) + original[101:])
+    (records[0].with_suffix("") / "stray.blob").write_bytes(b"not from this compile")
+    reloaded = ExportedModel(folder, "openvino", "fp32")
+    assert not (records[0].with_suffix("") / "stray.blob").exists()
+    for record in records:
+        listed = json.loads(record.read_text())
+        assert all((record.with_suffix("") / name).is_file() for name in listed)
+    image = np.random.default_rng(1).integers(0, 255, (model.input_size, model.input_size, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = model.embed(image)
+    np.testing.assert_allclose(reloaded.embed(image), expected, atol=1e-3)
