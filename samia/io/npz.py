@@ -109,6 +109,12 @@ def read_boxes(path: Path) -> np.ndarray:
     boxes = _read(path, BOXES_KEY)[BOXES_KEY]
     if boxes.ndim != 2 or boxes.shape[1] not in (4, 6) or len(boxes) == 0:
         raise InvalidImageError(path, f"'boxes' has shape {boxes.shape}; expected N x 6 (3D) or N x 4 (2D), N >= 1")
+    if boxes.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1) | (np.mod(boxes, 1) != 0).any(axis=1))
+        if bad.size:
+            raise InvalidImageError(
+                path, f"'boxes' row {int(bad[0])} is {boxes[bad[0]].tolist()}; boxes are whole pixel indices"
+            )
     return boxes.astype(np.int64)
 
 

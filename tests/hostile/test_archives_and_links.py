@@ -93,3 +93,12 @@ def test_a_dataset_with_a_looping_link_records_it_and_goes_on(tmp_path) -> None:
     errors = (tmp_path / "run" / "errors.csv").read_text()
     assert "bad.png" in errors and "loops back to itself" in errors
     assert outcome is not None and (tmp_path / "run" / "results.parquet").exists()
+
+
+def test_npz_boxes_that_are_not_pixel_indices_are_one_line(tmp_path) -> None:
+    from samia.io.npz import read_boxes
+
+    path = tmp_path / "case.npz"
+    np.savez(path, imgs=np.zeros((20, 20, 3), np.uint8), boxes=np.array([[2, 2, 9, 9], [5.5, np.nan, 12, 12]]))
+    with pytest.raises(InvalidImageError, match=r"case\.npz: 'boxes' row 1 is \[5\.5, nan, 12\.0, 12\.0\]"):
+        read_boxes(path)
