@@ -160,10 +160,25 @@ def finetune_command(
             f"({100 * counts['trainable_share']:.2f} %)"
         )
         typer.echo(
+            _split_line("trained on", outcome.train_cases) + "; " + _split_line("validated on", outcome.val_cases)
+        )
+        typer.echo(
             f"best epoch {outcome.best_epoch} (0 = the base model), validation Dice {outcome.best_val_dice:.4f}"
             + (" (stopped early)" if outcome.stopped_early else "")
-            + f"\nuse it: samia evaluate --model {model} --checkpoint {outcome.best_path} ..."
         )
+        from samia.finetune.history import before_and_after
+
+        lines, worse = before_and_after(outcome.history, outcome.best_epoch)
+        typer.echo("validation, single-mask Dice of the base model -> the kept checkpoint:\n" + "\n".join(lines))
+        if worse:
+            typer.echo(f"WORSE after fine-tuning: {', '.join(worse)} (see the lines above)")
+        typer.echo(f"use it: samia evaluate --model {model} --checkpoint {outcome.best_path} ...")
+
+
+def _split_line(what: str, cases: tuple[str, ...], shown: int = 8) -> str:
+    """``"trained on 5 cases (a, b, ...)"``."""
+    names = ", ".join(cases[:shown]) + (f", ... ({len(cases) - shown} more)" if len(cases) > shown else "")
+    return f"{what} {len(cases)} case{'s' if len(cases) != 1 else ''} ({names})"
 
 
 class _ProgressBars:

@@ -51,3 +51,26 @@ def _plot(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
+
+
+def before_and_after(history: pd.DataFrame, best_epoch: int) -> tuple[list[str], list[str]]:
+    """Every validation metric of the base model (epoch 0) against the kept checkpoint (``best_epoch``).
+
+    Args:
+        history: ``history.csv``'s table (``val_dice`` and ``val_dice_<strategy>`` columns).
+        best_epoch: the epoch whose weights were kept.
+
+    Returns:
+        ``(lines, worse)``: one line per metric, ``"<metric>  <before> -> <after>  (<signed change>)"``,
+        and the names of the metrics that fell.
+    """
+    before = history[history["epoch"] == 0].iloc[0]
+    after = history[history["epoch"] == best_epoch].iloc[0]
+    lines, worse = [], []
+    for column in [c for c in history.columns if c.startswith("val_dice_")] + ["val_dice"]:
+        name = "mean of all" if column == "val_dice" else column[len("val_dice_") :]
+        change = float(after[column]) - float(before[column])
+        lines.append(f"  {name:<14} Dice {before[column]:.4f} -> {after[column]:.4f}  ({change:+.4f})")
+        if change < 0:
+            worse.append(name)
+    return lines, worse

@@ -75,6 +75,7 @@ class FinetuneOutcome:
         parameters: :func:`~samia.finetune.methods.parameter_counts` of the trained model (also in
             ``finetune.yaml``'s provenance).
         rank: this process's rank under ``torchrun`` (0 = the process that wrote the files).
+        train_cases, val_cases: the case ids trained and validated on (the split, by case).
     """
 
     out: Path
@@ -85,6 +86,8 @@ class FinetuneOutcome:
     stopped_early: bool
     parameters: dict[str, int | float]
     rank: int = 0
+    train_cases: tuple[str, ...] = ()
+    val_cases: tuple[str, ...] = ()
 
 
 def _peak_rss_mb() -> float:
@@ -192,6 +195,8 @@ class Trainer:
             state.stopped_early,
             {k: self.provenance[k] for k in ("trainable_parameters", "total_parameters", "trainable_share")},
             self.context.rank,
+            tuple(self.provenance["train_cases"]),
+            tuple(self.provenance["val_cases"]),
         )
 
     def _train_epoch(self, epoch: int) -> tuple[float, int, int]:

@@ -1,6 +1,7 @@
 """The training loop end to end on tiny models: files, loading everywhere, resume after a kill."""
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -125,6 +126,7 @@ def test_cli_trains_lora_and_segment_loads_the_adapter_file(phantom_train, tmp_p
     )
     assert result.exit_code == 0, result.output
     assert "best epoch" in result.output and f"--checkpoint {out / 'best.pt'}" in result.output
+    _check_split_and_changes(result.output, out)
     trained, total = re.search(r"lora trained ([\d,]+) of ([\d,]+) parameters \(\d+\.\d\d %\)", result.output).groups()
     lora_weights = torch.load(out / "best.pt", weights_only=True)["weights"]  # the adapter file: LoRA only
     assert int(trained.replace(",", "")) == sum(w.numel() for w in lora_weights.values())
@@ -175,3 +177,22 @@ def test_cli_trains_and_validates_on_the_named_cases_only(phantom_train, tmp_pat
     assert provenance["val_cases"] == ["phantom_004"]
     result = runner.invoke(app, [*common, "--out", str(tmp_path / "unknown"), "--case", "phantom_099"])
     assert "has no case phantom_099" in str(result.exception)
+
+
+def _check_split_and_changes(output: str, out: Path) -> None:
+    """The split is printed by case, and every validation metric before -> after with its sign, read
+    back from history.csv and finetune.yaml (not from the printed text); a fall is said plainly."""
+    record = yaml.safe_load((out / "finetune.yaml").read_text())
+    provenance = record.get("provenance", record)
+    train, val = provenance["train_cases"], provenance["val_cases"]
+    assert f"trained on {len(train)} case" in output and f"validated on {len(val)} case" in output
+    assert all(case in output for case in val)
+    history = pd.read_csv(out / "history.csv")
+    best = int(history.loc[history["best"].astype(bool), "epoch"].max()) if history["best"].any() else 0
+    before, after = history[history["epoch"] == 0].iloc[0], history[history["epoch"] == best].iloc[0]
+    fell = []
+    for column in [c for c in history.columns if c.startswith("val_dice_")]:
+        change = after[column] - before[column]
+        assert f"{before[column]:.4f} -> {after[column]:.4f}  ({change:+.4f})" in output
+        fell += [column] if change < 0 else []
+    assert ("WORSE after fine-tuning" in output) == bool(fell or after["val_dice"] < before["val_dice"])
