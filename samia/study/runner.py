@@ -193,6 +193,13 @@ def run_study(config: StudyConfig, progress: StudyProgress | None = None) -> Stu
     if progress:
         progress.started(ZERO_SHOT_FOLDER, 1, total)
     zero_shot = evaluate(test_config(config, split, out / ZERO_SHOT_FOLDER, config.checkpoint))
+    if zero_shot.results.empty:
+        first = zero_shot.errors.iloc[0] if len(zero_shot.errors) else None
+        example = f" (e.g. {first['case']}: {first['message']})" if first is not None else ""
+        raise ConfigurationError(
+            f"{config.data}: the test cases gave no result to compare with{example}; see "
+            f"{out / ZERO_SHOT_FOLDER / 'errors.csv'}: a study needs test cases with objects in their masks"
+        )
     if progress:
         progress.finished(ZERO_SHOT_FOLDER, {"test": test_scores(zero_shot.results)})
     done = skipped = failed = 0

@@ -149,3 +149,25 @@ def test_cli_study_then_report_and_bad_cases(phantom_cases, tmp_path):
     mixed = runner.invoke(app, ["report", str(out), str(out / "zero_shot"), "--out", str(tmp_path / "mixed")])
     assert isinstance(mixed.exception, ConfigurationError)
     assert "is not a study folder" in str(mixed.exception)
+
+
+def test_a_study_on_all_empty_masks_is_one_line_before_any_training(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "empty"
+    for folder in ("images", "masks"):
+        (data / folder).mkdir(parents=True)
+    for index in range(6):
+        Image.fromarray(np.random.default_rng(index).integers(0, 255, (40, 40), dtype=np.uint8)).save(
+            data / "images" / f"c{index}.png"
+        )
+        Image.fromarray(np.zeros((40, 40), np.uint8)).save(data / "masks" / f"c{index}.png")
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["finetune-study", "--data", str(data), "--model", "tiny_sam", "--out", str(out),
+                                 "--method", "decoder", "--cases", "1", "--repeats", "1"])  # fmt: skip
+    assert isinstance(result.exception, ConfigurationError)
+    message = str(result.exception)
+    assert "\n" not in message and str(data) in message and "label map has no object" in message
+    assert str(out / "zero_shot" / "errors.csv") in message
+    assert not (out / "runs").exists() or not any((out / "runs").rglob("run.yaml"))
