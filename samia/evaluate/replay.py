@@ -132,7 +132,15 @@ def read_prompts_file(path: str | Path) -> PromptBook:
     if not path.is_file():
         raise MissingFileError(path, "prompts file not found")
     book = PromptBook(path=path)
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    content = path.read_bytes()
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content[: error.start].count(b"\n") + 1
+        raise InputError(
+            path, f"line {line} is not UTF-8 (byte {content[error.start]:#04x}); a prompts file is UTF-8 JSON lines"
+        ) from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -186,3 +186,14 @@ def test_an_embedding_cache_entry_of_the_wrong_shape_is_rebuilt(tmp_path):
     predictor = SamiaPredictor(model, cache)
     predictor.set_image(image)
     assert predictor.encoder_calls == 1 and tuple(predictor.image_embedding.shape) == predictor.embedding_shape
+
+
+def test_a_prompts_file_that_is_not_utf8_is_refused_with_its_line(tmp_path):
+    from samia.evaluate.replay import read_prompts_file
+
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(
+        json.dumps(_record()).encode() + b"\n" + json.dumps(_record()).replace("box", "b\xf6x").encode("latin-1")
+    )
+    with pytest.raises(InputError, match=r"latin1\.jsonl: line 2 is not UTF-8 \(byte 0xf6\)"):
+        read_prompts_file(path)
