@@ -72,3 +72,14 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_stamp(path: str | Path) -> tuple[int, int, int]:
+    """``(size, mtime in ns, inode)`` of a file: what changes when its bytes are rewritten or replaced,
+    so a check made on the file once in a process can be trusted until the stamp changes.
+
+    Raises:
+        OSError: the file cannot be stat'ed.
+    """
+    status = Path(path).stat()
+    return status.st_size, status.st_mtime_ns, status.st_ino

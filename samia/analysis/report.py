@@ -34,8 +34,8 @@ from samia.analysis import formatting, overlays, plots, tables
 from samia.analysis.results import PROTOCOL_ORDER, final_clicks, load_results, object_scores, ordered, selection_order
 from samia.analysis.stats import N_RESAMPLES
 from samia.errors import ConfigurationError, SamiaError
+from samia.evaluate.summary import results_distance_unit
 from samia.selection import SELECTIONS
-from samia.types import distance_unit
 
 _NUMERIC = re.compile(r"[-+−–0-9.e\[\], ±]+")
 
@@ -172,7 +172,7 @@ class _ReportBuilder:
                 "interval of the mean, mean NSD, median HD95 (click sequences at their last click, jitter "
                 "bands pooled).",
                 headline,
-                formatting.summary_view(headline, tables.SUMMARY_LEVELS["headline"], _unit(self.final)),
+                formatting.summary_view(headline, tables.SUMMARY_LEVELS["headline"], results_distance_unit(self.final)),
             )
         )
         for modality, scores in self.scores.groupby("modality", sort=True):
@@ -284,7 +284,7 @@ class _ReportBuilder:
                 "volume_dice",
                 "Volume Dice per model, strategy and selection rule (box3d_clicks at its last click).",
                 summary,
-                formatting.summary_view(summary, keys, _unit(rows)),
+                formatting.summary_view(summary, keys, results_distance_unit(rows)),
             )
         )
         cost = tables.volume_cost_table(rows)
@@ -404,7 +404,7 @@ class _ReportBuilder:
                     level,
                     f"Dice {level.replace('_', ' ')}.",
                     summary,
-                    formatting.summary_view(summary, keys, _unit(self.final)),
+                    formatting.summary_view(summary, keys, results_distance_unit(self.final)),
                     collapsed=len(summary) > 40,
                 )
             )
@@ -544,8 +544,3 @@ def write_report(sections: Sequence[Section], out: Path, generated: str) -> tupl
     html_path.write_text(html, encoding="utf-8")
     markdown_path.write_text(_markdown_report(sections, generated), encoding="utf-8")
     return html_path, markdown_path, table_paths, figure_paths
-
-
-def _unit(rows: pd.DataFrame) -> str:
-    """The distance unit of ``rows`` (px where the images had no physical spacing)."""
-    return distance_unit(rows["spacing_source"]) if "spacing_source" in rows else "mm"

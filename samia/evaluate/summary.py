@@ -70,6 +70,12 @@ def object_means(results: pd.DataFrame, selection: str) -> pd.DataFrame:
     return table[list(pd.unique(frame["strategy"]))]
 
 
+def results_distance_unit(results: pd.DataFrame) -> str:
+    """The unit of the rows' distances (:func:`samia.types.distance_unit` of their ``spacing_source``;
+    mm for results written before that column existed)."""
+    return distance_unit(results["spacing_source"]) if "spacing_source" in results else "mm"
+
+
 HEADLINE_WIDTH = 80
 MAX_OBJECT_ROWS = 12
 _HEADLINE_NAMES = {
@@ -91,7 +97,7 @@ def format_headline(results: pd.DataFrame, width: int = HEADLINE_WIDTH) -> str:
     """
     if results.empty:
         return "no result rows"
-    unit = distance_unit(results["spacing_source"]) if "spacing_source" in results else "mm"
+    unit = results_distance_unit(results)
     table = headline(results).rename(columns={**_HEADLINE_NAMES, "hd95_median": f"HD95 {unit}"})
     models = list(pd.unique(table["model"]))
     datasets = list(pd.unique(results["dataset"]))

@@ -35,7 +35,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder, pixel_array
 
 from samia.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError, warn_input
-from samia.io.dicom_series import series_slices
+from samia.io.dicom_series import series_slices, tag_numbers, tag_values
 from samia.io.limits import check_declared_size
 from samia.io.volume import from_sitk, read_volume
 from samia.types import IDENTITY_DIRECTION_3D, Image2D, Placement, Volume
@@ -219,10 +219,11 @@ def _pixel_spacing(dataset: Dataset, path: Path) -> tuple[tuple[float, float], s
         value = dataset.get(keyword)
         if value is None:
             continue
-        numbers = _numbers(value)
+        numbers = tag_numbers(value)
         if len(numbers) == 2 and all(np.isfinite(n) and n > 0 for n in numbers):
             return (numbers[0], numbers[1]), keyword
-        found.append(f"{keyword} = {list(value) if _is_sequence(value) else value!r}")
+        single = not isinstance(value, (list, tuple, pydicom.multival.MultiValue))
+        found.append(f"{keyword} = {value if single else tag_values(value)!r}")
     what = "; ".join(found) if found else "neither PixelSpacing nor ImagerPixelSpacing is present"
     warn_input(path, f"no usable pixel spacing ({what}); 1 mm x 1 mm assumed, distances in mm are in pixels")
     return (1.0, 1.0), "fallback"
@@ -238,7 +239,7 @@ def _ultrasound_spacing(dataset: Dataset, path: Path) -> tuple[tuple[float, floa
     warning; *PixelSpacing* is not used, since scanners fill it inconsistently for ultrasound."""
     for region in dataset.get("SequenceOfUltrasoundRegions") or []:
         units = (region.get("PhysicalUnitsXDirection"), region.get("PhysicalUnitsYDirection"))
-        deltas = _numbers(region.get("PhysicalDeltaY")) + _numbers(region.get("PhysicalDeltaX"))
+        deltas = tag_numbers(region.get("PhysicalDeltaY")) + tag_numbers(region.get("PhysicalDeltaX"))
         if (
             units == (ULTRASOUND_CM, ULTRASOUND_CM)
             and len(deltas) == 2
@@ -255,8 +256,8 @@ def _ultrasound_spacing(dataset: Dataset, path: Path) -> tuple[tuple[float, floa
 def _placement(dataset: Dataset) -> Placement | None:
     """The slice's position and orientation, when *ImagePositionPatient* and *ImageOrientationPatient*
     are both valid (the normal is the cross product of the row and column directions)."""
-    position = _numbers(dataset.get("ImagePositionPatient"))
-    orientation = _numbers(dataset.get("ImageOrientationPatient"))
+    position = tag_numbers(dataset.get("ImagePositionPatient"))
+    orientation = tag_numbers(dataset.get("ImageOrientationPatient"))
     if len(position) != 3 or not np.isfinite(position).all():
         return None
     if len(orientation) == 6 and np.isfinite(orientation).all():
@@ -267,14 +268,14 @@ def _placement(dataset: Dataset) -> Placement | None:
         direction = tuple(float(v) for v in np.stack([row, column, normal / np.linalg.norm(normal)], axis=1).ravel())
     else:
         direction = IDENTITY_DIRECTION_3D
-    thickness = _numbers(dataset.get("SliceThickness"))
+    thickness = tag_numbers(dataset.get("SliceThickness"))
     valid_thickness = len(thickness) == 1 and np.isfinite(thickness[0]) and thickness[0] > 0
     return Placement(tuple(position), direction, thickness[0] if valid_thickness else 1.0)  # type: ignore[arg-type]
 
 
 def _window(dataset: Dataset) -> tuple[float, float] | None:
     """``(center, width)``: the first *WindowCenter* / *WindowWidth* pair, when valid (width > 0)."""
-    centers, widths = _numbers(dataset.get("WindowCenter")), _numbers(dataset.get("WindowWidth"))
+    centers, widths = tag_numbers(dataset.get("WindowCenter")), tag_numbers(dataset.get("WindowWidth"))
     if not centers or not widths or not (np.isfinite(centers[0]) and np.isfinite(widths[0]) and widths[0] > 0):
         return None
     return centers[0], widths[0]
@@ -293,18 +294,3 @@ def _inverted(
         intercept = float(dataset.get("RescaleIntercept", 0) or 0)
         window = (slope * (low + high) + 2 * intercept - window[0], window[1])
     return inverted, window
-
-
-def _is_sequence(value: object) -> bool:
-    return isinstance(value, (list, tuple, pydicom.multival.MultiValue))
-
-
-def _numbers(value: object) -> list[float]:
-    """A DICOM numeric value (one number or several) as floats; ``[]`` when missing or not numeric."""
-    if value is None or value == "":
-        return []
-    values = list(value) if _is_sequence(value) else [value]  # type: ignore[call-overload]
-    try:
-        return [float(v) for v in values]
-    except (TypeError, ValueError):
-        return []

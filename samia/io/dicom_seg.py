@@ -24,7 +24,6 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
@@ -47,11 +46,6 @@ TYPE2_COPIED = (
 """Type 2 attributes (present, possibly empty) a SEG copies from its source images."""
 
 
-def series_files(folder: Path) -> list[Path]:
-    """The files of the one DICOM series in ``folder``, in the order samia stacks its slices."""
-    return [item.path for item in series_slices(folder)]
-
-
 def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source: Path) -> Path:
     """Write ``labels`` as a DICOM-SEG of the series in folder ``source``.
 
@@ -65,7 +59,7 @@ def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source
     Raises:
         InputError: ``source`` is not one series, or its slices do not match ``labels``' shape.
     """
-    datasets = [pydicom.dcmread(name) for name in series_files(source)]
+    datasets = [item.header for item in series_slices(source)]  # headers suffice: highdicom reads no source pixel
     rows, columns = int(datasets[0].Rows), int(datasets[0].Columns)
     if labels.shape != (len(datasets), rows, columns):
         raise InputError(

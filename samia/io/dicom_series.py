@@ -80,7 +80,7 @@ class SeriesSlice:
 
     @property
     def is_localizer(self) -> bool:
-        return any(str(v).upper() == "LOCALIZER" for v in _values(self.header.get("ImageType")))
+        return any(str(v).upper() == "LOCALIZER" for v in tag_values(self.header.get("ImageType")))
 
 
 def series_slices(folder: Path) -> list[SeriesSlice]:
@@ -251,32 +251,34 @@ def _read_header(path: Path) -> SeriesSlice | None:
 
 
 def _vector(header: Dataset, keyword: str, length: int) -> np.ndarray | None:
-    numbers = _numbers(header.get(keyword))
+    numbers = tag_numbers(header.get(keyword))
     if len(numbers) != length or not np.all(np.isfinite(numbers)):
         return None
     return np.asarray(numbers, dtype=np.float64)
 
 
 def _spacing(header: Dataset) -> np.ndarray | None:
-    numbers = _numbers(header.get("PixelSpacing"))
+    numbers = tag_numbers(header.get("PixelSpacing"))
     return np.asarray(numbers) if len(numbers) == 2 else None
 
 
-def _numbers(value: object) -> list[float]:
+def tag_numbers(value: object) -> list[float]:
+    """A DICOM numeric value (one number or several) as floats; ``[]`` when missing or not numeric."""
     try:
-        return [float(v) for v in _values(value)]
+        return [float(v) for v in tag_values(value)]
     except (TypeError, ValueError):
         return []
 
 
-def _values(value: object) -> list[object]:
+def tag_values(value: object) -> list[object]:
+    """A DICOM value as a list: ``[]`` when missing or empty, the items of a multi-valued one."""
     if value is None or value == "":
         return []
     return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
 
 
 def _tag_text(header: Dataset, keyword: str) -> str:
-    return "\\".join(str(v) for v in _values(header.get(keyword)))
+    return "\\".join(str(v) for v in tag_values(header.get(keyword)))
 
 
 def _series_name(uid: str, members: Sequence[SeriesSlice]) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from samia.errors import CorruptFileError, InvalidImageError
+from samia.files import file_stamp
 from samia.io.formats import file_suffix
 from samia.io.limits import check_declared_size
 from samia.types import Image2D, Placement, Volume, check_slice_index
@@ -265,10 +266,18 @@ def _check_declared_bytes(nifti: nib.Nifti1Image, path: Path) -> None:
         )
 
 
+_COMPLETE_GZIP: dict[Path, tuple[int, int, int]] = {}
+"""``.gz`` files this process read to their end: path -> :func:`~samia.files.file_stamp` then."""
+
+
 def _check_gzip_complete(path: Path) -> None:
     """A ``.nii.gz`` read in part (one slice) is still checked whole: the stream is decompressed to
-    its end (in 1 MiB pieces, nothing kept), so a file cut after the slice is refused too."""
+    its end (in 1 MiB pieces, nothing kept), so a file cut after the slice is refused too. Done once
+    per file and process, again when the file's (size, mtime, inode) changes."""
     if not path.name.lower().endswith(".gz"):
+        return
+    stamp = file_stamp(path)
+    if _COMPLETE_GZIP.get(path) == stamp:
         return
     try:
         with gzip.open(path, "rb") as stream:
@@ -278,6 +287,7 @@ def _check_gzip_complete(path: Path) -> None:
         raise CorruptFileError(
             path, f"the gzip stream is incomplete or damaged ({error}); the file is truncated"
         ) from None
+    _COMPLETE_GZIP[path] = stamp
 
 
 def _read_nifti_array(nifti: nib.Nifti1Image, geometry: _Geometry, path: Path) -> np.ndarray:

@@ -54,7 +54,7 @@ import numpy as np
 
 import samia
 from samia.errors import ConfigurationError
-from samia.files import atomic_write_bytes, file_sha256
+from samia.files import atomic_write_bytes, file_sha256, file_stamp
 
 BACKENDS: dict[str, tuple[str, ...]] = {
     "torch": ("fp32",),
@@ -189,27 +189,31 @@ class ExportManifest:
         return manifest
 
 
-_VERIFIED: dict[Path, tuple[int, int, int, str]] = {}
-"""Files hashed in full by this process: path -> (size, mtime in ns, inode, SHA-256)."""
+_HASHED: dict[Path, tuple[tuple[int, int, int], str]] = {}
+"""Files hashed in full by this process: path -> (:func:`~samia.files.file_stamp`, SHA-256)."""
+
+
+def _sha256(path: Path) -> str:
+    """The file's SHA-256, computed at its first use in a process and again whenever its
+    (size, mtime, inode) changes. Raises OSError for a file that cannot be read."""
+    stamp = file_stamp(path)
+    known = _HASHED.get(path)
+    if known is None or known[0] != stamp:
+        _HASHED[path] = known = (stamp, file_sha256(path))
+    return known[1]
 
 
 def verified(path: Path, expected: str | None) -> bool:
-    """Whether ``path`` is a file whose SHA-256 is ``expected``. The full hash is computed at the
-    first check in a process and again whenever the file's (size, mtime, inode) changes."""
+    """Whether ``path`` is a file whose SHA-256 is ``expected`` (hashed as :func:`_sha256` says)."""
     try:
-        status = path.stat()
+        return expected is not None and _sha256(path) == expected
     except OSError:
         return False
-    stamp = (status.st_size, status.st_mtime_ns, status.st_ino)
-    known = _VERIFIED.get(path)
-    if known is None or known[:3] != stamp:
-        _VERIFIED[path] = known = (*stamp, file_sha256(path))
-    return expected is not None and known[3] == expected
 
 
 def _seal_folder(folder: Path, record: Path) -> None:
     """Write ``record``: the SHA-256 of every file under ``folder`` (a backend's compiled blobs)."""
-    hashes = {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    hashes = {str(p.relative_to(folder)): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
     atomic_write_bytes(record, json.dumps(hashes, indent=1).encode())
 
 
