@@ -40,14 +40,19 @@ class EmbeddingCache:
         max_items: embeddings kept in memory (LiteMedSAM: 4 MiB each; SAM: 4 MiB each).
         directory: if given, embeddings are also written there as ``<key>.npz`` (atomic writes) and
             read back in later runs.
+        max_bytes: if given, the least recently used embeddings are also dropped while those kept
+            in memory take more bytes than this (a long-running server's bound).
     """
 
-    def __init__(self, max_items: int = 32, directory: str | Path | None = None) -> None:
+    def __init__(self, max_items: int = 32, directory: str | Path | None = None, max_bytes: int | None = None) -> None:
         if max_items < 0:
             raise ValueError("max_items must be >= 0")
-        self.max_items = max_items
+        if max_bytes is not None and max_bytes < 0:
+            raise ValueError("max_bytes must be >= 0")
+        self.max_items, self.max_bytes = max_items, max_bytes
         self.directory = None if directory is None else Path(directory)
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -77,6 +82,7 @@ class EmbeddingCache:
     def clear(self) -> None:
         with self._lock:
             self._memory.clear()
+            self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._memory)
@@ -85,10 +91,13 @@ class EmbeddingCache:
         if self.max_items == 0:
             return
         with self._lock:
+            previous = self._memory.pop(key, None)
+            self.bytes -= 0 if previous is None else previous.nbytes
             self._memory[key] = embedding
-            self._memory.move_to_end(key)
-            while len(self._memory) > self.max_items:
-                self._memory.popitem(last=False)
+            self.bytes += embedding.nbytes
+            limit = self.max_bytes if self.max_bytes is not None else self.bytes
+            while len(self._memory) > self.max_items or self.bytes > limit:
+                self.bytes -= self._memory.popitem(last=False)[1].nbytes
 
     def _path(self, key: str) -> Path:
         assert self.directory is not None

@@ -73,6 +73,11 @@ class CheckpointError(InputError):
     """A model checkpoint is missing, unreadable, or does not fit the architecture asked for."""
 
 
+class LabelFileChangedError(InputError):
+    """An annotation's label file was changed on disk by someone else while its case was open:
+    it is kept as it is, never overwritten."""
+
+
 class ModelOutputError(SamiaError):
     """A model produced NaN or Inf (broken weights or graphs): never turned into an empty mask.
 

@@ -8,12 +8,15 @@ hidden ``.<name>.<random>.partial<ending>`` temporary, which :func:`remove_parti
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from samia.errors import ConfigurationError
 
 PARTIAL_PATTERN = ".*.partial*"
 
@@ -83,3 +86,39 @@ def file_stamp(path: str | Path) -> tuple[int, int, int]:
     """
     status = Path(path).stat()
     return status.st_size, status.st_mtime_ns, status.st_ino
+
+
+class FolderLock:
+    """An exclusive lock on an output folder (results, annotations) for one process (``fcntl.flock`` on ``DIR/.lock``).
+
+    A second process is refused at once with :class:`~samia.errors.ConfigurationError`; a lock left
+    by a killed process is free (the kernel drops it with the process), so it is taken over.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.path = Path(directory) / ".lock"
+        self._handle = None
+
+    def __enter__(self) -> FolderLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # held open for the lock's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigurationError(
+                f"{self.path.parent} is in use by another samia process ({holder}); wait for it or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the flock
+            self._handle = None

@@ -11,7 +11,8 @@ from pathlib import Path
 import samia
 
 LAYERS: list[set[str]] = [
-    {"errors", "files", "lazy"},
+    {"errors", "lazy"},
+    {"files", "settings", "leases"},
     {"types"},
     {"io", "transforms", "metrics"},
     {"data", "models"},

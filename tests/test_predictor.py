@@ -152,3 +152,18 @@ def test_both_outputs_from_one_pass_equal_segment_anythings_decoder(model):
             )
             np.testing.assert_allclose(ours.low_res_logits, logits[0].numpy(), atol=1e-5)
             np.testing.assert_allclose(ours.iou_predictions, iou[0].numpy(), atol=1e-5)
+
+
+def test_the_embedding_cache_stays_within_its_byte_budget() -> None:
+    from samia.embeddings import EmbeddingCache
+
+    one = np.zeros((1, 4, 16, 16), np.float32)  # 4 KiB
+    cache = EmbeddingCache(max_items=100, max_bytes=3 * one.nbytes)
+    for key in "abcd":
+        cache.put(key, one + ord(key))
+    assert len(cache) == 3 and cache.bytes == 3 * one.nbytes and cache.get("a") is None
+    assert cache.get("b") is not None  # b is now the most recent: c goes next
+    cache.put("e", one)
+    assert cache.get("c") is None and cache.get("b") is not None and cache.bytes == 3 * one.nbytes
+    cache.put("e", np.zeros((1, 4, 8, 8), np.float32))  # replacing an entry counts its new size
+    assert cache.bytes == 2 * one.nbytes + one.nbytes // 4

@@ -4,12 +4,19 @@ Security (the page shows medical images): every request carries the server's ran
 ``token`` query parameter of the printed URL, then the ``X-Samia-Token`` header); requests from
 another origin are refused and no CORS header is ever sent; request bodies are capped at
 :data:`MAX_BODY_BYTES`; cases are named by server-made ids only and the page's files by a fixed
-list, so no request names a path. Bad requests get a 4xx with a one-line ``detail``; an unexpected
-failure a 500 with the error's type and message, never a traceback.
+list, so no request names a path; a body that does not arrive within ``SAMIA_BODY_TIMEOUT_SECONDS``
+is answered 408 (a stalled client holds no worker). Bad requests get a 4xx with a one-line
+``detail``; an unexpected failure a 500 with the error's type and message, never a traceback.
+
+Leases (:mod:`samia.leases`): the page names itself in ``X-Samia-Client``, opens a case (claim),
+sends ``heartbeat`` while it is shown and ``close`` when it goes. A 409 says why in ``reason``:
+``held`` (another page holds the case: ask before taking it over), ``taken_over`` (this page lost
+it), ``expired`` (open it again), ``unaccepted`` (the action would drop a mask not yet accepted).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
@@ -23,8 +30,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from samia.annotate.drafts import Edit
-from samia.annotate.server import AnnotationServer, CaseBusyError, UnknownCaseError
+from samia.annotate.server import AnnotationServer, CaseNotOpenError, UnknownCaseError
+from samia.annotate.session import DraftNotAcceptedError
 from samia.errors import SamiaError
+from samia.leases import HeldElsewhereError, LeaseLostError
+from samia.settings import BODY_TIMEOUT_SECONDS
 
 _log = logging.getLogger(__name__)
 
@@ -59,34 +69,45 @@ class EditBody(_Body):
 class ObjectBody(_Body):
     name: str | None = Field(default=None, max_length=200)
     label: int | None = Field(default=None, ge=1, le=65535)
+    discard: bool = False
 
 
 class SliceBody(_Body):
     index: int = Field(ge=0)
+    discard: bool = False
 
 
 class PresetBody(_Body):
     name: str = Field(max_length=64)
+    discard: bool = False
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status)
+def _error(status: int, message: str, reason: str | None = None) -> JSONResponse:
+    content = {"detail": message} if reason is None else {"detail": message, "reason": reason}
+    return JSONResponse(content, status_code=status)
 
 
-ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (UnknownCaseError, 404),
-    (CaseBusyError, 409),
-    (SamiaError, 422),
-    (ValueError, 400),
+ERROR_STATUS: tuple[tuple[type[Exception], int, str | None], ...] = (
+    (UnknownCaseError, 404, None),
+    (HeldElsewhereError, 409, "held"),
+    (CaseNotOpenError, 409, "expired"),
+    (DraftNotAcceptedError, 409, "unaccepted"),
+    (SamiaError, 422, None),
+    (ValueError, 400, None),
 )
-"""The status each kind of refusal is answered with (its message as ``detail``)."""
+"""The status (and 409 ``reason``) each kind of refusal is answered with (its message as ``detail``)."""
 
 
-def _answer_with(status: int) -> Any:
+def _answer_with(status: int, reason: str | None) -> Any:
     async def answer(request: Request, error: Exception) -> JSONResponse:
-        return _error(status, str(error))
+        return _error(status, str(error), reason)
 
     return answer
+
+
+async def _lost(request: Request, error: Exception) -> JSONResponse:
+    taken_over = isinstance(error, LeaseLostError) and error.taken_over
+    return _error(409, str(error), "taken_over" if taken_over else "expired")
 
 
 def _client(request: Request) -> str:
@@ -118,6 +139,11 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
                 return _error(411, "a request body needs a Content-Length")
             if int(length) > MAX_BODY_BYTES:
                 return _error(413, f"request body of {length} bytes; at most {MAX_BODY_BYTES}")
+            timeout = BODY_TIMEOUT_SECONDS.value()
+            try:  # read here (kept for the endpoint), so a stalled body times out
+                await asyncio.wait_for(request.body(), timeout)
+            except TimeoutError:
+                return _error(408, f"the request body did not arrive within {timeout:g} s")
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
@@ -125,8 +151,9 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in error.errors())
         return _error(422, f"malformed request: {problems}")
 
-    for kind, status in ERROR_STATUS:
-        app.add_exception_handler(kind, _answer_with(status))
+    app.add_exception_handler(LeaseLostError, _lost)
+    for kind, status, reason in ERROR_STATUS:
+        app.add_exception_handler(kind, _answer_with(status, reason))
 
     @app.exception_handler(Exception)
     async def failure(request: Request, error: Exception) -> JSONResponse:
@@ -157,6 +184,10 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
     def close_case(case_id: str, request: Request) -> dict[str, Any]:
         server.release(case_id, _client(request))
         return {"closed": case_id}
+
+    @app.post("/api/cases/{case_id}/heartbeat")
+    def heartbeat(case_id: str, request: Request) -> dict[str, Any]:
+        return server.heartbeat(case_id, _client(request))
 
     @app.get("/api/cases/{case_id}/state")
     def state(case_id: str, request: Request) -> dict[str, Any]:
@@ -189,14 +220,16 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
 
     @app.post("/api/cases/{case_id}/object")
     def new_object(case_id: str, body: ObjectBody, request: Request) -> dict[str, Any]:
-        return server.act(case_id, _client(request), lambda session: session.new_object(body.name, body.label))
+        return server.act(
+            case_id, _client(request), lambda session: session.new_object(body.name, body.label, body.discard)
+        )
 
     @app.post("/api/cases/{case_id}/slice")
     def go_to(case_id: str, body: SliceBody, request: Request) -> dict[str, Any]:
-        return server.go_to(case_id, _client(request), body.index)
+        return server.go_to(case_id, _client(request), body.index, body.discard)
 
     @app.post("/api/cases/{case_id}/preset")
     def preset(case_id: str, body: PresetBody, request: Request) -> dict[str, Any]:
-        return server.set_preset(case_id, _client(request), body.name)
+        return server.set_preset(case_id, _client(request), body.name, body.discard)
 
     return app

@@ -54,6 +54,12 @@ class Prefetcher:
             self._pending = [job for job in jobs if job[0] != self._running]
             self._condition.notify_all()
 
+    def drop(self, keep: Callable[[Hashable], bool]) -> None:
+        """Forget the pending jobs whose id ``keep`` rejects (a closed case's planes: their
+        producers hold its session); a job already being encoded finishes."""
+        with self._condition:
+            self._pending = [job for job in self._pending if keep(job[0])]
+
     def settle(self, job_id: Hashable) -> None:
         """Before the caller encodes ``job_id`` itself: drop it if pending, wait if being encoded."""
         with self._condition:

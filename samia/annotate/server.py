@@ -1,16 +1,28 @@
 """The annotation server's state, without web code: the cases of one data folder, their sessions,
 who holds each case, and the background encoder.
 
-One :class:`AnnotationServer` serves one data folder into one annotation folder. A case is opened
-by one client (a browser page, named by a random id it makes) at a time: another client is told the
-case is open elsewhere, unless it takes the case over (``force``). Every call on a case runs under
-that case's lock, so two requests on one case are serialised while different cases run at once.
-:mod:`samia.annotate.app` puts this behind HTTP.
+One :class:`AnnotationServer` serves one data folder into one annotation folder, and holds that
+folder's lock (:class:`~samia.files.FolderLock`) while it runs: a second server on the same folder
+is refused. A case is worked on by one client (a browser page, named by a random id it makes) at a
+time, under a lease (:mod:`samia.leases`): opening claims it, every request and the page's
+heartbeat renew it, closing the page releases it, and a page that stops sending heartbeats loses it
+after ``SAMIA_LEASE_SECONDS``. Another client opening a case whose lease expired takes it at once;
+one whose lease is live is told and may take it over (``force``), after which the first client is
+told its case was taken over. Every call on a case runs under that case's lock, so two requests on
+one case are serialised while different cases run at once.
+
+Memory stays bounded however many clients come and go: a case's session (its image, label map and
+drafts) lives only while a lease holds it (everything needed to resume is on disk), and the
+embeddings are kept within ``SAMIA_ANNOTATE_CACHE_MB``. :mod:`samia.annotate.app` puts this behind
+HTTP.
 """
 
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -26,9 +38,12 @@ from samia.annotate.log import append_event, write_study_file
 from samia.annotate.prefetch import Prefetcher
 from samia.annotate.session import STATE_NAME, AnnotationSession, opening_view, plane_rgb, read_state
 from samia.embeddings import EmbeddingCache
-from samia.errors import ConfigurationError, SamiaError
+from samia.errors import ConfigurationError, LabelFileChangedError, SamiaError
+from samia.files import FolderLock
+from samia.leases import Leases
 from samia.models.protocol import Segmenter
 from samia.predictor import SamiaPredictor
+from samia.settings import ANNOTATE_CACHE_MB, LEASE_SECONDS
 from samia.transforms import PRESETS, get_preset, volume_to_uint8
 from samia.types import Volume
 
@@ -44,8 +59,8 @@ PALETTE = (
 gives ``"colors": {"1": "#rrggbb"}``."""
 
 
-class CaseBusyError(Exception):
-    """The case is open in another client."""
+class CaseNotOpenError(Exception):
+    """The case has no session open (open it first)."""
 
 
 class UnknownCaseError(Exception):
@@ -59,7 +74,6 @@ class CaseRoom:
     case: AnnotationCase
     lock: threading.Lock = field(default_factory=threading.Lock)
     session: AnnotationSession | None = None
-    holder: str | None = None
     error: str | None = None
 
 
@@ -126,9 +140,11 @@ class AnnotationServer:
         model: the segmenter (any backend); None: manual annotation (brush, polygon, eraser).
         model_name: how the study file names the model.
         clock: seconds since the epoch of logged events.
+        lease_clock: monotonic seconds the leases run on (tests move it).
 
     Raises:
         DatasetLayoutError: ``data`` holds no image.
+        ConfigurationError: another process serves ``out``.
     """
 
     def __init__(
@@ -138,14 +154,19 @@ class AnnotationServer:
         model: Segmenter | None = None,
         model_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        lease_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.data, self.out, self.model, self.clock = Path(data).resolve(), Path(out).resolve(), model, clock
-        self.out.mkdir(parents=True, exist_ok=True)
         cases, problems = find_cases(self.data)
+        self._folder_lock = FolderLock(self.out).__enter__()
         self.rooms = {case.id: CaseRoom(case) for case in cases}
+        self.leases = Leases(
+            LEASE_SECONDS.value(), describe=lambda case: f"case {self.rooms[case].case.name}", clock=lease_clock
+        )
         self.problems = [str(problem) for problem in problems]
         self.colors = _colors(self.data)
-        self.cache = EmbeddingCache(max_items=4 * PREFETCH_SLICES + 8)
+        budget = int(ANNOTATE_CACHE_MB.value() * 2**20)
+        self.cache = EmbeddingCache(max_items=budget // 2**20, max_bytes=budget)
         self.prefetcher = Prefetcher(model, self.cache) if model is not None else None
         write_study_file(self.out, self.data, model_name, self.mode)
         for problem in self.problems:
@@ -157,8 +178,10 @@ class AnnotationServer:
         return "manual" if self.model is None else "assisted"
 
     def close(self) -> None:
+        """Stop the encoder and free the annotation folder for another server."""
         if self.prefetcher is not None:
             self.prefetcher.close()
+        self._folder_lock.__exit__()
 
     # -- cases --------------------------------------------------------------------------------
 
@@ -171,6 +194,7 @@ class AnnotationServer:
     def case_list(self, client: str | None = None) -> list[dict[str, Any]]:
         """Every case: id, name, status (``new``, ``in progress``, ``error``), objects accepted, and
         whether a client other than ``client`` holds it."""
+        self._drop_expired()
         listing = []
         for room in self.rooms.values():
             folder = self.out / room.case.name
@@ -191,56 +215,74 @@ class AnnotationServer:
                     "error": room.error,
                     "objects": accepted,
                     "ground_truth": room.case.ground_truth is not None,
-                    "open_elsewhere": room.holder not in (None, client),
+                    "open_elsewhere": self.leases.holder(room.case.id) not in (None, client),
                 }
             )
         return listing
 
     def open(self, case_id: str, client: str, force: bool = False) -> dict[str, Any]:
-        """Open (or reopen) a case for ``client``; the client's other case is released.
+        """Claim a case for ``client`` and open its session; the client's other cases are released.
 
         Raises:
-            UnknownCaseError, CaseBusyError (held by another client and not ``force``),
+            UnknownCaseError, HeldElsewhereError (another client's lease is live and not ``force``),
             SamiaError (the image cannot be read: the error is kept and logged, other cases work).
         """
         room = self.room(case_id)
-        with room.lock:
-            if room.holder not in (None, client) and not force:
-                raise CaseBusyError(f"case {room.case.name} is open in another browser; take it over to work here")
-            if room.session is None:
-                try:
-                    room.session = self._session(room.case)
-                except SamiaError as error:
-                    room.error = str(error)
-                    self._log_problem(room.case.name, room.error)
-                    raise
-                room.error = None
-            room.holder = client
-            state = self.state(room)
+        self._drop_expired()
+        self.leases.claim(case_id, client, take_over=force)
         for other in self.rooms.values():
-            if other is not room and other.holder == client:
-                other.holder = None
+            if other is not room:
+                self.release(other.case.id, client)
+        try:
+            with room.lock:
+                self._ensure_session(room)
+                state = self.state(room)
+                state["lease_seconds"] = self.leases.seconds
+        except SamiaError:
+            self.leases.release(case_id, client)
+            raise
         self._prefetch(room)
         return state
 
     def release(self, case_id: str, client: str) -> None:
+        """``client`` is done with the case: its lease ends and its session is closed (everything
+        needed to resume is on disk)."""
         room = self.room(case_id)
-        with room.lock:
-            if room.holder == client:
-                room.holder = None
+        if self.leases.release(case_id, client):
+            self._close_session(room)
+
+    def heartbeat(self, case_id: str, client: str) -> dict[str, Any]:
+        """Renew ``client``'s lease on the case (the page calls this while it is shown).
+
+        Raises:
+            LeaseLostError: another client took the case over, or its lease expired and was freed.
+        """
+        self._drop_expired()
+        lease = self.leases.renew(case_id, client)
+        return {"case": case_id, "lease_seconds": round(lease.expires - lease.renewed, 3)}
 
     def act(
         self, case_id: str, client: str, action: Callable[[AnnotationSession], Any], prefetch: bool = False
     ) -> dict[str, Any]:
-        """Run ``action`` on the case's session under its lock, for the client that holds it;
-        returns the new state (with ``latency_ms``: the action's server time). ``prefetch``: the
-        action moved the view, so the planes around it are asked of the encoder."""
+        """Run ``action`` on the case's session under its lock, for the client that holds its lease
+        (renewed); returns the new state (with ``latency_ms``: the action's server time).
+        ``prefetch``: the action moved the view, so the planes around it are asked of the encoder.
+
+        Raises:
+            LeaseLostError: ``client`` does not hold the case (taken over, expired, never opened).
+            LabelFileChangedError: the case's label file was changed on disk; the session is closed,
+                so opening the case again starts from that file.
+        """
         room = self.room(case_id)
+        self.leases.renew(case_id, client)
         with room.lock:
-            if room.session is None or room.holder != client:
-                raise CaseBusyError(f"case {room.case.name} is not open in this browser; open it first")
+            session = self._ensure_session(room)
             started = time.perf_counter()
-            result = action(room.session)
+            try:
+                result = action(session)
+            except LabelFileChangedError:
+                room.session = None
+                raise
             latency = (time.perf_counter() - started) * 1000
             state = self.state(room)
         if prefetch:
@@ -260,18 +302,18 @@ class AnnotationServer:
 
         return self.act(case_id, client, run)
 
-    def go_to(self, case_id: str, client: str, index: int) -> dict[str, Any]:
-        return self.act(case_id, client, lambda session: session.go_to(index), prefetch=True)
+    def go_to(self, case_id: str, client: str, index: int, discard: bool = False) -> dict[str, Any]:
+        return self.act(case_id, client, lambda session: session.go_to(index, discard), prefetch=True)
 
-    def set_preset(self, case_id: str, client: str, name: str) -> dict[str, Any]:
+    def set_preset(self, case_id: str, client: str, name: str, discard: bool = False) -> dict[str, Any]:
         preset = get_preset(name)
-        return self.act(case_id, client, lambda session: session.set_preset(preset), prefetch=True)
+        return self.act(case_id, client, lambda session: session.set_preset(preset, discard), prefetch=True)
 
     def plane_png(self, case_id: str, index: int | None = None) -> bytes:
         room = self.room(case_id)
         with room.lock:
             if room.session is None:
-                raise CaseBusyError(f"case {room.case.name} is not open; open it first")
+                raise CaseNotOpenError(f"case {room.case.name} is not open; open it first")
             return encode_png(room.session.plane_rgb(index))
 
     def state(self, room: CaseRoom) -> dict[str, Any]:
@@ -318,6 +360,36 @@ class AnnotationServer:
     def _log_problem(self, case: str | None, problem: str) -> None:
         append_event(self.out, when=self.clock(), case=case, kind="error", details={"problem": problem})
 
+    def _ensure_session(self, room: CaseRoom) -> AnnotationSession:
+        """The case's session, opened (resumed from disk) if it is not (the caller holds its lock).
+
+        Raises:
+            SamiaError: the image or its saved annotation cannot be read (kept as the case's error).
+        """
+        if room.session is None:
+            try:
+                room.session = self._session(room.case)
+            except SamiaError as error:
+                room.error = str(error)
+                self._log_problem(room.case.name, room.error)
+                raise
+            room.error = None
+        return room.session
+
+    def _close_session(self, room: CaseRoom) -> None:
+        with room.lock:
+            if room.session is None:
+                return
+            room.session = None
+        if self.prefetcher is not None:
+            self.prefetcher.drop(lambda job: job[0] != room.case.id)
+        _return_free_memory()
+
+    def _drop_expired(self) -> None:
+        """Close the sessions of cases whose lease expired."""
+        for case_id in self.leases.expired():
+            self._close_session(self.rooms[case_id])
+
     def _session(self, case: AnnotationCase) -> AnnotationSession:
         from samia.io import read_image
 
@@ -361,3 +433,14 @@ class AnnotationServer:
         index, preset = opening_view(image, self.out / case.name)
         gray = volume_to_uint8(image, preset) if isinstance(image, Volume) else None
         return plane_rgb(gray, image, preset, index)
+
+
+def _return_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc's ``malloc_trim``), so a
+    server's resident memory falls when sessions close instead of staying at its peak."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name:
+        trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+        if trim is not None:
+            trim(0)

@@ -15,8 +15,12 @@ eraser only). Everything it needs to resume is on disk in ``out/<case>/``:
     file's SHA-256 as last written; written atomically after every interaction.
 
 Reopening replays the current object's edits on the same model, so it comes back exactly where it
-was. A label file changed by someone else since (its SHA-256 differs) is kept as it is, never
-overwritten: the session adopts it and logs an ``external_change``. Every interaction goes to the
+was. A label file changed by someone else (its SHA-256 differs from what samia last wrote) is kept
+as it is, never overwritten: a session opened on it adopts it and logs an ``external_change``; an
+open session refuses to write over it (:class:`~samia.errors.LabelFileChangedError`) until the case
+is opened again. Nothing drawn is dropped without being asked: starting another object, moving to
+another slice or changing the window while the current object has a mask not yet accepted is
+refused (:class:`DraftNotAcceptedError`) unless ``discard`` says so. Every interaction goes to the
 log (:mod:`samia.annotate.log`) with the model's latency.
 """
 
@@ -34,8 +38,8 @@ import numpy as np
 
 from samia.annotate.drafts import EDIT_KINDS, MODEL_EDITS, Draft, Edit, apply_edit
 from samia.annotate.log import append_event
-from samia.errors import ConfigurationError, GeometryMismatchError, InvalidLabelError
-from samia.files import atomic_write_bytes, file_sha256
+from samia.errors import ConfigurationError, GeometryMismatchError, InvalidLabelError, LabelFileChangedError
+from samia.files import atomic_write_bytes, file_sha256, file_stamp
 from samia.predictor import SamiaPredictor
 from samia.transforms import IntensityPreset, gray_to_rgb, preset_for, to_rgb_uint8, volume_to_uint8
 from samia.types import Image2D, Volume
@@ -47,6 +51,10 @@ CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 STATE_NAME = "state.json"
 LABEL_FILES = ("labels.png", "labels.nii.gz")
 """A case's label map: a 2D image's, a volume's (with its geometry)."""
+
+
+class DraftNotAcceptedError(ValueError):
+    """The object being drawn has a mask that was not accepted; the action would drop it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +189,7 @@ class AnnotationSession:
         self._position = 0
         self._plane_set: int | None = None
         self._labels_sha256: str | None = None
+        self._labels_stamp: tuple[int, int, int] | None = None
         self._resume()
         self._log("open", details={"resumed_edits": self._position, "preset": self.preset.name})
 
@@ -234,30 +243,50 @@ class AnnotationSession:
 
     # -- interactions -------------------------------------------------------------------------
 
-    def go_to(self, index: int) -> None:
-        """Show slice ``index`` of a volume (the object being drawn starts over on it)."""
+    @property
+    def has_unaccepted_draft(self) -> bool:
+        """The object being drawn has applied edits whose mask differs from what is accepted."""
+        return self._position > 0 and not np.array_equal(self.draft.mask, self.plane_labels() == self.label)
+
+    def go_to(self, index: int, discard: bool = False) -> None:
+        """Show slice ``index`` of a volume (the object being drawn starts over on it).
+
+        Raises:
+            DraftNotAcceptedError: the current draft is not accepted and ``discard`` is False.
+        """
         if self._checked_slice(index) != self.slice_index:
+            self._keep_draft(discard, f"going to slice {index}")
             self.slice_index = index
             self._start(self.label)
             self._save_state()
             self._log("go_to")
 
-    def set_preset(self, preset: IntensityPreset) -> None:
+    def set_preset(self, preset: IntensityPreset, discard: bool = False) -> None:
         """Show (and give the model) the image under another window/level; the object being drawn
-        starts over, since the model's answers depend on the pixels it sees."""
+        starts over, since the model's answers depend on the pixels it sees.
+
+        Raises:
+            DraftNotAcceptedError: the current draft is not accepted and ``discard`` is False.
+        """
         if preset != self.preset:
+            self._keep_draft(discard, f"changing the window to {preset.name}")
             self._set_preset(preset)
             self._start(self.label)
             self._save_state()
             self._log("preset", details={"preset": preset.name})
 
-    def new_object(self, name: str | None = None, label: int | None = None) -> int:
+    def new_object(self, name: str | None = None, label: int | None = None, discard: bool = False) -> int:
         """Start drawing an object: a new label value (the next free one) or an existing one, whose
-        pixels on this plane are replaced when the new draft is accepted. Returns the label value."""
+        pixels on this plane are replaced when the new draft is accepted. Returns the label value.
+
+        Raises:
+            DraftNotAcceptedError: the current draft is not accepted and ``discard`` is False.
+        """
         if label is None:
             label = max([int(self.labels.max()), *self.names, *self.accepted]) + 1
         if not 1 <= label <= 65535:
             raise ValueError(f"label values are 1..65535, got {label}")
+        self._keep_draft(discard, f"starting object {label}")
         self.names.setdefault(label, name or f"object {label}")
         self._start(label)
         self._save_state()
@@ -303,6 +332,7 @@ class AnnotationSession:
         over other objects' where they overlap) and autosave; returns the label file."""
         if self.label == 0:
             raise ValueError("start an object first (new_object)")
+        self._check_label_file()
         plane = self.plane_labels()
         plane[plane == self.label] = 0
         plane[self.draft.mask] = self.label
@@ -340,6 +370,7 @@ class AnnotationSession:
         current = self.draft.mask if self.draft.mask.any() else self.plane_labels() == self.label
         if not current.any():
             raise ValueError(f"object {self.label} has no mask on slice {self.slice_index} to propagate")
+        self._check_label_file()
         user = set(self.accepted.get(self.label, []))
         keys = {index: self.labels[index] == self.label for index in user}
         keys[self.slice_index] = current
@@ -368,6 +399,30 @@ class AnnotationSession:
         self._gray = volume_to_uint8(self.image, preset) if isinstance(self.image, Volume) else None
         self._plane_set = None
 
+    def _keep_draft(self, discard: bool, action: str) -> None:
+        if self.has_unaccepted_draft and not discard:
+            pixels = int(self.draft.mask.sum())
+            raise DraftNotAcceptedError(
+                f"object {self.label} has a mask of {pixels} pixels that is not accepted; "
+                f"accept it (or discard it) before {action}"
+            )
+        if self.has_unaccepted_draft:
+            self._log("discard", details={"pixels": int(self.draft.mask.sum())})
+
+    def _check_label_file(self) -> None:
+        """Refuse to write over a label file someone else changed since samia last wrote or read it
+        (its stamp moved and its SHA-256 differs)."""
+        if self._labels_sha256 is None or not self.label_path.is_file():
+            return
+        if file_stamp(self.label_path) == self._labels_stamp or file_sha256(self.label_path) == self._labels_sha256:
+            return
+        self._log("external_change", details={"file": self.label_path.name, "refused": "write"})
+        raise LabelFileChangedError(
+            self.label_path,
+            "was changed on disk while this case was open; it is kept as it is and nothing was written: "
+            "open the case again to continue from it (the object being drawn is kept)",
+        )
+
     def _start(self, label: int) -> None:
         self.label = label
         self._history = [Draft.empty(self.plane_shape)]
@@ -384,7 +439,7 @@ class AnnotationSession:
 
         reference = self.image if isinstance(self.image, Volume) else None
         write_label_map(self.label_path, self.labels, reference)
-        self._labels_sha256 = file_sha256(self.label_path)
+        self._labels_sha256, self._labels_stamp = file_sha256(self.label_path), file_stamp(self.label_path)
         if self.dicom_series is not None:
             from samia.io.dicom_seg import write_dicom_seg
 
@@ -441,7 +496,7 @@ class AnnotationSession:
         if values.size and values.max() > 65535:
             raise InvalidLabelError(self.label_path, f"label values up to {values.max()}; at most 65535")
         self.labels = values.astype(np.uint16)
-        self._labels_sha256 = file_sha256(self.label_path)
+        self._labels_sha256, self._labels_stamp = file_sha256(self.label_path), file_stamp(self.label_path)
 
     def _log(self, kind: str, **fields: Any) -> None:
         append_event(

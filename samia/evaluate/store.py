@@ -24,10 +24,8 @@ presumed lost that was only slow) replaces itself: never a duplicate. ``DIR`` ma
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +35,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from samia.errors import ConfigurationError
 from samia.evaluate.folders import RunFolder, open_folder
 from samia.evaluate.schema import RESULT_SCHEMA, rows_to_table
-from samia.files import printable
+from samia.files import FolderLock, printable
 
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
 WARNING_COLUMNS = ("case", "slice", "path", "warning", "message", "count")
@@ -192,39 +189,3 @@ def folder_lock(folder: RunFolder) -> Iterator[None]:
         return
     with FolderLock(folder.local):
         yield
-
-
-class FolderLock:
-    """An exclusive lock on a results folder for one process (``fcntl.flock`` on ``DIR/.lock``).
-
-    A second process is refused at once with :class:`~samia.errors.ConfigurationError`; a lock left
-    by a killed process is free (the kernel drops it with the process), so it is taken over.
-    """
-
-    def __init__(self, directory: str | Path) -> None:
-        self.path = Path(directory) / ".lock"
-        self._handle = None
-
-    def __enter__(self) -> FolderLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # held open for the lock's lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise ConfigurationError(
-                f"{self.path.parent} is in use by another samia run ({holder}); wait for it or use another --out"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        self._handle = handle
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._handle.close()  # closing releases the flock
-            self._handle = None

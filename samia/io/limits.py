@@ -9,28 +9,18 @@ The limit is ``SAMIA_MAX_PIXELS`` from the environment, default 2**28 (268 milli
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from samia.errors import ConfigurationError, InvalidImageError
+from samia.errors import InvalidImageError
+from samia.settings import MAX_PIXELS
 
-MAX_PIXELS_ENV = "SAMIA_MAX_PIXELS"
-DEFAULT_MAX_PIXELS = 2**28
+MAX_PIXELS_ENV = MAX_PIXELS.variable
 
 
 def max_pixels() -> int:
     """The largest pixel (voxel) count a file may declare: ``$SAMIA_MAX_PIXELS`` or the default."""
-    text = os.environ.get(MAX_PIXELS_ENV)
-    if not text:
-        return DEFAULT_MAX_PIXELS
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigurationError(f"{MAX_PIXELS_ENV}={text!r} is not a whole number of pixels") from None
-    if value < 1:
-        raise ConfigurationError(f"{MAX_PIXELS_ENV} must be >= 1, got {value}")
-    return value
+    return int(MAX_PIXELS.value())
 
 
 def check_declared_size(path: str | Path, shape: Sequence[int]) -> None:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -55,6 +54,7 @@ import numpy as np
 import samia
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes, file_sha256, file_stamp
+from samia.settings import cache_root
 
 BACKENDS: dict[str, tuple[str, ...]] = {
     "torch": ("fp32",),
@@ -107,8 +107,7 @@ def check_backend(backend: str, precision: str) -> None:
 
 def default_cache_directory() -> Path:
     """``$SAMIA_CACHE/exports``, else ``~/.cache/samia/exports``."""
-    root = os.environ.get("SAMIA_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "samia") / "exports"
+    return cache_root() / "exports"
 
 
 def _package_version(package: str) -> str:

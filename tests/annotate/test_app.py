@@ -83,7 +83,9 @@ def test_open_click_undo_box_accept_and_resume_after_a_restart(served, tmp_path,
     client.post(f"/api/cases/{case}/object", json={"name": "second"}, headers=_headers())
     client.post(f"/api/cases/{case}/edit", json={"kind": "box", "coords": [2, 2, 20, 20]}, headers=_headers())
     pending = server.rooms[case].session.draft.mask.copy()
-    # a new server on the same folders (the old one gone without closing) resumes where it was
+    # a new server on the same folders resumes where the old one was (a killed server's folder lock
+    # is freed by the kernel: tests/hostile/test_one_run_per_folder.py)
+    server.close()
     again = AnnotationServer(tmp_path / "data", tmp_path / "out", tiny_model)
     resumed = TestClient(create_app(again, TOKEN)).post(f"/api/cases/{case}/open", json={}, headers=_headers()).json()
     assert resumed["label"] == 2 and resumed["draft"]["edits"] == 1

@@ -9,33 +9,18 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS
 from PIL import Image
+from serving import serve
 from test_app import write_dataset
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"Debian's chromium is not installed at {CHROMIUM}")
 
 DRAFT_ALPHA = 170  # samia.annotate.server.overlay_rgba: the draft's opacity
-
-
-def _serve(data: Path, out: Path, cache: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "samia.cli.main", "annotate", str(data), "--out", str(out)]
-    command += ["--model", "tiny_sam", "--backend", "torch", "--port", "0"]
-    env = {**os.environ, "SAMIA_CACHE": str(cache)}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert process.stdout is not None
-    for line in process.stdout:  # the URL is printed once the model is built and the port bound
-        found = re.search(r"open (http://127\.0\.0\.1:\d+/\?token=[\w-]+)", line)
-        if found:
-            return process, found.group(1)
-    process.wait()
-    raise AssertionError(f"samia annotate exited with {process.returncode} before printing its URL")
 
 
 def _canvas_point(page, x: int, y: int) -> tuple[float, float]:
@@ -63,7 +48,7 @@ def test_the_page_annotates_saves_resumes_and_reports_errors(tmp_path) -> None:
     data, out = write_dataset(tmp_path / "data"), tmp_path / "out"
     artifacts = Path(os.environ.get("SAMIA_ARTIFACTS_DIR") or tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
-    server, url = _serve(data, out, tmp_path / "cache")
+    server, url = serve(data, out, tmp_path / "cache")
     problems: list[str] = []
     try:
         with sync_playwright() as playwright:
@@ -112,7 +97,7 @@ def test_the_page_annotates_saves_resumes_and_reports_errors(tmp_path) -> None:
                 before = _page_mask(page)
                 server.send_signal(signal.SIGKILL)
                 server.wait()
-                server, url = _serve(data, out, tmp_path / "cache")
+                server, url = serve(data, out, tmp_path / "cache")
                 page.goto(url, wait_until="load")
                 expect(page.locator("#status")).to_have_text("opened case_a")
                 expect(page.locator("#draftinfo")).to_contain_text("object 2: 1 edit(s)")
@@ -133,3 +118,49 @@ def test_the_page_annotates_saves_resumes_and_reports_errors(tmp_path) -> None:
     # the only console error: the browser's own line for the unreadable case's 422
     assert len(problems) == 1 and "422" in problems[0], problems
     assert (artifacts / "annotate.png").stat().st_size > 10_000
+
+
+def test_new_asks_before_dropping_a_mask_and_a_second_browser_takes_the_case_over(tmp_path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    data, out = write_dataset(tmp_path / "data"), tmp_path / "out"
+    server, url = serve(data, out, tmp_path / "cache")
+    asked: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                first = browser.new_context().new_page()  # two contexts: two browsers, no shared state
+                first.goto(url, wait_until="load")
+                expect(first.locator("#status")).to_have_text("opened case_a")
+                first.keyboard.press("n")
+                expect(first.locator("#draftinfo")).to_contain_text("object 1: 0 edit(s)")
+                first.mouse.click(*_canvas_point(first, 30, 20))
+                expect(first.locator("#draftinfo")).to_contain_text("object 1: 1 edit(s)")
+                drawn = _page_mask(first)
+
+                first.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+                first.keyboard.press("n")  # Cancel: keep drawing object 1
+                expect(first.locator("#status")).to_contain_text("object 1 has a mask of")
+                expect(first.locator("#draftinfo")).to_contain_text("object 1: 1 edit(s)")
+                assert not (out / "case_a" / "labels.png").exists()
+                first.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+                first.keyboard.press("n")  # OK: accept it, then the new object
+                expect(first.locator("#draftinfo")).to_contain_text("object 2: 0 edit(s)")
+                saved = np.asarray(Image.open(out / "case_a" / "labels.png"))
+                np.testing.assert_array_equal(saved == 1, drawn)
+                assert len(asked) == 2 and all("that is not accepted" in text for text in asked)
+
+                second = browser.new_context().new_page()
+                second.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+                second.goto(url, wait_until="load")  # opens case_a, held by the first page: take it over
+                expect(second.locator("#status")).to_have_text("opened case_a")
+                assert "case case_a is open in another browser" in asked[-1]
+                first.mouse.click(*_canvas_point(first, 10, 40))
+                expect(first.locator("#status")).to_contain_text("case case_a was taken over by another browser")
+                expect(first.locator("#status")).to_have_class("error")
+            finally:
+                browser.close()
+    finally:
+        server.kill()
+        server.wait()

@@ -12,7 +12,7 @@ from hostile_files import folder_dataset, one_error_line, square_case
 
 from samia.errors import ConfigurationError
 from samia.evaluate import EvaluationConfig, evaluate
-from samia.evaluate.store import FolderLock
+from samia.files import FolderLock
 
 RUN = """
 import sys
@@ -33,7 +33,7 @@ def test_two_evaluations_into_one_folder_one_is_refused(data, tmp_path):
     with FolderLock(out):  # a first run holds the folder
         second = subprocess.run([sys.executable, "-c", RUN, str(data), str(out), "1"], capture_output=True, text=True)
     assert second.returncode == 2
-    assert "in use by another samia run" in one_error_line(second.stderr)
+    assert "in use by another samia process" in one_error_line(second.stderr)
     assert not (out / "results.parquet").exists() and not (out / "config.yaml").exists()
     # both at once, for real: one finishes, the other is refused or runs after it; never mixed seeds
     runs = [
@@ -54,7 +54,7 @@ def test_a_killed_runs_lock_is_taken_over(data, tmp_path):
         [
             sys.executable,
             "-c",
-            f"from samia.evaluate.store import FolderLock\n"
+            f"from samia.files import FolderLock\n"
             f"import os, signal\nlock = FolderLock({str(out)!r}).__enter__()\n"
             "os.kill(os.getpid(), signal.SIGKILL)",
         ]

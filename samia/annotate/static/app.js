@@ -13,7 +13,7 @@ const ui = {
   preset: document.getElementById("preset"), objects: document.getElementById("objects"),
   objectname: document.getElementById("objectname"), draftinfo: document.getElementById("draftinfo"),
 };
-const view = { state: null, plane: null, overlay: null, scale: 1, tool: "point", drag: null, polygon: [], busy: false };
+const view = { state: null, plane: null, overlay: null, scale: 1, tool: "point", drag: null, polygon: [], busy: false, heartbeat: null };
 window.samiaView = view; // for the end-to-end test and the browser console
 
 function say(text, isError) {
@@ -33,6 +33,7 @@ async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error(isJson && content.detail ? content.detail : response.status + " " + response.statusText);
     error.status = response.status;
+    error.reason = isJson ? content.reason : undefined;
     throw error;
   }
   return content;
@@ -74,12 +75,27 @@ async function openCase(id, force) {
     const state = await api("POST", "api/cases/" + id + "/open", { force });
     view.polygon = [];
     await show(state, true);
+    keepLease(state.case, state.lease_seconds);
     say("opened " + state.name);
   } catch (error) {
-    if (error.status === 409 && confirm(error.message + "\n\nTake it over here?")) return openCase(id, true);
+    if (error.reason === "held" && confirm(error.message + "\n\nTake it over here?")) return openCase(id, true);
     say(error.message, true);
   }
   refreshCases().catch((error) => say(error.message, true));
+}
+
+// The case stays ours while the page sends heartbeats; a lost lease is said, an expired one renewed.
+function keepLease(id, seconds) {
+  clearInterval(view.heartbeat);
+  view.heartbeat = setInterval(() => {
+    api("POST", "api/cases/" + id + "/heartbeat", {}).catch((error) => lostLease(id, error));
+  }, Math.max(1000, (seconds * 1000) / 3));
+}
+
+function lostLease(id, error) {
+  if (error.reason === "expired") return openCase(id, false);
+  clearInterval(view.heartbeat);
+  say(error.message, true);
 }
 
 async function show(state, newPlane) {
@@ -148,6 +164,7 @@ function draw() {
 async function run(method, action, body) {
   if (!view.state || view.busy) return;
   view.busy = true;
+  let refused = null;
   try {
     const state = await api(method, "api/cases/" + view.state.case + "/" + action, body);
     await show(state, false);
@@ -155,9 +172,17 @@ async function run(method, action, body) {
     say(action + " \u00b7 " + state.latency_ms.toFixed(0) + " ms" + written);
     if (action === "accept" || action === "propagate") refreshCases().catch((error) => say(error.message, true));
   } catch (error) {
+    refused = error;
     say(error.message, true);
   } finally {
     view.busy = false;
+  }
+  // nothing drawn is dropped unasked: accept first, or stay on the object
+  if (refused && refused.reason === "unaccepted" && confirm(refused.message + "\n\nOK: accept it, then go on. Cancel: keep drawing it.")) {
+    await run("POST", "accept", {});
+    if (!view.state.draft.edits) await run(method, action, body);
+  } else if (refused && (refused.reason === "expired" || refused.reason === "taken_over")) {
+    lostLease(view.state.case, refused);
   }
 }
 
