@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from samia.cli.choices import BACKEND_HELP, PRECISION_HELP, STRATEGY_HELP
-from samia.cli.options import Axis, ConnectedComponents, Layout, Modality, Preset
+from samia.cli.options import Axis, ConnectedComponents, Instances, Layout, Modality, Preset
 
 if TYPE_CHECKING:
     from samia.evaluate.ray_executor import RayExecutor
@@ -67,6 +67,7 @@ def evaluate_command(
         ),
     ] = None,
     connected_components: ConnectedComponents = False,
+    instances: Instances = None,
     preset: Preset = None,
     decode_batch: Annotated[
         int, typer.Option(help="Prompts decoded at a time (bounds memory per image).", metavar="N")
@@ -171,6 +172,7 @@ def evaluate_command(
         input_pipeline=input_pipeline,
         min_area=min_area,
         connected_components=connected_components,
+        instances=instances,
         preset=preset,
         nsd_tolerance_mm=nsd_tolerance,
         nsd_variant=nsd_variant,

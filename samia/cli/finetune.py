@@ -12,6 +12,7 @@ from samia.cli.options import (
     Axis,
     BoxJitter,
     ConnectedComponents,
+    Instances,
     Layout,
     LoraRank,
     Lr,
@@ -101,6 +102,7 @@ def finetune_command(
     axis: Axis = 0,
     min_area: MinArea = 50,
     connected_components: ConnectedComponents = False,
+    instances: Instances = None,
     preset: Preset = None,
     device: Annotated[
         str, typer.Option(help="torch device (cuda: one GPU per process under torchrun).", metavar="NAME")
@@ -129,6 +131,7 @@ def finetune_command(
         axis=axis,
         min_area=min_area,
         connected_components=connected_components,
+        instances=instances,
         preset=preset,
         epochs=epochs,
         patience=patience,

@@ -12,6 +12,7 @@ from samia.cli.options import (
     Axis,
     BoxJitter,
     ConnectedComponents,
+    Instances,
     Layout,
     LoraRank,
     Lr,
@@ -86,6 +87,7 @@ def finetune_study_command(
     axis: Axis = 0,
     min_area: MinArea = 50,
     connected_components: ConnectedComponents = False,
+    instances: Instances = None,
     preset: Preset = None,
     device: Annotated[str, typer.Option(help="torch device.", metavar="NAME")] = "cpu",
 ) -> None:
@@ -114,6 +116,7 @@ def finetune_study_command(
         axis=axis,
         min_area=min_area,
         connected_components=connected_components,
+        instances=instances,
         preset=preset,
         training={
             **({"epochs": epochs, "patience": patience} if steps is None else {}),

@@ -19,6 +19,14 @@ MinArea = Annotated[int, typer.Option(help="Skip objects under this many pixels 
 ConnectedComponents = Annotated[
     bool, typer.Option("--connected-components", help="One object per connected component.", metavar="")
 ]
+Instances = Annotated[
+    str | None,
+    typer.Option(
+        help="The masks number the objects of this one class (an instance map, e.g. nuclei 1..N): "
+        'each value is one object of CLASS. Default: dataset.json\'s "instances", else each value is a class.',
+        metavar="CLASS",
+    ),
+]
 Preset = Annotated[str | None, typer.Option(help=PRESET_HELP, metavar="NAME")]
 
 Lr = Annotated[float, typer.Option(help="AdamW learning rate.", metavar="NUMBER")]

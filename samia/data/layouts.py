@@ -89,6 +89,9 @@ class LayoutScan:
         modality: one of :data:`MODALITIES` when ``dataset.json`` says; None when it does not (each
             case then takes its file's own modality, see :class:`~samia.data.Case`).
         label_names: label value -> name for values > 0 (background is not listed).
+        instances_of: when the label maps number the objects of one class (instance maps, e.g. a
+            microscopy mask numbering each nucleus 1..N): that class's name (``dataset.json``
+            ``"instances": "nucleus"``); None when each label value is a class.
         pairs: ``(case_id, image_path, label_path)`` for every complete pair, sorted by case id.
         problems: one error per unusable file (image without mask, mask without image, duplicate
             stem), sorted by path.
@@ -100,6 +103,7 @@ class LayoutScan:
     dataset: str
     modality: str | None = None
     label_names: dict[int, str] = field(default_factory=dict)
+    instances_of: str | None = None
     pairs: list[tuple[str, Path, Path]] = field(default_factory=list)
     problems: list[SamiaError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -125,6 +129,50 @@ def read_dataset_json(root: Path) -> dict[str, Any] | None:
     if not isinstance(content, dict):
         raise DatasetLayoutError(path, f"must hold a JSON object, found {type(content).__name__}")
     return content
+
+
+def instances_from_json(root: Path) -> str | None:
+    """The class whose instances the label values number (``dataset.json`` ``"instances"``), or None.
+
+    Raises:
+        ConfigurationError: ``"instances"`` is there but not a class name.
+    """
+    value = (read_dataset_json(root) or {}).get("instances")
+    if value is None:
+        return None
+    return checked_class_name(value, f'{root / DATASET_JSON}: "instances"')
+
+
+def resolve_instances(data: str | Path, instances: str | None, connected_components: bool) -> str | None:
+    """What a run records: ``instances`` (the ``--instances`` option, checked) when given, else
+    what ``data``'s ``dataset.json`` says (None: each label value is a class).
+
+    Raises:
+        ConfigurationError: not a class name, or asked together with connected components.
+    """
+    if instances is not None:
+        instances = checked_class_name(instances, "--instances")
+    else:
+        root = Path(data).expanduser()
+        instances = instances_from_json(root) if root.is_dir() else None
+    if instances is not None and connected_components:
+        raise ConfigurationError(
+            f"an instance map's values are its objects already ({instances}): leave out --connected-components"
+        )
+    return instances
+
+
+def checked_class_name(value: Any, where: str) -> str:
+    """``value`` as the name of the class that instance label maps number.
+
+    Raises:
+        ConfigurationError: not a non-empty name of at most 100 characters.
+    """
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 100:
+        raise ConfigurationError(
+            f'{where} must name the one class the label values number (e.g. "nucleus"), got {value!r}'
+        )
+    return value.strip()
 
 
 def _as_int(value: Any) -> int | None:

@@ -5,19 +5,26 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from samia.data.layouts import LAYOUTS, LayoutScan, detect_layout, normalize_modality
+from samia.data.layouts import (
+    LAYOUTS,
+    LayoutScan,
+    checked_class_name,
+    detect_layout,
+    instances_from_json,
+    normalize_modality,
+)
 from samia.errors import DatasetLayoutError, SamiaError
 from samia.files import printable
 
 _log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("case_id", "image_path", "label_path", "modality", "dataset", "label_names")
+MANIFEST_COLUMNS = ("case_id", "image_path", "label_path", "modality", "dataset", "label_names", "instances_of")
 """Columns of :func:`manifest_frame`, in order."""
 
 
@@ -34,6 +41,8 @@ class Case:
         dataset: the dataset name (``dataset.json`` ``"name"``, else the folder name).
         label_names: label value -> name; values missing from the dict are named ``f"label_{v}"``
             (see :meth:`label_name`). Background (0) is not an object and is not listed.
+        instances_of: None when each label value is a class; else the label map numbers the
+            objects of this one class (an instance map): every value is an object of it, named so.
     """
 
     case_id: str
@@ -42,6 +51,7 @@ class Case:
     modality: str | None
     dataset: str
     label_names: dict[int, str] = field(default_factory=dict)
+    instances_of: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "case_id", printable(self.case_id))  # names that are not UTF-8
@@ -53,7 +63,10 @@ class Case:
         return hash((self.dataset, self.case_id, str(self.image_path), str(self.label_path)))
 
     def label_name(self, value: int) -> str:
-        """The name of label ``value`` (``f"label_{value}"`` when the dataset does not name it)."""
+        """The name of label ``value``: the class of an instance map, else the dataset's name for the
+        value (``f"label_{value}"`` when it has none)."""
+        if self.instances_of is not None:
+            return self.instances_of
         return self.label_names.get(int(value), f"label_{int(value)}")
 
     def to_record(self) -> dict[str, Any]:
@@ -66,6 +79,7 @@ class Case:
             "modality": self.modality,
             "dataset": self.dataset,
             "label_names": json.dumps({str(k): v for k, v in sorted(self.label_names.items())}),
+            "instances_of": self.instances_of,
         }
 
     @classmethod
@@ -81,6 +95,7 @@ class Case:
             modality=None if record.get("modality") is None else str(record["modality"]),
             dataset=str(record["dataset"]),
             label_names={int(k): str(v) for k, v in names.items()},
+            instances_of=record.get("instances_of") or None,
         )
 
 
@@ -97,7 +112,8 @@ def scan_dataset(root: str | Path, layout: str = "auto") -> LayoutScan:
     if not root.is_dir():
         raise DatasetLayoutError(root, "is not a folder" if root.exists() else "dataset folder does not exist")
     name = detect_layout(root) if layout == "auto" else layout
-    return LAYOUTS[name](root)
+    scan = LAYOUTS[name](root)
+    return replace(scan, instances_of=instances_from_json(root))
 
 
 def build_manifest(
@@ -105,6 +121,7 @@ def build_manifest(
     layout: str = "auto",
     modality: str | None = None,
     errors: list[SamiaError] | None = None,
+    instances: str | None = None,
 ) -> list[Case]:
     """All complete (image, mask) pairs of a dataset folder, as :class:`Case` objects sorted by ``case_id``.
 
@@ -118,6 +135,8 @@ def build_manifest(
             an image, two files with one stem, a missing file listed in ``dataset.json``) is
             appended to it as a :class:`~samia.errors.SamiaError` naming the file, and skipped; when
             None, the first such problem is raised.
+        instances: the label maps number the objects of this class (instance maps); overrides
+            ``dataset.json``'s ``"instances"``. None: as ``dataset.json`` says (default: classes).
 
     Returns:
         the cases, sorted by ``case_id``. Files are only listed here, not read: a corrupt file is
@@ -128,9 +147,11 @@ def build_manifest(
             case (the message names ``root``).
         MissingFileError: (only when ``errors`` is None) an image without a mask — the message
             names the image and where its mask was expected — or a mask without an image.
-        ConfigurationError: ``modality`` is not a modality samia knows.
+        ConfigurationError: ``modality`` is not a modality samia knows, or ``instances`` (or
+            ``dataset.json``'s) is not a class name.
     """
     override = normalize_modality(modality, strict=True) if modality is not None else None
+    instances = None if instances is None else checked_class_name(instances, "--instances")
     scan = scan_dataset(root, layout)
     for note in scan.notes:
         _log.info("%s: %s", scan.root, note)
@@ -149,6 +170,7 @@ def build_manifest(
             modality=override or scan.modality,
             dataset=scan.dataset,
             label_names=dict(scan.label_names),
+            instances_of=instances or scan.instances_of,
         )
         for case_id, image, label in scan.pairs
     ]

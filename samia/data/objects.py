@@ -3,6 +3,13 @@
 An *object* is one label value present in a 2D label map, or (``connected_components=True``) one
 8-connected component of one label value. Objects smaller than ``min_area`` pixels are not
 returned but counted, so a benchmark can report how many it left out.
+
+In an *instance map* (:attr:`~samia.data.Case.instances_of`: the values number the objects of
+one class, e.g. each nucleus 1..N) every value is still one object (touching nuclei are never
+merged into one component), but all are named by the one class, so results pool by class rather
+than by an instance number that means nothing across images. A class map whose label value is
+many disconnected pieces (:data:`PIECES_HINT` or more) gets an :class:`~samia.errors.InputWarning`
+saying it may be objects, not one object.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from samia.data.manifest import Case
-from samia.errors import ConfigurationError, GeometryMismatchError
+from samia.errors import ConfigurationError, GeometryMismatchError, warn_input
 from samia.io import read_image, read_label
 from samia.io.formats import IMAGE_2D_SUFFIXES, file_suffix
 from samia.types import Image2D, Volume
@@ -28,6 +35,9 @@ ORIGIN_TOLERANCE_VOXELS = 0.1
 
 DIRECTION_ATOL = 1e-3
 """Image and label direction cosines may differ by this much each."""
+
+PIECES_HINT = 10
+"""A label value in this many 8-connected pieces or more on one plane is probably several objects."""
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -93,15 +103,17 @@ def extract_objects(
     names: Mapping[int, str] | None = None,
     min_area: int = 50,
     connected_components: bool = False,
+    instances_of: str | None = None,
 ) -> tuple[list[ObjectMask], int]:
     """The objects of one 2D label map.
 
     Args:
-        labels: ``(H, W)`` integer label map; 0 is background.
+        labels: ``(H, W)`` integer label map (any integer dtype, values kept); 0 is background.
         names: label value -> name; missing values are named ``f"label_{v}"``.
         min_area: objects with fewer pixels are skipped and counted (0 or 1 keeps everything).
         connected_components: one object per 8-connected component of each label value, ranked
             by area (largest first) within the value, instead of one object per value.
+        instances_of: an instance map of this class: every value is one object named so.
 
     Returns:
         ``(objects ordered by label value then component, number skipped as too small)``;
@@ -109,6 +121,8 @@ def extract_objects(
     """
     if labels.ndim != 2:
         raise ValueError(f"expected a 2D label map, got shape {labels.shape}")
+    if instances_of is not None and connected_components:
+        raise ConfigurationError("an instance map's values are its objects already: leave out --connected-components")
     names = names or {}
     values, counts = np.unique(labels, return_counts=True)
     objects: list[ObjectMask] = []
@@ -116,7 +130,7 @@ def extract_objects(
     for value, count in zip(values.tolist(), counts.tolist()):
         if value == 0:
             continue
-        name = names.get(int(value), f"label_{int(value)}")
+        name = instances_of or names.get(int(value), f"label_{int(value)}")
         if not connected_components:
             if count < min_area:
                 skipped += 1
@@ -257,7 +271,7 @@ def iter_slice_items(
     image, label = load_case(case)
     if isinstance(image, Image2D):
         assert isinstance(label, Image2D)
-        objects, skipped = extract_objects(label.array, case.label_names, min_area, connected_components)
+        objects, skipped = _objects(case, label.array, min_area, connected_components)
         if objects or skipped:
             yield SliceItem(case, None, image, objects, skipped)
         return
@@ -278,6 +292,28 @@ def iter_slice_items(
         occupied = np.intersect1d(occupied, np.asarray(wanted, dtype=np.int64))
     for index in occupied.tolist():
         plane = np.take(label.array, index, axis=axis)
-        objects, skipped = extract_objects(plane, case.label_names, min_area, connected_components)
+        objects, skipped = _objects(case, plane, min_area, connected_components)
         if objects or skipped:
             yield SliceItem(case, int(index), image.slice(int(index), axis=axis), objects, skipped, axis)
+
+
+def _objects(case: Case, plane: np.ndarray, min_area: int, connected_components: bool) -> tuple[list[ObjectMask], int]:
+    """:func:`extract_objects` of one plane of ``case``, warning when a class looks like many objects."""
+    if case.instances_of is None and not connected_components:
+        _warn_if_pieces(case, plane)
+    return extract_objects(plane, case.label_names, min_area, connected_components, case.instances_of)
+
+
+def _warn_if_pieces(case: Case, plane: np.ndarray) -> None:
+    for value in np.unique(plane).tolist():
+        if value == 0:
+            continue
+        _, pieces = ndimage.label(plane == value, structure=_EIGHT_CONNECTED)
+        if pieces >= PIECES_HINT:
+            warn_input(
+                case.label_path,
+                f"label {value} ({case.label_name(value)}) is {pieces} disconnected pieces on one plane, evaluated "
+                "as one object; if each piece is an object, use --connected-components (or, for a map numbering "
+                "the objects of one class, --instances NAME)",
+            )
+            return

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from samia.auto import EverythingSettings
+from samia.data.layouts import resolve_instances
 from samia.errors import ConfigurationError
 from samia.evaluate.folders import is_uri
 from samia.metrics.surface import NSD_VARIANTS
@@ -50,6 +51,8 @@ class EvaluationConfig:
         min_area: objects smaller than this many pixels on a slice are skipped and counted; None
             = the protocol's (samia 50, huang2024 51, i.e. objects of <= 50 px dropped).
         connected_components: one object per connected component instead of per label value.
+        instances: the label maps number the objects of this one class (instance maps); None: as
+            the dataset's ``dataset.json`` says (each value a class by default).
         preset: intensity preset name; None = the modality's default.
         nsd_tolerance_mm: tolerance of the normalised surface distance, mm.
         nsd_variant: ``surfel`` (the published NSD) or ``boundary_pixels``.
@@ -88,6 +91,7 @@ class EvaluationConfig:
     input_pipeline: str | None = None
     min_area: int | None = None
     connected_components: bool = False
+    instances: str | None = None
     preset: str | None = None
     nsd_tolerance_mm: float = 2.0
     nsd_variant: str = "surfel"
@@ -110,6 +114,7 @@ class EvaluationConfig:
     decode_batch: int = 32
 
     def __post_init__(self) -> None:
+        self.instances = resolve_instances(self.data, self.instances, self.connected_components)
         if not self.strategies and self.prompts_file is None:
             raise ConfigurationError("at least one --strategy (or a --prompts file) is needed")
         unknown = [s for s in self.selections if s not in SELECTIONS]

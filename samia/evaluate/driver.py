@@ -89,7 +89,7 @@ def plan_cases(config: EvaluationConfig, store: ResultsStore) -> list[Case]:
         DatasetLayoutError: ``cases`` names a case the dataset does not have.
     """
     manifest_errors: list[SamiaError] = []
-    cases = build_manifest(config.data, config.layout, config.modality, errors=manifest_errors)
+    cases = build_manifest(config.data, config.layout, config.modality, manifest_errors, config.instances)
     for error in manifest_errors:
         path = getattr(error, "path", config.data)
         store.record_error(unit_key(Path(path).name, NO_SLICE), Path(path).name, NO_SLICE, path, error)

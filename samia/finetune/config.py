@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from samia.data.layouts import resolve_instances
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
 from samia.prompts import STRATEGIES
@@ -48,7 +49,7 @@ class FinetuneConfig:
         checkpoint: base weights file; None = the model's bundled weights.
         val_fraction: fraction of the cases (rounded, at least one) held out for validation when
             ``val`` is None. Splits are by case, never by slice.
-        layout, modality, axis, min_area, connected_components, preset: how cases become 2D
+        layout, modality, axis, min_area, connected_components, instances, preset: how cases become 2D
             objects, exactly as in ``samia evaluate``.
         epochs: maximum number of passes over the training images.
         patience: stop after this many epochs without a better validation Dice.
@@ -93,6 +94,7 @@ class FinetuneConfig:
     axis: int = 0
     min_area: int = 50
     connected_components: bool = False
+    instances: str | None = None
     preset: str | None = None
     epochs: int = 20
     patience: int = 5
@@ -116,6 +118,7 @@ class FinetuneConfig:
     embedding_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        self.instances = resolve_instances(self.data, self.instances, self.connected_components)
         if self.train_decoder is None:
             self.train_decoder = self.method in DECODER_TRAINS_BY_DEFAULT
         problems = []

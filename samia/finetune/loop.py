@@ -128,13 +128,17 @@ class Trainer:
 
     def _split(self) -> tuple[list[Case], list[Case], dict[str, Any]]:
         config = self.config
-        cases = build_manifest(config.data, config.layout, config.modality)
+        cases = build_manifest(config.data, config.layout, config.modality, instances=config.instances)
         if config.val is None and config.val_cases is None:
             train, val = split_cases(
                 select_cases(cases, config.cases, config.data), config.val_fraction, config.seed, config.data
             )
         else:
-            pool = cases if config.val is None else build_manifest(config.val, config.layout, config.modality)
+            pool = (
+                cases
+                if config.val is None
+                else build_manifest(config.val, config.layout, config.modality, instances=config.instances)
+            )
             val = select_cases(pool, config.val_cases, config.val or config.data)
             held_out = {c.case_id for c in val} if config.val is None else set()
             remaining = [c for c in cases if c.case_id not in held_out]

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from samia.data.layouts import resolve_instances
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
 from samia.finetune.config import METHOD_NAMES, FinetuneConfig
@@ -92,7 +93,7 @@ class StudyConfig:
         val_cases: cases held out for validation (early stopping), shared by every run.
         seed: seed of the split, the orders and every run.
         checkpoint: base weights file; None = the model's bundled weights.
-        layout, modality, axis, min_area, connected_components, preset: how cases become 2D
+        layout, modality, axis, min_area, connected_components, instances, preset: how cases become 2D
             objects, as in ``samia evaluate`` and ``samia finetune``.
         training: other :class:`~samia.finetune.FinetuneConfig` options of every run
             (:data:`TRAINING_OPTIONS`: epochs, lr, prompts, ...).
@@ -119,12 +120,14 @@ class StudyConfig:
     axis: int = 0
     min_area: int = 50
     connected_components: bool = False
+    instances: str | None = None
     preset: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     steps: int | None = None
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        self.instances = resolve_instances(self.data, self.instances, self.connected_components)
         problems = []
         if not self.methods:
             problems.append("at least one --method is needed")
@@ -182,6 +185,7 @@ class StudyConfig:
             axis=self.axis,
             min_area=self.min_area,
             connected_components=self.connected_components,
+            instances=self.instances,
             preset=self.preset,
             val_strategies=self.validation_strategies,
             seed=seed,

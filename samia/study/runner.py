@@ -87,7 +87,7 @@ def open_study(config: StudyConfig) -> tuple[StudySplit, StudyConfig]:
         DatasetLayoutError: too few cases for the split.
     """
     out = Path(config.out)
-    cases = build_manifest(config.data, config.layout, config.modality)
+    cases = build_manifest(config.data, config.layout, config.modality, instances=config.instances)
     data_sha256 = dataset_hash(cases, case_digests(cases))
     path = out / STUDY_FILE
     if not path.is_file():
@@ -118,6 +118,7 @@ def test_config(config: StudyConfig, split: StudySplit, out: Path, checkpoint: s
         axis=config.axis,
         min_area=config.min_area,
         connected_components=config.connected_components,
+        instances=config.instances,
         preset=config.preset,
         device=config.device,
     )
