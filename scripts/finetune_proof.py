@@ -11,7 +11,8 @@ On the bundled real MRI samples (``colin27_aal_2d``, 13 slices = 13 cases):
 3. ``samia evaluate`` zero-shot and fine-tuned LiteMedSAM on the held-out cases with the ``point1``
    (LiteMedSAM was trained with boxes only) and ``box`` strategies;
 4. per strategy and selection rule, the paired Wilcoxon signed-rank test and the BCa bootstrap 95%
-   interval of the Dice difference over the same held-out objects
+   interval of the Dice difference over the held-out cases (each case's objects averaged; no
+   p-value below 10 cases)
    (:func:`samia.analysis.stats.paired_test`, as ``samia report`` computes them).
 
 Writes ``OUT/train/`` and ``OUT/test/`` (dataset folders of symbolic links), ``OUT/finetune/``,
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from samia.analysis.stats import paired_test
+from samia.analysis.stats import MIN_CASES_FOR_P, paired_test
 from samia.data import Case, build_manifest, sample_dataset_path
 from samia.evaluate import EvaluationConfig, evaluate
 from samia.finetune import FinetuneConfig, finetune
@@ -77,18 +78,22 @@ def comparison(zero_shot: pd.DataFrame, finetuned: pd.DataFrame, seed: int) -> p
     rng = np.random.default_rng(seed)
     rows = []
     for (strategy, selection), group in pairs.groupby(["strategy", "selection"], sort=False):
-        test = paired_test(group["dice_finetuned"].to_numpy(), group["dice_zero_shot"].to_numpy(), rng)
+        test = paired_test(
+            group["dice_finetuned"].to_numpy(), group["dice_zero_shot"].to_numpy(), rng, cases=group["case"].to_numpy()
+        )
         rows.append(
             {
                 "strategy": strategy,
                 "selection": selection,
-                "n": test.n,
+                "cases": test.n,
+                "objects": test.n_pairs,
                 "zero_shot_dice": test.mean_b,
                 "finetuned_dice": test.mean_a,
                 "difference": test.mean_difference,
                 "ci_low": test.ci_low,
                 "ci_high": test.ci_high,
                 "wilcoxon_p": test.p_value,
+                "p_withheld": test.p_withheld,
                 "rank_biserial": test.rank_biserial,
             }
         )
@@ -97,14 +102,15 @@ def comparison(zero_shot: pd.DataFrame, finetuned: pd.DataFrame, seed: int) -> p
 
 def markdown(table: pd.DataFrame) -> str:
     lines = [
-        "| strategy | selection | n | zero-shot Dice | fine-tuned Dice | difference [95% CI] | Wilcoxon p |",
+        "| strategy | selection | cases (objects) | zero-shot Dice | fine-tuned Dice | difference [95% CI] | Wilcoxon p |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples(index=False):
+        p_value = f"withheld (n < {MIN_CASES_FOR_P} cases)" if row.p_withheld else f"{row.wilcoxon_p:.2g}"
         lines.append(
-            f"| `{row.strategy}` | {row.selection} | {row.n} | {row.zero_shot_dice:.3f} | "
+            f"| `{row.strategy}` | {row.selection} | {row.cases} ({row.objects}) | {row.zero_shot_dice:.3f} | "
             f"{row.finetuned_dice:.3f} | {row.difference:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] | "
-            f"{row.wilcoxon_p:.2g} |"
+            f"{p_value} |"
         )
     return "\n".join(lines) + "\n"
 

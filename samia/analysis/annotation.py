@@ -65,14 +65,19 @@ def summary_table(objects: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_table(objects: pd.DataFrame, rng: np.random.Generator, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
-    """Assisted against manual on the objects both annotated (by case and name), per measure."""
+    """Assisted against manual on the objects both annotated (by case and name), per measure; the
+    objects of one case are averaged (``n`` counts cases, ``n_pairs`` objects)."""
     assisted = objects[objects["mode"] == "assisted"].drop_duplicates(["case", "name"])
     manual = objects[objects["mode"] == "manual"].drop_duplicates(["case", "name"])
     both = assisted.merge(manual, on=["case", "name"], suffixes=("_assisted", "_manual"))
     rows = []
     for column, label in PAIRED_MEASURES:
         test = paired_test(
-            both[f"{column}_assisted"].to_numpy(float), both[f"{column}_manual"].to_numpy(float), rng, n_resamples
+            both[f"{column}_assisted"].to_numpy(float),
+            both[f"{column}_manual"].to_numpy(float),
+            rng,
+            n_resamples,
+            cases=both["case"].to_numpy(),
         )
         rows.append({"measure": label, **test.to_record()})
     return pd.DataFrame(rows)
@@ -148,11 +153,12 @@ def _paired_view(paired: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "measure": paired["measure"],
-            "n": paired["n"].astype(str),
+            "cases": paired["n"].astype(str),
+            "objects": paired["n_pairs"].astype(str),
             "assisted": paired["mean_a"].map(formatting.number),
             "manual": paired["mean_b"].map(formatting.number),
             "difference": paired["mean_difference"].map(formatting.number),
             "95% CI": [formatting.interval(lo, hi) for lo, hi in zip(paired["ci_low"], paired["ci_high"])],
-            "p": paired["p_value"].map(formatting.p_value),
+            "p": formatting.p_values(paired),
         }
     )

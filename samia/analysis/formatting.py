@@ -2,6 +2,8 @@
 
 The CSV files keep the raw numbers; these views round them, join a mean with its spread and an
 interval's ends, and write p-values in scientific notation below 0.001. Missing values show as ``–``.
+Every estimate stands beside the number of cases behind it; a p-value withheld for too few cases
+says so (:data:`~samia.analysis.stats.MIN_CASES_FOR_P`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import math
 from collections.abc import Sequence
 
 import pandas as pd
+
+from samia.analysis.stats import MIN_CASES_FOR_P
 
 MISSING = "–"
 
@@ -24,6 +28,15 @@ def p_value(value: float) -> str:
     if value is None or math.isnan(value):
         return MISSING
     return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def p_values(frame: pd.DataFrame, column: str = "p_value") -> list[str]:
+    """``frame[column]`` as :func:`p_value`, or ``withheld (n < 10 cases)`` where ``p_withheld``."""
+    withheld = frame["p_withheld"] if "p_withheld" in frame else pd.Series(False, index=frame.index)
+    return [
+        f"withheld (n < {MIN_CASES_FOR_P} cases)" if hidden else p_value(value)
+        for value, hidden in zip(frame[column], withheld)
+    ]
 
 
 def interval(low: float, high: float, digits: int = 3) -> str:
@@ -43,7 +56,8 @@ def summary_view(summary: pd.DataFrame, keys: Sequence[str], unit: str = "mm") -
     return pd.DataFrame(
         {
             **_keys(summary, keys),
-            "n": summary["n"].astype(int).astype(str),
+            "cases": summary["n_cases"].astype(int).astype(str),
+            "rows": summary["n"].astype(int).astype(str),
             "Dice mean ± std": [
                 f"{number(m)} ± {number(s)}" for m, s in zip(summary["dice_mean"], summary["dice_std"])
             ],
@@ -61,7 +75,8 @@ def target_view(targets: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             **_keys(targets, ["model_id", "strategy", "selection", "rank", "dataset", "object"]),
-            "n": targets["n"].astype(int).astype(str),
+            "cases": targets["n_cases"].astype(int).astype(str),
+            "rows": targets["n"].astype(int).astype(str),
             "Dice mean ± std": [
                 f"{number(m)} ± {number(s)}" for m, s in zip(targets["dice_mean"], targets["dice_std"])
             ],
@@ -77,7 +92,8 @@ def comparison_view(comparisons: pd.DataFrame, within: Sequence[str]) -> pd.Data
             **_keys(comparisons, within),
             "A": comparisons["a"].astype(str),
             "B": comparisons["b"].astype(str),
-            "pairs": comparisons["n"].astype(int).astype(str),
+            "cases": comparisons["n"].astype(int).astype(str),
+            "pairs": comparisons["n_pairs"].astype(int).astype(str),
             "Dice A": comparisons["mean_a"].map(number),
             "Dice B": comparisons["mean_b"].map(number),
             "A − B mean [95% CI]": [
@@ -85,8 +101,8 @@ def comparison_view(comparisons: pd.DataFrame, within: Sequence[str]) -> pd.Data
                 for d, lo, hi in zip(comparisons["mean_difference"], comparisons["ci_low"], comparisons["ci_high"])
             ],
             "A − B median": comparisons["median_difference"].map(number),
-            "Wilcoxon p": comparisons["p_value"].map(p_value),
-            "Holm p": comparisons["p_holm"].map(p_value),
+            "Wilcoxon p": p_values(comparisons),
+            "Holm p": p_values(comparisons, "p_holm"),
             "rank-biserial r": comparisons["rank_biserial"].map(number),
         }
     )
@@ -97,11 +113,12 @@ def correlation_view(correlations: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             **_keys(correlations, ["model_id", "strategy", "selection", "factor"]),
+            "cases": correlations["n_cases"].astype(int).astype(str),
             "objects": correlations["n"].astype(int).astype(str),
             "Spearman ρ": correlations["rho"].map(number),
-            "p": correlations["p_value"].map(p_value),
+            "p": p_values(correlations),
             "partial ρ": correlations["partial_rho"].map(number),
-            "partial p": correlations["partial_p_value"].map(p_value),
+            "partial p": p_values(correlations, "partial_p_value"),
         }
     )
 

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from samia.analysis.results import model_order, selection_order, strategy_order
+from samia.analysis.results import case_labels, model_order, selection_order, strategy_order
 from samia.analysis.stats import bootstrap_ci
 
 LOG_SCALE_FACTORS = frozenset({"area_px", "area_mm2", "area_fraction"})
@@ -127,10 +127,12 @@ def dice_vs_clicks(clicks: pd.DataFrame, rng: np.random.Generator) -> Figure:
             rows = chosen[chosen["model_id"] == model]
             if rows.empty:
                 continue
-            per_click = rows.groupby("n_clicks", sort=True)["dice"]
-            means = per_click.mean()
+            per_click = rows.assign(_case=case_labels(rows)).groupby("n_clicks", sort=True)
+            means = per_click["dice"].mean()
             counts = means.index.to_numpy()
-            intervals = np.array([bootstrap_ci(values.to_numpy(), rng) for _, values in per_click])
+            intervals = np.array(
+                [bootstrap_ci(group["dice"].to_numpy(), rng, cases=group["_case"]) for _, group in per_click]
+            )
             axes.plot(counts, means.to_numpy(), "o-", color=colour(index), label=model, markersize=4)
             axes.fill_between(counts, intervals[:, 0], intervals[:, 1], color=colour(index), alpha=0.2)
         axes.set_xlabel("clicks")

@@ -147,6 +147,8 @@ class _ReportBuilder:
         runs = grouped.agg(
             rows=("dice", "size"),
             models=("model_id", lambda v: ", ".join(sorted(v.unique()))),
+            checkpoint=("checkpoint", lambda v: ", ".join(sorted(v.dropna().astype(str).unique())) or "bundled"),
+            weights_sha256=("weights_sha256", lambda v: ", ".join(sorted(v.astype(str).unique()))),
             datasets=("dataset", lambda v: ", ".join(sorted(v.unique()))),
             strategies=("strategy", lambda v: ", ".join(ordered(v, PROTOCOL_ORDER))),
             selections=("selection", lambda v: ", ".join(ordered(v, SELECTIONS))),
@@ -157,7 +159,14 @@ class _ReportBuilder:
             "Inputs",
             f"{len(self.results)} result rows from {len(runs)} run(s); plots and overlays of one "
             f"selection rule use {self.selection}.",
-            tables=[ReportTable("runs", "The result folders read.", runs, view)],
+            tables=[
+                ReportTable(
+                    "runs",
+                    "The result folders read, with each model's weights file and the SHA-256 of its weights.",
+                    runs,
+                    view,
+                )
+            ],
         )
 
     def overview(self) -> Section:

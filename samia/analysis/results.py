@@ -2,7 +2,7 @@
 
 - :func:`load_results` concatenates the ``results.parquet`` of several ``samia evaluate`` folders
   and labels models (``model_id``) so that one model name with different weights (zero-shot vs
-  fine-tuned) counts as two models.
+  fine-tuned) counts as two models, named by their checkpoint files (the hash is in the details).
 - Two rows are about the same object when they agree on :data:`OBJECT_KEY`, and about the same
   prompt when they also agree on :func:`prompt_key` (the variant, and the click count and jitter
   band where the protocol records them).
@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from samia.errors import InputError, MissingFileError
-from samia.evaluate.config import read_config
+from samia.evaluate.config import EvaluationConfig, read_config
 from samia.evaluate.schema import CORE_COLUMNS, missing_columns
 from samia.selection import SELECTIONS
 
@@ -53,9 +54,11 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
     """The rows of every ``DIR/results.parquet``, concatenated.
 
     Columns added: ``run`` (the folder's name), ``results_dir`` (its absolute path, to find saved
-    masks and ``config.yaml``) and ``model_id``: the model name, with ``@`` and the first 8 digits of
-    the weights' SHA-256 when one name comes with several weights, and with the options in which its
-    runs differ (:meth:`~samia.evaluate.config.EvaluationConfig.condition`, from each folder's
+    masks and ``config.yaml``), ``checkpoint`` (the weights file its ``config.yaml`` names; None for
+    bundled weights or an unknown file) and ``model_id``: the registry name, and when one name comes
+    with several weights, the checkpoint file that tells them apart
+    (:func:`model_names`, e.g. ``litemedsam (ft_lora/best.pt)`` and ``litemedsam (bundled)``), and
+    with the options in which its runs differ (:meth:`~samia.evaluate.config.EvaluationConfig.condition`, from each folder's
     ``config.yaml``) when one model was run under several conditions, e.g.
     ``litemedsam [preset=ct_lung]`` and ``litemedsam [preset=default]``: two arms that the report
     compares on the same prompts, never one model with each object twice.
@@ -87,20 +90,71 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
     if "level" not in results.columns:  # results of samia before volume evaluation: slice rows only
         results["level"] = "slice"
     results["level"] = results["level"].fillna("slice")
-    hashes_per_model = results.groupby("model")["weights_sha256"].transform("nunique")
-    results["model_id"] = results["model"].where(
-        hashes_per_model == 1, results["model"] + "@" + results["weights_sha256"].str[:8]
+    configs = {run: _config(Path(run)) for run in results["results_dir"].unique()}
+    results["checkpoint"] = results["results_dir"].map(
+        {run: None if config is None else config.checkpoint for run, config in configs.items()}
     )
+    results["model_id"] = model_names(results, {run: config is not None for run, config in configs.items()})
     results["model_id"] = _with_conditions(results)
     return results
+
+
+def _config(directory: Path) -> EvaluationConfig | None:
+    path = directory / "config.yaml"
+    return read_config(path) if path.is_file() else None
+
+
+def model_names(results: pd.DataFrame, known: dict[str, bool]) -> pd.Series:
+    """Each row's model: its registry name (``model``), and when that name comes with several
+    weights (``weights_sha256``), the checkpoint file of each: the fewest trailing parts of the path
+    that tell the files apart (``best.pt`` or ``ft_lora/best.pt``; ``bundled`` without one). One
+    file seen with two hashes (rewritten between runs), or runs whose ``config.yaml`` is missing
+    (``known`` is False for their ``results_dir``), add ``@`` and the hash's first 8 digits.
+
+    Args:
+        results: rows with ``model``, ``weights_sha256``, ``checkpoint`` and ``results_dir``.
+        known: ``results_dir`` -> whether its checkpoint is known (it has a ``config.yaml``).
+    """
+    names = pd.Series(results["model"].astype(str), index=results.index)
+    for model, rows in results.groupby("model", sort=False):
+        weights = rows[["weights_sha256", "checkpoint", "results_dir"]].drop_duplicates()
+        if weights["weights_sha256"].nunique() == 1:
+            continue
+        files = [str(path) for path in weights["checkpoint"].dropna().unique()]
+        shown = _distinguishing_suffixes(files)
+        hashes_per_file = weights.groupby(weights["checkpoint"].fillna(""))["weights_sha256"].nunique()
+        for (sha, checkpoint, run), index in rows.groupby(
+            ["weights_sha256", "checkpoint", "results_dir"], dropna=False
+        ).groups.items():
+            file = None if pd.isna(checkpoint) else str(checkpoint)
+            label = f"{model} ({shown[file] if file is not None else 'bundled'})"
+            if not known.get(run, False):
+                label = f"{model}@{str(sha)[:8]}"
+            elif hashes_per_file[file or ""] > 1:
+                label = f"{label} @{str(sha)[:8]}"
+            names[index] = label
+    return names
+
+
+def _distinguishing_suffixes(paths: Sequence[str]) -> dict[str, str]:
+    """Each path's fewest trailing parts that no other path of ``paths`` ends with the same way."""
+    shown = {}
+    for path in paths:
+        parts = Path(path).parts
+        for count in range(1, len(parts) + 1):
+            tail = parts[-count:]
+            if all(Path(other).parts[-count:] != tail for other in paths if other != path):
+                break
+        shown[path] = "/".join(tail)
+    return shown
 
 
 def _with_conditions(results: pd.DataFrame) -> pd.Series:
     """``model_id`` with ``[option=value, ...]`` for the options in which the runs of one model differ."""
     conditions = {}
     for directory in results["results_dir"].unique():
-        path = Path(directory) / "config.yaml"
-        conditions[directory] = read_config(path).condition() if path.is_file() else {}
+        config = _config(Path(directory))
+        conditions[directory] = {} if config is None else config.condition()
     labels = {}
     for model_id, runs in results.groupby("model_id", sort=False)["results_dir"].unique().items():
         keys = sorted({key for run in runs for key in conditions[run]})
@@ -135,6 +189,11 @@ def ordered(values: pd.Series | Sequence[str], order: Sequence[str]) -> list[str
 def strategy_order(results: pd.DataFrame) -> list[str]:
     """The strategies in ``results``, in :data:`PROTOCOL_ORDER`."""
     return ordered(results["strategy"], PROTOCOL_ORDER)
+
+
+def case_labels(frame: pd.DataFrame) -> np.ndarray:
+    """``(rows,)`` the case of every row, ``dataset/case``: the unit the report's statistics count."""
+    return (frame["dataset"].astype(str) + "/" + frame["case"].astype(str)).to_numpy()
 
 
 def model_order(results: pd.DataFrame) -> list[str]:

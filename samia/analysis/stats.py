@@ -4,6 +4,12 @@ Everything scipy provides comes from scipy (``bootstrap``, ``wilcoxon``, ``spear
 ``rankdata``, the t distribution); written here are only what it lacks: Holm's step-down
 adjustment, the matched-pairs rank-biserial effect size and the partial Spearman correlation.
 NaN inputs are dropped (pairwise for paired data) and the remaining ``n`` is reported.
+
+The unit of inference is the *case* (a patient, an image, a volume), never a slice or an object:
+objects of one case are not independent. Given each value's case, :func:`bootstrap_ci` resamples
+whole cases (a cluster bootstrap of the pooled mean) and :func:`paired_test` averages each case's
+pairs before testing, so ``n`` counts cases; below :data:`MIN_CASES_FOR_P` paired cases no p-value
+is given (``p_withheld``): a signed-rank test on a handful of cases says nothing a reader should act on.
 """
 
 from __future__ import annotations
@@ -22,38 +28,81 @@ BCA_MAX_N = 5000
 and its corrections vanish for large samples."""
 BATCH_VALUES = 2**22
 """Resampled values held in memory at once (``batch`` of ``scipy.stats.bootstrap``)."""
+MIN_CASES_FOR_P = 10
+"""Fewer paired cases than this: the p-value is withheld (NaN, ``p_withheld``)."""
+
+
+def _case_codes(cases: np.ndarray | None, count: int) -> np.ndarray:
+    """``(count,)`` int codes of each value's case (each value its own case when ``cases`` is None)."""
+    if cases is None:
+        return np.arange(count)
+    cases = np.asarray(cases)
+    if len(cases) != count:
+        raise ValueError(f"{len(cases)} case labels for {count} values")
+    return np.unique(cases.astype(str), return_inverse=True)[1].reshape(-1)
+
+
+def case_means(values: np.ndarray, cases: np.ndarray) -> np.ndarray:
+    """``(n_cases,)`` the mean of ``values`` within each case (NaN values left out; cases in
+    sorted order of their labels)."""
+    values = np.asarray(values, dtype=np.float64)
+    keep = ~np.isnan(values)
+    codes = _case_codes(np.asarray(cases)[keep], int(keep.sum()))
+    return np.bincount(codes, weights=values[keep]) / np.bincount(codes)
+
+
+def _pooled_mean(sums: np.ndarray, counts: np.ndarray, axis: int = -1) -> np.ndarray:
+    return sums.sum(axis=axis) / counts.sum(axis=axis)
 
 
 def bootstrap_ci(
-    values: np.ndarray, rng: np.random.Generator, confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES
+    values: np.ndarray,
+    rng: np.random.Generator,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = N_RESAMPLES,
+    cases: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Bias-corrected and accelerated (BCa) bootstrap interval of the mean (``scipy.stats.bootstrap``).
 
-    Samples larger than :data:`BCA_MAX_N` get the percentile interval.
+    With ``cases``, whole cases are resampled (a cluster bootstrap): the statistic is the pooled
+    mean of the resampled cases' values, so objects or slices of one case move together and the
+    interval reflects how many cases there are, not how many values. Samples of more than
+    :data:`BCA_MAX_N` cases get the percentile interval.
 
     Args:
         values: ``(n,)`` floats; NaN values are dropped.
         rng: the resampling generator (seeded by the caller for reproducible reports).
         confidence: coverage of the interval.
         n_resamples: bootstrap resamples.
+        cases: ``(n,)`` the case of each value (any labels); None: each value is its own case.
 
     Returns:
-        ``(low, high)``; ``(NaN, NaN)`` for fewer than 2 values; ``(v, v)`` when all values equal ``v``
+        ``(low, high)``; ``(NaN, NaN)`` for fewer than 2 cases; ``(v, v)`` when all values equal ``v``
         (the interval of a degenerate sample is the point itself).
     """
     values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
+    keep = ~np.isnan(values)
+    codes = _case_codes(None if cases is None else np.asarray(cases)[keep], int(keep.sum()))
+    values = values[keep]
+    sums, counts = np.bincount(codes, weights=values), np.bincount(codes).astype(np.float64)
+    if len(sums) < 2:
         return math.nan, math.nan
     if np.all(values == values[0]):
         return float(values[0]), float(values[0])
+    method = "BCa" if len(sums) <= BCA_MAX_N else "percentile"
+    batch = max(1, BATCH_VALUES // len(sums))
+    if np.all(counts == 1):
+        samples, statistic, paired = (sums,), np.mean, False
+    else:
+        samples, statistic, paired = (sums, counts), _pooled_mean, True
     result = stats.bootstrap(
-        (values,),
-        np.mean,
+        samples,
+        statistic,
+        paired=paired,
         n_resamples=n_resamples,
-        batch=max(1, BATCH_VALUES // len(values)),
+        batch=batch,
         confidence_level=confidence,
-        method="BCa" if len(values) <= BCA_MAX_N else "percentile",
+        method=method,
         rng=rng,
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
@@ -101,20 +150,25 @@ def rank_biserial(differences: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class PairedTest:
-    """One paired comparison of ``a`` against ``b`` (difference = ``a - b``).
+    """One paired comparison of ``a`` against ``b`` (difference = ``a - b``), over cases.
 
     Attributes:
-        n: pairs with both values present.
-        mean_a, mean_b: the means of the pairs.
-        mean_difference: mean of ``a - b``; ``ci_low`` / ``ci_high`` its BCa bootstrap interval.
-        median_difference: median of ``a - b``.
-        statistic, p_value: Wilcoxon signed-rank test (two-sided, zero differences dropped; exact
-            for small samples without ties, normal approximation otherwise); ``p_value`` is 1 when
-            every difference is 0 and NaN for fewer than 2 pairs.
-        rank_biserial: the effect size (:func:`rank_biserial`).
+        n: cases with at least one pair (the unit of the test, the interval and the means).
+        n_pairs: pairs with both values present (objects or prompts), averaged within each case.
+        mean_a, mean_b: the means over cases of each case's mean.
+        mean_difference: mean of the cases' ``a - b``; ``ci_low`` / ``ci_high`` its BCa bootstrap
+            interval over cases.
+        median_difference: median of the cases' ``a - b``.
+        statistic, p_value: Wilcoxon signed-rank test over cases (two-sided, zero differences
+            dropped; exact for small samples without ties, normal approximation otherwise);
+            ``p_value`` is 1 when every difference is 0, NaN for fewer than 2 cases, and NaN with
+            ``p_withheld`` for fewer than :data:`MIN_CASES_FOR_P`.
+        p_withheld: the p-value was not computed: too few cases.
+        rank_biserial: the effect size over cases (:func:`rank_biserial`).
     """
 
     n: int
+    n_pairs: int
     mean_a: float
     mean_b: float
     mean_difference: float
@@ -123,26 +177,42 @@ class PairedTest:
     median_difference: float
     statistic: float
     p_value: float
+    p_withheld: bool
     rank_biserial: float
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def paired_test(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_resamples: int = N_RESAMPLES) -> PairedTest:
-    """Wilcoxon signed-rank test, effect size and bootstrap interval of ``a - b`` (see :class:`PairedTest`).
+def paired_test(
+    a: np.ndarray,
+    b: np.ndarray,
+    rng: np.random.Generator,
+    n_resamples: int = N_RESAMPLES,
+    cases: np.ndarray | None = None,
+) -> PairedTest:
+    """Wilcoxon signed-rank test, effect size and bootstrap interval of ``a - b`` over cases (see
+    :class:`PairedTest`).
 
     Args:
         a, b: ``(n,)`` paired values (e.g. the Dice of two strategies on the same objects); pairs
             with a NaN on either side are dropped.
         rng: the bootstrap generator.
+        cases: ``(n,)`` the case of each pair: pairs of one case are averaged into one (the unit
+            is the case). None: each pair is its own case.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     keep = ~(np.isnan(a) | np.isnan(b))
-    a, b = a[keep], b[keep]
+    n_pairs = int(keep.sum())
+    if cases is not None:
+        labels = np.asarray(cases)[keep]
+        a, b = case_means(a[keep], labels), case_means(b[keep], labels)
+    else:
+        a, b = a[keep], b[keep]
     differences = a - b
     n = len(differences)
-    if n < 2:
+    withheld = 0 < n < MIN_CASES_FOR_P
+    if n < 2 or withheld:
         statistic = p_value = math.nan
     elif not np.any(differences):
         statistic, p_value = 0.0, 1.0
@@ -152,6 +222,7 @@ def paired_test(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_resamp
     ci_low, ci_high = bootstrap_ci(differences, rng, n_resamples=n_resamples)
     return PairedTest(
         n=n,
+        n_pairs=n_pairs,
         mean_a=float(a.mean()) if n else math.nan,
         mean_b=float(b.mean()) if n else math.nan,
         mean_difference=float(differences.mean()) if n else math.nan,
@@ -160,6 +231,7 @@ def paired_test(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_resamp
         median_difference=float(np.median(differences)) if n else math.nan,
         statistic=statistic,
         p_value=p_value,
+        p_withheld=withheld,
         rank_biserial=rank_biserial(differences),
     )
 

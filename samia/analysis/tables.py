@@ -1,10 +1,11 @@
 """The report's tables, computed from result rows (raw numbers; formatting is ``samia.analysis.formatting``).
 
 - :func:`summary_table`: per group, ``summary.csv``'s statistics (``samia.evaluate.summarize``) plus
-  the 95 % bootstrap interval of the mean Dice.
+  the cases behind them and the 95 % case-level bootstrap interval of the mean Dice.
 - :func:`target_table`: the best and worst objects (targets) of every model x strategy x selection.
 - :func:`compare`: paired comparisons of arms (strategies, selection rules, models) on the same
-  objects or prompts, Holm-adjusted over the table; :func:`strategy_comparisons`,
+  objects or prompts, averaged per case (the unit: ``n`` counts cases), p-values withheld below
+  :data:`~samia.analysis.stats.MIN_CASES_FOR_P` cases, Holm-adjusted over the table; :func:`strategy_comparisons`,
   :func:`selection_comparisons`, :func:`model_comparisons` are its three uses.
 - :func:`factor_correlations`: Spearman and partial Spearman correlation of Dice with each factor.
 """
@@ -21,13 +22,22 @@ import pandas as pd
 from samia.analysis.results import (
     OBJECT_KEY,
     PROTOCOL_ORDER,
+    case_labels,
     model_order,
     object_scores,
     ordered,
     prompt_key,
     protocol_sort,
 )
-from samia.analysis.stats import N_RESAMPLES, PairedTest, bootstrap_ci, correlation, holm, paired_test
+from samia.analysis.stats import (
+    MIN_CASES_FOR_P,
+    N_RESAMPLES,
+    PairedTest,
+    bootstrap_ci,
+    correlation,
+    holm,
+    paired_test,
+)
 from samia.evaluate.summary import summarize
 from samia.metrics import click_auc
 from samia.metrics.factors import FACTOR_NAMES, SIZE_CONTROL, SIZE_FACTORS
@@ -47,15 +57,18 @@ SUMMARY_LEVELS: dict[str, list[str]] = {
 def summary_table(
     results: pd.DataFrame, keys: Sequence[str], rng: np.random.Generator, n_resamples: int = N_RESAMPLES
 ) -> pd.DataFrame:
-    """:func:`samia.evaluate.summarize` over ``keys`` plus ``dice_ci_low`` / ``dice_ci_high``.
+    """:func:`samia.evaluate.summarize` over ``keys`` plus ``n_cases`` and ``dice_ci_low`` / ``dice_ci_high``.
 
-    The interval is the BCa bootstrap 95 % interval of the mean Dice over the group's rows (NaN
-    rows excluded, as from the mean). Rows are sorted in protocol order.
+    ``n`` counts rows (objects x prompts); ``n_cases`` the cases they come from, the unit of the
+    interval: the BCa bootstrap 95 % interval of the mean Dice resampling whole cases (NaN rows
+    excluded, as from the mean; NaN below two cases). Rows are sorted in protocol order.
     """
     keys = list(keys)
     summary = summarize(results, keys)
-    intervals = results.groupby(keys, sort=True, dropna=False)["dice"].apply(
-        lambda values: bootstrap_ci(values.to_numpy(), rng, n_resamples=n_resamples)
+    grouped = results.assign(_case=case_labels(results)).groupby(keys, sort=True, dropna=False)
+    summary["n_cases"] = grouped["_case"].nunique().to_numpy()
+    intervals = grouped[["dice", "_case"]].apply(
+        lambda group: bootstrap_ci(group["dice"].to_numpy(), rng, n_resamples=n_resamples, cases=group["_case"])
     )
     summary[["dice_ci_low", "dice_ci_high"]] = pd.DataFrame(intervals.tolist(), index=summary.index)
     return protocol_sort(summary, keys)
@@ -95,10 +108,11 @@ def compare(
     """Paired Dice comparisons between the values of ``arm`` on the same ``key``, in every ``within`` group.
 
     Within each group every pair of arms ``(a, b)`` (``a`` before ``b`` in ``order``, unknown arms
-    alphabetically after) is compared on the keys both have a Dice for
-    (:func:`samia.analysis.stats.paired_test`; several rows with one key and arm are averaged).
-    Pairs without a common key are left out. ``p_holm`` is Holm's adjustment over the whole table
-    (one family).
+    alphabetically after) is compared on the keys both have a Dice for, averaged within each case
+    (``key`` starts with ``dataset``, ``case``): :func:`samia.analysis.stats.paired_test` over cases,
+    so ``n`` counts cases and ``n_pairs`` the keys; several rows with one key and arm are averaged
+    first. Pairs without a common key are left out. ``p_holm`` is Holm's adjustment over the whole
+    table (one family) of the p-values not withheld.
 
     Returns:
         Columns ``within``, ``a``, ``b`` and the fields of :class:`~samia.analysis.stats.PairedTest`,
@@ -108,8 +122,9 @@ def compare(
     rows = []
     for group_values, group in frame.groupby(within, sort=False, dropna=False):
         table = group.groupby(key + [arm], dropna=False)["dice"].mean().unstack(arm)
+        cases = case_labels(table.index.to_frame(index=False))
         for a, b in combinations(ordered(table.columns, order), 2):
-            test = paired_test(table[a].to_numpy(), table[b].to_numpy(), rng, n_resamples)
+            test = paired_test(table[a].to_numpy(), table[b].to_numpy(), rng, n_resamples, cases=cases)
             if test.n:
                 rows.append({**dict(zip(within, group_values)), "a": a, "b": b, **test.to_record()})
     comparisons = pd.DataFrame(rows, columns=[*within, "a", "b", *(f.name for f in fields(PairedTest))])
@@ -184,11 +199,14 @@ def factor_correlations(results: pd.DataFrame, factors: Sequence[str]) -> pd.Dat
     """Spearman and partial Spearman correlation of Dice with each factor, per model x strategy x selection.
 
     The unit is the object (:func:`~samia.analysis.results.object_scores`); the partial correlation
-    controls for :func:`partial_controls`. p-values are two-sided and not adjusted.
+    controls for :func:`partial_controls`. p-values are two-sided and not adjusted, and withheld
+    (NaN, ``p_withheld``) when the objects come from fewer than
+    :data:`~samia.analysis.stats.MIN_CASES_FOR_P` cases.
 
     Returns:
-        Columns ``model_id``, ``strategy``, ``selection``, ``factor``, ``n``, ``rho``, ``p_value``,
-        ``partial_rho``, ``partial_p_value``, ``controls`` (comma-separated).
+        Columns ``model_id``, ``strategy``, ``selection``, ``factor``, ``n`` (objects), ``n_cases``,
+        ``rho``, ``p_value``, ``partial_rho``, ``partial_p_value``, ``p_withheld``, ``controls``
+        (comma-separated).
     """
     scores = object_scores(results, extra=list(factors))
     rows = []
@@ -196,9 +214,13 @@ def factor_correlations(results: pd.DataFrame, factors: Sequence[str]) -> pd.Dat
         for factor in factors:
             controls = partial_controls(factor, factors)
             result = correlation(group[factor].to_numpy(), group["dice"].to_numpy(), group[controls].to_numpy())
-            rows.append(
-                {**dict(zip(ARM_KEYS, arm)), "factor": factor, **result.to_record(), "controls": ", ".join(controls)}
-            )
+            used = group[factor].notna() & group["dice"].notna() & group[controls].notna().all(axis=1)
+            n_cases = len(set(case_labels(group[used])))
+            record = {**dict(zip(ARM_KEYS, arm)), "factor": factor, **result.to_record(), "n_cases": n_cases}
+            withheld = n_cases < MIN_CASES_FOR_P
+            if withheld:
+                record.update(p_value=float("nan"), partial_p_value=float("nan"))
+            rows.append({**record, "p_withheld": withheld, "controls": ", ".join(controls)})
     return protocol_sort(pd.DataFrame(rows), ARM_KEYS) if rows else pd.DataFrame()
 
 

@@ -62,7 +62,7 @@ def report_command(
         typer.echo(text_table(study.summary.drop(columns=["folder"]), keys=1))
         return
     outcome = build_report(results, out, selection=selection, n_cases=cases, n_resamples=resamples, seed=seed)
-    headline = outcome.headline[["model", "strategy", "selection", "n", "Dice mean ± std", "Dice 95% CI"]]
+    headline = outcome.headline[["model", "strategy", "selection", "cases", "rows", "Dice mean ± std", "Dice 95% CI"]]
     typer.echo(f"samia report: {outcome.html}")
     typer.echo(text_table(headline, keys=3))
     console = Console()

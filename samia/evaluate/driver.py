@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -22,10 +21,11 @@ from samia.evaluate.config import EvaluationConfig, parse_run_document, run_docu
 from samia.evaluate.folders import RunFolder, open_folder
 from samia.evaluate.progress import ProgressHooks
 from samia.evaluate.replay import prompts_file_bytes, read_prompts_file
-from samia.evaluate.runner import NO_SLICE, CaseRun, LocalExecutor
+from samia.evaluate.runner import CaseRun, LocalExecutor
 from samia.evaluate.schema import ROW_ORDER
-from samia.evaluate.store import ResultsStore, folder_lock, unit_key
+from samia.evaluate.store import ResultsStore, folder_lock
 from samia.evaluate.summary import everything_instances, summarize
+from samia.io.formats import image_stem
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,13 @@ def check_resume(folder: RunFolder, store: ResultsStore, config: EvaluationConfi
     folder.write_bytes("config.yaml", run_document(config, provenance))
 
 
+def _case_named(error: SamiaError) -> str:
+    """The case a listing error is about, as the dataset names it: the case id the layout gives
+    (an image without its mask), else the file's stem (``liver_003`` for ``liver_003.nii.gz``)."""
+    case_id = getattr(error, "case_id", None)
+    return case_id if case_id else image_stem(getattr(error, "path", "") or "dataset")
+
+
 def plan_cases(config: EvaluationConfig, store: ResultsStore) -> list[Case]:
     """The run's cases (those named by ``cases``, then the first ``limit``); cases the manifest
     could not make are recorded as errors.
@@ -90,9 +97,9 @@ def plan_cases(config: EvaluationConfig, store: ResultsStore) -> list[Case]:
     """
     manifest_errors: list[SamiaError] = []
     cases = build_manifest(config.data, config.layout, config.modality, manifest_errors, config.instances)
-    for error in manifest_errors:
-        path = getattr(error, "path", config.data)
-        store.record_error(unit_key(Path(path).name, NO_SLICE), Path(path).name, NO_SLICE, path, error)
+    store.replace_listing_errors(
+        [(_case_named(error), getattr(error, "path", config.data), error) for error in manifest_errors]
+    )
     if config.prompts_file is not None:
         read_prompts_file(config.prompts_file).check_cases({case.case_id for case in cases})
     cases = sorted(select_cases(cases, config.cases, config.data), key=lambda case: case.case_id)

@@ -49,6 +49,10 @@ def _hashed(name: str) -> str:
     return hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
+LISTING = -2
+"""The ``slice`` of an error found while listing the dataset (a file that cannot be a case)."""
+
+
 def unit_key(case: str, slice_index: int) -> str:
     """Key of one unit of work: a case (``slice_index = -1`` for 2D) or one slice of a volume."""
     return f"{case}|{slice_index}"
@@ -131,6 +135,15 @@ class ResultsStore:
             "message": printable(" ".join(str(error).split()) or type(error).__name__),
         }
         self.folder.write_bytes(self._error_name(key), json.dumps(record).encode())
+
+    def replace_listing_errors(self, errors: list[tuple[str, str, BaseException]]) -> None:
+        """Replace every error of the dataset listing (slice :data:`LISTING`) of earlier runs with
+        ``errors`` (``(case, path, error)``): a problem fixed since (a mask added) leaves no stale row."""
+        for name in self.folder.names(".journal/errors", suffix=".json"):
+            if json.loads(self.folder.read_bytes(name)).get("slice") == LISTING:
+                self.folder.delete(name)
+        for case, path, error in errors:
+            self.record_error(unit_key(case, LISTING), case, LISTING, path, error)
 
     def record_warnings(self, case: str, records: list[dict[str, Any]]) -> None:
         """Replace the warnings of ``case`` with ``records`` (rows of :data:`WARNING_COLUMNS`)."""

@@ -44,9 +44,10 @@ def test_report_compares_the_two_conditions_paired(two_presets, tmp_path):
     results = load_results(two_presets)
     rows = results[(results["strategy"] == "box") & (results["selection"] == "single")]
     paired = rows.pivot_table(index=["case", "label"], columns="model_id", values="dice")
-    assert box_single["n"] == len(paired)
-    expected = (paired[box_single["a"]] - paired[box_single["b"]]).mean()
-    assert box_single["mean_difference"] == pytest.approx(expected)
+    per_case = (paired[box_single["a"]] - paired[box_single["b"]]).groupby(level="case").mean()
+    assert box_single["n"] == len(per_case) == 3 and box_single["n_pairs"] == len(paired)  # n counts cases
+    assert box_single["mean_difference"] == pytest.approx(per_case.mean())
+    assert box_single["p_withheld"] and np.isnan(box_single["p_value"])  # 3 cases: no p-value
 
 
 def test_identical_configurations_pool_under_one_name(phantom_2d, tmp_path):

@@ -43,7 +43,7 @@ def test_report_on_planted_results_has_every_part(planted_results, tmp_path):
     correlations = pd.read_csv(tmp_path / "report" / "tables" / "factor_correlations.csv")
     assert (correlations.query("factor == 'contrast' and strategy == 'box'")["rho"] > 0.9).all()
     markdown = (tmp_path / "report" / "tables" / "headline.md").read_text()
-    assert "| model | strategy | selection | n | Dice mean ± std |" in markdown
+    assert "| model | strategy | selection | cases | rows | Dice mean ± std |" in markdown
     assert "## Paired comparisons" in outcome.markdown.read_text()
 
 

@@ -107,3 +107,49 @@ def test_correlation_degenerate_inputs():
     assert short.n == 2 and math.isnan(short.rho)
     with_constant_covariate = correlation(np.arange(10.0), np.arange(10.0) ** 2, np.ones((10, 1)))
     assert with_constant_covariate.partial_rho == pytest.approx(1.0)
+
+
+def _clustered(n_cases: int, per_case: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Dice-like values whose spread is between cases (each case's objects nearly agree)."""
+    rng = np.random.default_rng(seed)
+    effects = rng.normal(0.6, 0.15, n_cases)
+    values = np.repeat(effects, per_case) + rng.normal(0, 0.01, n_cases * per_case)
+    return values, np.repeat([f"case_{i}" for i in range(n_cases)], per_case)
+
+
+def test_the_interval_resamples_cases_not_objects():
+    values, cases = _clustered(n_cases=6, per_case=40)
+    rng = np.random.default_rng(1)
+    by_case = bootstrap_ci(values, rng, n_resamples=2000, cases=cases)
+    by_row = bootstrap_ci(values, rng, n_resamples=2000)
+    # independently: a percentile cluster bootstrap of the pooled mean, resampling whole cases
+    labels = np.unique(cases)
+    groups = [values[cases == label] for label in labels]
+    draws = np.random.default_rng(2).integers(0, len(labels), (4000, len(labels)))
+    pooled = [np.concatenate([groups[i] for i in draw]).mean() for draw in draws]
+    low, high = np.percentile(pooled, [2.5, 97.5])
+    assert by_case[1] - by_case[0] == pytest.approx(high - low, rel=0.35)
+    assert by_case[1] - by_case[0] > 4 * (by_row[1] - by_row[0])  # 240 objects are not 240 cases
+    assert all(math.isnan(v) for v in bootstrap_ci(values[:40], rng, cases=cases[:40]))  # one case
+    singles = np.arange(10.0)
+    assert bootstrap_ci(singles, np.random.default_rng(5), n_resamples=500, cases=singles.astype(str)) == (
+        bootstrap_ci(singles, np.random.default_rng(5), n_resamples=500)
+    )
+
+
+def test_paired_tests_count_cases_and_withhold_p_below_ten():
+    import pandas as pd
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(3)
+    for n_cases, withheld in ((9, True), (10, False)):
+        a, cases = _clustered(n_cases, per_case=5, seed=n_cases)
+        b = a - 0.05 + rng.normal(0, 0.02, len(a))
+        result = paired_test(a, b, rng, n_resamples=500, cases=cases)
+        assert result.n == n_cases and result.n_pairs == 5 * n_cases and result.p_withheld is withheld
+        per_case = pd.DataFrame({"a": a, "b": b, "case": cases}).groupby("case").mean()
+        assert result.mean_difference == pytest.approx((per_case["a"] - per_case["b"]).mean())
+        if withheld:
+            assert math.isnan(result.p_value)
+        else:
+            assert result.p_value == pytest.approx(scipy_stats.wilcoxon(per_case["a"], per_case["b"]).pvalue)

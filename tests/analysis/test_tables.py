@@ -89,10 +89,11 @@ def test_selection_and_model_comparisons_pair_the_same_prompts(planted, results)
     oracle = selections[
         (selections["a"] == "oracle") & (selections["b"] == "predicted_iou") & (selections["strategy"] == "box_jitter")
     ]
-    assert (oracle["n"] == planted.n_objects * 6).all()  # 3 bands x 2 draws per object, paired prompt by prompt
+    assert (oracle["n_pairs"] == planted.n_objects * 6).all()  # 3 bands x 2 draws per object, paired prompt by prompt
+    assert (oracle["n"] == planted.n_objects).all()  # one object per case: as many cases
     assert (oracle["mean_difference"] > 0.04).all() and (oracle["p_value"] < 0.001).all()
     clicks = selections[selections["strategy"] == "clicks"]
-    assert (clicks["n"] == planted.n_objects * 4).all()  # every click count is its own prompt
+    assert (clicks["n_pairs"] == planted.n_objects * 4).all()  # every click count is its own prompt
     models = tables.model_comparisons(results, _rng(), n_resamples=200)
     assert set(models["a"]) == {"tiny_sam@random"} and set(models["b"]) == {planted.fine_tuned_id}
     assert (
@@ -156,3 +157,34 @@ def test_protocol_sort_puts_unknown_strategies_last():
         {"strategy": ["zeta", "box", "point1", "alpha"], "selection": ["single", "oracle", "oracle", "x"]}
     )
     assert list(protocol_sort(frame, ["strategy"])["strategy"]) == ["point1", "box", "alpha", "zeta"]
+
+
+def test_models_are_named_by_registry_name_and_checkpoint_file(phantom_2d, tmp_path):
+    import torch
+
+    from samia.evaluate import EvaluationConfig, evaluate
+    from samia.models import build_model
+
+    weights = build_model("tiny_sam").state_dict()
+    files = []
+    for folder, shift in (("zero_shot", 0.0), ("ft_lora", 0.01)):
+        path = tmp_path / folder / "best.pt"
+        path.parent.mkdir()
+        torch.save({k: v + shift if v.is_floating_point() else v for k, v in weights.items()}, path)
+        files.append(path)
+    runs = []
+    for name, checkpoint in (("bundled", None), ("zero", files[0]), ("tuned", files[1])):
+        out = tmp_path / "runs" / name
+        config = EvaluationConfig(
+            data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box"], selections=["oracle"],
+            checkpoint=None if checkpoint is None else str(checkpoint), limit=2,
+        )  # fmt: skip
+        evaluate(config)
+        runs.append(out)
+    results = load_results(runs)
+    names = results.groupby("run")["model_id"].unique().map(list).to_dict()
+    # three weights of one registry model: each named by the fewest path parts that tell its file apart
+    assert names["bundled"] == ["tiny_sam (bundled)"] and names["zero"] == ["tiny_sam (zero_shot/best.pt)"]
+    assert names["tuned"] == ["tiny_sam (ft_lora/best.pt)"]
+    assert not results["model_id"].str.contains("@").any()
+    assert set(results.loc[results["run"] == "tuned", "checkpoint"]) == {str(files[1])}

@@ -199,13 +199,22 @@ def test_bad_executor_options_are_refused(images, tmp_path):
 
 
 def test_an_unreachable_ray_address_is_a_clear_error(images, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
     silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never speaks Ray
+    web = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)  # a web server given by mistake
+    threading.Thread(target=web.serve_forever, daemon=True).start()
     refused = socket.create_server(("127.0.0.1", 0))
     refused_port = refused.getsockname()[1]
     refused.close()
     common = ["-m", "samia.cli.main", "evaluate", "--data", str(images), "--model", "tiny_litemedsam"]
     env = {**os.environ, "RAY_ADDRESS": ""}
-    cases = ((refused_port, "no Ray head answers there"), (silent.getsockname()[1], "no Ray head answered within"))
+    cases = (
+        (refused_port, "no Ray head answers there"),
+        (silent.getsockname()[1], "no Ray head answered within"),
+        (web.server_address[1], "the server there does not speak gRPC, so it is not Ray"),
+    )
     for port, message in cases:
         args = [*common, "--out", str(tmp_path / str(port)), "--strategy", "box", "--executor", "ray"]
         process = subprocess.run(
@@ -218,7 +227,9 @@ def test_an_unreachable_ray_address_is_a_clear_error(images, tmp_path):
         assert process.returncode != 0
         last = process.stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: --ray-address 127.0.0.1:{port}:") and message in last, process.stderr[-1500:]
+        assert process.stderr.count("\n") <= 2  # one line, no warnings from Ray
     silent.close()
+    web.shutdown()
 
 
 def test_the_command_line_refuses_ray_options_without_ray(cli, images, tmp_path):

@@ -185,3 +185,20 @@ def test_rows_follow_the_declared_schema_and_an_empty_unit_is_an_empty_table_of_
     assert list(results.columns) == RESULT_SCHEMA.names and results.empty
     with pytest.raises(ValueError, match="does not match the schema"):
         store.write_unit("bad|-1", [{"case": "x"}], {})
+
+
+def test_a_listing_error_names_the_case_and_goes_away_once_fixed(phantom_2d, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(phantom_2d, data)
+    image = sorted((data / "images").iterdir())[0]
+    mask = data / "masks" / image.name
+    kept = mask.read_bytes()
+    mask.unlink()  # an image without its mask
+    evaluate(_config(data, tmp_path / "run"))
+    errors = pd.read_csv(tmp_path / "run" / "errors.csv")
+    case = image.name.split(".")[0]
+    assert errors[["case", "error"]].values.tolist() == [[case, "MissingMaskError"]]  # the case, not a file name
+    assert str(image) in errors["message"].iloc[0]
+    mask.write_bytes(kept)  # fixed: the next run evaluates the case and the error is gone
+    again = evaluate(_config(data, tmp_path / "run"))
+    assert pd.read_csv(tmp_path / "run" / "errors.csv").empty and case in set(again.results["case"])
