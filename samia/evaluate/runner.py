@@ -33,8 +33,8 @@ from samia.evaluate.config import EvaluationConfig
 from samia.evaluate.progress import ProgressHooks
 from samia.evaluate.replay import PromptBook, read_prompts_file
 from samia.evaluate.schema import SLICE_ROW_DEFAULTS, metric_columns
-from samia.evaluate.store import ResultsStore, unit_key
-from samia.evaluate.volumes import VOLUME_UNIT, VolumeUnit, check_volume
+from samia.evaluate.store import NO_SLICE, VOLUME_UNIT, ResultsStore, unit_key
+from samia.evaluate.volumes import VolumeUnit, check_volume
 from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics
@@ -49,7 +49,6 @@ from samia.transforms import IntensityPreset, get_preset, preset_for, to_rgb_uin
 from samia.types import Prompt
 from samia.volume import VOLUME_STRATEGIES
 
-NO_SLICE = -1
 """``slice`` value of rows from 2D images."""
 
 
@@ -170,7 +169,7 @@ class CaseEvaluator:
                 try:
                     with case_warnings.capture(NO_SLICE):
                         image, label = load_case(case)
-                        unit = VolumeUnit(self, case, check_volume(case, image), label)  # type: ignore[arg-type]
+                        unit = VolumeUnit(self, case, check_volume(case, image), label)
                         rows = unit.rows()
                 except Exception as error:
                     path = getattr(error, "path", str(case.image_path))

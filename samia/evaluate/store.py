@@ -49,7 +49,11 @@ def _hashed(name: str) -> str:
     return hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
-LISTING = -2
+NO_SLICE = -1
+"""The ``slice`` of a 2D case's unit (and of a case that failed before it was sliced)."""
+VOLUME_UNIT = -2
+"""The ``slice`` of a volume case's volume-level unit (3D strategies)."""
+LISTING = -3
 """The ``slice`` of an error found while listing the dataset (a file that cannot be a case)."""
 
 

@@ -16,18 +16,22 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from samia.data import Case
 from samia.errors import InvalidImageError, InvalidLabelError
+from samia.evaluate.config import EvaluationConfig
+from samia.evaluate.progress import ProgressHooks
 from samia.evaluate.schema import metric_columns
 from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics, slice_dice
 from samia.metrics.factors import object_factors
-from samia.transforms import preset_for
+from samia.models.protocol import Segmenter
+from samia.predictor import SamiaPredictor
+from samia.transforms import IntensityPreset, preset_for
 from samia.types import Volume
 from samia.volume import (
     BOX3D_SETTINGS,
@@ -44,10 +48,20 @@ from samia.volume import (
 )
 from samia.volume.strategies import Click3D, plane
 
-if TYPE_CHECKING:
-    from samia.evaluate.runner import CaseEvaluator
 
-VOLUME_UNIT = -2
+class VolumeHost(Protocol):
+    """What a :class:`VolumeUnit` needs of the case evaluator that runs it
+    (:class:`~samia.evaluate.runner.CaseEvaluator`)."""
+
+    config: EvaluationConfig
+    fixed_preset: IntensityPreset | None
+    model: Segmenter
+    out: Path
+    predictor: SamiaPredictor
+    progress: ProgressHooks
+    volume_strategies: list[str]
+
+
 """The ``slice`` index of a case's volume unit in the journal (slice rows use -1 or the slice)."""
 
 VOLUME_SELECTIONS = ("predicted_iou", "single")
@@ -81,7 +95,7 @@ def settings_for(strategy: str, selection: str) -> PropagationSettings:
 class VolumeUnit:
     """The volume rows of one case for an :class:`~samia.evaluate.runner.CaseEvaluator`."""
 
-    def __init__(self, evaluator: CaseEvaluator, case: Case, image: Volume, label: Volume) -> None:
+    def __init__(self, evaluator: VolumeHost, case: Case, image: Volume, label: Volume) -> None:
         self.evaluator = evaluator
         self.config = evaluator.config
         self.case = case

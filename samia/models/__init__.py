@@ -8,7 +8,7 @@ from samia.lazy import lazy_exports
 
 _EXPORTS = {
     "build_model": "samia.models.loading",
-    "litemedsam_checkpoint": "samia.models.loading",
+    "litemedsam_checkpoint": "samia.models.bundled",
     "RANDOM_WEIGHTS": "samia.models.protocol",
     "Segmenter": "samia.models.protocol",
     "file_sha256": "samia.files",

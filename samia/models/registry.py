@@ -32,8 +32,8 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from samia.errors import CheckpointError, ConfigurationError
 from samia.models.adapters import read_adapter_file
+from samia.models.bundled import litemedsam_checkpoint
 from samia.models.checkpoints import load_weights
-from samia.models.loading import litemedsam_checkpoint
 from samia.models.segmenter import Normalization, PromptableSegmenter
 
 
