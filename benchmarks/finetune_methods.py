@@ -21,10 +21,10 @@ from finetune_step import CASE, REPEATS, WARM_UP, step_seconds
 
 from samia.data import build_manifest, sample_dataset_path
 from samia.embeddings import EmbeddingCache
-from samia.finetune import FinetuneConfig
-from samia.finetune.data import load_training_images
-from samia.finetune.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
-from samia.finetune.step import TrainingStep
+from samia.finetuning import FinetuneConfig
+from samia.finetuning.data import load_training_images
+from samia.finetuning.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
+from samia.finetuning.step import TrainingStep
 from samia.models import build_model
 
 OBJECTS = 4

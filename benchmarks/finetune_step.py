@@ -28,11 +28,11 @@ from _target import report
 
 from samia.data import build_manifest, sample_dataset_path
 from samia.embeddings import EmbeddingCache
-from samia.finetune import FinetuneConfig
-from samia.finetune.data import TrainingImage, load_training_images
-from samia.finetune.methods import make_optimizer, prepare, set_training_mode
-from samia.finetune.prompts import TrainingPromptSampler
-from samia.finetune.step import TrainingStep, make_step_inputs
+from samia.finetuning import FinetuneConfig
+from samia.finetuning.data import TrainingImage, load_training_images
+from samia.finetuning.methods import make_optimizer, prepare, set_training_mode
+from samia.finetuning.prompts import TrainingPromptSampler
+from samia.finetuning.step import TrainingStep, make_step_inputs
 from samia.models import build_model
 
 REPEATS = 7

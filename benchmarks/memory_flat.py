@@ -19,7 +19,7 @@ from samia.data import write_phantom_dataset
 SMALL = 4
 SCRIPT = """
 import resource, sys
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="litemedsam", strategies=["box", "point1"]))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

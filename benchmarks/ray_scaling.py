@@ -20,8 +20,8 @@ from pathlib import Path
 from _target import report
 
 from samia.data import sample_dataset_path
-from samia.evaluate import EvaluationConfig, ProgressHooks, evaluate
-from samia.evaluate.ray_executor import LOOPBACK_ONLY, RayExecutor
+from samia.evaluation import EvaluationConfig, ProgressHooks, evaluate
+from samia.evaluation.ray_executor import LOOPBACK_ONLY, RayExecutor
 
 OPTIONS = dict(
     model="litemedsam",

@@ -33,9 +33,9 @@ import pandas as pd
 
 from samia.analysis.stats import MIN_CASES_FOR_P, paired_test
 from samia.data import Case, build_manifest, sample_dataset_path
-from samia.evaluate import EvaluationConfig, evaluate
-from samia.finetune import FinetuneConfig, finetune
-from samia.finetune.data import split_cases
+from samia.evaluation import EvaluationConfig, evaluate
+from samia.finetuning import FinetuneConfig, finetune
+from samia.finetuning.data import split_cases
 
 TEST_CASES = 6
 STRATEGIES = ["point1", "box"]

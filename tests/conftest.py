@@ -9,7 +9,7 @@ import pytest
 
 from samia.cli.main import main
 from samia.data import write_phantom_dataset
-from samia.evaluate.ray_executor import LOOPBACK_ONLY
+from samia.evaluation.ray_executor import LOOPBACK_ONLY
 
 os.environ.update(LOOPBACK_ONLY)  # before any test imports Ray: its servers on 127.0.0.1 only
 

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"selection", "auto"},
     {"prompts"},
     {"volume"},
-    {"evaluate", "finetune", "annotate"},
+    {"evaluation", "finetuning", "annotate"},
     {"study"},
     {"analysis"},
     {"cli"},
@@ -33,7 +33,7 @@ LAYER_OF = {unit: index for index, units in enumerate(LAYERS) for unit in units}
 ROOT = Path(samia.__file__).parent
 
 CONFINED = {
-    "ray": {"samia.evaluate.ray_executor"},
+    "ray": {"samia.evaluation.ray_executor"},
     "fastapi": {"samia.annotate.app"},
     "starlette": {"samia.annotate.app"},
     "uvicorn": {"samia.cli.annotate"},
@@ -156,8 +156,8 @@ def test_no_module_imports_itself_through_others() -> None:
 
 def test_the_check_sees_lazy_imports_and_finds_a_planted_cycle(tmp_path) -> None:
     graph = module_graph(ROOT)
-    assert "samia.evaluate" in graph["samia.cli.evaluate"]  # imported inside the command
-    assert "samia.evaluate.driver" in graph["samia.evaluate"]  # a lazy export's module path
+    assert "samia.evaluation" in graph["samia.cli.evaluate"]  # imported inside the command
+    assert "samia.evaluation.driver" in graph["samia.evaluation"]  # a lazy export's module path
     assert "samia.models.bundled" in graph["samia.models"]
     package = tmp_path / "planted"
     (package / "inner").mkdir(parents=True)

@@ -23,7 +23,7 @@ from matplotlib.patches import Rectangle
 from samia.analysis.results import prompt_key
 from samia.data import extract_objects
 from samia.errors import InputError, InvalidImageError
-from samia.evaluate.config import read_config
+from samia.evaluation.config import read_config
 from samia.io import read_image, read_image_slice, read_label
 from samia.transforms import get_preset, to_rgb_uint8
 from samia.types import Image2D, Prompt

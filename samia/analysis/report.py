@@ -34,7 +34,7 @@ from samia.analysis import formatting, overlays, plots, tables
 from samia.analysis.results import PROTOCOL_ORDER, final_clicks, load_results, object_scores, ordered, selection_order
 from samia.analysis.stats import N_RESAMPLES
 from samia.errors import ConfigurationError, SamiaError
-from samia.evaluate.summary import results_distance_unit
+from samia.evaluation.summary import results_distance_unit
 from samia.selection import SELECTIONS
 
 _NUMERIC = re.compile(r"[-+−–0-9.e\[\], ±]+")
@@ -504,7 +504,7 @@ def build_report(
         out: the report folder (created; the tables and figures of an earlier report in it are
             deleted first).
         selection: the selection rule of single-rule plots and overlays; default: the first present
-            in :data:`samia.evaluate.SELECTIONS` order (``oracle``, ``predicted_iou``, ``single``).
+            in :data:`samia.evaluation.SELECTIONS` order (``oracle``, ``predicted_iou``, ``single``).
         n_cases: best and worst overlays per model and strategy.
         n_resamples: bootstrap resamples of every interval.
         seed: seed of the bootstrap (the same seed gives the same report).

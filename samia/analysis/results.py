@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 
 from samia.errors import InputError, MissingFileError
-from samia.evaluate.config import EvaluationConfig, read_config
-from samia.evaluate.schema import CORE_COLUMNS, missing_columns
+from samia.evaluation.config import EvaluationConfig, read_config
+from samia.evaluation.schema import CORE_COLUMNS, missing_columns
 from samia.selection import SELECTIONS
 
 OBJECT_KEY = ["dataset", "case", "level", "slice", "label", "component"]
@@ -58,14 +58,14 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
     bundled weights or an unknown file) and ``model_id``: the registry name, and when one name comes
     with several weights, the checkpoint file that tells them apart
     (:func:`model_names`, e.g. ``litemedsam (ft_lora/best.pt)`` and ``litemedsam (bundled)``), and
-    with the options in which its runs differ (:meth:`~samia.evaluate.config.EvaluationConfig.condition`, from each folder's
+    with the options in which its runs differ (:meth:`~samia.evaluation.config.EvaluationConfig.condition`, from each folder's
     ``config.yaml``) when one model was run under several conditions, e.g.
     ``litemedsam [preset=ct_lung]`` and ``litemedsam [preset=default]``: two arms that the report
     compares on the same prompts, never one model with each object twice.
 
     Raises:
         MissingFileError: a folder has no ``results.parquet``.
-        InputError: a results file lacks one of :data:`samia.evaluate.schema.CORE_COLUMNS`; no
+        InputError: a results file lacks one of :data:`samia.evaluation.schema.CORE_COLUMNS`; no
             folder holds a single row.
     """
     frames = []
@@ -202,7 +202,7 @@ def model_order(results: pd.DataFrame) -> list[str]:
 
 
 def selection_order(results: pd.DataFrame) -> list[str]:
-    """The selection rules in ``results``, in :data:`samia.evaluate.SELECTIONS` order."""
+    """The selection rules in ``results``, in :data:`samia.evaluation.SELECTIONS` order."""
     return ordered(results["selection"], SELECTIONS)
 
 
@@ -244,7 +244,7 @@ def object_scores(results: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFr
 
 def protocol_sort(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """``frame`` sorted by ``columns``: strategies in :data:`PROTOCOL_ORDER`, selection rules in
-    :data:`~samia.evaluate.SELECTIONS` order, other columns by value (stable, index reset)."""
+    :data:`~samia.evaluation.SELECTIONS` order, other columns by value (stable, index reset)."""
     orders = {"strategy": PROTOCOL_ORDER, "selection": SELECTIONS}
 
     def rank(series: pd.Series) -> pd.Series:

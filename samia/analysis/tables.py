@@ -1,6 +1,6 @@
 """The report's tables, computed from result rows (raw numbers; formatting is ``samia.analysis.formatting``).
 
-- :func:`summary_table`: per group, ``summary.csv``'s statistics (``samia.evaluate.summarize``) plus
+- :func:`summary_table`: per group, ``summary.csv``'s statistics (``samia.evaluation.summarize``) plus
   the cases behind them and the 95 % case-level bootstrap interval of the mean Dice.
 - :func:`target_table`: the best and worst objects (targets) of every model x strategy x selection.
 - :func:`compare`: paired comparisons of arms (strategies, selection rules, models) on the same
@@ -38,7 +38,7 @@ from samia.analysis.stats import (
     holm,
     paired_test,
 )
-from samia.evaluate.summary import summarize
+from samia.evaluation.summary import summarize
 from samia.metrics import click_auc
 from samia.metrics.factors import FACTOR_NAMES, SIZE_CONTROL, SIZE_FACTORS
 from samia.selection import SELECTIONS
@@ -57,7 +57,7 @@ SUMMARY_LEVELS: dict[str, list[str]] = {
 def summary_table(
     results: pd.DataFrame, keys: Sequence[str], rng: np.random.Generator, n_resamples: int = N_RESAMPLES
 ) -> pd.DataFrame:
-    """:func:`samia.evaluate.summarize` over ``keys`` plus ``n_cases`` and ``dice_ci_low`` / ``dice_ci_high``.
+    """:func:`samia.evaluation.summarize` over ``keys`` plus ``n_cases`` and ``dice_ci_low`` / ``dice_ci_high``.
 
     ``n`` counts rows (objects x prompts); ``n_cases`` the cases they come from, the unit of the
     interval: the BCa bootstrap 95 % interval of the mean Dice resampling whole cases (NaN rows

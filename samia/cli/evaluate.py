@@ -11,7 +11,7 @@ from samia.cli.choices import BACKEND_HELP, PRECISION_HELP, STRATEGY_HELP
 from samia.cli.options import Axis, ConnectedComponents, Instances, Layout, Modality, Preset
 
 if TYPE_CHECKING:
-    from samia.evaluate.ray_executor import RayExecutor
+    from samia.evaluation.ray_executor import RayExecutor
 
 
 def evaluate_command(
@@ -141,8 +141,8 @@ def evaluate_command(
 
     from samia.cli.paths import check_output_folder
     from samia.errors import ConfigurationError
-    from samia.evaluate import SELECTIONS, EvaluationConfig, ProgressHooks, evaluate
-    from samia.evaluate.folders import is_uri
+    from samia.evaluation import SELECTIONS, EvaluationConfig, ProgressHooks, evaluate
+    from samia.evaluation.folders import is_uri
 
     if not is_uri(out):
         check_output_folder(Path(out))
@@ -215,17 +215,17 @@ def evaluate_command(
 
 
 def _executor(name: str, address: str | None, workers: int | None, cpus: float, gpus: float) -> RayExecutor | None:
-    """None (the local executor) or a :class:`~samia.evaluate.ray_executor.RayExecutor`."""
+    """None (the local executor) or a :class:`~samia.evaluation.ray_executor.RayExecutor`."""
     if name == "local":
         return None
-    from samia.evaluate.ray_executor import RayExecutor
+    from samia.evaluation.ray_executor import RayExecutor
 
     return RayExecutor(address, workers, cpus, gpus)
 
 
 def _print_outcome(outcome, out: str) -> None:  # type: ignore[no-untyped-def]
-    from samia.evaluate.folders import open_folder
-    from samia.evaluate.summary import format_headline
+    from samia.evaluation.folders import open_folder
+    from samia.evaluation.summary import format_headline
 
     folder = open_folder(out)
     typer.echo(f"samia evaluate: {len(outcome.results)} rows in {folder.where('results.parquet')}")

@@ -112,7 +112,7 @@ def finetune_command(
     from rich.console import Console
 
     from samia.cli.paths import check_output_folder
-    from samia.finetune import FinetuneConfig, finetune
+    from samia.finetuning import FinetuneConfig, finetune
 
     check_output_folder(out)
 
@@ -169,7 +169,7 @@ def finetune_command(
             f"best epoch {outcome.best_epoch} (0 = the base model), validation Dice {outcome.best_val_dice:.4f}"
             + (" (stopped early)" if outcome.stopped_early else "")
         )
-        from samia.finetune.history import before_and_after
+        from samia.finetuning.history import before_and_after
 
         lines, worse = before_and_after(outcome.history, outcome.best_epoch)
         typer.echo("validation, single-mask Dice of the base model -> the kept checkpoint:\n" + "\n".join(lines))
@@ -185,7 +185,7 @@ def _split_line(what: str, cases: tuple[str, ...], shown: int = 8) -> str:
 
 
 class _ProgressBars:
-    """Rich progress bars for :class:`samia.finetune.FinetuneProgress`: one bar per epoch, one line per validation."""
+    """Rich progress bars for :class:`samia.finetuning.FinetuneProgress`: one bar per epoch, one line per validation."""
 
     def __init__(self, console: Any) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

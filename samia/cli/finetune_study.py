@@ -94,7 +94,7 @@ def finetune_study_command(
     """Train every METHOD on nested subsets of N cases, test each model on the same held-out cases, and
     write the learning curves (OUT/curve.csv, OUT/learning_curve.png); `samia report OUT` shows them."""
     from samia.cli.paths import check_output_folder
-    from samia.evaluate.summary import text_table
+    from samia.evaluation.summary import text_table
     from samia.study import StudyConfig, run_study
     from samia.study.curves import PLOT_SELECTION
 

@@ -39,7 +39,7 @@ def report_command(
     from samia.annotate.study import is_annotation_folder
     from samia.cli.paths import check_output_folder
     from samia.errors import ConfigurationError
-    from samia.evaluate.summary import text_table
+    from samia.evaluation.summary import text_table
     from samia.study import is_study_folder
 
     check_output_folder(out)

@@ -12,7 +12,7 @@ import yaml
 from samia.data.layouts import resolve_instances
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
-from samia.finetune.config import METHOD_NAMES, FinetuneConfig
+from samia.finetuning.config import METHOD_NAMES, FinetuneConfig
 from samia.prompts import STRATEGIES
 
 DECODER_SUFFIX = "+decoder"
@@ -50,7 +50,7 @@ class StudyMethod:
 
     Attributes:
         label: ``NAME`` or ``NAME+decoder``; a bare name trains only that method's own weights.
-        method: the :data:`samia.finetune.config.METHOD_NAMES` entry.
+        method: the :data:`samia.finetuning.config.METHOD_NAMES` entry.
         train_decoder: the mask decoder trains too (always for ``decoder`` and ``full``).
     """
 
@@ -95,7 +95,7 @@ class StudyConfig:
         checkpoint: base weights file; None = the model's bundled weights.
         layout, modality, axis, min_area, connected_components, instances, preset: how cases become 2D
             objects, as in ``samia evaluate`` and ``samia finetune``.
-        training: other :class:`~samia.finetune.FinetuneConfig` options of every run
+        training: other :class:`~samia.finetuning.FinetuneConfig` options of every run
             (:data:`TRAINING_OPTIONS`: epochs, lr, prompts, ...).
         steps: when given, every run visits this many training cases whatever its ``n``: it trains
             ``ceil(steps / n)`` epochs without early stopping and keeps its best validation epoch,

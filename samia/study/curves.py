@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from samia.evaluate.summary import headline
+from samia.evaluation.summary import headline
 from samia.files import atomic_write_bytes
 from samia.study.plan import RUNS_FOLDER, ZERO_SHOT_FOLDER
 

@@ -33,7 +33,7 @@ class StudySplit:
         test: held-out test cases (never trained or validated on).
         val: validation cases (early stopping of every run).
         pool: training pool (each run trains on a subset).
-        data_sha256: :func:`samia.finetune.data.dataset_hash` of every case of the dataset.
+        data_sha256: :func:`samia.finetuning.data.dataset_hash` of every case of the dataset.
         seed: the study's seed (of the split and of the repeats' orders).
     """
 

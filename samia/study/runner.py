@@ -24,11 +24,11 @@ import yaml
 
 from samia.data import build_manifest
 from samia.errors import ConfigurationError, SamiaError
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.files import atomic_write_bytes
-from samia.finetune import FinetuneConfig
-from samia.finetune.data import case_digests, dataset_hash
-from samia.finetune.methods import check_applies
+from samia.finetuning import FinetuneConfig
+from samia.finetuning.data import case_digests, dataset_hash
+from samia.finetuning.methods import check_applies
 from samia.models import build_model
 from samia.study.config import StudyConfig, read_study_file, write_study_file
 from samia.study.curves import test_scores, write_curves

@@ -1,5 +1,5 @@
 """The process that trains one study run: ``python -m samia.study.train_process RESULT.json`` reads a
-:class:`~samia.finetune.FinetuneConfig` as JSON on stdin, runs it, and writes what it measured (or
+:class:`~samia.finetuning.FinetuneConfig` as JSON on stdin, runs it, and writes what it measured (or
 the samia error that stopped it) as JSON to ``RESULT.json``."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from samia.errors import SamiaError
 from samia.files import atomic_write_bytes
-from samia.finetune import FinetuneConfig, finetune
+from samia.finetuning import FinetuneConfig, finetune
 
 
 def train(values: dict[str, Any]) -> dict[str, Any]:

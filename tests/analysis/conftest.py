@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.metrics.factors import FACTOR_NAMES
 
 N_OBJECTS = 48

@@ -11,7 +11,7 @@ from matplotlib.text import Text
 from samia.analysis import plots
 from samia.analysis.report import build_report
 from samia.analysis.results import load_results
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 
 
 @pytest.fixture(scope="module")

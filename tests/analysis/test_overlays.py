@@ -10,7 +10,7 @@ from samia.analysis.overlays import case_title, extreme_cases, load_case_view, o
 from samia.analysis.plots import figure_png
 from samia.analysis.results import load_results
 from samia.errors import InputError, MissingFileError
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 
 
 def test_a_volume_row_with_components_comes_back_with_its_masks(phantom_3d, tmp_path):

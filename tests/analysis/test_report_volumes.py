@@ -10,7 +10,7 @@ import pytest
 from samia.analysis.report import build_report
 from samia.analysis.results import load_results
 from samia.analysis.tables import click_auc_table, slice_dice_curves, volume_cost_table
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.metrics import click_auc
 
 

@@ -162,7 +162,7 @@ def test_protocol_sort_puts_unknown_strategies_last():
 def test_models_are_named_by_registry_name_and_checkpoint_file(phantom_2d, tmp_path):
     import torch
 
-    from samia.evaluate import EvaluationConfig, evaluate
+    from samia.evaluation import EvaluationConfig, evaluate
     from samia.models import build_model
 
     weights = build_model("tiny_sam").state_dict()

@@ -174,7 +174,7 @@ def test_segment_and_evaluate_take_a_backend(cli, phantom_2d, tmp_path) -> None:
         tmp_path / "x.png",
     )
     assert code == 2 and "unknown backend 'tensorrt'" in stderr and not (tmp_path / "x.png").exists()
-    from samia.evaluate import EvaluationConfig, evaluate
+    from samia.evaluation import EvaluationConfig, evaluate
 
     rows = {
         backend: evaluate(

@@ -73,7 +73,7 @@ def test_dataset_json_or_the_option_says_instances_and_uint16_values_are_kept(tm
         assert [o.label for o in item.objects] == sorted(int(v) for v in np.unique(labels) if v)
         assert {o.name for o in item.objects} == {"nucleus"}
     assert build_manifest(root, instances="cell")[0].instances_of == "cell"  # the option overrides
-    from samia.evaluate.config import EvaluationConfig
+    from samia.evaluation.config import EvaluationConfig
 
     recorded = EvaluationConfig(data=str(root), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
     assert recorded.instances == "nucleus"  # the run records what dataset.json said

@@ -12,8 +12,8 @@ from ray.cluster_utils import Cluster
 from ray_faults import RecordNode, assert_same_files
 
 from samia.data import write_phantom_dataset
-from samia.evaluate import EvaluationConfig, ProgressHooks, evaluate
-from samia.evaluate.ray_executor import RayExecutor
+from samia.evaluation import EvaluationConfig, ProgressHooks, evaluate
+from samia.evaluation.ray_executor import RayExecutor
 
 OPTIONS = dict(model="tiny_litemedsam", strategies=["box", "point1"])
 

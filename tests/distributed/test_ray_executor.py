@@ -22,8 +22,8 @@ from ray_faults import KillAtUnit, assert_same_files, assert_same_rows, start_lo
 
 from samia.data import write_phantom_dataset
 from samia.errors import ConfigurationError
-from samia.evaluate import EvaluationConfig, ProgressHooks, evaluate
-from samia.evaluate.ray_executor import RayExecutor
+from samia.evaluation import EvaluationConfig, ProgressHooks, evaluate
+from samia.evaluation.ray_executor import RayExecutor
 
 IMAGES = dict(model="tiny_litemedsam", strategies=["box", "point1", "clicks"], max_clicks=2)
 VOLUMES = dict(model="tiny_sam", strategies=["box", "box3d", "keyslice_box"])
@@ -138,8 +138,8 @@ import os, sys
 sys.path.insert(0, sys.argv[4])
 from ray_faults import KillAtUnit
 import ray
-from samia.evaluate import EvaluationConfig, ProgressHooks, evaluate
-from samia.evaluate.ray_executor import RayExecutor
+from samia.evaluation import EvaluationConfig, ProgressHooks, evaluate
+from samia.evaluation.ray_executor import RayExecutor
 ray.init(address=sys.argv[1], configure_logging=False, log_to_driver=False)
 kill = KillAtUnit("phantom_003", sys.argv[3], pid=os.getpid())  # a worker kills this driver
 config = EvaluationConfig(data=sys.argv[2], out=sys.argv[3] + "/run", model="tiny_litemedsam",

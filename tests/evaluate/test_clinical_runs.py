@@ -17,8 +17,8 @@ from skimage.transform import resize
 
 from samia.data import build_manifest, load_case
 from samia.errors import GeometryMismatchError
-from samia.evaluate import EvaluationConfig, ProgressHooks, evaluate
-from samia.evaluate.summary import format_headline
+from samia.evaluation import EvaluationConfig, ProgressHooks, evaluate
+from samia.evaluation.summary import format_headline
 
 
 def _ct_dataset(root, dataset_json=None):

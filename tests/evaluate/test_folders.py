@@ -7,8 +7,8 @@ import pytest
 
 from samia.data import write_phantom_dataset
 from samia.errors import ConfigurationError
-from samia.evaluate import EvaluationConfig, evaluate
-from samia.evaluate.folders import FilesystemFolder, LocalFolder, open_folder
+from samia.evaluation import EvaluationConfig, evaluate
+from samia.evaluation.folders import FilesystemFolder, LocalFolder, open_folder
 
 OPTIONS = dict(model="tiny_litemedsam", strategies=["box", "point1"])
 

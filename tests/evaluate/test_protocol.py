@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 
 ALL = ["everything", "point1", "point5", "point5_neg5", "box", "box_point1", "box_jitter", "point_jitter", "clicks"]
 SETTINGS = dict(

@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 
 from samia.data import write_phantom_dataset
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 
 N_CASES = 6
 KILL_AFTER_UNITS = 3
 
 RUN = """
 import os, signal, sys
-import samia.evaluate.folders as folders
-import samia.evaluate.store as store
-from samia.evaluate import EvaluationConfig, evaluate
+import samia.evaluation.folders as folders
+import samia.evaluation.store as store
+from samia.evaluation import EvaluationConfig, evaluate
 
 where, after = sys.argv[3], int(sys.argv[4])
 written = []

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from samia.errors import ConfigurationError
-from samia.evaluate import SELECTIONS, EvaluationConfig, evaluate
+from samia.evaluation import SELECTIONS, EvaluationConfig, evaluate
 from samia.io import read_image, read_label
 from samia.metrics import dice
 
@@ -171,8 +171,8 @@ def test_anisotropic_in_plane_spacing_reaches_the_metrics_in_y_x_order(tmp_path)
 def test_rows_follow_the_declared_schema_and_an_empty_unit_is_an_empty_table_of_it(phantom_2d, tmp_path):
     import pyarrow.parquet as pq
 
-    from samia.evaluate.schema import RESULT_SCHEMA
-    from samia.evaluate.store import ResultsStore
+    from samia.evaluation.schema import RESULT_SCHEMA
+    from samia.evaluation.store import ResultsStore
 
     out = tmp_path / "run"
     evaluate(EvaluationConfig(data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box"], limit=1))

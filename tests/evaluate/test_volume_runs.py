@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from samia.data import write_phantom_dataset
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.volume import box3d_of_mask
 
 VOLUME_STRATEGIES = ["box3d", "keyslice_box", "keyslice_point", "slice_boxes", "box3d_clicks"]
@@ -98,8 +98,8 @@ def test_a_second_run_skips_every_volume(run, volumes) -> None:
 
 RUN = """
 import os, signal, sys
-import samia.evaluate.store as store
-from samia.evaluate import EvaluationConfig, evaluate
+import samia.evaluation.store as store
+from samia.evaluation import EvaluationConfig, evaluate
 
 written = []
 original = store.ResultsStore.write_unit

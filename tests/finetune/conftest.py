@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from samia.data import write_phantom_dataset
-from samia.finetune import FinetuneConfig
+from samia.finetuning import FinetuneConfig
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,7 @@ def one_torch_thread():
 def assert_evaluates(tmp_path) -> Callable[[Path, Path], None]:
     """``assert_evaluates(checkpoint, data)``: ``samia evaluate`` (tiny_sam, box) with the checkpoint
     runs without an error, and every row names the checkpoint's SHA-256."""
-    from samia.evaluate import EvaluationConfig, evaluate
+    from samia.evaluation import EvaluationConfig, evaluate
     from samia.models import file_sha256
 
     def check(checkpoint: Path, data: Path) -> None:

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from samia.errors import CheckpointError
-from samia.finetune.checkpoints import save_best
-from samia.finetune.methods import prepare
+from samia.finetuning.checkpoints import save_best
+from samia.finetuning.methods import prepare
 from samia.models import build_model, file_sha256
 from samia.models.adapters import ADAPTER_FILE_KEY, read_adapter_file
 

@@ -6,8 +6,8 @@ from PIL import Image
 
 from samia.data import build_manifest, write_phantom_dataset
 from samia.errors import ConfigurationError, DatasetLayoutError
-from samia.finetune import FinetuneConfig, finetune
-from samia.finetune.data import case_digests, check_no_leakage, low_res_targets, split_cases
+from samia.finetuning import FinetuneConfig, finetune
+from samia.finetuning.data import case_digests, check_no_leakage, low_res_targets, split_cases
 from samia.transforms import Letterbox
 
 

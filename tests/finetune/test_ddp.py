@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from samia.finetune import finetune
+from samia.finetuning import finetune
 from samia.models import build_model
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from samia.cli.main import app
 from samia.data import build_manifest, iter_slice_items
 from samia.errors import ConfigurationError
-from samia.finetune import finetune
+from samia.finetuning import finetune
 from samia.io import read_image
 from samia.models import build_model, file_sha256
 

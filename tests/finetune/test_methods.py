@@ -6,10 +6,10 @@ import torch
 
 from samia.data import build_manifest
 from samia.embeddings import EmbeddingCache
-from samia.finetune.data import load_training_images
-from samia.finetune.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
-from samia.finetune.prompts import TrainingPromptSampler
-from samia.finetune.step import TrainingStep, make_step_inputs
+from samia.finetuning.data import load_training_images
+from samia.finetuning.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
+from samia.finetuning.prompts import TrainingPromptSampler
+from samia.finetuning.step import TrainingStep, make_step_inputs
 from samia.models import build_model
 from samia.models.adapters import encoder_blocks
 

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from samia.errors import ConfigurationError
-from samia.finetune import finetune
-from samia.finetune.checkpoints import save_best
-from samia.finetune.methods import prepare
+from samia.finetuning import finetune
+from samia.finetuning.checkpoints import save_best
+from samia.finetuning.methods import prepare
 from samia.models import build_model
 from samia.models.svd_tuning import SVDLinear, attach_svd
 

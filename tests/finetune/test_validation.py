@@ -9,10 +9,10 @@ import pytest
 
 from samia.data import build_manifest
 from samia.errors import ConfigurationError
-from samia.evaluate import EvaluationConfig, evaluate
-from samia.finetune import FinetuneConfig
-from samia.finetune.data import load_training_images
-from samia.finetune.validation import validation_prompts
+from samia.evaluation import EvaluationConfig, evaluate
+from samia.finetuning import FinetuneConfig
+from samia.finetuning.data import load_training_images
+from samia.finetuning.validation import validation_prompts
 from samia.models import build_model
 from samia.prompts import get_strategy
 

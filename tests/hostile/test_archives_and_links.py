@@ -76,7 +76,7 @@ def test_a_link_that_loops_is_named_as_such(tmp_path) -> None:
 def test_a_dataset_with_a_looping_link_records_it_and_goes_on(tmp_path) -> None:
     from PIL import Image
 
-    from samia.evaluate import EvaluationConfig, evaluate
+    from samia.evaluation import EvaluationConfig, evaluate
 
     data = tmp_path / "data"
     for folder in ("images", "masks"):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from hostile_files import folder_dataset, nifti_claiming, one_error_line, png_claiming, square_case
 
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.io import write_label_map
 
 PEAK_RSS = """
@@ -103,7 +103,7 @@ import numpy as np
 from PIL import Image
 from pathlib import Path
 from samia.io import write_label_map
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 root = Path(sys.argv[1])
 (root / "images").mkdir(parents=True); (root / "masks").mkdir()
 rng = np.random.default_rng(0)

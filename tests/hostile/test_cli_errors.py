@@ -10,7 +10,7 @@ import pytest
 import torch
 from hostile_files import folder_dataset, one_error_line, square_case
 
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from hostile_files import folder_dataset, one_error_line, square_case
 
 from samia.embeddings import EmbeddingCache, embedding_key
 from samia.errors import GeometryMismatchError, InputError
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.models import build_model
 from samia.predictor import SamiaPredictor
 from samia.types import Prompt
@@ -189,7 +189,7 @@ def test_an_embedding_cache_entry_of_the_wrong_shape_is_rebuilt(tmp_path):
 
 
 def test_a_prompts_file_that_is_not_utf8_is_refused_with_its_line(tmp_path):
-    from samia.evaluate.replay import read_prompts_file
+    from samia.evaluation.replay import read_prompts_file
 
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(

@@ -11,7 +11,7 @@ import yaml
 from hostile_files import folder_dataset, one_error_line, square_case
 
 from samia.errors import ConfigurationError
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.files import FolderLock
 
 RUN = """

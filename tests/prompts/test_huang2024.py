@@ -17,7 +17,7 @@ from PIL import Image
 from scipy import ndimage
 
 from samia.errors import ConfigurationError
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.io import write_label_map
 from samia.predictor import Prediction
 from samia.prompts import build_strategies

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from samia.data import build_manifest, iter_slice_items, sample_dataset_path
-from samia.evaluate import EvaluationConfig, evaluate
+from samia.evaluation import EvaluationConfig, evaluate
 from samia.metrics import dice
 from samia.models import build_model
 from samia.predictor import SamiaPredictor

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from samia.cli.main import app
 from samia.errors import ConfigurationError
-from samia.finetune.config import FinetuneConfig, read_run_config, write_run_config
-from samia.finetune.methods import check_applies, prepare
+from samia.finetuning.config import FinetuneConfig, read_run_config, write_run_config
+from samia.finetuning.methods import check_applies, prepare
 from samia.models import build_model
 from samia.study import run_study
 from samia.study.config import read_study_file

@@ -31,11 +31,11 @@ from typing import Any
 
 from samia.data import Case
 from samia.errors import ConfigurationError, SamiaError
-from samia.evaluate.config import EvaluationConfig
-from samia.evaluate.folders import is_uri, open_folder
-from samia.evaluate.progress import ProgressHooks
-from samia.evaluate.runner import CaseEvaluator, CaseRun
-from samia.evaluate.store import NO_SLICE, ResultsStore, unit_key
+from samia.evaluation.config import EvaluationConfig
+from samia.evaluation.folders import is_uri, open_folder
+from samia.evaluation.progress import ProgressHooks
+from samia.evaluation.runner import CaseEvaluator, CaseRun
+from samia.evaluation.store import NO_SLICE, ResultsStore, unit_key
 
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 """Set before Ray is imported for a local instance: Ray's single-machine mode (every server on

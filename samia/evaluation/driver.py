@@ -1,8 +1,8 @@
 """The driver of an evaluation run: it holds the results folder, plans the cases, hands them to an
 executor's workers, and writes the run's files from the journal at the end.
 
-The workers (one model each: :class:`~samia.evaluate.runner.LocalExecutor` in this process,
-:class:`~samia.evaluate.ray_executor.RayExecutor` on a Ray cluster) write every finished unit into
+The workers (one model each: :class:`~samia.evaluation.runner.LocalExecutor` in this process,
+:class:`~samia.evaluation.ray_executor.RayExecutor` on a Ray cluster) write every finished unit into
 the journal themselves, so the files a run ends with do not depend on where its cases ran.
 """
 
@@ -17,14 +17,14 @@ import pandas as pd
 
 from samia.data import Case, build_manifest, select_cases
 from samia.errors import ConfigurationError, SamiaError
-from samia.evaluate.config import EvaluationConfig, parse_run_document, run_document
-from samia.evaluate.folders import RunFolder, open_folder
-from samia.evaluate.progress import ProgressHooks
-from samia.evaluate.replay import prompts_file_bytes, read_prompts_file
-from samia.evaluate.runner import CaseRun, LocalExecutor
-from samia.evaluate.schema import ROW_ORDER
-from samia.evaluate.store import ResultsStore, folder_lock
-from samia.evaluate.summary import everything_instances, summarize
+from samia.evaluation.config import EvaluationConfig, parse_run_document, run_document
+from samia.evaluation.folders import RunFolder, open_folder
+from samia.evaluation.progress import ProgressHooks
+from samia.evaluation.replay import prompts_file_bytes, read_prompts_file
+from samia.evaluation.runner import CaseRun, LocalExecutor
+from samia.evaluation.schema import ROW_ORDER
+from samia.evaluation.store import ResultsStore, folder_lock
+from samia.evaluation.summary import everything_instances, summarize
 from samia.io.formats import image_stem
 
 
@@ -117,7 +117,7 @@ def evaluate(
         config: the run.
         progress: callbacks for progress bars (cases; and prompt decodings per unit where the
             cases run in this process).
-        executor: where the cases run; default :class:`~samia.evaluate.runner.LocalExecutor`.
+        executor: where the cases run; default :class:`~samia.evaluation.runner.LocalExecutor`.
     """
     progress = progress or ProgressHooks()
     folder = open_folder(config.out)

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from samia.errors import InputError, MissingFileError
-from samia.evaluate.schema import missing_columns
+from samia.evaluation.schema import missing_columns
 from samia.prompts.clicks import Click
 from samia.types import Prompt
 
@@ -43,7 +43,7 @@ PROMPT_FIELDS = (
 
 
 def prompts_file_bytes(results: pd.DataFrame) -> bytes:
-    """The ``prompts.jsonl`` of ``results`` rows (:data:`~samia.evaluate.schema.RESULT_SCHEMA`): one
+    """The ``prompts.jsonl`` of ``results`` rows (:data:`~samia.evaluation.schema.RESULT_SCHEMA`): one
     line per prompt (static prompts once per variant, each click trajectory once at its last click)."""
     missing = missing_columns(results.columns)
     if missing:

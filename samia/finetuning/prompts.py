@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from samia.finetune.config import PROMPT_KINDS, FinetuneConfig
+from samia.finetuning.config import PROMPT_KINDS, FinetuneConfig
 from samia.prompts import tight_box
 
 
@@ -24,7 +24,7 @@ class StepPrompts:
     """One prompt per object of an image, all of the same structure (they are decoded as one batch).
 
     Attributes:
-        kind: one of :data:`~samia.finetune.config.PROMPT_KINDS`.
+        kind: one of :data:`~samia.finetuning.config.PROMPT_KINDS`.
         points: ``(K, N, 2)`` float64 ``(x, y)`` original pixels, or None (``box`` kind).
         labels: ``(K, N)`` int64, 1 positive, 0 negative; None iff ``points`` is None.
         boxes: ``(K, 4)`` float64 XYXY original pixels, or None (``points`` kind).
@@ -89,7 +89,7 @@ class TrainingPromptSampler:
     - ``box_points``: both.
 
     Args:
-        kinds: subset of :data:`~samia.finetune.config.PROMPT_KINDS`.
+        kinds: subset of :data:`~samia.finetuning.config.PROMPT_KINDS`.
         box_jitter_px: largest box coordinate offset, original pixels.
         max_positive: largest number of positive clicks (>= 1).
         max_negative: largest number of negative clicks (>= 0).

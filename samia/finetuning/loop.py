@@ -27,9 +27,9 @@ import samia
 from samia.data import Case, build_manifest, select_cases
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError
-from samia.finetune.checkpoints import RunState, load_last, save_best, save_last
-from samia.finetune.config import FinetuneConfig, read_run_config, write_run_config
-from samia.finetune.data import (
+from samia.finetuning.checkpoints import RunState, load_last, save_best, save_last
+from samia.finetuning.config import FinetuneConfig, read_run_config, write_run_config
+from samia.finetuning.data import (
     TrainingImage,
     case_digests,
     check_no_leakage,
@@ -37,12 +37,12 @@ from samia.finetune.data import (
     load_training_images,
     split_cases,
 )
-from samia.finetune.distributed import DistributedContext
-from samia.finetune.history import write_history
-from samia.finetune.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
-from samia.finetune.prompts import TrainingPromptSampler
-from samia.finetune.step import TrainingStep, make_step_inputs
-from samia.finetune.validation import validation_sums
+from samia.finetuning.distributed import DistributedContext
+from samia.finetuning.history import write_history
+from samia.finetuning.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
+from samia.finetuning.prompts import TrainingPromptSampler
+from samia.finetuning.step import TrainingStep, make_step_inputs
+from samia.finetuning.validation import validation_sums
 from samia.models import build_model
 from samia.prompts import get_strategy
 from samia.prompts.seeding import object_rng
@@ -72,7 +72,7 @@ class FinetuneOutcome:
         best_val_dice: that Dice.
         history: one row per epoch (``history.csv``).
         stopped_early: patience ran out before ``epochs``.
-        parameters: :func:`~samia.finetune.methods.parameter_counts` of the trained model (also in
+        parameters: :func:`~samia.finetuning.methods.parameter_counts` of the trained model (also in
             ``finetune.yaml``'s provenance).
         rank: this process's rank under ``torchrun`` (0 = the process that wrote the files).
         train_cases, val_cases: the case ids trained and validated on (the split, by case).

@@ -42,7 +42,7 @@ class RunState:
         best_epoch: the epoch that reached it (0 = the base model).
         epochs_since_best: epochs without improvement (early stopping counter).
         stopped_early: patience ran out; the run is over.
-        history: one record per validated epoch (see :func:`samia.finetune.loop.finetune`).
+        history: one record per validated epoch (see :func:`samia.finetuning.loop.finetune`).
     """
 
     epochs_done: int = 0

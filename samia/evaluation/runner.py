@@ -2,11 +2,11 @@
 
 The runner only talks to the predictor (docs/architecture.md, layer 7). A :class:`CaseEvaluator`
 holds one model and evaluates whole cases into a results store, in the driver's process
-(:class:`LocalExecutor`) or in a Ray worker (``samia.evaluate.ray_executor``). Each unit of work (a
+(:class:`LocalExecutor`) or in a Ray worker (``samia.evaluation.ray_executor``). Each unit of work (a
 2D image or one slice of a volume) is encoded once; every point/box prompt of every object on it is
 decoded in one batch per prompt structure, click trajectories advance all objects together, and
 everything mode runs once per unit. Finished units are journaled atomically
-(``samia.evaluate.store``), so a killed run resumes where it stopped and every row ends up exactly
+(``samia.evaluation.store``), so a killed run resumes where it stopped and every row ends up exactly
 once; a failing unit is recorded in ``errors.csv`` and the run goes on; input warnings (a spacing
 assumed, values that cannot be HU, an anti-aliased label map) are recorded per case in
 ``warnings.csv``.
@@ -29,12 +29,12 @@ from samia.auto import generate_everything, instance_match, iou_matrix, oracle_m
 from samia.data import Case, ObjectMask, SliceItem, iter_slice_items, load_case
 from samia.embeddings import EmbeddingCache
 from samia.errors import InputError, InputWarning, InvalidLabelError
-from samia.evaluate.config import EvaluationConfig
-from samia.evaluate.progress import ProgressHooks
-from samia.evaluate.replay import PromptBook, read_prompts_file
-from samia.evaluate.schema import SLICE_ROW_DEFAULTS, metric_columns
-from samia.evaluate.store import NO_SLICE, VOLUME_UNIT, ResultsStore, unit_key
-from samia.evaluate.volumes import VolumeUnit, check_volume
+from samia.evaluation.config import EvaluationConfig
+from samia.evaluation.progress import ProgressHooks
+from samia.evaluation.replay import PromptBook, read_prompts_file
+from samia.evaluation.schema import SLICE_ROW_DEFAULTS, metric_columns
+from samia.evaluation.store import NO_SLICE, VOLUME_UNIT, ResultsStore, unit_key
+from samia.evaluation.volumes import VolumeUnit, check_volume
 from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics

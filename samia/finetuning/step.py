@@ -3,7 +3,7 @@
 SAM's mask decoder repeats the image embedding for each prompt of a batch, so a step decodes the
 ``B`` prompts of one image against its one embedding; steps over several images accumulate
 gradients. The loss compares the decoder's low-resolution logits with the ground truth brought
-to the same ``L x L`` grid (:func:`samia.finetune.data.low_res_targets`): the decoder is trained
+to the same ``L x L`` grid (:func:`samia.finetuning.data.low_res_targets`): the decoder is trained
 at the resolution it predicts, and no upsampling enters the graph.
 """
 
@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from samia.embeddings import EmbeddingCache
-from samia.finetune.data import TrainingImage, low_res_targets
-from samia.finetune.losses import PromptedMaskLoss
-from samia.finetune.prompts import TrainingPromptSampler, error_region_clicks
+from samia.finetuning.data import TrainingImage, low_res_targets
+from samia.finetuning.losses import PromptedMaskLoss
+from samia.finetuning.prompts import TrainingPromptSampler, error_region_clicks
 from samia.models import PromptableSegmenter
 from samia.transforms import InputGeometry
 
@@ -107,8 +107,8 @@ class TrainingStep(nn.Module):
 
     Round 0 decodes the sampled prompts; each of ``correction_clicks`` further rounds adds one click
     per prompt from the error region of the previous round's single-mask output
-    (:func:`~samia.finetune.prompts.error_region_clicks`). The step's loss is the mean of the
-    rounds' :class:`~samia.finetune.losses.PromptedMaskLoss`.
+    (:func:`~samia.finetuning.prompts.error_region_clicks`). The step's loss is the mean of the
+    rounds' :class:`~samia.finetuning.losses.PromptedMaskLoss`.
 
     Args:
         model: the model being trained.

@@ -14,14 +14,14 @@ from samia.files import atomic_write_bytes
 from samia.prompts import STRATEGIES
 
 METHOD_NAMES = ("decoder", "full", "lora", "adapter", "ssam")
-"""What trains (see :mod:`samia.finetune.methods`): ``decoder`` = the mask decoder on cached
+"""What trains (see :mod:`samia.finetuning.methods`): ``decoder`` = the mask decoder on cached
 embeddings (Huang et al.); ``full`` = image encoder + mask decoder (MedSAM); ``lora`` = LoRA
 adapters on the image encoder's attention; ``adapter`` = bottleneck adapters in the encoder blocks;
 ``ssam`` = S-SAM's singular-value scale and shift of the encoder blocks' linear layers, plus their
 LayerNorms."""
 
 PROMPT_KINDS = ("box", "points", "box_points")
-"""Training prompt kinds (see :mod:`samia.finetune.prompts`)."""
+"""Training prompt kinds (see :mod:`samia.finetuning.prompts`)."""
 
 RESUME_INSENSITIVE = frozenset({"out", "device", "epochs", "embedding_cache_dir"})
 """Options that may change when a run is resumed (``epochs`` may be raised to train longer)."""

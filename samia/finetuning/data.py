@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from samia.data import Case, iter_slice_items
 from samia.embeddings import EmbeddingCache, embedding_key
 from samia.errors import ConfigurationError, DatasetLayoutError
-from samia.finetune.config import FinetuneConfig
+from samia.finetuning.config import FinetuneConfig
 from samia.models import PromptableSegmenter, file_sha256
 from samia.predictor import SamiaPredictor
 from samia.transforms import InputGeometry, default_preset, get_preset, input_geometry, to_rgb_uint8

@@ -2,18 +2,18 @@
 
 Typical use::
 
-    from samia.finetune import FinetuneConfig, finetune
+    from samia.finetuning import FinetuneConfig, finetune
     from samia.models import build_model
 
     outcome = finetune(FinetuneConfig(data="TRAIN", out="runs/ft", model="litemedsam", method="decoder"))
     model = build_model("litemedsam", outcome.best_path)  # LoRA / adapter files load the same way
 
-Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mod:`samia.finetune.methods`).
+Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mod:`samia.finetuning.methods`).
 """
 
-from samia.finetune.config import PROMPT_KINDS, FinetuneConfig
-from samia.finetune.loop import FinetuneOutcome, FinetuneProgress, finetune
-from samia.finetune.methods import METHODS
+from samia.finetuning.config import PROMPT_KINDS, FinetuneConfig
+from samia.finetuning.loop import FinetuneOutcome, FinetuneProgress, finetune
+from samia.finetuning.methods import METHODS
 from samia.models.adapters import AdapterFile, AdapterSpec, read_adapter_file
 
 __all__ = [

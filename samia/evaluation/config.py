@@ -11,7 +11,7 @@ import yaml
 from samia.auto import EverythingSettings
 from samia.data.layouts import resolve_instances
 from samia.errors import ConfigurationError
-from samia.evaluate.folders import is_uri
+from samia.evaluation.folders import is_uri
 from samia.metrics.surface import NSD_VARIANTS
 from samia.models.exported import check_backend
 from samia.prompts import JitterBand, ProtocolSettings

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from samia.errors import ConfigurationError
-from samia.finetune.config import FinetuneConfig
+from samia.finetuning.config import FinetuneConfig
 from samia.models import PromptableSegmenter
 from samia.models.adapters import AdapterSpec, attach, encoder_blocks, is_adapter_key
 from samia.models.svd_tuning import SVDLinear, attach_svd, tuned_parameters

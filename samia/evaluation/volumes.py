@@ -22,9 +22,9 @@ import numpy as np
 
 from samia.data import Case
 from samia.errors import InvalidImageError, InvalidLabelError
-from samia.evaluate.config import EvaluationConfig
-from samia.evaluate.progress import ProgressHooks
-from samia.evaluate.schema import metric_columns
+from samia.evaluation.config import EvaluationConfig
+from samia.evaluation.progress import ProgressHooks
+from samia.evaluation.schema import metric_columns
 from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics, slice_dice
@@ -51,7 +51,7 @@ from samia.volume.strategies import Click3D, plane
 
 class VolumeHost(Protocol):
     """What a :class:`VolumeUnit` needs of the case evaluator that runs it
-    (:class:`~samia.evaluate.runner.CaseEvaluator`)."""
+    (:class:`~samia.evaluation.runner.CaseEvaluator`)."""
 
     config: EvaluationConfig
     fixed_preset: IntensityPreset | None
@@ -93,7 +93,7 @@ def settings_for(strategy: str, selection: str) -> PropagationSettings:
 
 
 class VolumeUnit:
-    """The volume rows of one case for an :class:`~samia.evaluate.runner.CaseEvaluator`."""
+    """The volume rows of one case for an :class:`~samia.evaluation.runner.CaseEvaluator`."""
 
     def __init__(self, evaluator: VolumeHost, case: Case, image: Volume, label: Volume) -> None:
         self.evaluator = evaluator

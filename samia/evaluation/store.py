@@ -19,7 +19,7 @@ Layout of a results folder ``DIR``::
 A run killed at any moment leaves only whole units in the journal; re-running skips them, so every
 row ends up exactly once. Unit files are named by their key, so a unit written twice (a Ray worker
 presumed lost that was only slow) replaces itself: never a duplicate. ``DIR`` may be a filesystem URI
-(``samia.evaluate.folders``); only a local folder can be locked.
+(``samia.evaluation.folders``); only a local folder can be locked.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from samia.evaluate.folders import RunFolder, open_folder
-from samia.evaluate.schema import RESULT_SCHEMA, rows_to_table
+from samia.evaluation.folders import RunFolder, open_folder
+from samia.evaluation.schema import RESULT_SCHEMA, rows_to_table
 from samia.files import FolderLock, printable
 
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
@@ -73,7 +73,7 @@ class ResultsStore:
     """Journal-backed store of result rows for one results folder.
 
     Args:
-        folder: the results folder (a path, a URI or an opened :data:`~samia.evaluate.folders.RunFolder`).
+        folder: the results folder (a path, a URI or an opened :data:`~samia.evaluation.folders.RunFolder`).
         clean: remove the temporaries a killed writer left (the driver of a run does, once, before
             any worker writes; a worker opening the store while others write must not).
     """

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from samia.embeddings import EmbeddingCache
-from samia.finetune.data import TrainingImage
-from samia.finetune.step import image_input, prompt_tensors
+from samia.finetuning.data import TrainingImage
+from samia.finetuning.step import image_input, prompt_tensors
 from samia.metrics import dice
 from samia.models import PromptableSegmenter
 from samia.prompts import PromptStrategy
