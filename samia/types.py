@@ -37,7 +37,15 @@ MODALITIES = (
 
 IDENTITY_DIRECTION_3D: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
-SPACING_SOURCES = ("header", "PixelSpacing", "ImagerPixelSpacing", "SequenceOfUltrasoundRegions", "none", "fallback")
+SPACING_SOURCES = (
+    "header",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "SequenceOfUltrasoundRegions",
+    "user",
+    "none",
+    "fallback",
+)
 """Where an image's spacing came from: a volume file's header (NIfTI, NRRD, MHA, DICOM series); the
 DICOM tag named (*ImagerPixelSpacing* measures at the detector, not in the patient; an ultrasound
 image's *SequenceOfUltrasoundRegions*); ``"none"``: the format stores no spacing (PNG, JPEG, TIFF,

@@ -14,7 +14,7 @@ from pathlib import Path
 import samia
 
 LAYERS: list[set[str]] = [
-    {"errors", "lazy"},
+    {"errors", "lazy", "version"},
     {"files", "settings", "leases"},
     {"types"},
     {"io", "transforms", "metrics"},
@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"selection", "auto"},
     {"prompts"},
     {"volume"},
-    {"evaluation", "finetuning", "annotate"},
+    {"evaluation", "finetuning", "annotate", "segmentation"},
     {"study"},
     {"analysis"},
     {"cli"},
@@ -65,8 +65,9 @@ def module_imports(root: Path) -> dict[str, set[str]]:
             elif isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if node.value.startswith(f"{root.name}.") and node.value.replace(".", "").replace("_", "").isalnum():
-                    targets.add(node.value)  # a lazy export's module path
+                target = node.value.partition(":")[0]  # a lazy export: "module" or "module:attribute"
+                if target.startswith(f"{root.name}.") and target.replace(".", "").replace("_", "").isalnum():
+                    targets.add(target)
         found[name] = targets
     return found
 

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-import samia
 from samia.analysis import formatting, plots
 from samia.analysis.report import ReportTable, Section, _figure, write_report
 from samia.analysis.stats import N_RESAMPLES, paired_test
 from samia.annotate.study import IDLE_SECONDS, object_rows
 from samia.errors import InputError
+from samia.version import __version__
 
 PAIRED_MEASURES = (("active_s", "active time (s)"), ("interactions", "interactions"), ("dice", "Dice"), ("nsd", "NSD"))
 """``(column, label)`` compared between the modes."""
@@ -138,7 +138,7 @@ def build_annotation_report(
         compare.notes.append("needs an assisted and a manual annotation folder of the same objects")
     sections.append(compare)
     generated = (
-        f"samia {samia.__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
+        f"samia {__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
         f"{n_resamples} bootstrap resamples, seed {seed}."
     )
     html, markdown, _, _ = write_report(sections, Path(out), generated)

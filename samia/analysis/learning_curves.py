@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-import samia
 from samia.analysis import formatting
 from samia.analysis.report import ReportFigure, ReportTable, Section, _slug, write_report
 from samia.errors import InputError
@@ -25,6 +24,7 @@ from samia.study.curves import (
     zero_shot_scores,
 )
 from samia.study.runner import STUDY_FILE
+from samia.version import __version__
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,6 @@ def build_study_report(folders: Sequence[str | Path], out: str | Path) -> StudyR
     """Write the learning curves of ``folders`` into ``out`` (``report.html``, ``report.md``,
     ``tables/study_*``, ``figures/study_*``)."""
     built = [study_section(Path(folder)) for folder in folders]
-    generated = f"samia {samia.__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}."
+    generated = f"samia {__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}."
     html, markdown, _, _ = write_report([section for section, _ in built], Path(out), generated)
     return StudyReport(html, markdown, pd.concat([curve for _, curve in built], ignore_index=True))

@@ -29,13 +29,13 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
-import samia
 from samia.analysis import formatting, overlays, plots, tables
 from samia.analysis.results import PROTOCOL_ORDER, final_clicks, load_results, object_scores, ordered, selection_order
 from samia.analysis.stats import N_RESAMPLES
 from samia.errors import ConfigurationError, SamiaError
 from samia.evaluation.summary import results_distance_unit
 from samia.selection import SELECTIONS
+from samia.version import __version__
 
 _NUMERIC = re.compile(r"[-+−–0-9.e\[\], ±]+")
 
@@ -521,7 +521,7 @@ def build_report(
     builder = _ReportBuilder(results, selection, n_cases, n_resamples, seed)
     sections = builder.sections()
     generated = (
-        f"samia {samia.__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
+        f"samia {__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
         f"{n_resamples} bootstrap resamples, seed {seed}."
     )
     html_path, markdown_path, table_paths, figure_paths = write_report(sections, Path(out), generated)

@@ -123,7 +123,15 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
     if not re.fullmatch(r"[A-Za-z0-9_-]{8,}", token):
         raise ValueError("the token must be 8 or more URL-safe characters (letters, digits, - and _)")
     app = FastAPI(title="samia annotate", docs_url=None, redoc_url=None, openapi_url=None)
-    page = files("samia.annotate").joinpath("static")
+    _add_guard(app, token)
+    _add_error_answers(app)
+    _add_page(app, token)
+    _add_case_routes(app, server)
+    return app
+
+
+def _add_guard(app: FastAPI, token: str) -> None:
+    """Every request: the token, the same origin, a bounded body that arrives in time."""
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
@@ -146,6 +154,10 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
                 return _error(408, f"the request body did not arrive within {timeout:g} s")
         return await call_next(request)
 
+
+def _add_error_answers(app: FastAPI) -> None:
+    """Each refusal as a 4xx with a one-line ``detail``; anything else a 500 without a traceback."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in error.errors())
@@ -160,6 +172,11 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
         _log.exception("request %s failed", request.url.path)
         return _error(500, f"internal error: {type(error).__name__}: {error}")
 
+
+def _add_page(app: FastAPI, token: str) -> None:
+    """The page and its fixed list of files."""
+    page = files("samia.annotate").joinpath("static")
+
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
         html = page.joinpath("index.html").read_text(encoding="utf-8")
@@ -170,6 +187,10 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
         if name not in STATIC:
             return _error(404, f"no page file {name!r}")
         return Response(page.joinpath(name).read_bytes(), media_type=STATIC[name])
+
+
+def _add_case_routes(app: FastAPI, server: AnnotationServer) -> None:
+    """The JSON API over ``server``'s cases."""
 
     @app.get("/api/cases")
     def cases(request: Request) -> dict[str, Any]:
@@ -231,5 +252,3 @@ def create_app(server: AnnotationServer, token: str) -> FastAPI:
     @app.post("/api/cases/{case_id}/preset")
     def preset(case_id: str, body: PresetBody, request: Request) -> dict[str, Any]:
         return server.set_preset(case_id, _client(request), body.name, body.discard)
-
-    return app

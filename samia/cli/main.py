@@ -29,7 +29,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from samia import __version__
+        from samia.version import __version__
 
         typer.echo(f"samia {__version__}")
         raise typer.Exit()

@@ -213,66 +213,48 @@ def segment_command(
         key_prompts = _prompts_from_options(image, box, point, negative, prompts) if propagate else []
         segment_whole_volume(request, key_prompts)
         return
+    _segment_one_plane(
+        image, model, out, _prompts_from_options(image, box, point, negative, prompts), checkpoint, slice_index, axis,
+        modality, preset, multimask, probabilities, overlay, device, backend, precision, decode_batch,
+    )  # fmt: skip
+
+
+def _segment_one_plane(  # type: ignore[no-untyped-def]
+    image, model, out, object_prompts, checkpoint, slice_index, axis, modality, preset, multimask, probabilities,
+    overlay, device, backend, precision, decode_batch,
+) -> None:  # fmt: skip
+    """One image or one slice through :func:`samia.segmentation.segment`, and its files."""
     from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
     from samia.io import read_image, read_image_slice
     from samia.io.formats import WRITABLE_VOLUME_SUFFIXES, file_suffix
     from samia.models import build_model
     from samia.predictor import SamiaPredictor
-    from samia.transforms import default_preset, get_preset, to_rgb_uint8
+    from samia.segmentation import segment
     from samia.types import Image2D
 
-    object_prompts = _prompts_from_options(image, box, point, negative, prompts)
     for path in (out, probabilities, overlay):
         if path is not None:
             check_output_file(path, image)
     if overlay is not None and not str(overlay).lower().endswith(".png"):
         raise ConfigurationError(f"--overlay {overlay}: the overlay is a picture; give a .png file")
     volume_out = file_suffix(out) in WRITABLE_VOLUME_SUFFIXES
-    if slice_index is not None and not volume_out:
-        loaded = plane = read_image_slice(image, slice_index, axis, modality)  # only that slice is read
+    if slice_index is not None and not volume_out:  # only that slice is read
+        loaded, on_slice = read_image_slice(image, slice_index, axis, modality), None
     else:
-        loaded = read_image(image, modality)
-        if isinstance(loaded, Image2D):
-            if slice_index is not None:
-                raise ConfigurationError(f"{image} is a 2D image: --slice does not apply")
-            plane = loaded
-        else:
-            if slice_index is None:
-                raise ConfigurationError(f"{image} is a volume {loaded.shape}: choose a slice with --slice")
-            if not 0 <= axis < 3:
-                raise ConfigurationError(f"--axis {axis} is not an axis of the volume {image} (0, 1 or 2)")
-            if not 0 <= slice_index < loaded.shape[axis]:
-                raise ConfigurationError(
-                    f"--slice {slice_index} is outside {image}: axis {axis} has slices 0..{loaded.shape[axis] - 1}"
-                )
-            plane = loaded.slice(slice_index, axis)
-    intensity = get_preset(preset) if preset else default_preset(plane.modality, plane.is_rgb)
-    fitted = []
-    for number, prompt in enumerate(object_prompts, start=1):
-        try:
-            fitted.append(prompt.fitted_to(plane.shape))
-        except ValueError as error:
-            which = f"prompt {number}: " if len(object_prompts) > 1 else ""
-            raise ConfigurationError(f"{image}: impossible prompt: {which}{error}") from None
-        if fitted[-1].meta.get("box_clipped"):
-            typer.echo(f"note: box {number} was clipped to the image: {fitted[-1].box.tolist()}", err=True)
-    rgb = to_rgb_uint8(plane, intensity)
+        loaded, on_slice = read_image(image, modality), slice_index
     predictor = SamiaPredictor(
         build_model(model, checkpoint, device, backend=backend, precision=precision), max_batch=decode_batch
     )
-    predictor.set_image(rgb)
-    predictions = []
-    for prompt, both in zip(fitted, predictor.predict_batch_all_outputs(fitted)):
-        lone_point = prompt.box is None and prompt.points is not None and len(prompt.points) == 1
-        use_multimask = multimask if multimask is not None else lone_point
-        prediction = both.select(slice(1, None) if use_multimask else slice(0, 1))
-        predictions.append(prediction.select(slice(prediction.best_index, prediction.best_index + 1)))
-    in_volume = volume_out and not isinstance(loaded, Image2D)  # the slice goes back into its volume
-    _write_outputs(
-        out, probabilities, overlay, predictions, fitted, rgb, plane, loaded if in_volume else None, slice_index, axis
+    result = segment(
+        loaded, object_prompts, predictor, preset=preset, slice_index=on_slice, axis=axis, multimask=multimask
     )
-    _report(out, predictions, intensity.name)
+    for number, prompt in enumerate(result.prompts, start=1):
+        if prompt.meta.get("box_clipped"):  # type: ignore[union-attr]
+            typer.echo(f"note: box {number} was clipped to the image: {prompt.box.tolist()}", err=True)  # type: ignore[union-attr]
+    volume = loaded if volume_out and not isinstance(loaded, Image2D) else None  # the slice goes back into its volume
+    _write_outputs(out, probabilities, overlay, result, volume, slice_index, axis)
+    _report(out, result)
 
 
 def _prompts_from_options(image, box, point, negative, prompts_file):  # type: ignore[no-untyped-def]
@@ -334,51 +316,30 @@ def _read_prompts(path: Path) -> list:  # type: ignore[type-arg]
     return prompts
 
 
-def _write_outputs(out, probabilities, overlay, predictions, prompts, rgb, plane, volume, slice_index, axis):  # type: ignore[no-untyped-def]
-    """The mask or label map, the probability maps and the overlay: on the plane's grid, or placed
-    at ``slice_index`` into ``volume``'s grid when a volume is given."""
-    import numpy as np
-
+def _write_outputs(out, probabilities, overlay, result, volume, slice_index, axis):  # type: ignore[no-untyped-def]
+    """The mask or label map, the probability maps and the overlay of a 2D ``result``: on its
+    plane's grid, or placed at ``slice_index`` into ``volume``'s grid when a volume is given."""
     from samia.io import write_label_map, write_mask, write_probabilities
-
-    masks = [p.masks[0] for p in predictions]
-    needs_maps = probabilities is not None or len(masks) > 1  # overlaps are settled by probability
-    maps = [p.probabilities()[0] for p in predictions] if needs_maps else []
+    from samia.transforms import to_rgb_uint8
 
     def placed(array):  # type: ignore[no-untyped-def]
-        """A slice's array placed into an empty volume of the loaded image (volume outputs)."""
-        if volume is None:
-            return array
-        full = np.zeros(volume.shape, dtype=array.dtype)
-        index = [slice(None)] * 3
-        index[axis] = slice_index
-        full[tuple(index)] = array
-        return full
+        return array if volume is None else result.placed(array, volume, slice_index, axis)
 
-    reference = plane if volume is None else volume
-    if len(masks) == 1:
-        write_mask(out, placed(masks[0]), reference=reference)
+    reference = result.grid if volume is None else volume
+    if len(result.masks) == 1:
+        write_mask(out, placed(result.masks[0]), reference=reference)
     else:
-        write_label_map(out, placed(_label_map(masks, maps)), reference=reference)
+        write_label_map(out, placed(result.label_map()), reference=reference)
     if probabilities is not None:
-        for number, probability in enumerate(maps, start=1):
-            target = probabilities if len(maps) == 1 else _numbered(probabilities, number)
+        for number, probability in enumerate(result.probabilities, start=1):
+            target = probabilities if len(result.masks) == 1 else _numbered(probabilities, number)
             write_probabilities(target, placed(probability), reference=reference)
     if overlay is not None:
         from samia.analysis.overlays import segmentation_figure
 
-        title = f"{Path(plane.path or '').name}" + ("" if slice_index is None else f" slice {slice_index}")
-        segmentation_figure(rgb, masks, prompts, title).savefig(overlay, dpi=120)
-
-
-def _label_map(masks, probabilities):  # type: ignore[no-untyped-def]
-    """Label ``k + 1`` where object ``k``'s mask is; where masks overlap, the most probable object."""
-    import numpy as np
-
-    stacked = np.stack([np.where(m, p, -1.0) for m, p in zip(masks, probabilities)])
-    labels = (np.argmax(stacked, axis=0) + 1).astype(np.uint16 if len(masks) > 255 else np.uint8)
-    labels[~np.any(np.stack(masks), axis=0)] = 0
-    return labels
+        title = f"{Path(result.grid.path or '').name}" + ("" if slice_index is None else f" slice {slice_index}")
+        rgb = to_rgb_uint8(result.grid, result.preset)
+        segmentation_figure(rgb, list(result.masks), list(result.prompts), title).savefig(overlay, dpi=120)
 
 
 def _numbered(path: Path, number: int) -> Path:
@@ -388,21 +349,21 @@ def _numbered(path: Path, number: int) -> Path:
     return path.with_name(f"{image_stem(path)}_{number}{file_suffix(path)}")
 
 
-def _report(out: Path, predictions, preset: str) -> None:  # type: ignore[no-untyped-def]
+def _report(out: Path, result) -> None:  # type: ignore[no-untyped-def]
     """What was written on stdout; empty masks said plainly on stderr (the exit code stays 0)."""
-    for number, prediction in enumerate(predictions, start=1):
-        pixels = int(prediction.masks[0].sum())
-        which = f"object {number}: " if len(predictions) > 1 else ""
-        if pixels == 0:
+    count = len(result.masks)
+    for number, (mask, iou) in enumerate(zip(result.masks, result.predicted_iou), start=1):
+        if not mask.any():
+            which = f"object {number}: " if count > 1 else ""
             typer.echo(
-                f"{which}the model returned an empty mask (predicted IoU {prediction.iou_predictions[0]:.3f}); "
+                f"{which}the model returned an empty mask (predicted IoU {iou:.3f}); "
                 "try a box, a tighter box, or another --preset",
                 err=True,
             )
-    sizes = ", ".join(str(int(p.masks[0].sum())) for p in predictions)
-    ious = ", ".join(f"{p.iou_predictions[0]:.3f}" for p in predictions)
-    kind = "mask" if len(predictions) == 1 else f"label map of {len(predictions)} objects"
-    typer.echo(f"wrote {out} ({kind}): {sizes} pixels, predicted IoU {ious}, preset {preset}")
+    sizes = ", ".join(str(int(mask.sum())) for mask in result.masks)
+    ious = ", ".join(f"{iou:.3f}" for iou in result.predicted_iou)
+    kind = "mask" if count == 1 else f"label map of {count} objects"
+    typer.echo(f"wrote {out} ({kind}): {sizes} pixels, predicted IoU {ious}, preset {result.preset.name}")
 
 
 def _parse_numbers(text: str, count: int, what: str, form: str) -> tuple[float, ...]:

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-import samia
 from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
 from samia.data import Case, ObjectMask, SliceItem, iter_slice_items, load_case
 from samia.embeddings import EmbeddingCache
@@ -47,6 +46,7 @@ from samia.prompts.seeding import prompt_rng
 from samia.selection import choose_candidate
 from samia.transforms import IntensityPreset, get_preset, preset_for, to_rgb_uint8
 from samia.types import Prompt
+from samia.version import __version__
 from samia.volume import VOLUME_STRATEGIES
 
 """``slice`` value of rows from 2D images."""
@@ -135,7 +135,7 @@ class CaseEvaluator:
     def provenance(self) -> dict[str, Any]:
         """What ``config.yaml`` records besides the options: samia version, weights, strategies, protocol."""
         return {
-            "samia_version": samia.__version__,
+            "samia_version": __version__,
             "model": self.model.name,
             "weights_sha256": self.model.weights_sha256,
             "input_size": self.model.input_size,

@@ -23,7 +23,6 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
-import samia
 from samia.data import Case, build_manifest, select_cases
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError
@@ -46,6 +45,7 @@ from samia.finetuning.validation import validation_sums
 from samia.models import build_model
 from samia.prompts import get_strategy
 from samia.prompts.seeding import object_rng
+from samia.version import __version__
 
 EMBEDDINGS_IN_MEMORY = 64
 """Cached embeddings kept in memory (4 MiB each for SAM-family models); the rest are read from disk."""
@@ -146,7 +146,7 @@ class Trainer:
         train_digests, val_digests = case_digests(train), case_digests(val)
         check_no_leakage(train_digests, val_digests)
         provenance = {
-            "samia_version": samia.__version__,
+            "samia_version": __version__,
             "base_model": self.model.name,
             "base_weights_sha256": self.model.weights_sha256,
             "train_data_sha256": dataset_hash(train, train_digests),

@@ -27,10 +27,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-import samia
 from samia.errors import InputError, warn_input
 from samia.files import atomic_write
 from samia.io.dicom_series import series_slices
+from samia.version import __version__
 
 TYPE2_COPIED = (
     "PatientName",
@@ -67,7 +67,7 @@ def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source
         )
     _complete_references(datasets, source)
     algorithm = hd.AlgorithmIdentificationSequence(
-        name="samia", version=samia.__version__, family=codes.cid7162.ArtificialIntelligence
+        name="samia", version=__version__, family=codes.cid7162.ArtificialIntelligence
     )
     segments = [
         hd.seg.SegmentDescription(
@@ -91,7 +91,7 @@ def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source
         instance_number=1,
         manufacturer="samia",
         manufacturer_model_name="samia segment",
-        software_versions=samia.__version__,
+        software_versions=__version__,
         device_serial_number="0",
         series_description="samia segmentation",
         omit_empty_frames=False,

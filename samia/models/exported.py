@@ -51,10 +51,10 @@ from pathlib import Path
 
 import numpy as np
 
-import samia
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes, file_sha256, file_stamp
 from samia.settings import cache_root
+from samia.version import __version__
 
 BACKENDS: dict[str, tuple[str, ...]] = {
     "torch": ("fp32",),
@@ -127,7 +127,7 @@ def export_key(name: str, weights_sha256: str, parameters_sha256: str | None = N
         weights_sha256,
         f"torch {_package_version('torch')}",
         f"opset {OPSET}",
-        f"samia {samia.__version__}",
+        f"samia {__version__}",
         parameters_sha256 or "",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]

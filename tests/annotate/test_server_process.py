@@ -90,9 +90,28 @@ def test_a_request_body_that_never_arrives_is_timed_out_while_others_are_served(
         )
         answer = httpx.get(f"{base}/api/cases", headers=_headers(token, "other0001"), timeout=60)
         assert answer.status_code == 200
-        reply = stalled.recv(4096).decode()
+        reply = _read_response(stalled)
     assert reply.startswith("HTTP/1.1 408")
     assert '"detail":"the request body did not arrive within 1 s"' in reply
+
+
+def _read_response(connection: socket.socket) -> str:
+    """One whole HTTP response (headers and its Content-Length of body), however it is segmented."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < _content_length(data):
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
 
 
 def test_a_second_server_on_the_same_folder_is_refused_in_one_line(server) -> None:

@@ -28,7 +28,7 @@ def volume(tmp_path):
 
 
 def test_slice_and_axis_out_of_range(volume, tmp_path, cli):
-    for args, fragment in ((["--slice", "9"], "--slice 9 is outside"), (["--slice", "0", "--axis", "5"], "--axis 5")):
+    for args, fragment in ((["--slice", "9"], "slice 9 is outside"), (["--slice", "0", "--axis", "5"], "axis 5")):
         code, _, stderr = cli(
             "segment", volume, "--model", "tiny_sam", "--box", "1", "1", "9", "9", *args, "--out", tmp_path / "m.nii.gz"
         )
