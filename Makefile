@@ -49,6 +49,7 @@ benchmarks: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 samples: setup system
 	$(PY) scripts/build_samples.py

@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from samia.errors import ConfigurationError
 
@@ -45,7 +46,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda temporary: temporary.write_bytes(data))
+
+    def write(temporary: Path) -> None:
+        temporary.write_bytes(data)
+
+    return atomic_write(path, write)
 
 
 def remove_partials(folder: str | Path) -> int:
@@ -97,7 +102,7 @@ class FolderLock:
 
     def __init__(self, directory: str | Path) -> None:
         self.path = Path(directory) / ".lock"
-        self._handle = None
+        self._handle: TextIO | None = None
 
     def __enter__(self) -> FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)

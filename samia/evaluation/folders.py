@@ -44,44 +44,46 @@ class LocalFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.location = str(path)
-        self.local: Path | None = Path(path)
+        self.root = Path(path)
+        self.local: Path | None = self.root
+        """The folder on this disk (None for a folder behind a URI; see :class:`FilesystemFolder`)."""
 
     def where(self, name: str = "") -> str:
         """How messages name the file ``name`` (the folder itself when empty)."""
-        return str(self.local / name) if name else self.location
+        return str(self.root / name) if name else self.location
 
     def make(self, name: str = "") -> None:
         """Create the folder ``name`` (and its parents)."""
-        (self.local / name).mkdir(parents=True, exist_ok=True)
+        (self.root / name).mkdir(parents=True, exist_ok=True)
 
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write ``data`` to ``name`` atomically (whole or absent, never half-written)."""
-        atomic_write_bytes(self.local / name, data)
+        atomic_write_bytes(self.root / name, data)
 
     def read_bytes(self, name: str) -> bytes:
-        return (self.local / name).read_bytes()
+        return (self.root / name).read_bytes()
 
     def open_input(self, name: str) -> pa.NativeFile:
         """``name`` opened for random access (a Parquet reader then reads only what it needs)."""
-        return pa.OSFile(str(self.local / name))
+        return pa.OSFile(str(self.root / name))
 
     def is_file(self, name: str) -> bool:
-        return (self.local / name).is_file()
+        return (self.root / name).is_file()
 
     def delete(self, name: str) -> None:
         """Remove the file ``name`` if it is there."""
-        (self.local / name).unlink(missing_ok=True)
+        (self.root / name).unlink(missing_ok=True)
 
     def names(self, folder: str, prefix: str = "", suffix: str = "") -> list[str]:
         """The visible files directly in ``folder`` whose names start with ``prefix`` and end with
         ``suffix``, as sorted relative names (hidden ``.partial`` temporaries are left out)."""
-        directory = self.local / folder
+        directory = self.root / folder
         found = [p.name for p in directory.iterdir() if p.is_file()] if directory.is_dir() else []
         return _listed(found, folder, prefix, suffix)
 
     def remove_partials(self, folder: str) -> int:
         """Delete the temporaries a killed writer left in ``folder``; returns how many."""
-        return remove_partials(self.local / folder)
+        return remove_partials(self.root / folder)
 
 
 class FilesystemFolder:

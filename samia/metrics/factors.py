@@ -188,7 +188,7 @@ def outer_contour(mask: np.ndarray) -> np.ndarray:
 
     The mask is padded by one pixel first, so objects touching the border still give closed contours.
     """
-    contours = measure.find_contours(np.pad(mask, 1).astype(np.float64), 0.5)
+    contours: list[np.ndarray] = measure.find_contours(np.pad(mask, 1).astype(np.float64), 0.5)
     return max(contours, key=len) - 1.0
 
 

@@ -71,7 +71,9 @@ def boundary(mask: np.ndarray) -> np.ndarray:
     """
     mask = as_mask(mask, "mask")
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
-    return mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0)
+    eroded: np.ndarray = ndimage.binary_erosion(mask, structure=structure, border_value=0)
+    edge: np.ndarray = mask & ~eroded
+    return edge
 
 
 def surface_distances(pred: np.ndarray, gt: np.ndarray, spacing: Sequence[float]) -> SurfaceDistances:
@@ -261,7 +263,9 @@ def _distances_to(source_edge: np.ndarray, target_edge: np.ndarray, sampling: np
     """Distance in mm from each ``source_edge`` pixel (C order) to the nearest ``target_edge`` pixel."""
     if not target_edge.any():
         return np.full(np.count_nonzero(source_edge), np.inf)
-    return ndimage.distance_transform_edt(~target_edge, sampling=sampling)[source_edge]
+    distances: np.ndarray = ndimage.distance_transform_edt(~target_edge, sampling=sampling)
+    reached: np.ndarray = distances[source_edge]
+    return reached
 
 
 def _empty_penalty(distances: SurfaceDistances) -> float | None:

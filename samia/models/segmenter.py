@@ -7,7 +7,7 @@ predictor (``samia.predictor``), never here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -41,6 +41,11 @@ class PromptableSegmenter(nn.Module):
     mask_threshold: float = 0.0
     backend: str = "torch"
     precision: str = "fp32"
+    image_encoder: nn.Module
+    prompt_encoder: Any  # segment-anything's PromptEncoder (the package ships no type hints)
+    mask_decoder: Any  # segment-anything's MaskDecoder
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
 
     def __init__(
         self,

@@ -106,7 +106,8 @@ class InputGeometry(ABC):
         back to exactly these model-input values (float64)."""
         boxes = np.asarray(boxes, dtype=np.float64)
         scale_x, scale_y = self.scale_xy
-        return boxes / np.array([scale_x, scale_y, scale_x, scale_y])
+        original: np.ndarray = boxes / np.array([scale_x, scale_y, scale_x, scale_y])
+        return original
 
     def mask_to_input(self, mask: np.ndarray) -> np.ndarray:
         """``(H, W)`` bool mask -> ``(S, S)`` bool mask in the model frame: resized to the resized
@@ -166,7 +167,9 @@ class Letterbox(InputGeometry):
         from PIL import Image
 
         height, width = self.resized_shape
-        return np.array(Image.fromarray(np.ascontiguousarray(image_rgb)).resize((width, height), Image.BILINEAR))
+        return np.array(
+            Image.fromarray(np.ascontiguousarray(image_rgb)).resize((width, height), Image.Resampling.BILINEAR)
+        )
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,7 @@ class Stretch(InputGeometry):
         from skimage.transform import resize
 
         side = self.input_size
-        resized = resize(image_rgb, (side, side), order=3, preserve_range=True, anti_aliasing=True)
+        resized: np.ndarray = resize(image_rgb, (side, side), order=3, preserve_range=True, anti_aliasing=True)
         return resized.astype(np.uint8)
 
     def _to_original(self, plane: np.ndarray) -> np.ndarray:

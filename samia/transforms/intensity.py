@@ -243,7 +243,8 @@ def _range(array: np.ndarray, preset: IntensityPreset, source: str) -> tuple[flo
     if minimum == maximum:
         raise InvalidImageError(source, f"image is constant (all pixels = {minimum:g}); nothing to segment")
     if preset.kind == "percentile":
-        low, high = (float(v) for v in np.percentile(array, [preset.low, preset.high]))  # type: ignore[list-item]
+        assert preset.low is not None and preset.high is not None  # a percentile preset names both
+        low, high = (float(v) for v in np.percentile(array, [preset.low, preset.high]))
         if low < high:
             return low, high
     return minimum, maximum
@@ -271,4 +272,5 @@ def _huang2024(array: np.ndarray, source: str) -> np.ndarray:
         )
     scaled = (clipped - minimum) / (maximum - minimum) * 255.0
     scaled[values == 0] = 0
-    return scaled.astype(np.uint8)
+    result: np.ndarray = scaled.astype(np.uint8)
+    return result
