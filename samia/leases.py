@@ -16,6 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item", bound=Hashable)
+"""What a lease is on (an annotation case's id, a server session's id)."""
 
 
 class LeaseError(Exception):
@@ -48,7 +52,7 @@ class Lease:
     expires: float
 
 
-class Leases:
+class Leases(Generic[Item]):
     """The leases on a set of items, safe to use from several threads.
 
     Args:
@@ -60,24 +64,24 @@ class Leases:
     def __init__(
         self,
         seconds: float,
-        describe: Callable[[Hashable], str] = str,
+        describe: Callable[[Item], str] = str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not seconds > 0:
             raise ValueError(f"a lease lasts > 0 seconds, got {seconds}")
         self.seconds, self.describe, self.clock = seconds, describe, clock
-        self._leases: dict[Hashable, Lease] = {}
-        self._taken_from: dict[Hashable, set[str]] = {}
-        self._swept: set[Hashable] = set()
+        self._leases: dict[Item, Lease] = {}
+        self._taken_from: dict[Item, set[str]] = {}
+        self._swept: set[Item] = set()
         self._lock = threading.Lock()
 
-    def holder(self, item: Hashable) -> str | None:
+    def holder(self, item: Item) -> str | None:
         """The client holding a live lease on ``item``; None when it is free."""
         with self._lock:
             lease = self._live(item)
             return None if lease is None else lease.holder
 
-    def claim(self, item: Hashable, client: str, take_over: bool = False) -> Lease:
+    def claim(self, item: Item, client: str, take_over: bool = False) -> Lease:
         """Give ``item`` to ``client`` (or renew its lease).
 
         Raises:
@@ -97,7 +101,7 @@ class Leases:
             self._taken_from.get(item, set()).discard(client)
             return self._grant(item, client)
 
-    def renew(self, item: Hashable, client: str) -> Lease:
+    def renew(self, item: Item, client: str) -> Lease:
         """Extend ``client``'s lease; an expired lease nobody claimed since is given back.
 
         Raises:
@@ -115,7 +119,7 @@ class Leases:
                 )
             raise LeaseLostError(f"{self.describe(item)} is not open in this browser; open it first", taken_over=False)
 
-    def release(self, item: Hashable, client: str) -> bool:
+    def release(self, item: Item, client: str) -> bool:
         """Free ``item`` if ``client`` holds it (even an expired lease); True when it did."""
         with self._lock:
             lease = self._leases.get(item)
@@ -125,7 +129,7 @@ class Leases:
             self._swept.discard(item)
             return True
 
-    def expired(self) -> list[Hashable]:
+    def expired(self) -> list[Item]:
         """The items whose leases expired since the last call (each is reported once; its holder
         may still renew it while nobody else claims it, see :meth:`renew`)."""
         with self._lock:
@@ -134,11 +138,11 @@ class Leases:
             self._swept.update(gone)
             return gone
 
-    def _live(self, item: Hashable) -> Lease | None:
+    def _live(self, item: Item) -> Lease | None:
         lease = self._leases.get(item)
         return lease if lease is not None and lease.expires > self.clock() else None
 
-    def _grant(self, item: Hashable, client: str) -> Lease:
+    def _grant(self, item: Item, client: str) -> Lease:
         now = self.clock()
         lease = Lease(client, now, now + self.seconds)
         self._leases[item] = lease

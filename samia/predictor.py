@@ -19,7 +19,7 @@ from samia.embeddings import EmbeddingCache, embedding_key
 from samia.errors import ModelOutputError
 from samia.models.protocol import Segmenter
 from samia.transforms.geometry import InputGeometry, input_geometry
-from samia.types import Prompt
+from samia.types import Prompt, present
 
 
 @dataclass(frozen=True)
@@ -203,19 +203,21 @@ class SamiaPredictor:
         geometry = self.geometry
         coords = labels = boxes = masks = None
         if n_points:
-            coords = np.stack([geometry.points_to_input(p.points) for p in prompts]).astype(np.float32)
-            labels = np.stack([p.labels for p in prompts]).astype(np.int64)
+            coords = np.stack([geometry.points_to_input(present(p.points)) for p in prompts]).astype(np.float32)
+            labels = np.stack([present(p.labels) for p in prompts]).astype(np.int64)
         elif not has_box and not has_mask:
             coords = np.zeros((len(prompts), 1, 2), dtype=np.float32)
             labels = -np.ones((len(prompts), 1), dtype=np.int64)
         if has_box:
-            boxes = np.stack([geometry.boxes_to_input(p.box) for p in prompts]).astype(np.float32)
+            boxes = np.stack([geometry.boxes_to_input(present(p.box)) for p in prompts]).astype(np.float32)
         if has_mask:
             side = self.model.low_res_size
             for prompt in prompts:
-                if prompt.mask_input.shape != (side, side):
-                    raise ValueError(f"mask_input must be ({side}, {side}) logits, got {prompt.mask_input.shape}")
-            masks = np.stack([p.mask_input for p in prompts])[:, None].astype(np.float32)
+                if present(prompt.mask_input).shape != (side, side):
+                    raise ValueError(
+                        f"mask_input must be ({side}, {side}) logits, got {present(prompt.mask_input).shape}"
+                    )
+            masks = np.stack([present(p.mask_input) for p in prompts])[:, None].astype(np.float32)
         logits, iou = self.model.decode_arrays(self.image_embedding, coords, labels, boxes, masks)
         return self._finite(logits, "mask logits"), self._finite(iou, "predicted IoU")
 

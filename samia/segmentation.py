@@ -97,7 +97,7 @@ def as_predictor(model: ModelLike, decode_batch: int = 32) -> SamiaPredictor:
     if isinstance(model, str):
         from samia.models import build_model
 
-        model = build_model(model)
+        return SamiaPredictor(build_model(model), max_batch=decode_batch)
     return SamiaPredictor(model, max_batch=decode_batch)
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the rule needs no torch: reports import this module
     from samia.predictor import Prediction
 
 Selection = Literal["oracle", "predicted_iou", "single"]
-SELECTIONS: tuple[str, ...] = ("oracle", "predicted_iou", "single")
+SELECTIONS: tuple[Selection, ...] = ("oracle", "predicted_iou", "single")
 
 
 def smoothed_dice(mask: np.ndarray, truth: np.ndarray, smoothing: float) -> float:

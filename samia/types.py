@@ -283,3 +283,14 @@ class Prompt:
             labels=None if labels is None else np.asarray(labels, dtype=np.int64),
             box=None if box is None else np.asarray(box, dtype=np.float64),
         )
+
+
+def present(part: np.ndarray | None) -> np.ndarray:
+    """A prompt part (points, labels, box, mask input) that the caller grouped prompts by having.
+
+    Raises:
+        ValueError: it is missing (prompts with and without it were mixed in one batch).
+    """
+    if part is None:
+        raise ValueError("a batch mixes prompts with and without one part (points, labels, box or mask input)")
+    return part

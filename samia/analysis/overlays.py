@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -122,8 +123,8 @@ def load_case_view(row: pd.Series) -> CaseView:
 def _crop(view: CaseView) -> tuple[int, int, int, int]:
     """``(y0, y1, x0, x1)`` inclusive, around the object, the prediction and the prompt, with a margin."""
     masks = view.ground_truth | (view.prediction if view.prediction is not None else False)
-    ys, xs = np.nonzero(masks)
-    xs, ys = list(xs), list(ys)
+    rows, columns = np.nonzero(masks)
+    xs, ys = columns.tolist(), rows.tolist()
     if view.prompt.points is not None:
         xs += view.prompt.points[:, 0].tolist()
         ys += view.prompt.points[:, 1].tolist()
@@ -172,7 +173,7 @@ def overlay_figure(view: CaseView, title: str) -> Figure:
     return figure
 
 
-def _draw_prompt(axes, prompt: Prompt, box_colour: str = BOX_COLOUR) -> None:  # type: ignore[no-untyped-def]
+def _draw_prompt(axes: Axes, prompt: Prompt, box_colour: str | tuple[float, ...] = BOX_COLOUR) -> None:
     """The prompt's box (dashed) and points (green positive, red negative) on ``axes``, in pixels."""
     if prompt.box is not None:
         bx0, by0, bx1, by1 = prompt.box

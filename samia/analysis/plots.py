@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,7 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _grouped_boxes(axes: Axes, groups: Sequence[str], series: dict[str, Sequence[np.ndarray]]) -> None:
+def _grouped_boxes(axes: Axes, groups: Sequence[str], series: Mapping[str, Sequence[np.ndarray]]) -> None:
     """Box plots at ``groups`` positions, one box per series (model) side by side, coloured by series."""
     width = 0.8 / max(len(series), 1)
     for index, (name, values) in enumerate(series.items()):

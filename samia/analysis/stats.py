@@ -15,6 +15,7 @@ is given (``p_withheld``): a signed-rank test on a handful of cases says nothing
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,6 +92,8 @@ def bootstrap_ci(
         return float(values[0]), float(values[0])
     method = "BCa" if len(sums) <= BCA_MAX_N else "percentile"
     batch = max(1, BATCH_VALUES // len(sums))
+    samples: tuple[np.ndarray, ...]
+    statistic: Callable[..., Any]
     if np.all(counts == 1):
         samples, statistic, paired = (sums,), np.mean, False
     else:

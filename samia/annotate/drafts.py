@@ -64,9 +64,12 @@ class Edit:
 
     @classmethod
     def from_record(cls, record: dict[str, object]) -> Edit:
+        coords = record["coords"]
+        if not isinstance(coords, (list, tuple)):
+            raise ValueError(f"an edit's coords are a list of numbers, got {coords!r}")
         return cls(
-            record["kind"],  # type: ignore[arg-type]
-            tuple(float(v) for v in record["coords"]),  # type: ignore[union-attr]
+            record["kind"],  # type: ignore[arg-type]  # checked against EDIT_KINDS by __post_init__
+            tuple(float(v) for v in coords),
             bool(record.get("positive", True)),
             float(record.get("radius", 0.0)),  # type: ignore[arg-type]
         )

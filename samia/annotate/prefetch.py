@@ -20,7 +20,7 @@ from samia.predictor import SamiaPredictor
 
 _log = logging.getLogger(__name__)
 
-PlaneJob = tuple[Hashable, Callable[[], np.ndarray]]
+PlaneJob = tuple[tuple[Hashable, ...], Callable[[], np.ndarray]]
 """``(job id, producer)``: the producer returns the plane as the model sees it, ``(H, W, 3)`` uint8."""
 
 
@@ -36,7 +36,7 @@ class Prefetcher:
     def __init__(self, model: Segmenter, cache: EmbeddingCache) -> None:
         self._predictor = SamiaPredictor(model, cache)
         self._pending: list[PlaneJob] = []
-        self._running: Hashable | None = None
+        self._running: tuple[Hashable, ...] | None = None
         self._condition = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="samia-prefetch", daemon=True)
@@ -54,13 +54,13 @@ class Prefetcher:
             self._pending = [job for job in jobs if job[0] != self._running]
             self._condition.notify_all()
 
-    def drop(self, keep: Callable[[Hashable], bool]) -> None:
+    def drop(self, keep: Callable[[tuple[Hashable, ...]], bool]) -> None:
         """Forget the pending jobs whose id ``keep`` rejects (a closed case's planes: their
         producers hold its session); a job already being encoded finishes."""
         with self._condition:
             self._pending = [job for job in self._pending if keep(job[0])]
 
-    def settle(self, job_id: Hashable) -> None:
+    def settle(self, job_id: tuple[Hashable, ...]) -> None:
         """Before the caller encodes ``job_id`` itself: drop it if pending, wait if being encoded."""
         with self._condition:
             self._pending = [job for job in self._pending if job[0] != job_id]

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ import numpy as np
 from samia.annotate.cases import AnnotationCase, find_cases
 from samia.annotate.drafts import Edit
 from samia.annotate.log import append_event, write_study_file
-from samia.annotate.prefetch import Prefetcher
+from samia.annotate.prefetch import PlaneJob, Prefetcher
 from samia.annotate.session import STATE_NAME, AnnotationSession, opening_view, plane_rgb, read_state
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError, LabelFileChangedError, SamiaError
@@ -160,7 +161,7 @@ class AnnotationServer:
         cases, problems = find_cases(self.data)
         self._folder_lock = FolderLock(self.out).__enter__()
         self.rooms = {case.id: CaseRoom(case) for case in cases}
-        self.leases = Leases(
+        self.leases: Leases[str] = Leases(
             LEASE_SECONDS.value(), describe=lambda case: f"case {self.rooms[case].case.name}", clock=lease_clock
         )
         self.problems = [str(problem) for problem in problems]
@@ -412,17 +413,15 @@ class AnnotationServer:
         session = room.session
         index = session.slice_index
         offsets = [0] + [step * sign for step in range(1, PREFETCH_SLICES + 1) for sign in (1, -1)]
-        jobs: list[tuple[Any, Callable[[], np.ndarray]]] = [
-            (_plane_job(room.case.id, index + offset, session), lambda i=index + offset: session.plane_rgb(i))
+        jobs: list[PlaneJob] = [
+            (_plane_job(room.case.id, index + offset, session), partial(session.plane_rgb, index + offset))
             for offset in offsets
             if 0 <= index + offset < session.depth
         ]
         ids = list(self.rooms)
         following = ids.index(room.case.id) + 1
         if following < len(ids) and self.rooms[ids[following]].session is None:
-            jobs.append(
-                ((ids[following], "first"), lambda case=self.rooms[ids[following]].case: self._first_plane(case))
-            )
+            jobs.append(((ids[following], "first"), partial(self._first_plane, self.rooms[ids[following]].case)))
         self.prefetcher.want(jobs)
 
     def _first_plane(self, case: AnnotationCase) -> np.ndarray:

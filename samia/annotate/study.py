@@ -142,7 +142,7 @@ def object_rows(folder: Path) -> pd.DataFrame:
             strokes = sum(kinds.count(kind) for kind in STROKE_KINDS)
             pixels = int((labels == label).sum()) if labels is not None else 0
             quality = NO_QUALITY
-            if accepts and reference is not None and labels is not None:
+            if accepts and truth is not None and reference is not None and labels is not None:
                 quality = _quality(labels, label, name, reference, truth[1])
             rows.append(
                 {

@@ -11,6 +11,7 @@ from samia.cli.choices import BACKEND_HELP, PRECISION_HELP, STRATEGY_HELP
 from samia.cli.options import Axis, ConnectedComponents, Instances, Layout, Modality, Preset
 
 if TYPE_CHECKING:
+    from samia.evaluation.driver import EvaluationOutcome
     from samia.evaluation.ray_executor import RayExecutor
 
 
@@ -203,12 +204,12 @@ def evaluate_command(
     )
     with Progress(*columns, console=console, transient=True) as progress:
         cases = progress.add_task("", total=None, what="cases  ")
-        prompts = progress.add_task("", total=None, what="prompts")
+        decodings = progress.add_task("", total=None, what="prompts")
         hooks = ProgressHooks(
             cases_total=lambda total: progress.update(cases, total=total),
             case_done=lambda case: progress.update(cases, advance=1, description=case),
-            unit_started=lambda unit, total: progress.reset(prompts, total=total, description=unit),
-            prompts_done=lambda count: progress.update(prompts, advance=count),
+            unit_started=lambda unit, total: progress.reset(decodings, total=total, description=unit),
+            prompts_done=lambda count: progress.update(decodings, advance=count),
         )
         outcome = evaluate(config, hooks, _executor(executor, ray_address, workers, cpus_per_worker, gpus_per_worker))
     _print_outcome(outcome, out)
@@ -223,7 +224,7 @@ def _executor(name: str, address: str | None, workers: int | None, cpus: float, 
     return RayExecutor(address, workers, cpus, gpus)
 
 
-def _print_outcome(outcome, out: str) -> None:  # type: ignore[no-untyped-def]
+def _print_outcome(outcome: EvaluationOutcome, out: str) -> None:
     from samia.evaluation.folders import open_folder
     from samia.evaluation.summary import format_headline
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -57,7 +57,14 @@ app.command("report", cls=SamiaCommand)(report_command)
 app.command("annotate", cls=SamiaCommand)(annotate_command)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """Input warnings as one line on stderr (``warning: FILE: problem``); others as Python shows them."""
     from samia.errors import InputWarning
 

@@ -4,12 +4,18 @@ no ground truth needed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from samia.cli.choices import BACKEND_HELP, MODALITY_HELP, PRECISION_HELP, PRESET_HELP
 from samia.cli.command import SamiaCommand
+from samia.types import Image2D, Prompt, Volume
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from samia.segmentation import Segmentation
 
 BOX_HELP = "X0 Y0 X1 Y1"
 
@@ -23,7 +29,7 @@ class SegmentCommand(SamiaCommand):
     the option expects.
     """
 
-    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: a click Context (typer bundles click)
         return super().parse_args(ctx, join_box_numbers(args))
 
 
@@ -51,7 +57,7 @@ def join_box_numbers(args: list[str]) -> list[str]:
             joined.append(token)
             continue
         count, names = BOX_OPTIONS[token]
-        numbers = []
+        numbers: list[str] = []
         while index < len(args) and len(numbers) < count and _is_number(args[index]):
             numbers.append(args[index])
             index += 1
@@ -219,9 +225,10 @@ def segment_command(
     )  # fmt: skip
 
 
-def _segment_one_plane(  # type: ignore[no-untyped-def]
-    image, model, out, object_prompts, checkpoint, slice_index, axis, modality, preset, multimask, probabilities,
-    overlay, device, backend, precision, decode_batch,
+def _segment_one_plane(
+    image: Path, model: str, out: Path, object_prompts: list[Prompt], checkpoint: Path | None,
+    slice_index: int | None, axis: int, modality: str | None, preset: str | None, multimask: bool | None,
+    probabilities: Path | None, overlay: Path | None, device: str, backend: str, precision: str, decode_batch: int,
 ) -> None:  # fmt: skip
     """One image or one slice through :func:`samia.segmentation.segment`, and its files."""
     from samia.cli.paths import check_output_file
@@ -231,7 +238,6 @@ def _segment_one_plane(  # type: ignore[no-untyped-def]
     from samia.models import build_model
     from samia.predictor import SamiaPredictor
     from samia.segmentation import segment
-    from samia.types import Image2D
 
     for path in (out, probabilities, overlay):
         if path is not None:
@@ -239,6 +245,7 @@ def _segment_one_plane(  # type: ignore[no-untyped-def]
     if overlay is not None and not str(overlay).lower().endswith(".png"):
         raise ConfigurationError(f"--overlay {overlay}: the overlay is a picture; give a .png file")
     volume_out = file_suffix(out) in WRITABLE_VOLUME_SUFFIXES
+    loaded: Image2D | Volume
     if slice_index is not None and not volume_out:  # only that slice is read
         loaded, on_slice = read_image_slice(image, slice_index, axis, modality), None
     else:
@@ -250,20 +257,21 @@ def _segment_one_plane(  # type: ignore[no-untyped-def]
         loaded, object_prompts, predictor, preset=preset, slice_index=on_slice, axis=axis, multimask=multimask
     )
     for number, prompt in enumerate(result.prompts, start=1):
-        if prompt.meta.get("box_clipped"):  # type: ignore[union-attr]
-            typer.echo(f"note: box {number} was clipped to the image: {prompt.box.tolist()}", err=True)  # type: ignore[union-attr]
+        if isinstance(prompt, Prompt) and prompt.box is not None and prompt.meta.get("box_clipped"):
+            typer.echo(f"note: box {number} was clipped to the image: {prompt.box.tolist()}", err=True)
     volume = loaded if volume_out and not isinstance(loaded, Image2D) else None  # the slice goes back into its volume
     _write_outputs(out, probabilities, overlay, result, volume, slice_index, axis)
     _report(out, result)
 
 
-def _prompts_from_options(image, box, point, negative, prompts_file):  # type: ignore[no-untyped-def]
+def _prompts_from_options(
+    image: Path, box: list[str] | None, point: list[str] | None, negative: list[str] | None, prompts_file: Path | None
+) -> list[Prompt]:
     """The prompt of every object: one per ``--box``; ``--box`` with points = one object; points
     alone = one object; or one per line of ``--prompts``."""
     import numpy as np
 
     from samia.errors import ConfigurationError
-    from samia.types import Prompt
 
     positives = [_parse_numbers(p, 2, "point", "X,Y") for p in point or []]
     negatives = [_parse_numbers(p, 2, "point", "X,Y") for p in negative or []]
@@ -289,12 +297,11 @@ def _prompts_from_options(image, box, point, negative, prompts_file):  # type: i
         raise ConfigurationError(f"{image}: impossible prompt: {error}") from None
 
 
-def _read_prompts(path: Path) -> list:  # type: ignore[type-arg]
+def _read_prompts(path: Path) -> list[Prompt]:
     """One :class:`~samia.types.Prompt` per non-empty line of a JSON-lines file."""
     import json
 
     from samia.errors import InputError, MissingFileError
-    from samia.types import Prompt
 
     if not path.is_file():
         raise MissingFileError(path, "no such prompts file")
@@ -316,21 +323,31 @@ def _read_prompts(path: Path) -> list:  # type: ignore[type-arg]
     return prompts
 
 
-def _write_outputs(out, probabilities, overlay, result, volume, slice_index, axis):  # type: ignore[no-untyped-def]
+def _write_outputs(
+    out: Path,
+    probabilities: Path | None,
+    overlay: Path | None,
+    result: Segmentation,
+    volume: Volume | None,
+    slice_index: int | None,
+    axis: int,
+) -> None:
     """The mask or label map, the probability maps and the overlay of a 2D ``result``: on its
     plane's grid, or placed at ``slice_index`` into ``volume``'s grid when a volume is given."""
     from samia.io import write_label_map, write_mask, write_probabilities
     from samia.transforms import to_rgb_uint8
 
-    def placed(array):  # type: ignore[no-untyped-def]
-        return array if volume is None else result.placed(array, volume, slice_index, axis)
+    def placed(array: np.ndarray) -> np.ndarray:
+        if volume is None or slice_index is None:
+            return array
+        return result.placed(array, volume, slice_index, axis)
 
     reference = result.grid if volume is None else volume
     if len(result.masks) == 1:
         write_mask(out, placed(result.masks[0]), reference=reference)
     else:
         write_label_map(out, placed(result.label_map()), reference=reference)
-    if probabilities is not None:
+    if probabilities is not None and result.probabilities is not None:
         for number, probability in enumerate(result.probabilities, start=1):
             target = probabilities if len(result.masks) == 1 else _numbered(probabilities, number)
             write_probabilities(target, placed(probability), reference=reference)
@@ -338,8 +355,10 @@ def _write_outputs(out, probabilities, overlay, result, volume, slice_index, axi
         from samia.analysis.overlays import segmentation_figure
 
         title = f"{Path(result.grid.path or '').name}" + ("" if slice_index is None else f" slice {slice_index}")
+        assert isinstance(result.grid, Image2D)  # a 2D answer: its plane
+        prompts = [prompt for prompt in result.prompts if isinstance(prompt, Prompt)]
         rgb = to_rgb_uint8(result.grid, result.preset)
-        segmentation_figure(rgb, list(result.masks), list(result.prompts), title).savefig(overlay, dpi=120)
+        segmentation_figure(rgb, list(result.masks), prompts, title).savefig(overlay, dpi=120)
 
 
 def _numbered(path: Path, number: int) -> Path:
@@ -349,7 +368,7 @@ def _numbered(path: Path, number: int) -> Path:
     return path.with_name(f"{image_stem(path)}_{number}{file_suffix(path)}")
 
 
-def _report(out: Path, result) -> None:  # type: ignore[no-untyped-def]
+def _report(out: Path, result: Segmentation) -> None:
     """What was written on stdout; empty masks said plainly on stderr (the exit code stays 0)."""
     count = len(result.masks)
     for number, (mask, iou) in enumerate(zip(result.masks, result.predicted_iou), start=1):

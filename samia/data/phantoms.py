@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -105,13 +106,13 @@ def _vessel(rng: np.random.Generator, shape: tuple[int, ...], spacing: np.ndarra
         if length >= 0.4 * inplane:
             break
     controls = [start]
-    for t in (1 / 3, 2 / 3):
-        point = start + t * (end - start) + rng.uniform(-0.3, 0.3, len(shape)) * length
+    for fraction in (1 / 3, 2 / 3):
+        point = start + fraction * (end - start) + rng.uniform(-0.3, 0.3, len(shape)) * length
         controls.append(np.clip(point, low, high))
     controls.append(end)
     p0, p1, p2, p3 = controls
-    n = int(np.ceil(4 * length / float(spacing.min()))) + 2
-    t = np.linspace(0.0, 1.0, n)[:, None]
+    steps = int(np.ceil(4 * length / float(spacing.min()))) + 2
+    t = np.linspace(0.0, 1.0, steps)[:, None]
     curve = (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3
     index = np.clip(np.rint(curve / spacing).astype(np.int64), 0, np.asarray(shape) - 1)
     centreline = np.zeros(shape, dtype=bool)
@@ -288,7 +289,7 @@ def write_phantom_dataset(
     )
     if layout == "folder":
         labels_json = {str(k): v for k, v in names.items()}
-        meta = {"name": name, "description": description, "modality": "other", "labels": labels_json}
+        meta: dict[str, Any] = {"name": name, "description": description, "modality": "other", "labels": labels_json}
     else:
         meta = {
             "name": name,

@@ -16,7 +16,7 @@ from samia.metrics.surface import NSD_VARIANTS
 from samia.models.exported import check_backend
 from samia.prompts import JitterBand, ProtocolSettings
 from samia.prompts.protocols import get_protocol
-from samia.selection import SELECTIONS
+from samia.selection import SELECTIONS, Selection
 from samia.transforms.geometry import INPUT_PIPELINES
 
 RESUME_INSENSITIVE = frozenset({"limit", "cases", "device", "save_masks", "embedding_cache_dir", "out", "decode_batch"})
@@ -81,7 +81,7 @@ class EvaluationConfig:
     checkpoint: str | None = None
     layout: str = "auto"
     modality: str | None = None
-    selections: list[str] = field(default_factory=lambda: list(SELECTIONS))
+    selections: list[Selection] = field(default_factory=lambda: list(SELECTIONS))
     seed: int = 0
     limit: int | None = None
     cases: list[str] | None = None

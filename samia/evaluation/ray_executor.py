@@ -147,7 +147,7 @@ def _file_size(case: Case) -> int:
 
 def worker_config(config: EvaluationConfig) -> EvaluationConfig:
     """``config`` with every local path absolute: a worker's working folder is not the driver's."""
-    absolute = {
+    absolute: dict[str, Any] = {
         name: str(Path(value).resolve())
         for name in ("data", "out", "checkpoint", "prompts_file", "embedding_cache_dir")
         if (value := getattr(config, name)) is not None and not is_uri(value)

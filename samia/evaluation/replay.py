@@ -140,11 +140,11 @@ def read_prompts_file(path: str | Path) -> PromptBook:
         raise InputError(
             path, f"line {line} is not UTF-8 (byte {content[error.start]:#04x}); a prompts file is UTF-8 JSON lines"
         ) from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for number, entry in enumerate(text.splitlines(), start=1):
+        if not entry.strip():
             continue
         try:
-            record: dict[str, Any] = json.loads(line, parse_constant=_refuse_constant)
+            record: dict[str, Any] = json.loads(entry, parse_constant=_refuse_constant)
             key: ObjectKey = (
                 str(record["case"]),
                 int(record["slice"]),
@@ -154,6 +154,8 @@ def read_prompts_file(path: str | Path) -> PromptBook:
             prompt = Prompt.from_record(record)
             book.lines.setdefault(key, number)
             if record["strategy"] == "clicks":
+                if prompt.points is None or prompt.labels is None:
+                    raise ValueError("a clicks record needs its points and labels")
                 reasons = record.get("meta", {}).get("click_reasons") or ["replayed"] * len(prompt.points)
                 book.clicks[(key, str(record["selection"]))] = [
                     Click(point, int(label), reason)

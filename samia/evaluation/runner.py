@@ -169,7 +169,7 @@ class CaseEvaluator:
                 try:
                     with case_warnings.capture(NO_SLICE):
                         image, label = load_case(case)
-                        unit = VolumeUnit(self, case, check_volume(case, image), label)
+                        unit = VolumeUnit(self, case, check_volume(case, image), check_volume(case, label))
                         rows = unit.rows()
                 except Exception as error:
                     path = getattr(error, "path", str(case.image_path))
@@ -187,7 +187,9 @@ class CaseEvaluator:
         """``(units run, units skipped, failed)`` of the case's slice units."""
         ran = skipped = seen = 0
         failed = False
-        items = iter_slice_items(case, self.config.axis, self.config.min_area, self.config.connected_components)
+        min_area = self.config.min_area
+        assert min_area is not None  # EvaluationConfig fills it from its protocol
+        items = iter_slice_items(case, self.config.axis, min_area, self.config.connected_components)
         while True:
             try:
                 with case_warnings.capture(NO_SLICE):
@@ -264,17 +266,17 @@ class CaseEvaluator:
                     if strategy in static:
                         jobs.append(_Job(index, strategy, variant, self._fitted(key, prompt, obj.mask.shape)))
                 continue
-            for strategy in static.values():
+            for rule in static.values():
                 rng = prompt_rng(
                     self.config.seed,
                     context.item.case.case_id,
                     context.slice_index,
                     obj.label,
                     obj.component,
-                    strategy.name,
+                    rule.name,
                 )
-                for variant, prompt in enumerate(strategy(obj.mask, rng)):
-                    jobs.append(_Job(index, strategy.name, variant, prompt))
+                for variant, prompt in enumerate(rule(obj.mask, rng)):
+                    jobs.append(_Job(index, rule.name, variant, prompt))
         return jobs
 
     def _fitted(self, key: tuple[str, int, int, int], prompt: Prompt, shape: tuple[int, ...]) -> Prompt:
@@ -282,7 +284,8 @@ class CaseEvaluator:
         try:
             return prompt.fitted_to(shape)
         except ValueError as error:  # refused, never scored
-            raise InputError(self.book.where(key), f"impossible prompt: {error}") from None
+            where = self.book.where(key) if self.book is not None else self.config.prompts_file or "prompt"
+            raise InputError(where, f"impossible prompt: {error}") from None
 
     def _check_replayed(self, key: tuple[str, int, int, int], clicks: list[Click], shape: tuple[int, ...]) -> None:
         if clicks:
@@ -309,7 +312,7 @@ class CaseEvaluator:
                     prediction,
                     obj.mask,
                     selection,
-                    self.config.oracle_smoothing,  # type: ignore[arg-type]
+                    self.config.oracle_smoothing,
                 )
                 rows.append(context.scored_row(base, obj, prediction, candidate, selection, candidate_dice))
         return rows
@@ -339,7 +342,7 @@ class CaseEvaluator:
                 [obj.mask for obj in objects],
                 self.config.max_clicks,
                 selection,
-                replayed,  # type: ignore[arg-type]
+                replayed,
                 self.config.oracle_smoothing,
             )
             self.progress.report_prompts_done(len(objects) * self.config.max_clicks)

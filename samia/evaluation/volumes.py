@@ -31,6 +31,7 @@ from samia.metrics import segmentation_metrics, slice_dice
 from samia.metrics.factors import object_factors
 from samia.models.protocol import Segmenter
 from samia.predictor import SamiaPredictor
+from samia.selection import Selection
 from samia.transforms import IntensityPreset, preset_for
 from samia.types import Volume
 from samia.volume import (
@@ -128,7 +129,7 @@ class VolumeUnit:
                 rows += self._object_rows(session, selections)
         return rows
 
-    def _object_rows(self, session: VolumeSession, selections: list[str]) -> list[dict[str, Any]]:
+    def _object_rows(self, session: VolumeSession, selections: list[Selection]) -> list[dict[str, Any]]:
         """The rows of ``self.objects`` under every volume strategy and selection rule."""
         rows: list[dict[str, Any]] = []
         for strategy in self.evaluator.volume_strategies:

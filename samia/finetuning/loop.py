@@ -13,15 +13,15 @@ from __future__ import annotations
 import math
 import resource
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pandas as pd
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 
 from samia.data import Case, build_manifest, select_cases
 from samia.embeddings import EmbeddingCache
@@ -203,11 +203,18 @@ class Trainer:
             tuple(self.provenance["val_cases"]),
         )
 
+    def _gradient_sync(self, syncing: bool) -> AbstractContextManager[object]:
+        """Gradients reduce across processes on the last image of a step only (DDP's ``no_sync``)."""
+        if syncing or not isinstance(self.step_module, DistributedDataParallel):
+            return nullcontext()
+        return self.step_module.no_sync()
+
     def _train_epoch(self, epoch: int) -> tuple[float, int, int]:
         """One pass over the training images; returns ``(mean loss, prompts, images)`` over all processes."""
         config, context = self.config, self.context
-        sampler = DistributedSampler(
-            range(len(self.train_images)), context.world_size, context.rank, shuffle=True, seed=config.seed
+        indices = cast("Dataset[int]", range(len(self.train_images)))  # the sampler only takes its len()
+        sampler: DistributedSampler[int] = DistributedSampler(
+            indices, context.world_size, context.rank, shuffle=True, seed=config.seed
         )
         sampler.set_epoch(epoch)
         order = list(sampler)
@@ -227,7 +234,7 @@ class Trainer:
                     self.train_images[index], self.model, self.sampler, config.objects_per_image, rng, self.cache
                 )
                 syncing = not context.distributed or position == len(chunk) - 1
-                with nullcontext() if syncing else self.step_module.no_sync():
+                with self._gradient_sync(syncing):
                     loss = self.step_module(inputs, rng)
                     (loss / len(chunk)).backward()
                 value = loss.item()

@@ -97,7 +97,7 @@ def adapter_spec(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterS
         lora_rank=config.lora_rank if config.method == "lora" else 0,
         lora_alpha=config.lora_alpha if config.method == "lora" else 0.0,
         adapter_ratio=config.adapter_ratio if config.method == "adapter" else 0.0,
-        train_decoder=config.train_decoder,
+        train_decoder=bool(config.train_decoder),  # FinetuneConfig fills it from the method
     )
 
 

@@ -21,7 +21,7 @@ from samia.metrics import dice
 from samia.models import PromptableSegmenter
 from samia.prompts import PromptStrategy
 from samia.prompts.seeding import prompt_rng
-from samia.types import Prompt
+from samia.types import Prompt, present
 
 
 def validation_prompts(image: TrainingImage, strategy: PromptStrategy, seed: int) -> list[tuple[int, Prompt]]:
@@ -47,13 +47,14 @@ def image_dice(
     groups: dict[tuple[int, bool], list[tuple[int, Prompt]]] = defaultdict(list)
     for job in jobs:
         groups[(0 if job[1].points is None else len(job[1].points), job[1].box is not None)].append(job)
-    scores = []
+    scores: list[float] = []
     for (n_points, has_box), group in groups.items():
         points = labels = boxes = None
         if n_points:
-            points, labels = np.stack([p.points for _, p in group]), np.stack([p.labels for _, p in group])
+            points = np.stack([present(p.points) for _, p in group])
+            labels = np.stack([present(p.labels) for _, p in group])
         if has_box:
-            boxes = np.stack([p.box for _, p in group])
+            boxes = np.stack([present(p.box) for _, p in group])
         tensors = prompt_tensors(image.geometry, points, labels, boxes, model.device)
         logits, _ = model.decode(embedding, *tensors, multimask_output=False)
         masks = image.geometry.logits_to_original(logits[:, 0].float().cpu().numpy()) > model.mask_threshold

@@ -192,7 +192,7 @@ def _check_decoder(dataset: Dataset, path: Path) -> None:
     except NotImplementedError as error:
         raise UnsupportedFormatError(path, f"DICOM pixel data cannot be decoded ({error})") from error
     if not decoder.is_available:
-        missing = "; ".join(f"{name}: {', '.join(deps)}" for name, deps in decoder.missing_dependencies.items())
+        missing = "; ".join(decoder.missing_dependencies)  # e.g. "gdcm - requires gdcm>=3.0.10"
         raise UnsupportedFormatError(
             path, f"decoding {syntax.name} pixel data needs a package that is not installed ({missing})"
         )

@@ -123,10 +123,11 @@ def _checked_stack(series: str, slices: list[SeriesSlice]) -> list[SeriesSlice]:
     first = slices[0]
     for item in slices:
         _check_like_first(series, item, first)
-    row, column = first.orientation[:3], first.orientation[3:]  # type: ignore[index]
+    assert first.orientation is not None  # checked above: every slice has one
+    row, column = first.orientation[:3], first.orientation[3:]
     normal = np.cross(row, column)
     normal /= np.linalg.norm(normal)
-    distance = np.array([float(s.position @ normal) for s in slices])  # type: ignore[operator]
+    distance = np.array([float(s.position @ normal) for s in slices])
     order = np.argsort(distance, kind="stable")
     slices = [slices[i] for i in order]
     distance = distance[order]
@@ -148,7 +149,9 @@ def _check_like_first(series: str, item: SeriesSlice, first: SeriesSlice) -> Non
         raise InvalidImageError(where, "has no usable ImagePositionPatient, so its place in the stack is unknown")
     if item.orientation is None or np.linalg.norm(np.cross(item.orientation[:3], item.orientation[3:])) < 1e-6:
         raise InvalidImageError(where, "has no usable ImageOrientationPatient, so the stack direction is unknown")
-    difference = float(np.max(np.abs(item.orientation - first.orientation)))  # type: ignore[operator]
+    if first.orientation is None:  # the first slice is checked first, with itself
+        return
+    difference = float(np.max(np.abs(item.orientation - first.orientation)))
     if difference > ORIENTATION_TOLERANCE:
         raise InvalidImageError(
             where,
@@ -176,7 +179,7 @@ def _check_distinct_positions(series: str, slices: Sequence[SeriesSlice], distan
     for tag in SPLITTING_TAGS:
         values = [_tag_text(s.header, tag) for s in slices]
         if values[same[0]] != values[same[0] + 1]:
-            counts = defaultdict(int)
+            counts: defaultdict[str, int] = defaultdict(int)
             for value in values:
                 counts[value] += 1
             groups = ", ".join(f"{value or 'absent'}: {count} files" for value, count in sorted(counts.items()))
@@ -265,7 +268,7 @@ def _spacing(header: Dataset) -> np.ndarray | None:
 def tag_numbers(value: object) -> list[float]:
     """A DICOM numeric value (one number or several) as floats; ``[]`` when missing or not numeric."""
     try:
-        return [float(v) for v in tag_values(value)]
+        return [float(str(v)) for v in tag_values(value)]  # DS strings, IS, floats alike
     except (TypeError, ValueError):
         return []
 

@@ -121,7 +121,10 @@ def _read_tiff(path: Path, keep_palette_indices: bool) -> np.ndarray:
     if array.ndim == 3:
         return array[..., :3]
     if page.photometric == tifffile.PHOTOMETRIC.PALETTE and not keep_palette_indices:
-        return colormap.T[array]  # (3, N) colour map indexed by the palette index -> (H, W, 3)
+        if colormap is None:
+            raise CorruptFileError(path, "is a palette TIFF without its colour map")
+        coloured: np.ndarray = colormap.T[array]  # (3, N) colour map indexed by the palette index -> (H, W, 3)
+        return coloured
     return array
 
 

@@ -123,6 +123,6 @@ def write_segs(path: Path, segs: np.ndarray) -> Path:
 
     def write(temporary: Path) -> None:
         with open(temporary, "wb") as handle:
-            np.savez_compressed(handle, **{SEGS_KEY: segs})
+            np.savez_compressed(handle, segs=segs)  # the challenge's key, SEGS_KEY
 
     return atomic_write(path, write)

@@ -82,7 +82,8 @@ def read_image_slice(path: str | Path, index: int, axis: int = 0, modality: str 
     if path.is_file() and file_suffix(path) in VOLUME_SUFFIXES:
         from samia.io.volume import read_volume_slice
 
-        plane = _checked(read_volume_slice(path, index, axis), path)
+        plane = read_volume_slice(path, index, axis)
+        _check_pixels(plane, path)
     else:
         volume = read_image(path)
         if not isinstance(volume, Volume):
@@ -192,10 +193,13 @@ def _gray_if_equal_channels(image: Image2D | Volume) -> Image2D | Volume:
 
 
 def _read_checked(path: Path, keep_palette_indices: bool) -> Image2D | Volume:
-    return _checked(_dispatch(path, keep_palette_indices), path)
+    image = _dispatch(path, keep_palette_indices)
+    _check_pixels(image, path)
+    return image
 
 
-def _checked(image: Image2D | Volume, path: Path) -> Image2D | Volume:
+def _check_pixels(image: Image2D | Volume, path: Path) -> None:
+    """Refuse an empty image or one holding NaN/Inf pixels."""
     array = image.array
     if array.size == 0:
         raise InvalidImageError(path, f"image array is empty (shape {array.shape})")
@@ -203,7 +207,6 @@ def _checked(image: Image2D | Volume, path: Path) -> Image2D | Volume:
         nonfinite = array.size - int(np.count_nonzero(np.isfinite(array)))
         if nonfinite:
             raise InvalidImageError(path, f"contains {nonfinite} NaN/Inf pixels")
-    return image
 
 
 def _dispatch(path: Path, keep_palette_indices: bool) -> Image2D | Volume:

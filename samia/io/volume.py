@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import nibabel as nib
 import numpy as np
@@ -92,12 +92,7 @@ def read_volume_slice(path: Path, index: int, axis: int) -> Image2D:
         InvalidImageError: the file is not 3D, ``axis`` is not 0-2, ``index`` is outside the axis.
         CorruptFileError: as :func:`read_volume`.
     """
-    nifti = None
-    if file_suffix(path) in _NIFTI_SUFFIXES:
-        try:
-            nifti = nib.load(path, mmap=False)
-        except _NIFTI_READ_ERRORS as error:
-            raise CorruptFileError(path, f"cannot be read as NIfTI ({error})") from error
+    nifti = _open_nifti(path) if file_suffix(path) in _NIFTI_SUFFIXES else None
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -173,7 +168,8 @@ def write_sitk(path: Path, image: sitk.Image) -> None:
     sitk.WriteImage(image, str(path), useCompression=True)
 
 
-def _geometry_of(source: sitk.Image | sitk.ImageFileReader) -> _Geometry:
+def _geometry_of(image_or_reader: sitk.Image | sitk.ImageFileReader) -> _Geometry:
+    source: Any = image_or_reader  # SimpleITK's classes carry no type hints
     if isinstance(source, sitk.Image):
         components = source.GetNumberOfComponentsPerPixel()
     else:
@@ -228,12 +224,20 @@ def _to_samia(array: np.ndarray, geometry: _Geometry, path: Path) -> Image2D | V
     return Image2D(array, spacing=spacing, path=str(path), spacing_source="header", placement=placement)  # type: ignore[arg-type]
 
 
-def _load_nifti_header(path: Path) -> nib.Nifti1Image:
-    """The nibabel image (header read, data not yet); rejects 1D files."""
+def _open_nifti(path: Path) -> nib.Nifti1Image:
+    """The nibabel image of a NIfTI-1 or -2 file (header read, data not yet)."""
     try:
         nifti = nib.load(path, mmap=False)
     except _NIFTI_READ_ERRORS as error:
         raise CorruptFileError(path, f"cannot be read as NIfTI ({error})") from error
+    if not isinstance(nifti, nib.Nifti1Image):  # NIfTI-2 images are NIfTI-1 images to nibabel
+        raise CorruptFileError(path, f"is read by nibabel as {type(nifti).__name__}, not as NIfTI")
+    return nifti
+
+
+def _load_nifti_header(path: Path) -> nib.Nifti1Image:
+    """The nibabel image (header read, data not yet); rejects 1D files."""
+    nifti = _open_nifti(path)
     if len(nifti.shape) < 2:
         raise InvalidImageError(path, f"has 1 dimension (shape {nifti.shape}); samia reads 2D and 3D images")
     check_declared_size(path, nifti.shape)

@@ -27,8 +27,7 @@ import torch
 from torch import nn
 
 from samia.errors import CheckpointError
-from samia.files import atomic_write_bytes
-from samia.models.checkpoints import file_sha256
+from samia.files import atomic_write_bytes, file_sha256
 from samia.models.segmenter import PromptableSegmenter
 
 ADAPTER_FILE_KEY = "samia_adapter"
@@ -90,11 +89,13 @@ class Bottleneck(nn.Module):
         nn.init.zeros_(self.up.bias)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return y + self.up(nn.functional.gelu(self.down(y)))
+        adapted: torch.Tensor = y + self.up(nn.functional.gelu(self.down(y)))
+        return adapted
 
 
 def _adapt_output(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
-    return module.adapter(output)
+    adapted: torch.Tensor = module.get_submodule("adapter")(output)
+    return adapted
 
 
 def encoder_blocks(encoder: nn.Module) -> list[nn.Module]:
@@ -122,7 +123,7 @@ def insert_adapters(encoder: nn.Module, ratio: float) -> int:
     if not blocks:
         raise ValueError(f"{type(encoder).__name__} has no transformer block (attn + mlp) to adapt")
     for block in blocks:
-        for part in (block.attn, block.mlp):
+        for part in (block.get_submodule("attn"), block.get_submodule("mlp")):
             width = [m for m in part.modules() if isinstance(m, nn.Linear)][-1].out_features
             part.add_module("adapter", Bottleneck(width, max(1, round(width * ratio))))
             part.register_forward_hook(_adapt_output)
@@ -134,8 +135,9 @@ def add_lora(encoder: nn.Module, spec: AdapterSpec) -> Any:
     from peft import LoraConfig
     from peft.tuners.lora import LoraModel
 
+    alpha: Any = spec.lora_alpha  # typed int by peft, which divides it by r: a float scales as well
     config = LoraConfig(
-        r=spec.lora_rank, lora_alpha=spec.lora_alpha, target_modules=spec.target_modules, lora_dropout=0.0, bias="none"
+        r=spec.lora_rank, lora_alpha=alpha, target_modules=spec.target_modules, lora_dropout=0.0, bias="none"
     )
     return LoraModel(encoder, config, "default")
 

@@ -46,7 +46,7 @@ class EncoderGraph(nn.Module):
         self.model = model
 
     def forward(self, image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        return self.model.image_encoder(self.model.normalize_padded(image, valid))
+        return self.model.encode_normalized(self.model.normalize_padded(image, valid))
 
 
 class DecoderGraph(nn.Module):
@@ -79,12 +79,13 @@ class DecoderGraph(nn.Module):
         has_mask = has_mask_input.reshape(-1, 1, 1, 1)
         no_mask = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
         dense = has_mask * encoder.mask_downscaling(mask_input) + (1 - has_mask) * no_mask
-        return self.mask_decoder.predict_masks(
+        logits, iou = self.mask_decoder.predict_masks(
             image_embeddings=image_embedding,
             image_pe=encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
         )
+        return logits, iou
 
 
 def parameters_sha256(model: PromptableSegmenter) -> str:
@@ -203,8 +204,13 @@ def on_backend(
 
 
 def _export(
-    module: nn.Module, example: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict
-) -> None:  # type: ignore[type-arg]
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+) -> None:
     import warnings
 
     with warnings.catch_warnings():  # the tracer's notes on Python control flow are for its authors

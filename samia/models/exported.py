@@ -45,6 +45,7 @@ import hashlib
 import importlib.util
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -53,6 +54,7 @@ import numpy as np
 
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes, file_sha256, file_stamp
+from samia.models.protocol import Normalization
 from samia.settings import cache_root
 from samia.version import __version__
 
@@ -149,7 +151,7 @@ class ExportManifest:
     name: str
     weights_sha256: str
     input_size: int
-    normalization: str
+    normalization: Normalization
     input_pipeline: str
     low_res_size: int
     embedding_shape: tuple[int, int, int, int]
@@ -241,6 +243,8 @@ def decoder_inputs(
     coords = [np.zeros((batch, 0, 2), np.float32)]
     labels = [np.zeros((batch, 0), np.float32)]
     if point_coords is not None:
+        if point_labels is None:
+            raise ValueError("point_coords need their point_labels")
         coords.append(point_coords.astype(np.float32))
         labels.append(point_labels.astype(np.float32))
     if boxes is None and point_coords is not None:  # PromptEncoder pads points that come without a box
@@ -250,13 +254,16 @@ def decoder_inputs(
         coords.append(boxes.astype(np.float32).reshape(batch, 2, 2))
         labels.append(np.tile(np.array([[2.0, 3.0]], np.float32), (batch, 1)))
     has_mask = mask_inputs is not None
+    masks = (
+        mask_inputs.astype(np.float32)
+        if mask_inputs is not None
+        else np.zeros((batch, 1, low_res_size, low_res_size), np.float32)
+    )
     return {
         "image_embedding": image_embedding.astype(np.float32),
         "point_coords": np.concatenate(coords, axis=1),
         "point_labels": np.concatenate(labels, axis=1),
-        "mask_input": mask_inputs.astype(np.float32)
-        if has_mask
-        else np.zeros((batch, 1, low_res_size, low_res_size), np.float32),
+        "mask_input": masks,
         "has_mask_input": np.full(batch, 1.0 if has_mask else 0.0, np.float32),
     }
 
@@ -275,6 +282,8 @@ def padded_input(resized_rgb: np.ndarray, input_size: int) -> dict[str, np.ndarr
 
 class _Graph:
     """One graph file compiled by a backend: ``run(inputs) -> [outputs]``."""
+
+    run: Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 
     def __init__(self, backend: str, precision: str, path: Path, derived: Path) -> None:
         if backend == "onnxruntime":

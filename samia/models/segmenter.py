@@ -7,13 +7,13 @@ predictor (``samia.predictor``), never here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-Normalization = Literal["imagenet", "minmax"]
+from samia.models.protocol import Normalization
 
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
@@ -111,7 +111,12 @@ class PromptableSegmenter(nn.Module):
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, h, w)`` resized images, float32 0..255 -> ``(B, C, E, E)`` image embeddings."""
-        return self.image_encoder(self.normalize_and_pad(images))
+        return self.encode_normalized(self.normalize_and_pad(images))
+
+    def encode_normalized(self, normalized: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` normalised, padded images -> ``(B, C, E, E)`` image embeddings."""
+        embeddings: torch.Tensor = self.image_encoder(normalized)
+        return embeddings
 
     @property
     def embedding_shape(self) -> tuple[int, int, int, int]:
@@ -142,7 +147,7 @@ class PromptableSegmenter(nn.Module):
             return None if array is None else torch.as_tensor(array, dtype=dtype, device=self.device)
 
         logits, iou = self.decode_all(
-            tensor(embedding, torch.float32),
+            torch.as_tensor(embedding, dtype=torch.float32, device=self.device),
             tensor(point_coords, torch.float32),
             tensor(point_labels, torch.int64),
             tensor(boxes, torch.float32),
@@ -200,9 +205,10 @@ class PromptableSegmenter(nn.Module):
         """
         points = None if point_coords is None else (point_coords, point_labels)
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=mask_inputs)
-        return self.mask_decoder.predict_masks(
+        logits, iou = self.mask_decoder.predict_masks(
             image_embeddings=image_embedding,
             image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
         )
+        return logits, iou

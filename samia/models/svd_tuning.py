@@ -7,7 +7,7 @@ are >= 0), so a fresh model is the base model. Adapted: the ``qkv``/``proj`` lay
 encoder block's attention and the linear layers of its MLP; the blocks' LayerNorms train too.
 :func:`merged_state_dict` gives the model's state dict with every wrapped layer as the plain
 ``weight``/``bias`` of ``W'``, so the trained model is saved and loaded as an ordinary checkpoint of
-the base architecture; :func:`merge_svd` does the same to the modules in place.
+the base architecture.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ class SVDLinear(nn.Module):
         shift: trainable ``(r,)``, init 0.
     """
 
+    u: torch.Tensor
+    s: torch.Tensor
+    vh: torch.Tensor
+    bias: nn.Parameter | None
+
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
         weight = linear.weight.detach()
@@ -50,7 +55,7 @@ class SVDLinear(nn.Module):
 
     def merged(self) -> nn.Linear:
         """A plain ``nn.Linear`` with the current weight and the bias."""
-        out_features, in_features = self.u.shape[0], self.vh.shape[1]
+        out_features, in_features = int(self.u.shape[0]), int(self.vh.shape[1])
         linear = nn.Linear(in_features, out_features, bias=self.bias is not None)
         with torch.no_grad():
             linear.weight.copy_(self.weight())
@@ -63,7 +68,7 @@ def _adapted_linears(encoder: nn.Module) -> list[tuple[nn.Module, str]]:
     """``(parent, child name)`` of every linear layer inside the blocks' ``attn`` and ``mlp``."""
     found = []
     for block in encoder_blocks(encoder):
-        for part in (block.attn, block.mlp):
+        for part in (block.get_submodule("attn"), block.get_submodule("mlp")):
             for parent in part.modules():
                 found += [(parent, name) for name, child in parent.named_children() if isinstance(child, nn.Linear)]
     return found
@@ -97,19 +102,6 @@ def tuned_parameters(encoder: nn.Module) -> list[nn.Parameter]:
             elif isinstance(module, nn.LayerNorm):
                 found += list(module.parameters())
     return found
-
-
-def merge_svd(encoder: nn.Module) -> int:
-    """Replace every :class:`SVDLinear` in ``encoder`` by its merged ``nn.Linear``; returns how many."""
-    wrapped = [
-        (parent, name)
-        for parent in encoder.modules()
-        for name, child in parent.named_children()
-        if isinstance(child, SVDLinear)
-    ]
-    for parent, name in wrapped:
-        setattr(parent, name, getattr(parent, name).merged())
-    return len(wrapped)
 
 
 def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
