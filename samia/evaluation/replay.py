@@ -27,20 +27,6 @@ from samia.types import Prompt
 ObjectKey = tuple[str, int, int, int]
 """``(case, slice, label, component)``."""
 
-PROMPT_FIELDS = (
-    "case",
-    "slice",
-    "label",
-    "component",
-    "strategy",
-    "variant",
-    "selection",
-    "points",
-    "labels",
-    "box",
-    "meta",
-)
-
 
 def prompts_file_bytes(results: pd.DataFrame) -> bytes:
     """The ``prompts.jsonl`` of ``results`` rows (:data:`~samia.evaluation.schema.RESULT_SCHEMA`): one
