@@ -54,16 +54,21 @@ class EmbeddingCache:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self.bytes = 0
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: str) -> np.ndarray | None:
         """The cached ``(1, C, E, E)`` float32 CPU embedding for ``key``, or None."""
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)
+                self.hits += 1
                 return self._memory[key]
         embedding = self._read_disk(key)
         if embedding is None:
+            self.misses += 1
             return None
+        self.hits += 1
         self._remember(key, embedding)
         return embedding
 
