@@ -159,8 +159,9 @@ def segment(
         propagation: how volume prompts travel through the volume (defaults by prompt kind).
 
     Raises:
-        ConfigurationError: prompts of the wrong kind for the image, a slice outside the volume,
-            or a prompt that cannot lie on the image (one line naming the prompt).
+        ConfigurationError: prompts of the wrong kind for the image, or a prompt that cannot lie
+            on the image (one line naming the prompt).
+        InvalidImageError: a slice or axis the volume does not have (from ``Volume.slice``).
     """
     loaded = as_image(image, spacing, modality)
     listed = list(prompts) if isinstance(prompts, Sequence) else [prompts]
@@ -189,13 +190,7 @@ def _plane(image: Image2D | Volume, slice_index: int | None, axis: int) -> Image
         return image
     if slice_index is None:
         raise ConfigurationError(f"{_name(image)} is a volume {image.shape}: choose a slice for 2D prompts")
-    if not 0 <= axis < 3:
-        raise ConfigurationError(f"axis {axis} is not an axis of the volume {_name(image)} (0, 1 or 2)")
-    if not 0 <= slice_index < image.shape[axis]:
-        raise ConfigurationError(
-            f"slice {slice_index} is outside {_name(image)}: axis {axis} has slices 0..{image.shape[axis] - 1}"
-        )
-    return image.slice(slice_index, axis)
+    return image.slice(slice_index, axis)  # refuses an axis or slice the volume does not have, naming it
 
 
 def _segment_plane(
