@@ -35,8 +35,8 @@ RUNS = [(name, False) for name in METHODS] + [("lora", True), ("ssam", True)]
 def measure(method: str, train_decoder: bool, source: Path, folder: Path) -> tuple[dict[str, float], float]:
     """``(parameter counts, median step seconds)`` of one method."""
     case = next(c for c in build_manifest(source) if c.case_id == CASE)
-    config = FinetuneConfig(
-        data=str(source), out=str(folder), model="litemedsam", method=method, train_decoder=train_decoder
+    config = FinetuneConfig.from_dict(
+        dict(data=str(source), out=str(folder), model="litemedsam", method=method, train_decoder=train_decoder)
     )
     model = build_model("litemedsam")
     cache = EmbeddingCache(4, folder / f"embeddings-{method}") if METHODS[method].caches_embeddings else None

@@ -31,8 +31,8 @@ from samia.embeddings import EmbeddingCache
 from samia.finetuning import FinetuneConfig
 from samia.finetuning.data import TrainingImage, load_training_images
 from samia.finetuning.methods import make_optimizer, prepare, set_training_mode
-from samia.finetuning.prompts import TrainingPromptSampler
 from samia.finetuning.step import TrainingStep, make_step_inputs
+from samia.finetuning.training_prompts import TrainingPromptSampler
 from samia.models import build_model
 
 REPEATS = 7
@@ -96,7 +96,7 @@ def main() -> int:
     source = sample_dataset_path("colin27_aal_2d")
     case = next(c for c in build_manifest(source) if c.case_id == CASE)
     with tempfile.TemporaryDirectory() as folder:
-        config = FinetuneConfig(data=str(source), out=folder, model="litemedsam", method="decoder")
+        config = FinetuneConfig.from_dict(dict(data=str(source), out=folder, model="litemedsam", method="decoder"))
         model = build_model("litemedsam")
         cache = EmbeddingCache(4, Path(folder) / "embeddings")
         cached = load_training_images([case], model, config, source, cache)[0]

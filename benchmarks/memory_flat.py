@@ -20,7 +20,7 @@ SMALL = 4
 SCRIPT = """
 import resource, sys
 from samia.evaluation import EvaluationConfig, evaluate
-evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="litemedsam", strategies=["box", "point1"]))
+evaluate(EvaluationConfig.from_dict(dict(data=sys.argv[1], out=sys.argv[2], model="litemedsam", strategies=["box", "point1"])))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

@@ -21,8 +21,8 @@ from samia.io import write_label_map
 SCRIPT = """
 import resource, sys
 from samia.evaluation import EvaluationConfig, evaluate
-evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="litemedsam",
-                          strategies=["box", "point1", "box_jitter"]))
+evaluate(EvaluationConfig.from_dict(dict(data=sys.argv[1], out=sys.argv[2], model="litemedsam",
+                          strategies=["box", "point1", "box_jitter"])))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

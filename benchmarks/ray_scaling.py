@@ -36,7 +36,7 @@ def timed_run(out: Path, executor: RayExecutor | None) -> tuple[float, float, in
     marks: dict[str, float] = {}
     hooks = ProgressHooks(cases_total=lambda total: marks.setdefault("cases", time.perf_counter()))
     started = time.perf_counter()
-    config = EvaluationConfig(data=str(sample_dataset_path("colin27_aal_2d")), out=str(out), **OPTIONS)
+    config = EvaluationConfig.from_dict(dict(data=str(sample_dataset_path("colin27_aal_2d")), out=str(out), **OPTIONS))
     outcome = evaluate(config, hooks, executor)
     ended = time.perf_counter()
     return marks["cases"] - started, ended - marks["cases"], len(outcome.results)

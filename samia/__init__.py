@@ -12,6 +12,10 @@ so ``import samia`` stays cheap):
 - :func:`evaluate` with :class:`EvaluationConfig`: a benchmark run (``samia evaluate``).
 - :func:`finetune` with :class:`FinetuneConfig`: fine-tuning (``samia finetune``).
 - :func:`report`: the report of result folders (``samia report``).
+- The settings groups a run is made of, each owned by the package whose behaviour it sets and
+  serialised one way (:mod:`samia.settings_groups`): :class:`ModelSettings`, :class:`CaseSettings`,
+  :class:`PromptSettings`, :class:`SurfaceSettings`, :class:`EverythingSettings`,
+  :class:`TrainingSettings`.
 - The data types: :class:`Image2D`, :class:`Volume`, :class:`Prompt`; every error a user can
   cause is a :class:`SamiaError`.
 
@@ -45,6 +49,12 @@ _EXPORTS = {
     "finetune": "samia.finetuning.loop",
     "FinetuneConfig": "samia.finetuning.config",
     "report": "samia.analysis.report:build_report",
+    "ModelSettings": "samia.models.settings",
+    "CaseSettings": "samia.data.settings",
+    "PromptSettings": "samia.prompts.settings",
+    "SurfaceSettings": "samia.metrics.settings",
+    "EverythingSettings": "samia.auto",
+    "TrainingSettings": "samia.finetuning.config",
 }
 
 __all__ = ["Image2D", "Prompt", "SamiaError", "Volume", "__version__", *sorted(_EXPORTS)]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from samia.files import atomic_write
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
 
 
 def embedding_key(model: Segmenter, image_rgb: np.ndarray) -> str:

@@ -3,7 +3,7 @@
 Works in the original image's pixel coordinates (points ``(x, y)``, boxes XYXY inclusive) and
 returns masks on the original grid, as segment-anything's ``SamPredictor`` does; every prompt of a
 batch with the same structure goes through the mask decoder in one call. It holds the model
-through :class:`samia.models.protocol.Segmenter` only (numpy in, numpy out), so it runs a torch model
+through :class:`samia.models.interface.Segmenter` only (numpy in, numpy out), so it runs a torch model
 and an exported one alike and imports no torch itself.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from samia.embeddings import EmbeddingCache, embedding_key
 from samia.errors import ModelOutputError
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
 from samia.transforms.geometry import InputGeometry, input_geometry
 from samia.types import Prompt, present
 

@@ -3,7 +3,8 @@
 :func:`segment` takes an image (a path, an :class:`~samia.types.Image2D` / :class:`~samia.types.Volume`,
 or an array with its spacing), 2D prompts (:class:`~samia.types.Prompt`, on an image or on one
 slice of a volume) or volume prompts (:class:`~samia.volume.VolumePrompt`: a 3D box, or key slices
-propagated through the volume), and a model (a registry name, a loaded model, or a predictor, so
+propagated through the volume), and a model (a registry name, :class:`~samia.models.ModelSettings`, a
+loaded model, or a predictor, so
 a loop over images never reloads weights). It returns a :class:`Segmentation`: the masks on the
 image's grid, with geometry, probabilities (2D), the model's IoU estimates, and the label map.
 
@@ -27,14 +28,16 @@ from typing import Any
 
 import numpy as np
 
+from samia.data.settings import CaseSettings
 from samia.errors import ConfigurationError
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
+from samia.models.settings import ModelSettings
 from samia.predictor import Prediction, SamiaPredictor
 from samia.transforms import IntensityPreset, default_preset, get_preset, preset_for, to_rgb_uint8
 from samia.types import Image2D, Prompt, Volume
 from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, PropagationSettings, VolumePrompt
 
-ModelLike = str | Segmenter | SamiaPredictor
+ModelLike = str | ModelSettings | Segmenter | SamiaPredictor
 """A registry name (built with its bundled weights on the CPU), a loaded model, or a predictor."""
 
 ImageLike = str | Path | Image2D | Volume | np.ndarray
@@ -90,14 +93,15 @@ class Segmentation:
 
 
 def as_predictor(model: ModelLike, decode_batch: int = 32) -> SamiaPredictor:
-    """``model`` as a predictor: a registry name is built (bundled weights, CPU, torch); a loaded
-    model is wrapped; a predictor is used as it is (its embedding cache with it)."""
+    """``model`` as a predictor: a registry name is built (bundled weights, CPU, torch), model
+    settings are loaded as they say; a loaded model is wrapped; a predictor is used as it is (its
+    embedding cache with it)."""
     if isinstance(model, SamiaPredictor):
         return model
     if isinstance(model, str):
-        from samia.models import build_model
-
-        return SamiaPredictor(build_model(model), max_batch=decode_batch)
+        model = ModelSettings(model)
+    if isinstance(model, ModelSettings):
+        return SamiaPredictor(model.load(), max_batch=decode_batch)
     return SamiaPredictor(model, max_batch=decode_batch)
 
 
@@ -137,10 +141,8 @@ def segment(
     model: ModelLike = "litemedsam",
     *,
     spacing: Sequence[float] | None = None,
-    modality: str | None = None,
-    preset: str | IntensityPreset | None = None,
+    reading: CaseSettings | None = None,
     slice_index: int | None = None,
-    axis: int = 0,
     multimask: bool | None = None,
     propagation: PropagationSettings | None = None,
 ) -> Segmentation:
@@ -152,9 +154,10 @@ def segment(
             (the whole volume: a 3D box, or key slices propagated).
         model: see :data:`ModelLike`.
         spacing: an array's pixel or voxel size in mm (required for arrays, ignored otherwise).
-        modality: the image's modality when it does not say (it picks the default preset).
-        preset: the intensity window (a preset name or object); the modality's default when None.
-        slice_index, axis: the slice of a volume that 2D prompts are on.
+        reading: how the image is read, as in a run: its ``modality`` when the image does not say
+            (it picks the default preset), the intensity ``preset`` (a name; the modality's default
+            when None), and the ``axis`` of a volume along which slices are taken.
+        slice_index: the slice of a volume (along ``reading.axis``) that 2D prompts are on.
         multimask: pick among SAM's three candidates by predicted IoU; None: only for a lone point.
         propagation: how volume prompts travel through the volume (defaults by prompt kind).
 
@@ -163,11 +166,13 @@ def segment(
             on the image (one line naming the prompt).
         InvalidImageError: a slice or axis the volume does not have (from ``Volume.slice``).
     """
-    loaded = as_image(image, spacing, modality)
+    reading = reading or CaseSettings()
+    loaded = as_image(image, spacing, reading.modality)
     listed = list(prompts) if isinstance(prompts, Sequence) else [prompts]
     if not listed:
         raise ConfigurationError("no prompt given: nothing to segment")
-    window = get_preset(preset) if isinstance(preset, str) else preset
+    window = None if reading.preset is None else get_preset(reading.preset)
+    axis = reading.axis
     predictor = as_predictor(model)
     if all(isinstance(p, VolumePrompt) for p in listed):
         if not isinstance(loaded, Volume):

@@ -56,17 +56,19 @@ def write_subset(cases: list[Case], source: Path, folder: Path) -> Path:
 
 def finetune_config(train: Path, out: Path, epochs: int, seed: int) -> FinetuneConfig:
     """The fine-tuning run of the proof (README's CLI recipe uses the same options)."""
-    return FinetuneConfig(
-        data=str(train),
-        out=str(out),
-        model="litemedsam",
-        method="decoder",
-        val_fraction=0.3,
-        epochs=epochs,
-        patience=epochs,
-        prompt_kinds=["box", "points"],
-        box_jitter_px=5.0,
-        seed=seed,
+    return FinetuneConfig.from_dict(
+        dict(
+            data=str(train),
+            out=str(out),
+            model="litemedsam",
+            method="decoder",
+            val_fraction=0.3,
+            epochs=epochs,
+            patience=epochs,
+            prompt_kinds=["box", "points"],
+            box_jitter_px=5.0,
+            seed=seed,
+        )
     )
 
 
@@ -137,13 +139,15 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = {}
     for name, checkpoint in (("zero_shot", None), ("finetuned", str(outcome.best_path))):
-        config = EvaluationConfig(
-            data=str(test),
-            out=str(args.out / name),
-            model="litemedsam",
-            strategies=STRATEGIES,
-            checkpoint=checkpoint,
-            seed=args.seed,
+        config = EvaluationConfig.from_dict(
+            dict(
+                data=str(test),
+                out=str(args.out / name),
+                model="litemedsam",
+                strategies=STRATEGIES,
+                checkpoint=checkpoint,
+                seed=args.seed,
+            )
         )
         runs[name] = evaluate(config).results
     table = comparison(runs["zero_shot"], runs["finetuned"], args.seed)

@@ -64,7 +64,12 @@ def test_a_notebook_segments_a_volume_and_a_slice_of_it() -> None:
 
 def test_a_notebook_evaluates_and_reports(phantom_2d, tmp_path) -> None:
     config = samia.EvaluationConfig(
-        data=str(phantom_2d), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box", "point1"], limit=3
+        str(phantom_2d),
+        str(tmp_path / "run"),
+        samia.ModelSettings("tiny_sam"),
+        ["box", "point1"],
+        reading=samia.CaseSettings(min_area=20),
+        limit=3,
     )
     outcome = samia.evaluate(config)
     assert set(outcome.results["strategy"]) == {"box", "point1"} and outcome.results["case"].nunique() == 3

@@ -15,7 +15,7 @@ import samia
 
 LAYERS: list[set[str]] = [
     {"errors", "lazy", "version"},
-    {"files", "settings", "leases"},
+    {"files", "settings", "settings_groups", "leases"},
     {"types"},
     {"io", "transforms", "metrics"},
     {"data", "models"},

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from samia.analysis import formatting, plots
 from samia.analysis.report import ReportTable, Section, _figure, write_report
 from samia.analysis.stats import N_RESAMPLES, paired_test
-from samia.annotate.study import IDLE_SECONDS, object_rows
+from samia.annotate.timing import IDLE_SECONDS, object_rows
 from samia.errors import InputError
 from samia.version import __version__
 

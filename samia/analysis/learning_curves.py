@@ -71,7 +71,7 @@ def study_section(folder: Path, selection: str = PLOT_SELECTION) -> tuple[Sectio
     section = Section(
         f"study_{name}",
         f"Learning curves: {folder.name}",
-        f"{config.model} fine-tuned on nested subsets of the {len(split['pool'])} training cases "
+        f"{config.model.name} fine-tuned on nested subsets of the {len(split['pool'])} training cases "
         f"({config.repeats} seeded orders), early-stopped on {len(split['val'])} validation cases, tested on the same "
         f"{len(split['test'])} held-out cases; Dice is each run's mean over the test objects, then the mean over "
         f"repeats with its 95% t-interval (selection rule: {selection}).",

@@ -75,7 +75,7 @@ def extreme_cases(results: pd.DataFrame, n: int) -> pd.DataFrame:
 def _slicing_axis(results_dir: str) -> int:
     """The ``--axis`` of the run in ``results_dir`` (0 when its ``config.yaml`` is missing)."""
     path = Path(results_dir) / "config.yaml"
-    return read_config(path).axis if path.is_file() else 0
+    return read_config(path).reading.axis if path.is_file() else 0
 
 
 def _plane(path: str, slice_index: int, axis: int, label: bool = False) -> Image2D:

@@ -92,7 +92,7 @@ def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:
     results["level"] = results["level"].fillna("slice")
     configs = {run: _config(Path(run)) for run in results["results_dir"].unique()}
     results["checkpoint"] = results["results_dir"].map(
-        {run: None if config is None else config.checkpoint for run, config in configs.items()}
+        {run: None if config is None else config.model.checkpoint for run, config in configs.items()}
     )
     results["model_id"] = model_names(results, {run: config is not None for run, config in configs.items()})
     results["model_id"] = _with_conditions(results)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 
 from samia.embeddings import EmbeddingCache
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
 from samia.predictor import SamiaPredictor
 
 _log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from samia.annotate.drafts import Edit
 from samia.annotate.log import write_study_file
 from samia.annotate.session import AnnotationSession
 from samia.metrics.overlap import dice
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
 from samia.predictor import SamiaPredictor
 from samia.prompts.clicks import next_click
 from samia.prompts.primitives import tight_box

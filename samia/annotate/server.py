@@ -42,7 +42,7 @@ from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError, LabelFileChangedError, SamiaError
 from samia.files import FolderLock
 from samia.leases import Leases
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
 from samia.predictor import SamiaPredictor
 from samia.settings import ANNOTATE_CACHE_MB, LEASE_SECONDS
 from samia.transforms import PRESETS, get_preset, volume_to_uint8

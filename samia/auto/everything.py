@@ -17,12 +17,14 @@ import torch
 from segment_anything.utils.amg import batched_mask_to_box, build_point_grid, calculate_stability_score
 from torchvision.ops.boxes import batched_nms
 
+from samia.errors import ConfigurationError
 from samia.predictor import SamiaPredictor
+from samia.settings_groups import SettingsGroup
 from samia.types import Prompt
 
 
 @dataclass(frozen=True)
-class EverythingSettings:
+class EverythingSettings(SettingsGroup):
     """Settings of everything mode (segment-anything's defaults).
 
     Attributes:
@@ -40,6 +42,10 @@ class EverythingSettings:
     stability_score_thresh: float = 0.95
     stability_score_offset: float = 1.0
     box_nms_thresh: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.points_per_side < 1 or self.points_per_batch < 1:
+            raise ConfigurationError("points per side and per batch must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -140,10 +140,15 @@ def evaluate_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from samia.auto import EverythingSettings
     from samia.cli.paths import check_output_folder
+    from samia.data.settings import CaseSettings
     from samia.errors import ConfigurationError
     from samia.evaluation import SELECTIONS, EvaluationConfig, ProgressHooks, evaluate
     from samia.evaluation.folders import is_uri
+    from samia.metrics.settings import SurfaceSettings
+    from samia.models.settings import ModelSettings
+    from samia.prompts.settings import DEFAULT_JITTER_BANDS, PromptSettings
 
     if not is_uri(out):
         check_output_folder(Path(out))
@@ -156,43 +161,32 @@ def evaluate_command(
         )
 
     config = EvaluationConfig(
-        data=str(data),
-        out=str(out),
-        model=model,
-        strategies=list(strategy or []),
-        checkpoint=None if checkpoint is None else str(checkpoint),
-        layout=layout,
-        modality=modality,
+        str(data),
+        str(out),
+        ModelSettings(
+            model, None if checkpoint is None else str(checkpoint), device, backend, precision, input_pipeline
+        ),
+        list(strategy or []),
+        reading=CaseSettings(layout, modality, axis, min_area, connected_components, instances, preset),
+        prompting=PromptSettings(
+            protocol, list(jitter_band or DEFAULT_JITTER_BANDS), jitter_unit, jitter_repeats, max_clicks
+        ),
+        surface=SurfaceSettings(nsd_tolerance, nsd_variant, 0.2 if cvpr24_nsd else None),
+        everything=EverythingSettings(
+            points_per_side,
+            points_per_batch,
+            pred_iou_thresh,
+            stability_score_thresh,
+            box_nms_thresh=box_nms_thresh,
+        ),
         selections=list(selection or SELECTIONS),
         seed=seed,
         limit=limit,
         cases=case,
         save_masks=save_masks,
-        axis=axis,
-        protocol=protocol,
-        input_pipeline=input_pipeline,
-        min_area=min_area,
-        connected_components=connected_components,
-        instances=instances,
-        preset=preset,
-        nsd_tolerance_mm=nsd_tolerance,
-        nsd_variant=nsd_variant,
-        nsd_zero_at_dice=0.2 if cvpr24_nsd else None,
-        decode_batch=decode_batch,
-        device=device,
-        backend=backend,
-        precision=precision,
         embedding_cache_dir=None if embedding_cache is None else str(embedding_cache),
         prompts_file=None if prompts is None else str(prompts),
-        jitter_unit=jitter_unit,
-        jitter_repeats=jitter_repeats,
-        max_clicks=max_clicks,
-        points_per_side=points_per_side,
-        points_per_batch=points_per_batch,
-        pred_iou_thresh=pred_iou_thresh,
-        stability_score_thresh=stability_score_thresh,
-        box_nms_thresh=box_nms_thresh,
-        **({"jitter_bands": list(jitter_band)} if jitter_band else {}),
+        decode_batch=decode_batch,
     )
     console = Console(stderr=True)
     columns = (

@@ -100,7 +100,7 @@ def finetune_command(
     layout: Layout = "auto",
     modality: Modality = None,
     axis: Axis = 0,
-    min_area: MinArea = 50,
+    min_area: MinArea = None,
     connected_components: ConnectedComponents = False,
     instances: Instances = None,
     preset: Preset = None,
@@ -112,46 +112,42 @@ def finetune_command(
     from rich.console import Console
 
     from samia.cli.paths import check_output_folder
-    from samia.finetuning import FinetuneConfig, finetune
+    from samia.data.settings import CaseSettings
+    from samia.finetuning import FinetuneConfig, TrainingSettings, finetune
+    from samia.models.settings import ModelSettings
 
     check_output_folder(out)
 
     config = FinetuneConfig(
-        data=str(data),
-        out=str(out),
-        model=model,
-        method=method,
+        str(data),
+        str(out),
+        ModelSettings(model, None if checkpoint is None else str(checkpoint), device),
+        method,
+        reading=CaseSettings(layout, modality, axis, min_area, connected_components, instances, preset),
+        training=TrainingSettings(
+            epochs=epochs,
+            patience=patience,
+            lr=lr,
+            weight_decay=weight_decay,
+            images_per_step=images_per_step,
+            objects_per_image=objects_per_image,
+            prompt_kinds=list(prompt or TrainingSettings().prompt_kinds),
+            box_jitter_px=box_jitter,
+            max_positive_points=max_points,
+            max_negative_points=max_negatives,
+            negative_margin_px=negative_margin,
+            correction_clicks=correction_clicks,
+            lora_rank=lora_rank,
+            lora_alpha=lora_alpha,
+            adapter_ratio=adapter_ratio,
+        ),
         val=None if val is None else str(val),
-        checkpoint=None if checkpoint is None else str(checkpoint),
-        val_fraction=val_fraction,
         cases=case,
         val_cases=val_case,
-        layout=layout,
-        modality=modality,
-        axis=axis,
-        min_area=min_area,
-        connected_components=connected_components,
-        instances=instances,
-        preset=preset,
-        epochs=epochs,
-        patience=patience,
-        lr=lr,
-        weight_decay=weight_decay,
-        images_per_step=images_per_step,
-        objects_per_image=objects_per_image,
-        prompt_kinds=list(prompt or ["box", "points"]),
-        box_jitter_px=box_jitter,
-        max_positive_points=max_points,
-        max_negative_points=max_negatives,
-        negative_margin_px=negative_margin,
-        correction_clicks=correction_clicks,
+        val_fraction=val_fraction,
         val_strategies=list(val_strategy or ["box", "point1"]),
-        lora_rank=lora_rank,
-        lora_alpha=lora_alpha,
-        adapter_ratio=adapter_ratio,
         train_decoder=train_decoder,
         seed=seed,
-        device=device,
     )
     console = Console(stderr=True)
     with _ProgressBars(console) as progress:

@@ -85,7 +85,7 @@ def finetune_study_command(
     layout: Layout = "auto",
     modality: Modality = None,
     axis: Axis = 0,
-    min_area: MinArea = 50,
+    min_area: MinArea = None,
     connected_components: ConnectedComponents = False,
     instances: Instances = None,
     preset: Preset = None,
@@ -94,30 +94,25 @@ def finetune_study_command(
     """Train every METHOD on nested subsets of N cases, test each model on the same held-out cases, and
     write the learning curves (OUT/curve.csv, OUT/learning_curve.png); `samia report OUT` shows them."""
     from samia.cli.paths import check_output_folder
+    from samia.data.settings import CaseSettings
     from samia.evaluation.summary import text_table
+    from samia.models.settings import ModelSettings
     from samia.study import StudyConfig, run_study
     from samia.study.curves import PLOT_SELECTION
 
     check_output_folder(out)
     config = StudyConfig(
-        data=str(data),
-        out=str(out),
-        model=model,
-        methods=list(method),
-        cases=list(cases),
+        str(data),
+        str(out),
+        ModelSettings(model, None if checkpoint is None else str(checkpoint), device),
+        list(method),
+        list(cases),
+        reading=CaseSettings(layout, modality, axis, min_area, connected_components, instances, preset),
         repeats=repeats,
         strategies=list(strategy or ["box", "point1"]),
         test_fraction=test_fraction,
         val_cases=val_cases,
         seed=seed,
-        checkpoint=None if checkpoint is None else str(checkpoint),
-        layout=layout,
-        modality=modality,
-        axis=axis,
-        min_area=min_area,
-        connected_components=connected_components,
-        instances=instances,
-        preset=preset,
         training={
             **({"epochs": epochs, "patience": patience} if steps is None else {}),
             "lr": lr,
@@ -128,7 +123,6 @@ def finetune_study_command(
             "adapter_ratio": adapter_ratio,
         },
         steps=steps,
-        device=device,
     )
     outcome = run_study(config, _Lines())
     failures = f", {outcome.failed} failed (see {out / 'errors.csv'})" if outcome.failed else ""

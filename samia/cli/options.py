@@ -15,7 +15,10 @@ from samia.cli.choices import MODALITY_HELP, PRESET_HELP
 Layout = Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")]
 Modality = Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")]
 Axis = Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")]
-MinArea = Annotated[int, typer.Option(help="Skip objects under this many pixels on a slice.", metavar="N")]
+MinArea = Annotated[
+    int | None,
+    typer.Option(help="Skip (and count) objects under this many pixels on a slice (default 50).", metavar="N"),
+]
 ConnectedComponents = Annotated[
     bool, typer.Option("--connected-components", help="One object per connected component.", metavar="")
 ]

@@ -36,7 +36,7 @@ def report_command(
     from samia.analysis.annotation import build_annotation_report
     from samia.analysis.learning_curves import build_study_report
     from samia.analysis.report import build_report
-    from samia.annotate.study import is_annotation_folder
+    from samia.annotate.timing import is_annotation_folder
     from samia.cli.paths import check_output_folder
     from samia.errors import ConfigurationError
     from samia.evaluation.summary import text_table

@@ -15,6 +15,8 @@ from samia.types import Image2D, Prompt, Volume
 if TYPE_CHECKING:
     import numpy as np
 
+    from samia.data.settings import CaseSettings
+    from samia.models.settings import ModelSettings
     from samia.segmentation import Segmentation
 
 BOX_HELP = "X0 Y0 X1 Y1"
@@ -175,7 +177,9 @@ def segment_command(
 ) -> None:
     """Segment objects from boxes and/or clicks and write the mask (one object) or label map (several);
     with --box3d or --propagate (or a challenge .npz), through the whole volume."""
+    from samia.data.settings import CaseSettings
     from samia.io.formats import NPZ_SUFFIXES, file_suffix
+    from samia.models.settings import ModelSettings
 
     if decode_batch < 1:
         from samia.errors import ConfigurationError
@@ -202,14 +206,8 @@ def segment_command(
         request = VolumeRequest(
             image,
             out,
-            model,
-            checkpoint,
-            device,
-            backend,
-            precision,
-            modality,
-            preset,
-            axis,
+            ModelSettings(model, None if checkpoint is None else str(checkpoint), device, backend, precision),
+            CaseSettings(modality=modality, axis=axis, preset=preset),
             list(box3d or []),
             slice_index,
             propagate,
@@ -220,24 +218,22 @@ def segment_command(
         segment_whole_volume(request, key_prompts)
         return
     _segment_one_plane(
-        image, model, out, _prompts_from_options(image, box, point, negative, prompts), checkpoint, slice_index, axis,
-        modality, preset, multimask, probabilities, overlay, device, backend, precision, decode_batch,
+        image, out, _prompts_from_options(image, box, point, negative, prompts), slice_index, multimask,
+        ModelSettings(model, None if checkpoint is None else str(checkpoint), device, backend, precision),
+        CaseSettings(modality=modality, axis=axis, preset=preset), probabilities, overlay, decode_batch,
     )  # fmt: skip
 
 
 def _segment_one_plane(
-    image: Path, model: str, out: Path, object_prompts: list[Prompt], checkpoint: Path | None,
-    slice_index: int | None, axis: int, modality: str | None, preset: str | None, multimask: bool | None,
-    probabilities: Path | None, overlay: Path | None, device: str, backend: str, precision: str, decode_batch: int,
+    image: Path, out: Path, object_prompts: list[Prompt], slice_index: int | None, multimask: bool | None,
+    model: ModelSettings, reading: CaseSettings, probabilities: Path | None, overlay: Path | None, decode_batch: int,
 ) -> None:  # fmt: skip
     """One image or one slice through :func:`samia.segmentation.segment`, and its files."""
     from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
     from samia.io import read_image, read_image_slice
     from samia.io.formats import WRITABLE_VOLUME_SUFFIXES, file_suffix
-    from samia.models import build_model
-    from samia.predictor import SamiaPredictor
-    from samia.segmentation import segment
+    from samia.segmentation import as_predictor, segment
 
     for path in (out, probabilities, overlay):
         if path is not None:
@@ -247,20 +243,22 @@ def _segment_one_plane(
     volume_out = file_suffix(out) in WRITABLE_VOLUME_SUFFIXES
     loaded: Image2D | Volume
     if slice_index is not None and not volume_out:  # only that slice is read
-        loaded, on_slice = read_image_slice(image, slice_index, axis, modality), None
+        loaded, on_slice = read_image_slice(image, slice_index, reading.axis, reading.modality), None
     else:
-        loaded, on_slice = read_image(image, modality), slice_index
-    predictor = SamiaPredictor(
-        build_model(model, checkpoint, device, backend=backend, precision=precision), max_batch=decode_batch
-    )
+        loaded, on_slice = read_image(image, reading.modality), slice_index
     result = segment(
-        loaded, object_prompts, predictor, preset=preset, slice_index=on_slice, axis=axis, multimask=multimask
+        loaded,
+        object_prompts,
+        as_predictor(model, decode_batch),
+        reading=reading,
+        slice_index=on_slice,
+        multimask=multimask,
     )
     for number, prompt in enumerate(result.prompts, start=1):
         if isinstance(prompt, Prompt) and prompt.box is not None and prompt.meta.get("box_clipped"):
             typer.echo(f"note: box {number} was clipped to the image: {prompt.box.tolist()}", err=True)
     volume = loaded if volume_out and not isinstance(loaded, Image2D) else None  # the slice goes back into its volume
-    _write_outputs(out, probabilities, overlay, result, volume, slice_index, axis)
+    _write_outputs(out, probabilities, overlay, result, volume, slice_index, reading.axis)
     _report(out, result)
 
 

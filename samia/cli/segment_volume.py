@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from samia.data.settings import CaseSettings
+    from samia.models.settings import ModelSettings
 
 BOX3D_HELP = "X0 Y0 Z0 X1 Y1 Z1"
 
@@ -18,14 +22,8 @@ class VolumeRequest:
 
     image: Path
     out: Path
-    model: str
-    checkpoint: Path | None
-    device: str
-    backend: str
-    precision: str
-    modality: str | None
-    preset: str | None
-    axis: int
+    model: ModelSettings
+    reading: CaseSettings
     box3d: list[str]
     slice_index: int | None
     propagate: bool
@@ -34,11 +32,9 @@ class VolumeRequest:
 
     def predictor(self) -> Any:
         """A ``SamiaPredictor`` of the requested model, backend and decode batch."""
-        from samia.models import build_model
-        from samia.predictor import SamiaPredictor
+        from samia.segmentation import as_predictor
 
-        model = build_model(self.model, self.checkpoint, self.device, backend=self.backend, precision=self.precision)
-        return SamiaPredictor(model, max_batch=self.decode_batch)
+        return as_predictor(self.model, self.decode_batch)
 
 
 def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None:
@@ -60,7 +56,7 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None
         raise ConfigurationError(f"--out {request.out}: a volume's label map is written as {', '.join(writable)}")
     if ending == ".dcm" and not request.image.is_dir():
         raise ConfigurationError(f"--out {request.out}: a DICOM-SEG needs a DICOM series folder as the image")
-    loaded = read_image(request.image, request.modality)
+    loaded = read_image(request.image, request.reading.modality)
     from_file = file_suffix(request.image) in NPZ_SUFFIXES and not request.box3d and not request.propagate
     if not isinstance(loaded, Volume):
         if from_file:
@@ -128,12 +124,12 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
         return [VolumePrompt(box3d=Box3D.from_values(v, volume.shape, source)) for v in values]
     if request.slice_index is None:
         raise ConfigurationError("--propagate needs --slice K: the slice the --box/--point prompt is on")
-    if not 0 <= request.axis < 3:
-        raise ConfigurationError(f"--axis {request.axis} is not an axis of the volume {source} (0, 1 or 2)")
-    depth = volume.shape[request.axis]
+    if not 0 <= request.reading.axis < 3:
+        raise ConfigurationError(f"--axis {request.reading.axis} is not an axis of the volume {source} (0, 1 or 2)")
+    depth = volume.shape[request.reading.axis]
     if not 0 <= request.slice_index < depth:
         raise ConfigurationError(
-            f"--slice {request.slice_index} is outside {source}: axis {request.axis} has slices 0..{depth - 1}"
+            f"--slice {request.slice_index} is outside {source}: axis {request.reading.axis} has slices 0..{depth - 1}"
         )
     return [VolumePrompt(key_slices=(KeySlice(request.slice_index, prompt),)) for prompt in key_prompts]
 
@@ -143,11 +139,11 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
     from samia.transforms import get_preset, preset_for
     from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, VolumeSession, segment_volume
 
-    intensity = get_preset(request.preset) if request.preset else preset_for(volume)
+    intensity = get_preset(request.reading.preset) if request.reading.preset else preset_for(volume)
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
     settings = replace(defaults, **request.overrides)
     predictor = request.predictor()
-    with VolumeSession(predictor, volume, intensity, request.axis) as session:
+    with VolumeSession(predictor, volume, intensity, request.reading.axis) as session:
         result = segment_volume(session, prompts, settings)
     for number, obj in enumerate(result.objects, start=1):
         if not obj.mask.any():
@@ -172,7 +168,7 @@ def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
     boxes = read_boxes(request.image)
     if boxes.shape[1] != 4:
         raise ConfigurationError(f"{request.image}: a 2D image needs N x 4 boxes, the file has {boxes.shape}")
-    intensity = get_preset(request.preset) if request.preset else preset_for(image)
+    intensity = get_preset(request.reading.preset) if request.reading.preset else preset_for(image)
     predictor = request.predictor()
     predictor.set_image(to_rgb_uint8(image, intensity))
     try:

@@ -15,8 +15,11 @@ from samia.data.manifest import MANIFEST_COLUMNS, Case, build_manifest, manifest
 from samia.data.objects import ObjectMask, SliceItem, extract_objects, iter_slice_items, load_case
 from samia.data.phantoms import PHANTOM_KINDS, make_phantom, make_phantom_volume, write_phantom_dataset
 from samia.data.samples import SAMPLE_DATASETS, sample_dataset_path
+from samia.data.settings import DEFAULT_MIN_AREA, CaseSettings
 
 __all__ = [
+    "DEFAULT_MIN_AREA",
+    "CaseSettings",
     "LAYOUTS",
     "MANIFEST_COLUMNS",
     "PHANTOM_KINDS",

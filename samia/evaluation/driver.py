@@ -96,7 +96,9 @@ def plan_cases(config: EvaluationConfig, store: ResultsStore) -> list[Case]:
         DatasetLayoutError: ``cases`` names a case the dataset does not have.
     """
     manifest_errors: list[SamiaError] = []
-    cases = build_manifest(config.data, config.layout, config.modality, manifest_errors, config.instances)
+    cases = build_manifest(
+        config.data, config.reading.layout, config.reading.modality, manifest_errors, config.reading.instances
+    )
     store.replace_listing_errors(
         [(_case_named(error), getattr(error, "path", config.data), error) for error in manifest_errors]
     )

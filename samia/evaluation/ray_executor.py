@@ -25,7 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +147,13 @@ def _file_size(case: Case) -> int:
 
 def worker_config(config: EvaluationConfig) -> EvaluationConfig:
     """``config`` with every local path absolute: a worker's working folder is not the driver's."""
+    options = config.flat()
     absolute: dict[str, Any] = {
         name: str(Path(value).resolve())
         for name in ("data", "out", "checkpoint", "prompts_file", "embedding_cache_dir")
-        if (value := getattr(config, name)) is not None and not is_uri(value)
+        if (value := options[name]) is not None and not is_uri(value)
     }
-    return replace(config, **absolute)
+    return EvaluationConfig.from_dict({**options, **absolute})
 
 
 @dataclass
@@ -189,7 +190,7 @@ class RayExecutor:
     @contextmanager
     def start(self, config: EvaluationConfig, store: ResultsStore, progress: ProgressHooks) -> Iterator[_RayPool]:
         """Connect to (or start) Ray and start the workers; everything is stopped when the block ends."""
-        on_gpu = config.device.startswith("cuda")
+        on_gpu = config.model.device.startswith("cuda")
         if self.gpus_per_worker > 0 and not on_gpu:
             raise ConfigurationError("--gpus-per-worker needs --device cuda")
         if on_gpu and self.gpus_per_worker == 0:

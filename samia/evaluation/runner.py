@@ -38,7 +38,6 @@ from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics
 from samia.metrics.factors import object_factors
-from samia.models import build_model
 from samia.predictor import Prediction, SamiaPredictor
 from samia.prompts import PromptStrategy, build_strategies
 from samia.prompts.clicks import Click, simulate_clicks
@@ -122,12 +121,10 @@ class CaseEvaluator:
         self.volume_strategies = [name for name in names if name in VOLUME_STRATEGIES]
         slice_names = [name for name in names if name not in VOLUME_STRATEGIES]
         self.strategies: list[PromptStrategy] = build_strategies(
-            slice_names, config.protocol_settings(), config.protocol
+            slice_names, config.prompting.strategy_parameters(), config.prompting.protocol
         )
-        self.fixed_preset = None if config.preset is None else get_preset(config.preset)
-        self.model = build_model(
-            config.model, config.checkpoint, config.device, config.input_pipeline, config.backend, config.precision
-        )
+        self.fixed_preset = None if config.reading.preset is None else get_preset(config.reading.preset)
+        self.model = config.model.load()
         self.predictor = SamiaPredictor(
             self.model, EmbeddingCache(max_items=4, directory=config.embedding_cache_dir), config.decode_batch
         )
@@ -145,7 +142,7 @@ class CaseEvaluator:
                 **{s.name: s.description for s in self.strategies},
                 **{name: VOLUME_STRATEGIES[name] for name in self.volume_strategies},
             },
-            "protocol": self.config.protocol_settings().to_record(),
+            "protocol": self.config.prompting.strategy_parameters().to_record(),
         }
 
     def run_case(self, case: Case) -> CaseRun:
@@ -187,9 +184,8 @@ class CaseEvaluator:
         """``(units run, units skipped, failed)`` of the case's slice units."""
         ran = skipped = seen = 0
         failed = False
-        min_area = self.config.min_area
-        assert min_area is not None  # EvaluationConfig fills it from its protocol
-        items = iter_slice_items(case, self.config.axis, min_area, self.config.connected_components)
+        reading = self.config.reading
+        items = iter_slice_items(case, reading.axis, reading.minimum_area, reading.connected_components)
         while True:
             try:
                 with case_warnings.capture(NO_SLICE):
@@ -251,9 +247,9 @@ class CaseEvaluator:
         """Decodings of the click and everything strategies on a unit with ``n_objects`` objects."""
         count = 0
         if any(s.kind == "clicks" for s in self.strategies):
-            count += n_objects * self.config.max_clicks * len(self.config.selections)
+            count += n_objects * self.config.prompting.max_clicks * len(self.config.selections)
         if any(s.kind == "everything" for s in self.strategies):
-            count += self.config.points_per_side**2
+            count += self.config.everything.points_per_side**2
         return count
 
     def _static_jobs(self, context: _ItemContext) -> list[_Job]:
@@ -312,7 +308,7 @@ class CaseEvaluator:
                     prediction,
                     obj.mask,
                     selection,
-                    self.config.oracle_smoothing,
+                    self.config.prompting.rules.oracle_smoothing,
                 )
                 rows.append(context.scored_row(base, obj, prediction, candidate, selection, candidate_dice))
         return rows
@@ -340,12 +336,12 @@ class CaseEvaluator:
             trajectories = simulate_clicks(
                 self.predictor,
                 [obj.mask for obj in objects],
-                self.config.max_clicks,
+                self.config.prompting.max_clicks,
                 selection,
                 replayed,
-                self.config.oracle_smoothing,
+                self.config.prompting.rules.oracle_smoothing,
             )
-            self.progress.report_prompts_done(len(objects) * self.config.max_clicks)
+            self.progress.report_prompts_done(len(objects) * self.config.prompting.max_clicks)
             for obj, trajectory in zip(objects, trajectories):
                 for step in trajectory:
                     meta = {**step.prompt.meta, "converged": step.converged}
@@ -357,8 +353,8 @@ class CaseEvaluator:
         return rows
 
     def _everything_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
-        generated = generate_everything(self.predictor, self.config.everything_settings())
-        self.progress.report_prompts_done(self.config.points_per_side**2)
+        generated = generate_everything(self.predictor, self.config.everything)
+        self.progress.report_prompts_done(self.config.everything.points_per_side**2)
         objects = context.item.objects
         ious = iou_matrix(generated.masks, np.stack([obj.mask for obj in objects]))
         best = oracle_match(ious)
@@ -428,7 +424,7 @@ class _ItemContext:
             "model": model.name,
             "weights_sha256": model.weights_sha256,
             "input_pipeline": model.input_pipeline,
-            "protocol": config.protocol,
+            "protocol": config.prompting.protocol,
             "strategy": strategy,
             "variant": variant,
             "n_clicks": n_clicks,
@@ -465,9 +461,9 @@ class _ItemContext:
             mask,
             obj.mask,
             self.item.image.spacing,
-            config.nsd_tolerance_mm,
-            config.nsd_variant,
-            config.nsd_zero_at_dice,
+            config.surface.nsd_tolerance_mm,
+            config.surface.nsd_variant,
+            config.surface.nsd_zero_at_dice,
         )
         row = {
             **base,

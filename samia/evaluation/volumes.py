@@ -29,7 +29,7 @@ from samia.files import printable, safe_name
 from samia.io import write_mask
 from samia.metrics import segmentation_metrics, slice_dice
 from samia.metrics.factors import object_factors
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
 from samia.predictor import SamiaPredictor
 from samia.selection import Selection
 from samia.transforms import IntensityPreset, preset_for
@@ -101,9 +101,9 @@ class VolumeUnit:
         self.config = evaluator.config
         self.case = case
         self.image = image
-        self.axis = self.config.axis
+        self.axis = self.config.reading.axis
         self.label = label
-        self.values, self.skipped_small = volume_labels(label, int(self.config.min_area or 1))
+        self.values, self.skipped_small = volume_labels(label, max(self.config.reading.minimum_area, 1))
         self.preset = evaluator.fixed_preset or preset_for(image)
         self.objects: list[_Object] = []
         self._factors: dict[int, dict[str, float]] = {}
@@ -161,7 +161,7 @@ class VolumeUnit:
         answers: list[ObjectVolume] = list(result.objects)
         encoded = result.slices_encoded
         rows = []
-        for n_clicks in range(self.config.max_clicks + 1):
+        for n_clicks in range(self.config.prompting.max_clicks + 1):
             if n_clicks:
                 active = []
                 for index, obj in enumerate(self.objects):
@@ -213,7 +213,12 @@ class VolumeUnit:
         config, model, case = self.config, self.evaluator.model, self.case
         spacing = self.image.spacing
         metrics = segmentation_metrics(
-            answer.mask, obj.mask, spacing, config.nsd_tolerance_mm, config.nsd_variant, config.nsd_zero_at_dice
+            answer.mask,
+            obj.mask,
+            spacing,
+            config.surface.nsd_tolerance_mm,
+            config.surface.nsd_variant,
+            config.surface.nsd_zero_at_dice,
         )
         dice_per_slice = slice_dice(answer.mask, obj.mask, self.axis)
         present = np.flatnonzero(np.isfinite(dice_per_slice))
@@ -232,7 +237,7 @@ class VolumeUnit:
             "model": model.name,
             "weights_sha256": model.weights_sha256,
             "input_pipeline": model.input_pipeline,
-            "protocol": config.protocol,
+            "protocol": config.prompting.protocol,
             "strategy": strategy,
             "variant": 0,
             "n_clicks": n_clicks,

@@ -2,16 +2,17 @@
 
 Typical use::
 
-    from samia.finetuning import FinetuneConfig, finetune
-    from samia.models import build_model
+    from samia.finetuning import FinetuneConfig, TrainingSettings, finetune
+    from samia.models import ModelSettings, build_model
 
-    outcome = finetune(FinetuneConfig(data="TRAIN", out="runs/ft", model="litemedsam", method="decoder"))
+    config = FinetuneConfig("TRAIN", "runs/ft", ModelSettings("litemedsam"), method="lora", training=TrainingSettings(epochs=10))
+    outcome = finetune(config)
     model = build_model("litemedsam", outcome.best_path)  # LoRA / adapter files load the same way
 
 Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mod:`samia.finetuning.methods`).
 """
 
-from samia.finetuning.config import PROMPT_KINDS, FinetuneConfig
+from samia.finetuning.config import PROMPT_KINDS, FinetuneConfig, TrainingSettings
 from samia.finetuning.loop import FinetuneOutcome, FinetuneProgress, finetune
 from samia.finetuning.methods import METHODS
 from samia.models.adapters import AdapterFile, AdapterSpec, read_adapter_file
@@ -24,6 +25,7 @@ __all__ = [
     "FinetuneConfig",
     "FinetuneOutcome",
     "FinetuneProgress",
+    "TrainingSettings",
     "finetune",
     "read_adapter_file",
 ]

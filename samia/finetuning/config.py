@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from samia.data.layouts import resolve_instances
+from samia.data.settings import CaseSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
+from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
+from samia.settings_groups import SettingsGroup
 
 METHOD_NAMES = ("decoder", "full", "lora", "adapter", "ssam")
 """What trains (see :mod:`samia.finetuning.methods`): ``decoder`` = the mask decoder on cached
@@ -21,10 +23,10 @@ adapters on the image encoder's attention; ``adapter`` = bottleneck adapters in 
 LayerNorms."""
 
 PROMPT_KINDS = ("box", "points", "box_points")
-"""Training prompt kinds (see :mod:`samia.finetuning.prompts`)."""
+"""Training prompt kinds (see :mod:`samia.finetuning.training_prompts`)."""
 
 RESUME_INSENSITIVE = frozenset({"out", "device", "epochs", "embedding_cache_dir"})
-"""Options that may change when a run is resumed (``epochs`` may be raised to train longer)."""
+"""Options (flat names) that may change when a run is resumed (``epochs`` may be raised to train longer)."""
 
 DECODER_TRAINS_BY_DEFAULT = frozenset({"lora", "adapter"})
 """Methods whose runs train the mask decoder too unless told otherwise (``train_decoder=None``):
@@ -32,25 +34,11 @@ LoRA and adapters alone barely move LiteMedSAM, with the decoder they learn (REA
 method, how many cases")."""
 
 
-@dataclass
-class FinetuneConfig:
-    """Everything that defines a fine-tuning run.
+@dataclass(frozen=True)
+class TrainingSettings(SettingsGroup):
+    """How a fine-tuning run trains: optimisation, training prompts and the methods' sizes.
 
     Attributes:
-        data: training dataset folder (any layout :func:`samia.data.build_manifest` reads).
-        out: run folder (``finetune.yaml``, ``last.pt``, ``best.pt``, ``history.csv``, ``curve.png``).
-        model: registry name of the base model (``samia.models.MODEL_REGISTRY``).
-        method: one of :data:`METHOD_NAMES`.
-        val: validation dataset folder; None = hold out ``val_fraction`` of the training cases
-            (or take ``val_cases`` from ``data``).
-        cases: train on these case ids of ``data`` only; None = every case not held out.
-        val_cases: validate on these case ids (of ``val``, else of ``data``); None = every case of
-            ``val``, or the ``val_fraction`` split.
-        checkpoint: base weights file; None = the model's bundled weights.
-        val_fraction: fraction of the cases (rounded, at least one) held out for validation when
-            ``val`` is None. Splits are by case, never by slice.
-        layout, modality, axis, min_area, connected_components, instances, preset: how cases become 2D
-            objects, exactly as in ``samia evaluate``.
         epochs: maximum number of passes over the training images.
         patience: stop after this many epochs without a better validation Dice.
         lr, weight_decay: AdamW learning rate and decoupled weight decay.
@@ -58,44 +46,17 @@ class FinetuneConfig:
             (the effective batch is ``images_per_step x`` the number of processes).
         objects_per_image: at most this many objects of an image are prompted per step (a seeded
             random subset when an image holds more).
-        prompt_kinds: training prompt kinds drawn uniformly per image and step (:data:`PROMPT_KINDS`).
-        box_jitter_px: each box coordinate moves by a uniform offset in ``[-box_jitter_px,
-            box_jitter_px]`` pixels of the original image.
-        max_positive_points: ``points`` prompts get 1..max positive clicks inside the object.
+        prompt_kinds: training prompts drawn per object, some of :data:`PROMPT_KINDS`.
+        box_jitter_px: boxes are the tight box with each side moved by up to this many pixels.
+        max_positive_points: point prompts get 1..max positive clicks inside the object.
         max_negative_points: and 0..max negative clicks in the background ring around it.
         negative_margin_px: width of that ring, pixels.
         correction_clicks: extra decoder rounds per step, each adding one click drawn from the
             error region of the previous round (positive on a miss, negative on a false alarm).
-        val_strategies: ``samia.prompts`` strategies whose mean single-mask Dice on the validation
-            images selects the best checkpoint.
         lora_rank, lora_alpha: LoRA rank and scaling numerator (``lora`` method).
         adapter_ratio: bottleneck width as a fraction of the block width (``adapter`` method).
-        train_decoder: the mask decoder trains too (``lora``, ``adapter``, ``ssam``; ``decoder`` and
-            ``full`` train it anyway); None = the method's default (True for
-            :data:`DECODER_TRAINS_BY_DEFAULT`), resolved when the config is made.
-        embedding_cache_dir: on-disk cache of the base model's embeddings (``decoder`` method);
-            None = ``out/embeddings``. Runs of one base model may share one (keys hash the weights
-            and the pixels).
-        seed: seed of the split, the shuffles and every prompt (per epoch and image).
-        device: torch device (``cuda`` becomes ``cuda:LOCAL_RANK`` under ``torchrun``).
     """
 
-    data: str
-    out: str
-    model: str
-    method: str = "decoder"
-    val: str | None = None
-    cases: list[str] | None = None
-    val_cases: list[str] | None = None
-    checkpoint: str | None = None
-    val_fraction: float = 0.2
-    layout: str = "auto"
-    modality: str | None = None
-    axis: int = 0
-    min_area: int = 50
-    connected_components: bool = False
-    instances: str | None = None
-    preset: str | None = None
     epochs: int = 20
     patience: int = 5
     lr: float = 1e-4
@@ -108,55 +69,95 @@ class FinetuneConfig:
     max_negative_points: int = 2
     negative_margin_px: int = 10
     correction_clicks: int = 1
-    val_strategies: list[str] = field(default_factory=lambda: ["box", "point1"])
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_ratio: float = 0.25
+
+    def __post_init__(self) -> None:
+        problems = []
+        unknown = [k for k in self.prompt_kinds if k not in PROMPT_KINDS]
+        if unknown or not self.prompt_kinds:
+            problems.append(f"prompt kinds must be some of {', '.join(PROMPT_KINDS)}, got {self.prompt_kinds}")
+        for name in ("epochs", "patience", "images_per_step", "objects_per_image", "max_positive_points", "lora_rank"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_negative_points", "negative_margin_px", "correction_clicks"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.box_jitter_px < 0 or self.lr <= 0 or self.weight_decay < 0 or self.adapter_ratio <= 0:
+            problems.append("box jitter, weight decay must be >= 0; lr and adapter ratio > 0")
+        if problems:
+            raise ConfigurationError("invalid training settings: " + "; ".join(problems))
+
+
+@dataclass
+class FinetuneConfig(SettingsGroup):
+    """Everything that defines a fine-tuning run (``finetune.yaml`` nests its settings groups).
+
+    Attributes:
+        data: training dataset folder (any layout :func:`samia.data.build_manifest` reads).
+        out: run folder (``finetune.yaml``, ``last.pt``, ``best.pt``, ``history.csv``, ``curve.png``).
+        model: the base model (its ``backend`` must be ``torch``: exported graphs do not train).
+        method: one of :data:`METHOD_NAMES`.
+        reading: how cases become 2D objects, exactly as in ``samia evaluate``.
+        training: optimisation, training prompts, method sizes.
+        val: validation dataset folder; None = hold out ``val_fraction`` of the training cases
+            (or take ``val_cases`` from ``data``).
+        cases: train on these case ids of ``data`` only; None = every case not held out.
+        val_cases: validate on these case ids (of ``val``, else of ``data``); None = every case of
+            ``val``, or the ``val_fraction`` split.
+        val_fraction: fraction of the cases (rounded, at least one) held out for validation when
+            ``val`` is None. Splits are by case, never by slice.
+        val_strategies: ``samia.prompts`` strategies whose mean single-mask Dice on the validation
+            images selects the best checkpoint.
+        train_decoder: the mask decoder trains too (``lora``, ``adapter``, ``ssam``; ``decoder`` and
+            ``full`` train it anyway); None = the method's default (True for
+            :data:`DECODER_TRAINS_BY_DEFAULT`), resolved when the config is made.
+        embedding_cache_dir: on-disk cache of the base model's embeddings (``decoder`` method);
+            None = ``out/embeddings``. Runs of one base model may share one (keys hash the weights
+            and the pixels).
+        seed: seed of the split, the shuffles and every prompt (per epoch and image).
+    """
+
+    data: str
+    out: str
+    model: ModelSettings
+    method: str = "decoder"
+    reading: CaseSettings = field(default_factory=CaseSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    val: str | None = None
+    cases: list[str] | None = None
+    val_cases: list[str] | None = None
+    val_fraction: float = 0.2
+    val_strategies: list[str] = field(default_factory=lambda: ["box", "point1"])
     train_decoder: bool | None = None
     seed: int = 0
-    device: str = "cpu"
     embedding_cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        self.instances = resolve_instances(self.data, self.instances, self.connected_components)
+        self.reading = self.reading.resolved(self.data)
         if self.train_decoder is None:
             self.train_decoder = self.method in DECODER_TRAINS_BY_DEFAULT
         problems = []
         if self.method not in METHOD_NAMES:
             problems.append(f"unknown method {self.method!r}; known: {', '.join(METHOD_NAMES)}")
-        unknown = [k for k in self.prompt_kinds if k not in PROMPT_KINDS]
-        if unknown or not self.prompt_kinds:
-            problems.append(f"prompt kinds must be some of {', '.join(PROMPT_KINDS)}, got {self.prompt_kinds}")
+        if self.model.backend != "torch":
+            problems.append(f"models train on the torch backend, not {self.model.backend}")
         if not self.val_strategies:
             problems.append("at least one validation strategy is needed")
         problems.extend(_validation_strategy_problems(self.val_strategies))
         if not 0.0 < self.val_fraction < 1.0:
             problems.append(f"--val-fraction must lie in (0, 1), got {self.val_fraction}")
-        for name in ("epochs", "patience", "images_per_step", "objects_per_image", "max_positive_points", "lora_rank"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_negative_points", "negative_margin_px", "correction_clicks", "min_area"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("cases", "val_cases"):
             if getattr(self, name) is not None and not getattr(self, name):
                 problems.append(f"{name} must name at least one case when given")
-        if self.box_jitter_px < 0 or self.lr <= 0 or self.weight_decay < 0 or self.adapter_ratio <= 0:
-            problems.append("box jitter, weight decay must be >= 0; lr and adapter ratio > 0")
         if problems:
             raise ConfigurationError("invalid fine-tuning configuration: " + "; ".join(problems))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> FinetuneConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
-
     def differences(self, other: FinetuneConfig) -> dict[str, tuple[Any, Any]]:
-        """Options (other than :data:`RESUME_INSENSITIVE`) whose values differ: ``name -> (self, other)``."""
-        mine, theirs = self.to_dict(), other.to_dict()
+        """Options (flat names, other than :data:`RESUME_INSENSITIVE`) whose values differ:
+        ``name -> (self, other)``."""
+        mine, theirs = self.flat(), other.flat()
         return {k: (mine[k], theirs[k]) for k in mine if k not in RESUME_INSENSITIVE and mine[k] != theirs[k]}
 
 

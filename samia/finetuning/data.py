@@ -141,15 +141,16 @@ def load_training_images(
         rank, world_size: this process and the number of processes.
 
     Raises:
-        DatasetLayoutError: no object of at least ``config.min_area`` pixels in any mask (nothing
+        DatasetLayoutError: no object of at least ``config.reading.min_area`` pixels in any mask (nothing
             to train on); the message names ``source``.
         InputError: a file is missing, unreadable or invalid (training does not skip bad files).
     """
     predictor = None if cache is None else SamiaPredictor(model, cache)
-    fixed_preset = None if config.preset is None else get_preset(config.preset)
+    fixed_preset = None if config.reading.preset is None else get_preset(config.reading.preset)
     images: list[TrainingImage] = []
     for case in cases:
-        for item in iter_slice_items(case, config.axis, config.min_area, config.connected_components):
+        reading = config.reading
+        for item in iter_slice_items(case, reading.axis, reading.minimum_area, reading.connected_components):
             if not item.objects:
                 continue
             rgb = to_rgb_uint8(item.image, fixed_preset or default_preset(item.image.modality, item.image.is_rgb))
@@ -167,7 +168,7 @@ def load_training_images(
     if not images:
         raise DatasetLayoutError(
             source,
-            f"no object of at least {config.min_area} pixels in any mask of its {len(cases)} case(s): "
+            f"no object of at least {config.reading.min_area} pixels in any mask of its {len(cases)} case(s): "
             "nothing to train on (empty masks only?)",
         )
     return images

@@ -39,8 +39,8 @@ from samia.finetuning.data import (
 from samia.finetuning.distributed import DistributedContext
 from samia.finetuning.history import write_history
 from samia.finetuning.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
-from samia.finetuning.prompts import TrainingPromptSampler
 from samia.finetuning.step import TrainingStep, make_step_inputs
+from samia.finetuning.training_prompts import TrainingPromptSampler
 from samia.finetuning.validation import validation_sums
 from samia.models import build_model
 from samia.prompts import get_strategy
@@ -104,7 +104,7 @@ class Trainer:
         self.out = Path(config.out)
         self.method = METHODS[config.method]
         self.strategies = [get_strategy(name) for name in config.val_strategies]
-        self.model = build_model(config.model, config.checkpoint, context.device)
+        self.model = build_model(config.model.name, config.model.checkpoint, context.device)
         train_cases, val_cases, self.provenance = self._split()
         self._check_run_folder()
         cache_dir = Path(config.embedding_cache_dir) if config.embedding_cache_dir else self.out / "embeddings"
@@ -119,7 +119,7 @@ class Trainer:
             write_run_config(self.out / "finetune.yaml", self.config, self.provenance)
         self.optimizer = make_optimizer(self.model, config)
         self.sampler = TrainingPromptSampler.from_config(config)
-        self.step_module: torch.nn.Module = TrainingStep(self.model, config.correction_clicks)
+        self.step_module: torch.nn.Module = TrainingStep(self.model, config.training.correction_clicks)
         if context.distributed:
             # buffers never change in training (frozen BatchNorm statistics): nothing to broadcast
             self.step_module = DistributedDataParallel(self.step_module, broadcast_buffers=False)
@@ -128,7 +128,9 @@ class Trainer:
 
     def _split(self) -> tuple[list[Case], list[Case], dict[str, Any]]:
         config = self.config
-        cases = build_manifest(config.data, config.layout, config.modality, instances=config.instances)
+        cases = build_manifest(
+            config.data, config.reading.layout, config.reading.modality, instances=config.reading.instances
+        )
         if config.val is None and config.val_cases is None:
             train, val = split_cases(
                 select_cases(cases, config.cases, config.data), config.val_fraction, config.seed, config.data
@@ -137,7 +139,9 @@ class Trainer:
             pool = (
                 cases
                 if config.val is None
-                else build_manifest(config.val, config.layout, config.modality, instances=config.instances)
+                else build_manifest(
+                    config.val, config.reading.layout, config.reading.modality, instances=config.reading.instances
+                )
             )
             val = select_cases(pool, config.val_cases, config.val or config.data)
             held_out = {c.case_id for c in val} if config.val is None else set()
@@ -154,7 +158,7 @@ class Trainer:
             "train_cases": [c.case_id for c in train],
             "val_cases": [c.case_id for c in val],
             "processes": self.context.world_size,
-            "effective_images_per_step": config.images_per_step * self.context.world_size,
+            "effective_images_per_step": config.training.images_per_step * self.context.world_size,
         }
         return train, val, provenance
 
@@ -182,7 +186,7 @@ class Trainer:
         config, state = self.config, self.state
         if not state.history:
             self._finish_epoch(0, float("nan"), 0.0, 0.0, 0.0)
-        for epoch in range(state.epochs_done + 1, config.epochs + 1):
+        for epoch in range(state.epochs_done + 1, config.training.epochs + 1):
             if state.stopped_early:
                 break
             started = time.perf_counter()
@@ -218,20 +222,25 @@ class Trainer:
         )
         sampler.set_epoch(epoch)
         order = list(sampler)
-        steps = math.ceil(len(order) / config.images_per_step)
+        steps = math.ceil(len(order) / config.training.images_per_step)
         if self.progress:
             self.progress.start_epoch(epoch, steps)
         set_training_mode(self.model, True)
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, prompts, images
         started = time.perf_counter()
         for step in range(steps):
-            chunk = order[step * config.images_per_step : (step + 1) * config.images_per_step]
+            chunk = order[step * config.training.images_per_step : (step + 1) * config.training.images_per_step]
             self.optimizer.zero_grad(set_to_none=True)
             step_loss = 0.0
             for position, index in enumerate(chunk):
                 rng = object_rng(config.seed, "train", epoch, index)
                 inputs = make_step_inputs(
-                    self.train_images[index], self.model, self.sampler, config.objects_per_image, rng, self.cache
+                    self.train_images[index],
+                    self.model,
+                    self.sampler,
+                    config.training.objects_per_image,
+                    rng,
+                    self.cache,
                 )
                 syncing = not context.distributed or position == len(chunk) - 1
                 with self._gradient_sync(syncing):
@@ -266,7 +275,7 @@ class Trainer:
             "seconds": seconds,
             "peak_rss_mb": _peak_rss_mb(),
         }
-        improved = state.record(entry, config.patience)
+        improved = state.record(entry, config.training.patience)
         if context.is_main:
             if improved:
                 meta = {
@@ -302,7 +311,7 @@ def finetune(config: FinetuneConfig, progress: FinetuneProgress | None = None) -
         DatasetLayoutError: too few cases to split; no object to train on.
         CheckpointError / MissingFileError: base weights or ``last.pt`` unusable.
     """
-    context = DistributedContext.start(config.device)
+    context = DistributedContext.start(config.model.device)
     try:
         return Trainer(config, context, progress).run()
     finally:

@@ -93,10 +93,10 @@ def adapter_spec(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterS
         method=config.method,
         base_model=model.name,
         base_weights_sha256=model.weights_sha256,
-        base_checkpoint=None if config.checkpoint is None else str(Path(config.checkpoint).resolve()),
-        lora_rank=config.lora_rank if config.method == "lora" else 0,
-        lora_alpha=config.lora_alpha if config.method == "lora" else 0.0,
-        adapter_ratio=config.adapter_ratio if config.method == "adapter" else 0.0,
+        base_checkpoint=None if config.model.checkpoint is None else str(Path(config.model.checkpoint).resolve()),
+        lora_rank=config.training.lora_rank if config.method == "lora" else 0,
+        lora_alpha=config.training.lora_alpha if config.method == "lora" else 0.0,
+        adapter_ratio=config.training.adapter_ratio if config.method == "adapter" else 0.0,
         train_decoder=bool(config.train_decoder),  # FinetuneConfig fills it from the method
     )
 
@@ -153,10 +153,10 @@ def parameter_counts(model: PromptableSegmenter) -> dict[str, int | float]:
 
 
 def make_optimizer(model: PromptableSegmenter, config: FinetuneConfig) -> torch.optim.AdamW:
-    """AdamW (``config.lr``, ``config.weight_decay``) over the parameters that train, with the fused
+    """AdamW (``config.training.lr``, ``config.training.weight_decay``) over the parameters that train, with the fused
     kernel (one pass over all tensors: several times faster than the per-tensor loop on CPU)."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    return torch.optim.AdamW(trainable, lr=config.training.lr, weight_decay=config.training.weight_decay, fused=True)
 
 
 def set_training_mode(model: PromptableSegmenter, training: bool) -> None:

@@ -18,7 +18,7 @@ from torch import nn
 from samia.embeddings import EmbeddingCache
 from samia.finetuning.data import TrainingImage, low_res_targets
 from samia.finetuning.losses import PromptedMaskLoss
-from samia.finetuning.prompts import TrainingPromptSampler, error_region_clicks
+from samia.finetuning.training_prompts import TrainingPromptSampler, error_region_clicks
 from samia.models import PromptableSegmenter
 from samia.transforms import InputGeometry
 
@@ -107,7 +107,7 @@ class TrainingStep(nn.Module):
 
     Round 0 decodes the sampled prompts; each of ``correction_clicks`` further rounds adds one click
     per prompt from the error region of the previous round's single-mask output
-    (:func:`~samia.finetuning.prompts.error_region_clicks`). The step's loss is the mean of the
+    (:func:`~samia.finetuning.training_prompts.error_region_clicks`). The step's loss is the mean of the
     rounds' :class:`~samia.finetuning.losses.PromptedMaskLoss`.
 
     Args:

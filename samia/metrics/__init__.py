@@ -23,6 +23,7 @@ from samia.metrics.overlap import (
     iou,
     iou_from_counts,
 )
+from samia.metrics.settings import SurfaceSettings
 from samia.metrics.summary import METRIC_NAMES, MetricAccumulator, segmentation_metrics
 from samia.metrics.surface import (
     NSD_VARIANTS,
@@ -40,6 +41,7 @@ from samia.metrics.surface import (
 from samia.metrics.volume import click_auc, slice_dice
 
 __all__ = [
+    "SurfaceSettings",
     "METRIC_NAMES",
     "NSD_VARIANTS",
     "ConfusionCounts",

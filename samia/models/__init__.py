@@ -8,9 +8,10 @@ from samia.lazy import lazy_exports
 
 _EXPORTS = {
     "build_model": "samia.models.loading",
+    "ModelSettings": "samia.models.settings",
     "litemedsam_checkpoint": "samia.models.bundled",
-    "RANDOM_WEIGHTS": "samia.models.protocol",
-    "Segmenter": "samia.models.protocol",
+    "RANDOM_WEIGHTS": "samia.models.interface",
+    "Segmenter": "samia.models.interface",
     "file_sha256": "samia.files",
     "ExportedModel": "samia.models.exported",
     "MODEL_REGISTRY": "samia.models.registry",

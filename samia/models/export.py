@@ -34,7 +34,7 @@ from samia.models.exported import (
     default_cache_directory,
     export_key,
 )
-from samia.models.protocol import RANDOM_WEIGHTS
+from samia.models.interface import RANDOM_WEIGHTS
 from samia.models.segmenter import PromptableSegmenter
 
 

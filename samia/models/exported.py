@@ -2,7 +2,7 @@
 
 ``samia.models.export`` writes, once per weights file, the ONNX graphs of a model and a
 ``manifest.json`` into ``<cache>/<key>/`` (:func:`export_key`); this module finds them, checks
-them and runs them behind the :class:`samia.models.protocol.Segmenter` interface. A process that
+them and runs them behind the :class:`samia.models.interface.Segmenter` interface. A process that
 finds its model exported (``samia segment ... --backend openvino`` after the first run) never
 imports torch.
 
@@ -54,7 +54,7 @@ import numpy as np
 
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes, file_sha256, file_stamp
-from samia.models.protocol import Normalization
+from samia.models.interface import Normalization
 from samia.settings import cache_root
 from samia.version import __version__
 
@@ -348,7 +348,7 @@ class ExportedModel:
         return self
 
     def embed(self, resized_rgb: np.ndarray) -> np.ndarray:
-        """See :meth:`samia.models.protocol.Segmenter.embed`."""
+        """See :meth:`samia.models.interface.Segmenter.embed`."""
         return np.asarray(self._encoder.run(padded_input(resized_rgb, self.input_size))[0], dtype=np.float32)
 
     def decode_arrays(
@@ -359,7 +359,7 @@ class ExportedModel:
         boxes: np.ndarray | None,
         mask_inputs: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """See :meth:`samia.models.protocol.Segmenter.decode_arrays`."""
+        """See :meth:`samia.models.interface.Segmenter.decode_arrays`."""
         inputs = decoder_inputs(embedding, point_coords, point_labels, boxes, mask_inputs, self.low_res_size)
         logits, iou = self._decoder.run({name: inputs[name] for name in DECODER_INPUTS})
         return np.asarray(logits, dtype=np.float32), np.asarray(iou, dtype=np.float32)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from samia.errors import ConfigurationError
 from samia.models.bundled import litemedsam_checkpoint
 from samia.models.exported import check_backend, find_exported
-from samia.models.protocol import Segmenter
+from samia.models.interface import Segmenter
 from samia.transforms.geometry import INPUT_PIPELINES
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def build_model(
     encoder and decoder (``samia.models.exported``; the exported graphs are cached on disk under
     ``cache``, by default ``$SAMIA_CACHE/exports``); the exported backends run on the CPU. The
     torch backend returns a ``PromptableSegmenter`` (an ``nn.Module``), the others an
-    ``ExportedModel``; both are :class:`samia.models.protocol.Segmenter`\\ s.
+    ``ExportedModel``; both are :class:`samia.models.interface.Segmenter`\\ s.
 
     ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is
     built with its own weights and the adapters are applied on top (``samia.models.adapters``).

@@ -34,7 +34,7 @@ from samia.errors import CheckpointError, ConfigurationError
 from samia.models.adapters import read_adapter_file
 from samia.models.bundled import litemedsam_checkpoint
 from samia.models.checkpoints import load_weights
-from samia.models.protocol import Normalization
+from samia.models.interface import Normalization
 from samia.models.segmenter import PromptableSegmenter
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from samia.models.protocol import Normalization
+from samia.models.interface import Normalization
 
 SAM_PIXEL_MEAN = (123.675, 116.28, 103.53)
 SAM_PIXEL_STD = (58.395, 57.12, 57.375)
@@ -127,7 +127,7 @@ class PromptableSegmenter(nn.Module):
     @torch.no_grad()
     def embed(self, resized_rgb: np.ndarray) -> np.ndarray:
         """``(h, w, 3)`` uint8 image resized by the input pipeline -> ``(1, C, E, E)`` float32 embedding
-        (the :class:`samia.models.protocol.Segmenter` interface the predictor uses)."""
+        (the :class:`samia.models.interface.Segmenter` interface the predictor uses)."""
         tensor = torch.as_tensor(resized_rgb, device=self.device).permute(2, 0, 1)[None].float()
         return self.encode(tensor).float().cpu().numpy()
 
@@ -141,7 +141,7 @@ class PromptableSegmenter(nn.Module):
         mask_inputs: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`decode_all` on numpy arrays (shapes as there; labels int) -> ``(B, 4, L, L)`` and
-        ``(B, 4)`` float32 numpy arrays (the :class:`samia.models.protocol.Segmenter` interface)."""
+        ``(B, 4)`` float32 numpy arrays (the :class:`samia.models.interface.Segmenter` interface)."""
 
         def tensor(array: np.ndarray | None, dtype: torch.dtype) -> torch.Tensor | None:
             return None if array is None else torch.as_tensor(array, dtype=dtype, device=self.device)

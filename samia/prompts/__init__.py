@@ -10,6 +10,7 @@ from samia.prompts.primitives import (
     stride_sample,
     tight_box,
 )
+from samia.prompts.settings import PromptSettings
 from samia.prompts.strategies import (
     DEFAULT_BANDS,
     STRATEGIES,
@@ -22,6 +23,7 @@ from samia.prompts.strategies import (
 )
 
 __all__ = [
+    "PromptSettings",
     "DEFAULT_BANDS",
     "STRATEGIES",
     "JitterBand",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from samia.data.settings import DEFAULT_MIN_AREA
 from samia.errors import ConfigurationError
 
 
@@ -41,7 +42,9 @@ class Protocol:
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    "samia": Protocol("samia", 50, None, 0.0, "samia's rules: centroid or deepest interior point, mid-run strides"),
+    "samia": Protocol(
+        "samia", DEFAULT_MIN_AREA, None, 0.0, "samia's rules: centroid or deepest interior point, mid-run strides"
+    ),
     "huang2024": Protocol(
         "huang2024",
         51,

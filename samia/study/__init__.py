@@ -2,9 +2,10 @@
 
 Typical use::
 
+    from samia.models import ModelSettings
     from samia.study import StudyConfig, run_study
 
-    outcome = run_study(StudyConfig(data="DATA", out="runs/study", model="litemedsam",
+    outcome = run_study(StudyConfig("DATA", "runs/study", ModelSettings("litemedsam"),
                                     methods=["decoder", "lora+decoder", "ssam"], cases=[1, 2, 4, 8]))
     outcome.curve  # held-out Dice per method and number of training cases (mean, 95% interval)
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from samia.data.layouts import resolve_instances
+from samia.data.settings import CaseSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
-from samia.finetuning.config import METHOD_NAMES, FinetuneConfig
+from samia.finetuning.config import METHOD_NAMES, FinetuneConfig, TrainingSettings
+from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
+from samia.settings_groups import SettingsGroup
 
 DECODER_SUFFIX = "+decoder"
 """A study method ``NAME+decoder`` is method ``NAME`` with the mask decoder trained too."""
@@ -22,26 +24,8 @@ EXTENSIBLE = frozenset({"out", "device", "methods", "cases", "repeats"})
 """Options a study may change when it is run again into its folder: the split does not depend on
 them, so the runs already done stay valid and the new ones are added."""
 
-TRAINING_OPTIONS = frozenset(
-    {
-        "epochs",
-        "patience",
-        "lr",
-        "weight_decay",
-        "images_per_step",
-        "objects_per_image",
-        "prompt_kinds",
-        "box_jitter_px",
-        "max_positive_points",
-        "max_negative_points",
-        "negative_margin_px",
-        "correction_clicks",
-        "lora_rank",
-        "lora_alpha",
-        "adapter_ratio",
-    }
-)
-""":class:`FinetuneConfig` options a study passes through to every run (``StudyConfig.training``)."""
+TRAINING_OPTIONS = frozenset(field.name for field in fields(TrainingSettings))
+""":class:`~samia.finetuning.config.TrainingSettings` options a study may set for every run (``StudyConfig.training``)."""
 
 
 @dataclass(frozen=True)
@@ -76,58 +60,47 @@ class StudyMethod:
 
 
 @dataclass
-class StudyConfig:
+class StudyConfig(SettingsGroup):
     """Everything that defines a learning-curve study (see :mod:`samia.study`).
 
     Attributes:
         data: dataset folder (any layout :func:`samia.data.build_manifest` reads).
         out: study folder.
-        model: registry name of the base model.
+        model: the base model.
         methods: curve labels (:class:`StudyMethod`), e.g. ``["decoder", "lora+decoder", "ssam"]``.
         cases: numbers of training cases, e.g. ``[1, 2, 4, 8]``; each run trains on the first
             ``n`` cases of its repeat's seeded order of the training pool.
+        reading: how cases become 2D objects, as in ``samia evaluate`` and ``samia finetune``.
         repeats: seeded orders of the pool (runs per method and ``n``).
         strategies: ``samia.prompts`` strategies every model is evaluated with on the test cases;
             the static ones also select each run's best epoch on the validation cases.
         test_fraction: fraction of the cases (rounded, at least 1) held out for testing.
         val_cases: cases held out for validation (early stopping), shared by every run.
         seed: seed of the split, the orders and every run.
-        checkpoint: base weights file; None = the model's bundled weights.
-        layout, modality, axis, min_area, connected_components, instances, preset: how cases become 2D
-            objects, as in ``samia evaluate`` and ``samia finetune``.
-        training: other :class:`~samia.finetuning.FinetuneConfig` options of every run
-            (:data:`TRAINING_OPTIONS`: epochs, lr, prompts, ...).
+        training: the :class:`~samia.finetuning.config.TrainingSettings` options every run
+            changes from their defaults (:data:`TRAINING_OPTIONS`: epochs, lr, prompts, ...).
         steps: when given, every run visits this many training cases whatever its ``n``: it trains
             ``ceil(steps / n)`` epochs without early stopping and keeps its best validation epoch,
             so a point with fewer cases is not also a point with less training. None = every run
             trains ``training["epochs"]`` epochs with its ``patience``.
-        device: torch device.
     """
 
     data: str
     out: str
-    model: str
+    model: ModelSettings
     methods: list[str]
     cases: list[int]
+    reading: CaseSettings = field(default_factory=CaseSettings)
     repeats: int = 3
     strategies: list[str] = field(default_factory=lambda: ["box", "point1"])
     test_fraction: float = 0.3
     val_cases: int = 2
     seed: int = 0
-    checkpoint: str | None = None
-    layout: str = "auto"
-    modality: str | None = None
-    axis: int = 0
-    min_area: int = 50
-    connected_components: bool = False
-    instances: str | None = None
-    preset: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     steps: int | None = None
-    device: str = "cpu"
 
     def __post_init__(self) -> None:
-        self.instances = resolve_instances(self.data, self.instances, self.connected_components)
+        self.reading = self.reading.resolved(self.data)
         problems = []
         if not self.methods:
             problems.append("at least one --method is needed")
@@ -176,30 +149,14 @@ class StudyConfig:
             out=out,
             model=self.model,
             method=method.method,
+            reading=self.reading,
+            training=TrainingSettings(**{**self.training, **budget}),
             train_decoder=method.train_decoder,
             cases=list(cases),
             val_cases=list(val_cases),
-            checkpoint=self.checkpoint,
-            layout=self.layout,
-            modality=self.modality,
-            axis=self.axis,
-            min_area=self.min_area,
-            connected_components=self.connected_components,
-            instances=self.instances,
-            preset=self.preset,
             val_strategies=self.validation_strategies,
             seed=seed,
-            device=self.device,
-            **{**self.training, **budget},
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> StudyConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
 
     def grown_from(self, previous: StudyConfig) -> StudyConfig:
         """This configuration over everything ``previous`` planned: the union of the methods
@@ -210,8 +167,8 @@ class StudyConfig:
         return replace(self, methods=methods, cases=cases, repeats=max(self.repeats, previous.repeats))
 
     def differences(self, other: StudyConfig) -> dict[str, tuple[Any, Any]]:
-        """Options (other than :data:`EXTENSIBLE`) whose values differ: ``name -> (self, other)``."""
-        mine, theirs = self.to_dict(), other.to_dict()
+        """Options (flat names, other than :data:`EXTENSIBLE`) whose values differ: ``name -> (self, other)``."""
+        mine, theirs = self.flat(), other.flat()
         return {k: (mine[k], theirs[k]) for k in mine if k not in EXTENSIBLE and mine[k] != theirs[k]}
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +29,6 @@ from samia.files import atomic_write_bytes
 from samia.finetuning import FinetuneConfig
 from samia.finetuning.data import case_digests, dataset_hash
 from samia.finetuning.methods import check_applies
-from samia.models import build_model
 from samia.study.config import StudyConfig, read_study_file, write_study_file
 from samia.study.curves import test_scores, write_curves
 from samia.study.plan import ZERO_SHOT_FOLDER, StudyRun, StudySplit, plan_runs, split_study
@@ -87,7 +86,9 @@ def open_study(config: StudyConfig) -> tuple[StudySplit, StudyConfig]:
         DatasetLayoutError: too few cases for the split.
     """
     out = Path(config.out)
-    cases = build_manifest(config.data, config.layout, config.modality, instances=config.instances)
+    cases = build_manifest(
+        config.data, config.reading.layout, config.reading.modality, instances=config.reading.instances
+    )
     data_sha256 = dataset_hash(cases, case_digests(cases))
     path = out / STUDY_FILE
     if not path.is_file():
@@ -108,19 +109,11 @@ def test_config(config: StudyConfig, split: StudySplit, out: Path, checkpoint: s
     return EvaluationConfig(
         data=config.data,
         out=str(out),
-        model=config.model,
+        model=replace(config.model, checkpoint=checkpoint),
         strategies=list(config.strategies),
-        checkpoint=checkpoint,
-        layout=config.layout,
-        modality=config.modality,
+        reading=config.reading,
         seed=config.seed,
         cases=list(split.test),
-        axis=config.axis,
-        min_area=config.min_area,
-        connected_components=config.connected_components,
-        instances=config.instances,
-        preset=config.preset,
-        device=config.device,
     )
 
 
@@ -185,7 +178,7 @@ def run_study(config: StudyConfig, progress: StudyProgress | None = None) -> Stu
     out = Path(config.out)
     split, recorded = open_study(config)
     runs = plan_runs(config, split)
-    base = build_model(config.model, config.checkpoint)
+    base = config.model.load()
     for method in config.study_methods:
         check_applies(base, method.method)
     del base
@@ -193,7 +186,7 @@ def run_study(config: StudyConfig, progress: StudyProgress | None = None) -> Stu
     total = len(runs) + 1
     if progress:
         progress.started(ZERO_SHOT_FOLDER, 1, total)
-    zero_shot = evaluate(test_config(config, split, out / ZERO_SHOT_FOLDER, config.checkpoint))
+    zero_shot = evaluate(test_config(config, split, out / ZERO_SHOT_FOLDER, config.model.checkpoint))
     if zero_shot.results.empty:
         first = zero_shot.errors.iloc[0] if len(zero_shot.errors) else None
         example = f" (e.g. {first['case']}: {first['message']})" if first is not None else ""

@@ -168,8 +168,8 @@ def tiny_sam_run(phantom_2d, tmp_path_factory) -> Path:
     """A real ``samia evaluate`` run: tiny_sam, box and point1, every selection rule, masks saved."""
     out = tmp_path_factory.mktemp("tiny_sam_run")
     evaluate(
-        EvaluationConfig(
-            data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box", "point1"], save_masks=True
+        EvaluationConfig.from_dict(
+            dict(data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box", "point1"], save_masks=True)
         )
     )
     return out

@@ -19,8 +19,14 @@ def two_presets(phantom_2d, tmp_path_factory):
     """The same model, objects and prompts, under two intensity presets."""
     root = tmp_path_factory.mktemp("presets")
     for name, preset in (("percentile", None), ("passthrough", "passthrough")):
-        config = EvaluationConfig(
-            data=str(phantom_2d), out=str(root / name), model="tiny_sam", strategies=["box", "point1"], preset=preset
+        config = EvaluationConfig.from_dict(
+            dict(
+                data=str(phantom_2d),
+                out=str(root / name),
+                model="tiny_sam",
+                strategies=["box", "point1"],
+                preset=preset,
+            )
         )
         evaluate(config)
     return root / "percentile", root / "passthrough"
@@ -52,7 +58,11 @@ def test_report_compares_the_two_conditions_paired(two_presets, tmp_path):
 
 def test_identical_configurations_pool_under_one_name(phantom_2d, tmp_path):
     for name in ("a", "b"):
-        evaluate(EvaluationConfig(data=str(phantom_2d), out=str(tmp_path / name), model="tiny_sam", strategies=["box"]))
+        evaluate(
+            EvaluationConfig.from_dict(
+                dict(data=str(phantom_2d), out=str(tmp_path / name), model="tiny_sam", strategies=["box"])
+            )
+        )
     assert set(load_results([tmp_path / "a", tmp_path / "b"])["model_id"]) == {"tiny_sam"}
 
 

@@ -16,16 +16,18 @@ from samia.evaluation import EvaluationConfig, evaluate
 def test_a_volume_row_with_components_comes_back_with_its_masks(phantom_3d, tmp_path):
     out = tmp_path / "run3d"
     evaluate(
-        EvaluationConfig(
-            data=str(phantom_3d),
-            out=str(out),
-            model="tiny_sam",
-            strategies=["point1"],
-            selections=["single"],
-            connected_components=True,
-            save_masks=True,
-            limit=1,
-            min_area=20,
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(phantom_3d),
+                out=str(out),
+                model="tiny_sam",
+                strategies=["point1"],
+                selections=["single"],
+                connected_components=True,
+                save_masks=True,
+                limit=1,
+                min_area=20,
+            )
         )
     )
     results = load_results([out])

@@ -17,10 +17,10 @@ from samia.metrics import click_auc
 @pytest.fixture(scope="module")
 def volume_run(phantom_3d, tmp_path_factory):
     out = tmp_path_factory.mktemp("volume_run") / "run"
-    config = EvaluationConfig(
+    config = EvaluationConfig.from_dict(dict(
         data=str(phantom_3d), out=str(out), model="tiny_sam", strategies=["box", "box3d", "slice_boxes", "box3d_clicks"],
         max_clicks=3, selections=["single"],
-    )  # fmt: skip
+    ))  # fmt: skip
     evaluate(config)
     return out
 

@@ -175,10 +175,10 @@ def test_models_are_named_by_registry_name_and_checkpoint_file(phantom_2d, tmp_p
     runs = []
     for name, checkpoint in (("bundled", None), ("zero", files[0]), ("tuned", files[1])):
         out = tmp_path / "runs" / name
-        config = EvaluationConfig(
+        config = EvaluationConfig.from_dict(dict(
             data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box"], selections=["oracle"],
             checkpoint=None if checkpoint is None else str(checkpoint), limit=2,
-        )  # fmt: skip
+        ))  # fmt: skip
         evaluate(config)
         runs.append(out)
     results = load_results(runs)

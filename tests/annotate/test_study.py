@@ -15,7 +15,7 @@ from test_app import write_dataset
 
 from samia.annotate import read_log
 from samia.annotate.scripted import Effort, annotate_scripted
-from samia.annotate.study import IDLE_SECONDS, active_seconds, object_rows
+from samia.annotate.timing import IDLE_SECONDS, active_seconds, object_rows
 from samia.models import build_model
 
 EFFORT = Effort(start=2.0, box=3.0, click=1.25, vertex=0.5, accept=1.0)

@@ -178,8 +178,14 @@ def test_segment_and_evaluate_take_a_backend(cli, phantom_2d, tmp_path) -> None:
 
     rows = {
         backend: evaluate(
-            EvaluationConfig(
-                data=str(phantom_2d), out=str(tmp_path / backend), model="tiny_sam", strategies=["box"], backend=backend
+            EvaluationConfig.from_dict(
+                dict(
+                    data=str(phantom_2d),
+                    out=str(tmp_path / backend),
+                    model="tiny_sam",
+                    strategies=["box"],
+                    backend=backend,
+                )
             )
         ).results
         for backend in ("torch", "onnxruntime")

@@ -152,9 +152,9 @@ def test_strategies_lists_each_protocols_rules_and_evaluate_takes_the_protocol(p
         ],
     )
     assert result.exit_code == 0, result.output
-    import yaml
+    from samia.evaluation.config import read_config
 
-    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["config"]
+    config = read_config(tmp_path / "run" / "config.yaml").flat()
     assert (config["protocol"], config["min_area"], config["preset"]) == ("huang2024", 51, "huang2024")
     assert (config["input_pipeline"], config["nsd_variant"], config["nsd_zero_at_dice"]) == (
         "medsam",

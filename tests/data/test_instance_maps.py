@@ -75,8 +75,10 @@ def test_dataset_json_or_the_option_says_instances_and_uint16_values_are_kept(tm
     assert build_manifest(root, instances="cell")[0].instances_of == "cell"  # the option overrides
     from samia.evaluation.config import EvaluationConfig
 
-    recorded = EvaluationConfig(data=str(root), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
-    assert recorded.instances == "nucleus"  # the run records what dataset.json said
+    recorded = EvaluationConfig.from_dict(
+        dict(data=str(root), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
+    )
+    assert recorded.reading.instances == "nucleus"  # the run records what dataset.json said
     (root / "dataset.json").write_text(json.dumps({"instances": ["nucleus"]}))
     with pytest.raises(ConfigurationError, match=r"dataset.json: \"instances\" must name the one class"):
         build_manifest(root)
@@ -97,7 +99,7 @@ def test_evaluate_with_instances_pools_by_class_and_records_the_setting(tmp_path
     assert set(results["object"]) == {"nucleus"} and results["component"].eq(-1).all()
     summary = pd.read_csv(out / "summary.csv")
     assert summary["object"].tolist() == ["nucleus"] and summary["n"].tolist() == [len(results)]
-    assert yaml.safe_load((out / "config.yaml").read_text())["config"]["instances"] == "nucleus"
+    assert yaml.safe_load((out / "config.yaml").read_text())["config"]["reading"]["instances"] == "nucleus"
     code, _, err = cli(
         "evaluate", "--data", root, "--model", "tiny_sam", "--out", tmp_path / "again",
         "--strategy", "box", "--instances", "nucleus", "--connected-components",

@@ -36,14 +36,14 @@ def test_two_nodes_share_the_cases_and_write_the_local_runs_files(two_nodes, tmp
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        evaluate(EvaluationConfig(data=str(data), out=str(tmp_path / "local"), **OPTIONS))
+        evaluate(EvaluationConfig.from_dict(dict(data=str(data), out=str(tmp_path / "local"), **OPTIONS)))
     finally:
         torch.set_num_threads(threads)
     assert len([node for node in ray.nodes() if node["Alive"]]) == 2
     (tmp_path / "nodes").mkdir()
     record = RecordNode(str(tmp_path / "nodes"), meet=2)
     evaluate(
-        EvaluationConfig(data=str(data), out=str(tmp_path / "ray"), **OPTIONS),
+        EvaluationConfig.from_dict(dict(data=str(data), out=str(tmp_path / "ray"), **OPTIONS)),
         executor=RayExecutor(workers=2, worker_progress=ProgressHooks(unit_started=record)),
     )
     assert len(record.nodes()) == 2  # each node evaluated cases

@@ -51,7 +51,7 @@ def volumes(tmp_path_factory):
 
 
 def _reference(data, out, options):
-    return evaluate(EvaluationConfig(data=str(data), out=str(out), **options))
+    return evaluate(EvaluationConfig.from_dict(dict(data=str(data), out=str(out), **options)))
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +72,14 @@ def test_a_ray_run_writes_the_local_runs_files(kind, request, tmp_path):
     reference, reference_out = request.getfixturevalue(f"{kind[:-1]}_reference")
     options = IMAGES if kind == "images" else VOLUMES
     out = tmp_path / "ray"
-    outcome = evaluate(EvaluationConfig(data=str(data), out=str(out), **options), executor=RayExecutor(workers=2))
+    outcome = evaluate(
+        EvaluationConfig.from_dict(dict(data=str(data), out=str(out), **options)), executor=RayExecutor(workers=2)
+    )
     assert_same_files(out, reference_out)
     assert outcome.units_run == reference.units_run and outcome.units_skipped == 0
-    again = evaluate(EvaluationConfig(data=str(data), out=str(out), **options), executor=RayExecutor(workers=2))
+    again = evaluate(
+        EvaluationConfig.from_dict(dict(data=str(data), out=str(out), **options)), executor=RayExecutor(workers=2)
+    )
     assert again.units_run == 0 and again.units_skipped == reference.results["case"].nunique()  # cases done
     assert_same_files(out, reference_out)
 
@@ -97,7 +101,7 @@ def test_a_worker_killed_mid_volume_is_replaced_and_its_case_finished_once(volum
     kill = KillAtUnit("phantom_002 slice 4", str(tmp_path))  # its slices 2 and 3 are journaled by then
     out = tmp_path / "ray"
     outcome = evaluate(
-        EvaluationConfig(data=str(volumes), out=str(out), **VOLUMES),
+        EvaluationConfig.from_dict(dict(data=str(volumes), out=str(out), **VOLUMES)),
         executor=RayExecutor(workers=2, worker_progress=ProgressHooks(unit_started=kill)),
     )
     assert kill.kills() == 1
@@ -110,7 +114,7 @@ def test_a_case_whose_worker_always_dies_is_recorded_once_and_the_run_goes_on(im
     reference, _ = image_reference
     kill = KillAtUnit("phantom_002", str(tmp_path), times=2)
     outcome = evaluate(
-        EvaluationConfig(data=str(images), out=str(tmp_path / "ray"), **IMAGES),
+        EvaluationConfig.from_dict(dict(data=str(images), out=str(tmp_path / "ray"), **IMAGES)),
         executor=RayExecutor(workers=2, worker_progress=ProgressHooks(unit_started=kill), max_attempts=2),
     )
     assert kill.kills() == 2
@@ -124,9 +128,10 @@ def test_a_data_error_is_recorded_once_not_retried(images, image_reference, tmp_
     data = tmp_path / "data"
     shutil.copytree(images, data)
     (data / "images" / "phantom_003.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    local = evaluate(EvaluationConfig(data=str(data), out=str(tmp_path / "local"), **IMAGES))
+    local = evaluate(EvaluationConfig.from_dict(dict(data=str(data), out=str(tmp_path / "local"), **IMAGES)))
     outcome = evaluate(
-        EvaluationConfig(data=str(data), out=str(tmp_path / "ray"), **IMAGES), executor=RayExecutor(workers=2)
+        EvaluationConfig.from_dict(dict(data=str(data), out=str(tmp_path / "ray"), **IMAGES)),
+        executor=RayExecutor(workers=2),
     )
     assert list(outcome.errors["case"]) == ["phantom_003"] and outcome.errors["error"].iloc[0] == "CorruptFileError"
     pd.testing.assert_frame_equal(outcome.errors, local.errors)
@@ -142,8 +147,8 @@ from samia.evaluation import EvaluationConfig, ProgressHooks, evaluate
 from samia.evaluation.ray_executor import RayExecutor
 ray.init(address=sys.argv[1], configure_logging=False, log_to_driver=False)
 kill = KillAtUnit("phantom_003", sys.argv[3], pid=os.getpid())  # a worker kills this driver
-config = EvaluationConfig(data=sys.argv[2], out=sys.argv[3] + "/run", model="tiny_litemedsam",
-                          strategies=["box", "point1", "clicks"], max_clicks=2)
+config = EvaluationConfig.from_dict(dict(data=sys.argv[2], out=sys.argv[3] + "/run", model="tiny_litemedsam",
+                          strategies=["box", "point1", "clicks"], max_clicks=2))
 evaluate(config, executor=RayExecutor(workers=1, worker_progress=ProgressHooks(unit_started=kill)))
 """
 
@@ -159,7 +164,7 @@ def test_a_killed_ray_run_resumes_with_either_executor(resume_with, images, imag
     assert process.returncode == -9, process.stderr[-2000:]
     out = tmp_path / "run"
     executor = RayExecutor(workers=2) if resume_with == "ray" else None
-    resumed = evaluate(EvaluationConfig(data=str(images), out=str(out), **IMAGES), executor=executor)
+    resumed = evaluate(EvaluationConfig.from_dict(dict(data=str(images), out=str(out), **IMAGES)), executor=executor)
     assert resumed.units_skipped >= 1 and resumed.units_run + resumed.units_skipped == reference.units_run
     assert_same_files(out, reference_out)
 
@@ -167,7 +172,9 @@ def test_a_killed_ray_run_resumes_with_either_executor(resume_with, images, imag
 def test_a_worker_that_cannot_load_the_model_stops_the_run_with_one_error(images, tmp_path):
     weights = tmp_path / "weights.pth"
     weights.write_bytes(b"not a checkpoint")
-    config = EvaluationConfig(data=str(images), out=str(tmp_path / "run"), checkpoint=str(weights), **IMAGES)
+    config = EvaluationConfig.from_dict(
+        dict(data=str(images), out=str(tmp_path / "run"), checkpoint=str(weights), **IMAGES)
+    )
     with pytest.raises(ConfigurationError, match=r"could not load the model: .*weights\.pth"):
         evaluate(config, executor=RayExecutor(workers=2))
     assert not list((tmp_path / "run" / ".journal" / "units").iterdir())
@@ -175,7 +182,7 @@ def test_a_worker_that_cannot_load_the_model_stops_the_run_with_one_error(images
 
 def test_an_out_folder_the_workers_do_not_see_is_refused_before_any_case(images, tmp_path):
     # mock:// is an in-memory filesystem of each process: the driver's files are not the workers'
-    config = EvaluationConfig(data=str(images), out="mock:///run", **IMAGES)
+    config = EvaluationConfig.from_dict(dict(data=str(images), out="mock:///run", **IMAGES))
     with pytest.raises(ConfigurationError, match=r"does not see --out mock:///run"):
         evaluate(config, executor=RayExecutor(workers=1))
 
@@ -183,13 +190,15 @@ def test_an_out_folder_the_workers_do_not_see_is_refused_before_any_case(images,
 def test_an_out_uri_holds_the_same_files(images, image_reference, tmp_path):
     _, reference_out = image_reference
     out = tmp_path / "uri"
-    evaluate(EvaluationConfig(data=str(images), out=out.as_uri(), **IMAGES), executor=RayExecutor(workers=2))
+    evaluate(
+        EvaluationConfig.from_dict(dict(data=str(images), out=out.as_uri(), **IMAGES)), executor=RayExecutor(workers=2)
+    )
     assert_same_files(out, reference_out)
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
 
 
 def test_bad_executor_options_are_refused(images, tmp_path):
-    config = EvaluationConfig(data=str(images), out=str(tmp_path / "run"), **IMAGES)
+    config = EvaluationConfig.from_dict(dict(data=str(images), out=str(tmp_path / "run"), **IMAGES))
     with pytest.raises(ConfigurationError, match="--gpus-per-worker needs --device cuda"):
         evaluate(config, executor=RayExecutor(gpus_per_worker=1))
     with pytest.raises(ConfigurationError, match="cannot hold one worker"):

@@ -35,7 +35,9 @@ def _ct_dataset(root, dataset_json=None):
 
 
 def _run(data, out, **options):
-    config = EvaluationConfig(data=str(data), out=str(out), model="tiny_sam", strategies=["box"], **options)
+    config = EvaluationConfig.from_dict(
+        dict(data=str(data), out=str(out), model="tiny_sam", strategies=["box"], **options)
+    )
     return evaluate(config)
 
 
@@ -147,14 +149,16 @@ def test_progress_counts_prompt_decodings_per_unit(phantom_2d, tmp_path):
         unit_started=lambda unit, total: (units.append((unit, total)), done.append(0)),
         prompts_done=lambda count: done.__setitem__(-1, done[-1] + count),
     )
-    config = EvaluationConfig(
-        data=str(phantom_2d),
-        out=str(tmp_path / "out"),
-        model="tiny_sam",
-        strategies=["box", "box_jitter", "clicks"],
-        jitter_repeats=2,
-        max_clicks=3,
-        selections=["oracle", "single"],
+    config = EvaluationConfig.from_dict(
+        dict(
+            data=str(phantom_2d),
+            out=str(tmp_path / "out"),
+            model="tiny_sam",
+            strategies=["box", "box_jitter", "clicks"],
+            jitter_repeats=2,
+            max_clicks=3,
+            selections=["oracle", "single"],
+        )
     )
     outcome = evaluate(config, hooks)
     assert cases == [3] and len(units) == 3
@@ -166,7 +170,9 @@ def test_progress_counts_prompt_decodings_per_unit(phantom_2d, tmp_path):
 
 def test_headline_fits_80_columns_and_shows_object_class_means(phantom_2d, tmp_path):
     outcome = evaluate(
-        EvaluationConfig(data=str(phantom_2d), out=str(tmp_path / "o"), model="tiny_sam", strategies=["box", "point1"])
+        EvaluationConfig.from_dict(
+            dict(data=str(phantom_2d), out=str(tmp_path / "o"), model="tiny_sam", strategies=["box", "point1"])
+        )
     )
     text = format_headline(outcome.results)
     assert max(len(line) for line in text.splitlines()) <= 80

@@ -39,18 +39,18 @@ def test_a_folder_writes_atomically_and_lists_only_finished_files(folder, tmp_pa
 
 def test_an_evaluation_into_a_file_uri_writes_the_files_of_a_path(tmp_path):
     data = write_phantom_dataset(tmp_path / "data", 3, np.random.default_rng(4), shape=(64, 64))
-    by_path = evaluate(EvaluationConfig(data=str(data), out=str(tmp_path / "path"), **OPTIONS))
-    by_uri = evaluate(EvaluationConfig(data=str(data), out=(tmp_path / "uri").as_uri(), **OPTIONS))
+    by_path = evaluate(EvaluationConfig.from_dict(dict(data=str(data), out=str(tmp_path / "path"), **OPTIONS)))
+    by_uri = evaluate(EvaluationConfig.from_dict(dict(data=str(data), out=(tmp_path / "uri").as_uri(), **OPTIONS)))
     pd.testing.assert_frame_equal(by_uri.results, by_path.results, check_exact=True)
     for name in ("results.parquet", "summary.csv", "prompts.jsonl", "errors.csv", "warnings.csv"):
         assert (tmp_path / "uri" / name).is_file(), name
     assert (tmp_path / "uri" / "summary.csv").read_bytes() == (tmp_path / "path" / "summary.csv").read_bytes()
-    resumed = evaluate(EvaluationConfig(data=str(data), out=(tmp_path / "uri").as_uri(), **OPTIONS))
+    resumed = evaluate(EvaluationConfig.from_dict(dict(data=str(data), out=(tmp_path / "uri").as_uri(), **OPTIONS)))
     assert resumed.units_run == 0 and len(resumed.results) == len(by_path.results)
 
 
 def test_uri_folders_refuse_what_they_cannot_do(tmp_path):
     with pytest.raises(ConfigurationError, match="--save-masks needs --out on a local or mounted filesystem"):
-        EvaluationConfig(data=str(tmp_path), out="s3://bucket/run", save_masks=True, **OPTIONS)
+        EvaluationConfig.from_dict(dict(data=str(tmp_path), out="s3://bucket/run", save_masks=True, **OPTIONS))
     with pytest.raises(ConfigurationError, match=r"--out nosuch://x: cannot open it"):
         open_folder("nosuch://x")

@@ -24,7 +24,9 @@ SETTINGS = dict(
 @pytest.fixture(scope="module")
 def protocol_run(phantom_2d, tmp_path_factory):
     out = tmp_path_factory.mktemp("protocol") / "run"
-    return out, evaluate(EvaluationConfig(data=str(phantom_2d), out=str(out), strategies=ALL, **SETTINGS))
+    return out, evaluate(
+        EvaluationConfig.from_dict(dict(data=str(phantom_2d), out=str(out), strategies=ALL, **SETTINGS))
+    )
 
 
 def test_every_strategy_gives_its_rows(protocol_run):
@@ -57,12 +59,14 @@ def test_every_strategy_gives_its_rows(protocol_run):
 def test_replaying_the_prompts_file_gives_identical_rows(protocol_run, phantom_2d, tmp_path):
     out, outcome = protocol_run
     replay = evaluate(
-        EvaluationConfig(
-            data=str(phantom_2d),
-            out=str(tmp_path / "replay"),
-            strategies=[],
-            prompts_file=str(out / "prompts.jsonl"),
-            **SETTINGS,
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(phantom_2d),
+                out=str(tmp_path / "replay"),
+                strategies=[],
+                prompts_file=str(out / "prompts.jsonl"),
+                **SETTINGS,
+            )
         )
     )
     expected = outcome.results[outcome.results["strategy"] != "everything"].reset_index(drop=True)
@@ -93,8 +97,14 @@ def test_a_persons_prompts_file_is_evaluated(phantom_2d, tmp_path):
     }
     prompts.write_text(json.dumps(record) + "\n")
     outcome = evaluate(
-        EvaluationConfig(
-            data=str(phantom_2d), out=str(tmp_path / "run"), model="tiny_sam", strategies=[], prompts_file=str(prompts)
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(phantom_2d),
+                out=str(tmp_path / "run"),
+                model="tiny_sam",
+                strategies=[],
+                prompts_file=str(prompts),
+            )
         )
     )
     results = outcome.results
@@ -105,14 +115,16 @@ def test_a_persons_prompts_file_is_evaluated(phantom_2d, tmp_path):
 
 def test_everything_mode_that_finds_nothing_scores_zero(phantom_2d, tmp_path):
     outcome = evaluate(
-        EvaluationConfig(
-            data=str(phantom_2d),
-            out=str(tmp_path / "run"),
-            model="tiny_sam",
-            limit=1,
-            strategies=["everything"],
-            points_per_side=2,
-            pred_iou_thresh=10.0,
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(phantom_2d),
+                out=str(tmp_path / "run"),
+                model="tiny_sam",
+                limit=1,
+                strategies=["everything"],
+                points_per_side=2,
+                pred_iou_thresh=10.0,
+            )
         )
     )
     assert outcome.errors.empty

@@ -43,7 +43,7 @@ def write_bytes(path, data):
 
 store.ResultsStore.write_unit = write_unit
 folders.atomic_write_bytes = write_bytes
-evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="tiny_litemedsam", strategies=["box", "point1"], save_masks=True))
+evaluate(EvaluationConfig.from_dict(dict(data=sys.argv[1], out=sys.argv[2], model="tiny_litemedsam", strategies=["box", "point1"], save_masks=True)))
 """
 
 CONFIG = dict(model="tiny_litemedsam", strategies=["box", "point1"], save_masks=True)
@@ -61,7 +61,9 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(dataset, tmp_path_factory):
     return evaluate(
-        EvaluationConfig(data=str(dataset), out=str(tmp_path_factory.mktemp("reference") / "run"), **CONFIG)
+        EvaluationConfig.from_dict(
+            dict(data=str(dataset), out=str(tmp_path_factory.mktemp("reference") / "run"), **CONFIG)
+        )
     )
 
 
@@ -74,7 +76,7 @@ def test_killed_run_resumes_with_every_row_exactly_once(where, dataset, referenc
     if where == "mid_write":
         assert list((out / ".journal" / "units").glob(".*.partial*"))
 
-    resumed = evaluate(EvaluationConfig(data=str(dataset), out=str(out), **CONFIG))
+    resumed = evaluate(EvaluationConfig.from_dict(dict(data=str(dataset), out=str(out), **CONFIG)))
     assert resumed.units_skipped == KILL_AFTER_UNITS and resumed.units_run == N_CASES - KILL_AFTER_UNITS
     key = ["case", "slice", "label", "component", "strategy", "variant", "selection"]
     assert not resumed.results.duplicated(key).any()

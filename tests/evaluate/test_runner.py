@@ -35,7 +35,7 @@ REQUIRED_COLUMNS = [
 def _config(data, out, **overrides) -> EvaluationConfig:
     values = dict(data=str(data), out=str(out), model="tiny_sam", strategies=["box", "point1"])
     values.update(overrides)
-    return EvaluationConfig(**values)
+    return EvaluationConfig.from_dict(dict(**values))
 
 
 def test_rows_columns_masks_and_summary(phantom_2d, tmp_path):
@@ -150,13 +150,15 @@ def test_anisotropic_in_plane_spacing_reaches_the_metrics_in_y_x_order(tmp_path)
         written.SetSpacing((2.0, 0.5))  # SimpleITK spacing is (x, y)
         sitk.WriteImage(written, str(path))
     outcome = evaluate(
-        EvaluationConfig(
-            data=str(data),
-            out=str(tmp_path / "run"),
-            model="tiny_sam",
-            strategies=["box"],
-            selections=["single"],
-            save_masks=True,
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(data),
+                out=str(tmp_path / "run"),
+                model="tiny_sam",
+                strategies=["box"],
+                selections=["single"],
+                save_masks=True,
+            )
         )
     )
     (row,) = outcome.results.itertuples()
@@ -175,7 +177,11 @@ def test_rows_follow_the_declared_schema_and_an_empty_unit_is_an_empty_table_of_
     from samia.evaluation.store import ResultsStore
 
     out = tmp_path / "run"
-    evaluate(EvaluationConfig(data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box"], limit=1))
+    evaluate(
+        EvaluationConfig.from_dict(
+            dict(data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box"], limit=1)
+        )
+    )
     assert pq.read_schema(out / "results.parquet").remove_metadata().equals(RESULT_SCHEMA)
     store = ResultsStore(tmp_path / "empty")
     store.write_unit("nothing|-1", [], {"n_objects": 0})

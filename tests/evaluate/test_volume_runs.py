@@ -28,8 +28,8 @@ def volumes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(volumes, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    config = EvaluationConfig(
-        data=str(volumes), out=str(out), model="tiny_sam", strategies=["box", *VOLUME_STRATEGIES], max_clicks=2
+    config = EvaluationConfig.from_dict(
+        dict(data=str(volumes), out=str(out), model="tiny_sam", strategies=["box", *VOLUME_STRATEGIES], max_clicks=2)
     )
     return evaluate(config), out
 
@@ -88,8 +88,10 @@ def test_dice_along_the_slices_is_recorded_by_distance_from_the_key_slice(run) -
 def test_a_second_run_skips_every_volume(run, volumes) -> None:
     outcome, out = run
     again = evaluate(
-        EvaluationConfig(
-            data=str(volumes), out=str(out), model="tiny_sam", strategies=["box", *VOLUME_STRATEGIES], max_clicks=2
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(volumes), out=str(out), model="tiny_sam", strategies=["box", *VOLUME_STRATEGIES], max_clicks=2
+            )
         )
     )
     assert again.units_run == 0
@@ -111,16 +113,16 @@ def write_unit(self, key, rows, meta):
         os.kill(os.getpid(), signal.SIGKILL)
 
 store.ResultsStore.write_unit = write_unit
-evaluate(EvaluationConfig(data=sys.argv[1], out=sys.argv[2], model="tiny_sam", strategies=["box3d", "keyslice_box"]))
+evaluate(EvaluationConfig.from_dict(dict(data=sys.argv[1], out=sys.argv[2], model="tiny_sam", strategies=["box3d", "keyslice_box"])))
 """
 
 
 def test_a_killed_volume_run_resumes_with_every_row_once(volumes, tmp_path) -> None:
     config = dict(model="tiny_sam", strategies=["box3d", "keyslice_box"])
-    reference = evaluate(EvaluationConfig(data=str(volumes), out=str(tmp_path / "reference"), **config))
+    reference = evaluate(EvaluationConfig.from_dict(dict(data=str(volumes), out=str(tmp_path / "reference"), **config)))
     out = tmp_path / "killed"
     assert subprocess.run([sys.executable, "-c", RUN, str(volumes), str(out)]).returncode == -9
-    resumed = evaluate(EvaluationConfig(data=str(volumes), out=str(out), **config))
+    resumed = evaluate(EvaluationConfig.from_dict(dict(data=str(volumes), out=str(out), **config)))
     assert resumed.units_skipped == 1 and resumed.units_run == 2
     assert not resumed.results.duplicated(["case", "level", "label", "strategy", "selection"]).any()
     pd.testing.assert_frame_equal(resumed.results, reference.results)
@@ -128,7 +130,9 @@ def test_a_killed_volume_run_resumes_with_every_row_once(volumes, tmp_path) -> N
 
 def test_a_2d_case_under_a_volume_strategy_is_a_recorded_failure(phantom_2d, tmp_path) -> None:
     outcome = evaluate(
-        EvaluationConfig(data=str(phantom_2d), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        EvaluationConfig.from_dict(
+            dict(data=str(phantom_2d), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        )
     )
     assert len(outcome.errors) == 3 and outcome.results.empty
     assert outcome.errors["message"].str.contains("is a 2D image; the volume strategies").all()
@@ -143,7 +147,9 @@ def test_the_challenge_layout_reads_spacing_in_itk_order(tmp_path) -> None:
     folder.mkdir()
     np.savez(folder / "3DBox_MR_case.npz", imgs=imgs, gts=gts, spacing=np.array([0.9, 0.8, 4.0]))
     outcome = evaluate(
-        EvaluationConfig(data=str(folder), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        EvaluationConfig.from_dict(
+            dict(data=str(folder), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        )
     )
     row = outcome.results.iloc[0]
     assert (row["spacing_z"], row["spacing_y"], row["spacing_x"]) == (4.0, 0.8, 0.9)  # (x, y, z) in the file
@@ -163,7 +169,9 @@ def test_a_label_volume_on_another_grid_fails_its_case_naming_both_files(volumes
     label.SetOrigin(tuple(o + 5.0 for o in label.GetOrigin()))
     sitk.WriteImage(label, str(label_path))
     outcome = evaluate(
-        EvaluationConfig(data=str(copy), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        EvaluationConfig.from_dict(
+            dict(data=str(copy), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        )
     )
     assert len(outcome.errors) == 1
     message = outcome.errors.iloc[0]["message"]
@@ -186,7 +194,9 @@ def test_a_dicom_series_folder_pairs_with_a_nifti_label(tmp_path) -> None:
     (root / "masks").mkdir()
     sitk.WriteImage(label, str(root / "masks" / "patient1.nii.gz"))
     outcome = evaluate(
-        EvaluationConfig(data=str(root), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        EvaluationConfig.from_dict(
+            dict(data=str(root), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        )
     )
     assert outcome.errors.empty and len(outcome.results) == 2  # one object, two selection rules
     row = outcome.results.iloc[0]
@@ -206,7 +216,9 @@ def test_an_empty_label_volume_is_a_recorded_failure(volumes, tmp_path) -> None:
     empty.CopyInformation(label)
     sitk.WriteImage(empty, str(label_path))
     outcome = evaluate(
-        EvaluationConfig(data=str(copy), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        EvaluationConfig.from_dict(
+            dict(data=str(copy), out=str(tmp_path / "out"), model="tiny_sam", strategies=["box3d"])
+        )
     )
     assert len(outcome.errors) == 1 and "no object (all background)" in outcome.errors.iloc[0]["message"]
     assert outcome.results["case"].nunique() == 2
@@ -215,12 +227,14 @@ def test_an_empty_label_volume_is_a_recorded_failure(volumes, tmp_path) -> None:
 def test_objects_in_chunks_give_the_same_rows_and_still_encode_each_slice_once(volumes, tmp_path) -> None:
     runs = {
         size: evaluate(
-            EvaluationConfig(
-                data=str(volumes),
-                out=str(tmp_path / f"b{size}"),
-                model="tiny_sam",
-                strategies=["box3d", "keyslice_box"],
-                decode_batch=size,
+            EvaluationConfig.from_dict(
+                dict(
+                    data=str(volumes),
+                    out=str(tmp_path / f"b{size}"),
+                    model="tiny_sam",
+                    strategies=["box3d", "keyslice_box"],
+                    decode_batch=size,
+                )
             )
         ).results  # fmt: skip
         for size in (1, 32)

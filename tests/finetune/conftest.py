@@ -40,7 +40,7 @@ def make_config(phantom_train, tmp_path) -> Callable[..., FinetuneConfig]:
             negative_margin_px=4,
         )
         values.update(overrides)
-        return FinetuneConfig(**values)
+        return FinetuneConfig.from_dict(dict(**values))
 
     return make
 
@@ -62,8 +62,14 @@ def assert_evaluates(tmp_path) -> Callable[[Path, Path], None]:
     from samia.models import file_sha256
 
     def check(checkpoint: Path, data: Path) -> None:
-        config = EvaluationConfig(
-            data=str(data), out=str(tmp_path / "eval"), model="tiny_sam", strategies=["box"], checkpoint=str(checkpoint)
+        config = EvaluationConfig.from_dict(
+            dict(
+                data=str(data),
+                out=str(tmp_path / "eval"),
+                model="tiny_sam",
+                strategies=["box"],
+                checkpoint=str(checkpoint),
+            )
         )
         evaluation = evaluate(config)
         assert evaluation.errors.empty and (evaluation.results["weights_sha256"] == file_sha256(checkpoint)).all()

@@ -55,9 +55,13 @@ def test_empty_masks_only_name_the_dataset(phantom_train, tmp_path, make_config)
 
 def test_invalid_options_are_configuration_errors(phantom_train, tmp_path):
     with pytest.raises(ConfigurationError, match="unknown method 'prompt_tuning'"):
-        FinetuneConfig(data=str(phantom_train), out=str(tmp_path), model="tiny_sam", method="prompt_tuning")
+        FinetuneConfig.from_dict(
+            dict(data=str(phantom_train), out=str(tmp_path), model="tiny_sam", method="prompt_tuning")
+        )
     with pytest.raises(ConfigurationError, match="prompt kinds"):
-        FinetuneConfig(data=str(phantom_train), out=str(tmp_path), model="tiny_sam", prompt_kinds=["scribble"])
+        FinetuneConfig.from_dict(
+            dict(data=str(phantom_train), out=str(tmp_path), model="tiny_sam", prompt_kinds=["scribble"])
+        )
 
 
 def test_low_res_targets_follow_the_geometry():

@@ -8,8 +8,8 @@ from samia.data import build_manifest
 from samia.embeddings import EmbeddingCache
 from samia.finetuning.data import load_training_images
 from samia.finetuning.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
-from samia.finetuning.prompts import TrainingPromptSampler
 from samia.finetuning.step import TrainingStep, make_step_inputs
+from samia.finetuning.training_prompts import TrainingPromptSampler
 from samia.models import build_model
 from samia.models.adapters import encoder_blocks
 
@@ -47,14 +47,14 @@ def test_method_trains_only_its_parameters_and_lowers_the_loss(method, make_conf
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(TRAINED[method](name) for name in trainable)
     before = _snapshot(model)
-    step = TrainingStep(model, config.correction_clicks)
+    step = TrainingStep(model, config.training.correction_clicks)
     optimizer = make_optimizer(model, config)
     sampler = TrainingPromptSampler.from_config(config)
     set_training_mode(model, True)
     losses = []
     for _ in range(6):  # the same prompts every time
         rng = np.random.default_rng(0)
-        inputs = make_step_inputs(image, model, sampler, config.objects_per_image, rng, cache)
+        inputs = make_step_inputs(image, model, sampler, config.training.objects_per_image, rng, cache)
         optimizer.zero_grad()
         loss = step(inputs, rng)
         loss.backward()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from samia.finetuning.prompts import TrainingPromptSampler, background_ring, error_region_clicks, jittered_box
+from samia.finetuning.training_prompts import TrainingPromptSampler, background_ring, error_region_clicks, jittered_box
 
 
 def _square(shape=(40, 50), top=10, left=20, side=8) -> np.ndarray:

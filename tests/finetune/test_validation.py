@@ -28,13 +28,15 @@ def test_validation_prompts_equal_evaluations_for_a_random_strategy(phantom_trai
             label, _ = image.identities[index]
             ours.setdefault((image.case_id, label), []).append(prompt.box.tolist())
     rows = evaluate(
-        EvaluationConfig(
-            data=str(phantom_train),
-            out=str(tmp_path / "eval"),
-            model="tiny_sam",
-            seed=3,
-            strategies=["box_jitter"],
-            selections=["single"],
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(phantom_train),
+                out=str(tmp_path / "eval"),
+                model="tiny_sam",
+                seed=3,
+                strategies=["box_jitter"],
+                selections=["single"],
+            )
         )
     ).results.sort_values(["case", "label", "variant"])
     theirs = {}
@@ -48,4 +50,6 @@ def test_validation_prompts_equal_evaluations_for_a_random_strategy(phantom_trai
 def test_clicks_and_everything_are_refused_as_validation_strategies_at_configuration(phantom_train, tmp_path):
     for name in ("clicks", "everything", "no_such_strategy"):
         with pytest.raises(ConfigurationError, match=name):
-            FinetuneConfig(data=str(phantom_train), out=str(tmp_path / "o"), model="tiny_sam", val_strategies=[name])
+            FinetuneConfig.from_dict(
+                dict(data=str(phantom_train), out=str(tmp_path / "o"), model="tiny_sam", val_strategies=[name])
+            )

@@ -88,7 +88,9 @@ def test_a_dataset_with_a_looping_link_records_it_and_goes_on(tmp_path) -> None:
     for folder in ("images", "masks"):
         os.symlink(data / folder / "bad.png", data / folder / "bad.png")
     outcome = evaluate(
-        EvaluationConfig(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
+        EvaluationConfig.from_dict(
+            dict(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
+        )
     )
     errors = (tmp_path / "run" / "errors.csv").read_text()
     assert "bad.png" in errors and "loops back to itself" in errors

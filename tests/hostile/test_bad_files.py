@@ -60,7 +60,9 @@ def test_bad_files_are_recorded_and_the_run_goes_on(tmp_path):
     (data / "images" / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
     write_label_map(data / "masks" / "garbage.png", np.ones((4, 4), np.uint8))
     outcome = evaluate(
-        EvaluationConfig(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
+        EvaluationConfig.from_dict(
+            dict(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
+        )
     )
     assert set(outcome.results["case"]) == {"good"}
     assert set(outcome.errors["case"]) == {"bomb", "liar", "garbage"}
@@ -79,7 +81,9 @@ def test_a_file_name_that_is_not_utf8_is_evaluated(tmp_path):
     Image.fromarray(image).save(os.fsdecode(bytes(data / "images") + b"/odd\xff.png"))
     Image.fromarray(label).save(os.fsdecode(bytes(data / "masks") + b"/odd\xff.png"))
     outcome = evaluate(
-        EvaluationConfig(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
+        EvaluationConfig.from_dict(
+            dict(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
+        )
     )
     assert set(outcome.results["case"]) == {"good", "odd\\xff"} and outcome.errors.empty
 
@@ -87,12 +91,12 @@ def test_a_file_name_that_is_not_utf8_is_evaluated(tmp_path):
 def test_a_truncated_journal_unit_is_recomputed(tmp_path):
     data = folder_dataset(tmp_path / "data", {f"c{i}": square_case(i) for i in range(3)})
     config = dict(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
-    first = evaluate(EvaluationConfig(**config)).results
+    first = evaluate(EvaluationConfig.from_dict(dict(**config))).results
     units = sorted(p for p in (tmp_path / "run" / ".journal" / "units").glob("*.parquet") if not p.name.startswith("."))
     units[0].write_bytes(units[0].read_bytes()[:50])
     for marker in (tmp_path / "run" / ".journal" / "cases").iterdir():
         marker.unlink()  # as after a kill between the unit write and the case marker
-    again = evaluate(EvaluationConfig(**config))
+    again = evaluate(EvaluationConfig.from_dict(dict(**config)))
     assert again.units_run == 1 and again.units_skipped == 2
     pd.testing.assert_frame_equal(again.results, first)
 
@@ -114,9 +118,9 @@ for index in range(121):
 image[labels > 0] += 120
 Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / "images" / "grid.png")
 write_label_map(root / "masks" / "grid.png", labels)
-outcome = evaluate(EvaluationConfig(data=str(root), out=str(root.parent / "run"), model="tiny_sam",
+outcome = evaluate(EvaluationConfig.from_dict(dict(data=str(root), out=str(root.parent / "run"), model="tiny_sam",
                                     strategies=["box", "box_jitter"], jitter_repeats=2, selections=["single"],
-                                    decode_batch=16))
+                                    decode_batch=16)))
 print(len(outcome.results), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 

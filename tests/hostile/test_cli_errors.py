@@ -96,7 +96,11 @@ def test_report_refuses_corrupt_and_foreign_results_and_an_out_file(tmp_path, cl
 
 def test_report_of_a_good_run_still_works(image, tmp_path, cli):
     run = tmp_path / "run"
-    evaluate(EvaluationConfig(data=str(image.parent.parent), out=str(run), model="tiny_sam", strategies=["box"]))
+    evaluate(
+        EvaluationConfig.from_dict(
+            dict(data=str(image.parent.parent), out=str(run), model="tiny_sam", strategies=["box"])
+        )
+    )
     code, _, stderr = cli("report", run, "--out", tmp_path / "report", "--resamples", "100")
     assert code == 0, stderr and (tmp_path / "report" / "report.html").is_file()
 

@@ -103,24 +103,28 @@ def test_a_prompts_file_with_nan_or_bad_labels_is_refused_with_its_line(data, tm
     )
     with pytest.raises(InputError, match="line 2"):
         evaluate(
-            EvaluationConfig(
-                data=str(data),
-                out=str(tmp_path / "r1"),
-                model="tiny_sam",
-                strategies=[],
-                prompts_file=str(tmp_path / "nan.jsonl"),
+            EvaluationConfig.from_dict(
+                dict(
+                    data=str(data),
+                    out=str(tmp_path / "r1"),
+                    model="tiny_sam",
+                    strategies=[],
+                    prompts_file=str(tmp_path / "nan.jsonl"),
+                )
             )
         )
     bad = dict(_record(), points=[[20, 20]], labels=[3], box=None)
     _prompts_file(tmp_path / "labels.jsonl", [bad])
     with pytest.raises(InputError, match="line 1.*1 \\(positive\\) or 0"):
         evaluate(
-            EvaluationConfig(
-                data=str(data),
-                out=str(tmp_path / "r2"),
-                model="tiny_sam",
-                strategies=[],
-                prompts_file=str(tmp_path / "labels.jsonl"),
+            EvaluationConfig.from_dict(
+                dict(
+                    data=str(data),
+                    out=str(tmp_path / "r2"),
+                    model="tiny_sam",
+                    strategies=[],
+                    prompts_file=str(tmp_path / "labels.jsonl"),
+                )
             )
         )
 
@@ -128,8 +132,8 @@ def test_a_prompts_file_with_nan_or_bad_labels_is_refused_with_its_line(data, tm
 def test_boxes_outside_the_image_in_a_prompts_file_are_never_scored(data, tmp_path):
     prompts = _prompts_file(tmp_path / "p.jsonl", [_record(), _record(case="c1", box=(200, 200, 240, 230))])
     outcome = evaluate(
-        EvaluationConfig(
-            data=str(data), out=str(tmp_path / "r"), model="tiny_sam", strategies=[], prompts_file=str(prompts)
+        EvaluationConfig.from_dict(
+            dict(data=str(data), out=str(tmp_path / "r"), model="tiny_sam", strategies=[], prompts_file=str(prompts))
         )
     )
     assert set(outcome.results["case"]) == {"c0"}
@@ -141,13 +145,15 @@ def test_replayed_clicks_off_the_image_are_refused_with_their_line(data, tmp_pat
     clicks = dict(_record(), strategy="clicks", selection="oracle", box=None, points=[[20, 20], [90, 5]], labels=[1, 0])
     prompts = _prompts_file(tmp_path / "p.jsonl", [clicks])
     outcome = evaluate(
-        EvaluationConfig(
-            data=str(data),
-            out=str(tmp_path / "r"),
-            model="tiny_sam",
-            strategies=[],
-            prompts_file=str(prompts),
-            selections=["oracle"],
+        EvaluationConfig.from_dict(
+            dict(
+                data=str(data),
+                out=str(tmp_path / "r"),
+                model="tiny_sam",
+                strategies=[],
+                prompts_file=str(prompts),
+                selections=["oracle"],
+            )
         )
     )
     assert outcome.results.empty
@@ -156,7 +162,11 @@ def test_replayed_clicks_off_the_image_are_refused_with_their_line(data, tmp_pat
 
 
 def test_prompts_jsonl_is_strict_json(data, tmp_path):
-    evaluate(EvaluationConfig(data=str(data), out=str(tmp_path / "r"), model="tiny_sam", strategies=["box", "point1"]))
+    evaluate(
+        EvaluationConfig.from_dict(
+            dict(data=str(data), out=str(tmp_path / "r"), model="tiny_sam", strategies=["box", "point1"])
+        )
+    )
     for line in (tmp_path / "r" / "prompts.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))
 

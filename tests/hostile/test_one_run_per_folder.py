@@ -60,7 +60,9 @@ def test_a_killed_runs_lock_is_taken_over(data, tmp_path):
         ]
     )
     assert holder.wait() == -9 and (out / ".lock").is_file()
-    outcome = evaluate(EvaluationConfig(data=str(data), out=str(out), model="tiny_sam", strategies=["box"]))
+    outcome = evaluate(
+        EvaluationConfig.from_dict(dict(data=str(data), out=str(out), model="tiny_sam", strategies=["box"]))
+    )
     assert not outcome.results.empty
 
 
@@ -73,19 +75,23 @@ def test_replaced_weights_are_refused_on_resume(data, tmp_path):
     model = build_model("tiny_sam")
     torch.save(model.state_dict(), weights)
     config = dict(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
-    evaluate(EvaluationConfig(checkpoint=str(weights), **config))
+    evaluate(EvaluationConfig.from_dict(dict(checkpoint=str(weights), **config)))
     with torch.no_grad():
         next(model.parameters()).add_(1.0)
     torch.save(model.state_dict(), weights)  # same path, other weights
     with pytest.raises(ConfigurationError, match="weights_sha256"):
-        evaluate(EvaluationConfig(checkpoint=str(weights), **config))
+        evaluate(EvaluationConfig.from_dict(dict(checkpoint=str(weights), **config)))
 
 
 def test_the_same_run_given_differently_resumes(data, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    first = evaluate(EvaluationConfig(data=str(data), out=str(out), model="tiny_sam", strategies=["box", "point1"]))
+    first = evaluate(
+        EvaluationConfig.from_dict(dict(data=str(data), out=str(out), model="tiny_sam", strategies=["box", "point1"]))
+    )
     monkeypatch.chdir(data.parent)
-    again = evaluate(EvaluationConfig(data="data", out=str(out), model="tiny_sam", strategies=["point1", "box"]))
+    again = evaluate(
+        EvaluationConfig.from_dict(dict(data="data", out=str(out), model="tiny_sam", strategies=["point1", "box"]))
+    )
     assert again.units_run == 0 and len(again.results) == len(first.results)
 
 
@@ -95,7 +101,9 @@ def test_a_folder_whose_run_wrote_no_row_is_reused(data, tmp_path):
     (out / "config.yaml").write_text(
         yaml.safe_dump({"config": {"data": "x", "out": str(out), "model": "tiny_sam", "strategies": ["point1"]}})
     )
-    outcome = evaluate(EvaluationConfig(data=str(data), out=str(out), model="tiny_sam", strategies=["box"]))
+    outcome = evaluate(
+        EvaluationConfig.from_dict(dict(data=str(data), out=str(out), model="tiny_sam", strategies=["box"]))
+    )
     assert set(outcome.results["strategy"]) == {"box"}
 
 
@@ -105,16 +113,16 @@ def test_a_fixed_failure_leaves_errors_csv(tmp_path):
     broken.write_bytes(b"not an image")
     (data / "masks" / "c1.png").write_bytes((data / "masks" / "c0.png").read_bytes())
     config = dict(data=str(data), out=str(tmp_path / "run"), model="tiny_sam", strategies=["box"])
-    assert len(evaluate(EvaluationConfig(**config)).errors) == 1
+    assert len(evaluate(EvaluationConfig.from_dict(dict(**config))).errors) == 1
     broken.write_bytes((data / "images" / "c0.png").read_bytes())  # the user fixes the file
-    fixed = evaluate(EvaluationConfig(**config))
+    fixed = evaluate(EvaluationConfig.from_dict(dict(**config)))
     assert fixed.errors.empty and set(fixed.results["case"]) == {"c0", "c1"}
     assert pd.read_csv(tmp_path / "run" / "errors.csv").empty
 
 
 def test_a_corrupt_config_yaml_is_one_line(data, tmp_path, cli):
     out = tmp_path / "run"
-    evaluate(EvaluationConfig(data=str(data), out=str(out), model="tiny_sam", strategies=["box"]))
+    evaluate(EvaluationConfig.from_dict(dict(data=str(data), out=str(out), model="tiny_sam", strategies=["box"])))
     (out / "config.yaml").write_text("config: [unclosed\n  : :")
     code, _, stderr = cli("evaluate", "--data", data, "--model", "tiny_sam", "--strategy", "box", "--out", out)
     assert code == 2 and "config.yaml is corrupt" in one_error_line(stderr)

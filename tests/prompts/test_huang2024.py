@@ -224,8 +224,10 @@ def test_huang2024_drops_objects_of_50_pixels_or_fewer(tmp_path) -> None:
     Image.fromarray(image).save(images / "case.png")
     write_label_map(labels / "case.png", label)
     settings = dict(data=str(tmp_path / "data"), model="tiny_sam", strategies=["point5_neg5", "box"])
-    ours = evaluate(EvaluationConfig(out=str(tmp_path / "samia"), **settings)).results
-    theirs = evaluate(EvaluationConfig(out=str(tmp_path / "huang"), protocol="huang2024", **settings)).results
+    ours = evaluate(EvaluationConfig.from_dict(dict(out=str(tmp_path / "samia"), **settings))).results
+    theirs = evaluate(
+        EvaluationConfig.from_dict(dict(out=str(tmp_path / "huang"), protocol="huang2024", **settings))
+    ).results
     assert sorted(ours["label"].unique()) == [1, 2]
     assert sorted(theirs["label"].unique()) == [2]
     row = theirs[(theirs["strategy"] == "point5_neg5") & (theirs["selection"] == "oracle")].iloc[0]
@@ -239,11 +241,13 @@ def test_huang2024_drops_objects_of_50_pixels_or_fewer(tmp_path) -> None:
 def test_huang2024_refuses_options_it_fixes(tmp_path) -> None:
     for contradiction in ({"min_area": 10}, {"preset": "percentile"}, {"connected_components": True}):
         with pytest.raises(ConfigurationError, match="huang2024 protocol fixes"):
-            EvaluationConfig(
-                data=str(tmp_path),
-                out=str(tmp_path / "o"),
-                model="tiny_sam",
-                strategies=["box"],
-                protocol="huang2024",
-                **contradiction,
+            EvaluationConfig.from_dict(
+                dict(
+                    data=str(tmp_path),
+                    out=str(tmp_path / "o"),
+                    model="tiny_sam",
+                    strategies=["box"],
+                    protocol="huang2024",
+                    **contradiction,
+                )
             )

@@ -26,8 +26,13 @@ CLEAR_TARGET_MIN_AREA = 800
 @pytest.fixture(scope="module")
 def demo_results(tmp_path_factory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("real") / "run"
-    config = EvaluationConfig(
-        data=str(sample_dataset_path("colin27_aal_2d")), out=str(out), model="litemedsam", strategies=["box", "point1"]
+    config = EvaluationConfig.from_dict(
+        dict(
+            data=str(sample_dataset_path("colin27_aal_2d")),
+            out=str(out),
+            model="litemedsam",
+            strategies=["box", "point1"],
+        )
     )
     outcome = evaluate(config)
     assert outcome.errors.empty

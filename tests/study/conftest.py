@@ -33,6 +33,6 @@ def make_study(phantom_cases, tmp_path) -> Callable[..., StudyConfig]:
             training={"epochs": 1, "objects_per_image": 2, "lr": 1e-3},
         )
         values.update(overrides)
-        return StudyConfig(**values)
+        return StudyConfig.from_dict(dict(**values))
 
     return make

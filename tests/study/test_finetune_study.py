@@ -1,6 +1,7 @@
 """``samia finetune-study`` end to end on tiny random models: what each run trains and tests on,
 its records and curves, resume, a failed run, another study in the folder, the report."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def test_a_failed_run_is_recorded_the_study_goes_on_and_the_next_run_retries_it(
     (done,) = _run_folders(first.out)
     blocker = done.parent / "n002_r0" / "finetune" / "finetune.yaml"
     other, provenance = read_run_config(done / "finetune" / "finetune.yaml")
-    other.lr = 0.5
+    other.training = dataclasses.replace(other.training, lr=0.5)
     write_run_config(blocker, other, provenance)  # the folder of n=2 holds another fine-tuning run
     failed = run_study(config)
     assert (failed.done, failed.skipped, failed.failed) == (0, 1, 1)
@@ -125,7 +126,7 @@ def test_a_method_that_needs_encoder_blocks_is_refused_on_a_model_without_them()
         with pytest.raises(ConfigurationError, match=f"--method {method} does not apply to tiny_sam"):
             check_applies(model, method)
         with pytest.raises(ConfigurationError, match=f"--method {method} does not apply"):  # samia finetune too
-            prepare(model, FinetuneConfig(data="d", out="o", model="tiny_sam", method=method))
+            prepare(model, FinetuneConfig.from_dict(dict(data="d", out="o", model="tiny_sam", method=method)))
     check_applies(model, "decoder")
 
 

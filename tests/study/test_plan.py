@@ -83,8 +83,13 @@ def test_run_options_carry_the_split_the_method_and_the_step_budget(make_study):
         ["v"],
         7,
     )
-    assert (run.lr, run.lora_rank, run.epochs, run.patience) == (0.01, 2, math.ceil(12 / 5), 3)
-    assert config.run_config(method, ["a"], ["v"], "out", 0).epochs == 12
+    assert (run.training.lr, run.training.lora_rank, run.training.epochs, run.training.patience) == (
+        0.01,
+        2,
+        math.ceil(12 / 5),
+        3,
+    )
+    assert config.run_config(method, ["a"], ["v"], "out", 0).training.epochs == 12
     with pytest.raises(ConfigurationError, match="--steps sets each run's epochs"):
         make_study(steps=12, training={"epochs": 3})
     with pytest.raises(ConfigurationError, match="unknown training options"):

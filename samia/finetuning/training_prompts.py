@@ -111,11 +111,11 @@ class TrainingPromptSampler:
     @classmethod
     def from_config(cls, config: FinetuneConfig) -> TrainingPromptSampler:
         return cls(
-            config.prompt_kinds,
-            config.box_jitter_px,
-            config.max_positive_points,
-            config.max_negative_points,
-            config.negative_margin_px,
+            config.training.prompt_kinds,
+            config.training.box_jitter_px,
+            config.training.max_positive_points,
+            config.training.max_negative_points,
+            config.training.negative_margin_px,
         )
 
     def __call__(self, masks: np.ndarray, rng: np.random.Generator) -> StepPrompts:
