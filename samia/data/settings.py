@@ -44,16 +44,16 @@ class CaseSettings(SettingsGroup):
         if self.min_area is not None and self.min_area < 0:
             raise ConfigurationError(f"--min-area must be >= 0, got {self.min_area}")
 
-    def resolved(self, data: str | Path, min_area: int = DEFAULT_MIN_AREA) -> CaseSettings:
+    def resolved(self, data: str | Path) -> CaseSettings:
         """These settings as a run records them: ``instances`` checked or read from ``data``'s
-        ``dataset.json``, and ``min_area`` (when None) the given default."""
+        ``dataset.json``, and ``min_area`` as a number (:attr:`minimum_area`)."""
         return replace(
             self,
             instances=resolve_instances(data, self.instances, self.connected_components),
-            min_area=min_area if self.min_area is None else self.min_area,
+            min_area=self.minimum_area,
         )
 
     @property
     def minimum_area(self) -> int:
-        """``min_area`` of resolved settings (:meth:`resolved`), as a number."""
+        """``min_area`` as a number: :data:`DEFAULT_MIN_AREA` when None."""
         return DEFAULT_MIN_AREA if self.min_area is None else self.min_area

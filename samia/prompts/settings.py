@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from samia.prompts.protocols import Protocol, get_protocol
-from samia.prompts.strategies import JitterBand, ProtocolSettings
+from samia.prompts.strategies import DEFAULT_BANDS, JitterBand, ProtocolSettings
 from samia.settings_groups import SettingsGroup
 
-DEFAULT_JITTER_BANDS = ("0-10", "10-20", "20-30")
-"""Displacement bands of ``box_jitter`` and ``point_jitter`` unless a run names others (pixels)."""
+DEFAULT_JITTER_BANDS = tuple(f"{band.low:g}-{band.high:g}" for band in DEFAULT_BANDS)
+"""The strategies' default displacement bands (:data:`DEFAULT_BANDS`, pixels) as a record writes them."""
 
 
 @dataclass(frozen=True)
