@@ -14,41 +14,28 @@ assumed, values that cannot be HU, an anti-aliased label map) are recorded per c
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from samia.auto import generate_everything, instance_match, iou_matrix, oracle_match
-from samia.data import Case, ObjectMask, SliceItem, iter_slice_items, load_case
+from samia.data import Case, SliceItem, iter_slice_items, load_case
 from samia.embeddings import EmbeddingCache
-from samia.errors import InputError, InputWarning, InvalidLabelError
+from samia.errors import InvalidLabelError
 from samia.evaluation.config import EvaluationConfig
+from samia.evaluation.input_warnings import CaseWarnings
 from samia.evaluation.progress import ProgressHooks
 from samia.evaluation.replay import PromptBook, read_prompts_file
-from samia.evaluation.schema import SLICE_ROW_DEFAULTS, metric_columns
+from samia.evaluation.rows import Columns
+from samia.evaluation.slice_rows import SliceUnit, click_rows, everything_rows, static_jobs, static_rows
 from samia.evaluation.store import NO_SLICE, VOLUME_UNIT, ResultsStore, unit_key
 from samia.evaluation.volumes import VolumeUnit, check_volume
-from samia.files import printable, safe_name
-from samia.io import write_mask
-from samia.metrics import segmentation_metrics
-from samia.metrics.factors import object_factors
-from samia.predictor import Prediction, SamiaPredictor
+from samia.predictor import SamiaPredictor
 from samia.prompts import PromptStrategy, build_strategies
-from samia.prompts.clicks import Click, simulate_clicks
-from samia.prompts.seeding import prompt_rng
-from samia.selection import choose_candidate
 from samia.transforms import IntensityPreset, get_preset, preset_for, to_rgb_uint8
-from samia.types import Prompt
 from samia.version import __version__
 from samia.volume import VOLUME_STRATEGIES
-
-"""``slice`` value of rows from 2D images."""
 
 
 @dataclass(frozen=True)
@@ -58,46 +45,6 @@ class CaseRun:
     case_id: str
     units_run: int
     units_skipped: int
-
-
-@dataclass(frozen=True)
-class _Job:
-    object_index: int
-    strategy: str
-    variant: int
-    prompt: Prompt
-
-
-class _CaseWarnings:
-    """The input warnings of one case, each distinct (file, message) once with a count."""
-
-    def __init__(self, case: str) -> None:
-        self.case = case
-        self.records: dict[tuple[str, str], dict[str, Any]] = {}
-
-    @contextmanager
-    def capture(self, slice_index: int) -> Iterator[None]:
-        """Record the :class:`InputWarning` issued inside the block; other warnings are shown as usual."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", InputWarning)
-            yield
-        for warning in caught:
-            if not isinstance(warning.message, InputWarning):
-                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-                continue
-            found = warning.message
-            key = (found.path, found.problem)
-            if key in self.records:
-                self.records[key]["count"] += 1
-            else:
-                self.records[key] = {
-                    "case": printable(self.case),
-                    "slice": slice_index,
-                    "path": printable(found.path),
-                    "warning": type(found).__name__,
-                    "message": printable(" ".join(found.problem.split())),
-                    "count": 1,
-                }
 
 
 class CaseEvaluator:
@@ -147,12 +94,12 @@ class CaseEvaluator:
 
     def run_case(self, case: Case) -> CaseRun:
         """Evaluate the units of ``case`` not yet in the store, and record its input warnings."""
-        case_warnings = _CaseWarnings(case.case_id)
+        case_warnings = CaseWarnings(case.case_id)
         ran, skipped = self._run_case(case, case_warnings)
         self.store.record_warnings(case.case_id, list(case_warnings.records.values()))
         return CaseRun(case.case_id, ran, skipped)
 
-    def _run_case(self, case: Case, case_warnings: _CaseWarnings) -> tuple[int, int]:
+    def _run_case(self, case: Case, case_warnings: CaseWarnings) -> tuple[int, int]:
         """Run the case's slice units (slice strategies) and its volume unit (volume strategies)."""
         ran = skipped = 0
         failed = False
@@ -180,7 +127,7 @@ class CaseEvaluator:
             self.store.mark_case_done(case.case_id)
         return ran, skipped
 
-    def _run_slices(self, case: Case, case_warnings: _CaseWarnings) -> tuple[int, int, bool]:
+    def _run_slices(self, case: Case, case_warnings: CaseWarnings) -> tuple[int, int, bool]:
         """``(units run, units skipped, failed)`` of the case's slice units."""
         ran = skipped = seen = 0
         failed = False
@@ -226,21 +173,21 @@ class CaseEvaluator:
             return self.fixed_preset
         return preset_for(item.image)
 
-    def _evaluate_item(self, item: SliceItem, slice_index: int) -> list[dict[str, Any]]:
+    def _evaluate_item(self, item: SliceItem, slice_index: int) -> list[Columns]:
+        """The rows of one unit: the image encoded once, then each strategy family's rows."""
         if not item.objects:
             return []
         preset = self._preset(item)
-        rgb = to_rgb_uint8(item.image, preset)
-        context = _ItemContext(self, item, slice_index, preset)
-        jobs = self._static_jobs(context)
+        unit = SliceUnit(self, item, slice_index, preset)
+        jobs = static_jobs(unit)
         description = item.case.case_id + ("" if item.slice_index is None else f" slice {item.slice_index}")
         self.progress.report_unit_started(description, len(jobs) + self._dynamic_prompts(len(item.objects)))
-        self.predictor.set_image(rgb)
-        rows = self._static_rows(context, jobs)
+        self.predictor.set_image(to_rgb_uint8(item.image, preset))
+        rows = static_rows(unit, jobs)
         if any(s.kind == "clicks" for s in self.strategies):
-            rows += self._click_rows(context)
+            rows += click_rows(unit)
         if any(s.kind == "everything" for s in self.strategies):
-            rows += self._everything_rows(context)
+            rows += everything_rows(unit)
         return rows
 
     def _dynamic_prompts(self, n_objects: int) -> int:
@@ -251,242 +198,6 @@ class CaseEvaluator:
         if any(s.kind == "everything" for s in self.strategies):
             count += self.config.everything.points_per_side**2
         return count
-
-    def _static_jobs(self, context: _ItemContext) -> list[_Job]:
-        jobs = []
-        static = {s.name: s for s in self.strategies if s.kind == "static"}
-        for index, obj in enumerate(context.item.objects):
-            if self.book is not None:
-                key = context.object_key(obj)
-                for strategy, variant, prompt in self.book.static.get(key, []):
-                    if strategy in static:
-                        jobs.append(_Job(index, strategy, variant, self._fitted(key, prompt, obj.mask.shape)))
-                continue
-            for rule in static.values():
-                rng = prompt_rng(
-                    self.config.seed,
-                    context.item.case.case_id,
-                    context.slice_index,
-                    obj.label,
-                    obj.component,
-                    rule.name,
-                )
-                for variant, prompt in enumerate(rule(obj.mask, rng)):
-                    jobs.append(_Job(index, rule.name, variant, prompt))
-        return jobs
-
-    def _fitted(self, key: tuple[str, int, int, int], prompt: Prompt, shape: tuple[int, ...]) -> Prompt:
-        """A replayed prompt fitted to the image; an impossible one fails the unit naming its line."""
-        try:
-            return prompt.fitted_to(shape)
-        except ValueError as error:  # refused, never scored
-            where = self.book.where(key) if self.book is not None else self.config.prompts_file or "prompt"
-            raise InputError(where, f"impossible prompt: {error}") from None
-
-    def _check_replayed(self, key: tuple[str, int, int, int], clicks: list[Click], shape: tuple[int, ...]) -> None:
-        if clicks:
-            points = np.stack([click.point for click in clicks])
-            self._fitted(key, Prompt(points=points, labels=np.array([click.label for click in clicks])), shape)
-
-    def _decoded_chunks(self, jobs: list[_Job]) -> Iterator[tuple[_Job, tuple[Prediction, Prediction]]]:
-        """``(job, (multimask, single))`` decoded ``decode_batch`` jobs at a time (bounded memory)."""
-        size = self.config.decode_batch
-        for start in range(0, len(jobs), size):
-            chunk = jobs[start : start + size]
-            yield from zip(chunk, self.predictor.predict_batch_both([j.prompt for j in chunk]))
-            self.progress.report_prompts_done(len(chunk))
-
-    def _static_rows(self, context: _ItemContext, jobs: list[_Job]) -> list[dict[str, Any]]:
-        rows = []
-        scored = self._decoded_chunks(jobs)  # decode, score and drop the masks chunk by chunk
-        for job, (multi, single) in scored:
-            obj = context.item.objects[job.object_index]
-            base = context.base_row(obj, job.strategy, job.variant, job.prompt)
-            for selection in self.config.selections:
-                prediction = single if selection == "single" else multi
-                candidate, candidate_dice = choose_candidate(
-                    prediction,
-                    obj.mask,
-                    selection,
-                    self.config.prompting.rules.oracle_smoothing,
-                )
-                rows.append(context.scored_row(base, obj, prediction, candidate, selection, candidate_dice))
-        return rows
-
-    def _click_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
-        """Click rows, ``decode_batch`` objects at a time (their trajectories hold every click's masks)."""
-        objects = context.item.objects
-        size = self.config.decode_batch
-        rows = []
-        for start in range(0, len(objects), size):
-            rows += self._click_rows_of(context, objects[start : start + size])
-        return rows
-
-    def _click_rows_of(self, context: _ItemContext, objects: list[ObjectMask]) -> list[dict[str, Any]]:
-        rows = []
-        for selection in self.config.selections:
-            replayed = None
-            if self.book is not None:
-                keys = [(context.object_key(obj), selection) for obj in objects]
-                if not any(key in self.book.clicks for key in keys):
-                    continue
-                replayed = [self.book.clicks.get(key, []) for key in keys]
-                for (object_key, _), clicks, obj in zip(keys, replayed, objects):
-                    self._check_replayed(object_key, clicks, obj.mask.shape)
-            trajectories = simulate_clicks(
-                self.predictor,
-                [obj.mask for obj in objects],
-                self.config.prompting.max_clicks,
-                selection,
-                replayed,
-                self.config.prompting.rules.oracle_smoothing,
-            )
-            self.progress.report_prompts_done(len(objects) * self.config.prompting.max_clicks)
-            for obj, trajectory in zip(objects, trajectories):
-                for step in trajectory:
-                    meta = {**step.prompt.meta, "converged": step.converged}
-                    prompt = Prompt(step.prompt.points, step.prompt.labels, meta=meta)
-                    base = context.base_row(obj, "clicks", 0, prompt, n_clicks=step.n_clicks)
-                    rows.append(
-                        context.scored_row(base, obj, step.prediction, step.candidate, selection, step.candidate_dice)
-                    )
-        return rows
-
-    def _everything_rows(self, context: _ItemContext) -> list[dict[str, Any]]:
-        generated = generate_everything(self.predictor, self.config.everything)
-        self.progress.report_prompts_done(self.config.everything.points_per_side**2)
-        objects = context.item.objects
-        ious = iou_matrix(generated.masks, np.stack([obj.mask for obj in objects]))
-        best = oracle_match(ious)
-        matched = instance_match(ious, self.config.instance_iou).object_to_mask
-        rows = []
-        for index, obj in enumerate(objects):
-            chosen = int(best[index])
-            if chosen >= 0:
-                prompt = Prompt(points=generated.points[chosen][None], labels=np.ones(1, dtype=np.int64))
-                prediction = Prediction(
-                    generated.masks[chosen][None],
-                    generated.predicted_iou[chosen][None],
-                    np.zeros((1, 0, 0), np.float32),
-                )
-            else:
-                prompt = Prompt()
-                prediction = Prediction(
-                    np.zeros((1, *obj.mask.shape), bool),
-                    np.full(1, np.nan, np.float32),
-                    np.zeros((1, 0, 0), np.float32),
-                )
-            base = context.base_row(obj, "everything", 0, prompt)
-            base.update(
-                n_generated_masks=len(generated),
-                best_match_iou=float(ious[chosen, index]) if chosen >= 0 else 0.0,
-                instance_matched=bool(matched[index] >= 0),
-            )
-            rows.append(context.scored_row(base, obj, prediction, 0, "oracle", []))
-        return rows
-
-
-class _ItemContext:
-    """Row building for one unit: identity columns, factors (computed once per object), metrics."""
-
-    def __init__(self, evaluator: CaseEvaluator, item: SliceItem, slice_index: int, preset: IntensityPreset) -> None:
-        self.evaluator = evaluator
-        self.item = item
-        self.slice_index = slice_index
-        self.preset = preset
-        self._factors: dict[int, dict[str, float]] = {}
-
-    def object_key(self, obj: ObjectMask) -> tuple[str, int, int, int]:
-        return (
-            self.item.case.case_id,
-            self.slice_index,
-            int(obj.label),
-            -1 if obj.component is None else int(obj.component),
-        )
-
-    def factors(self, obj: ObjectMask) -> dict[str, float]:
-        if id(obj) not in self._factors:
-            self._factors[id(obj)] = object_factors(self.item.image, obj.mask)
-        return self._factors[id(obj)]
-
-    def base_row(
-        self, obj: ObjectMask, strategy: str, variant: int, prompt: Prompt, n_clicks: int = 0
-    ) -> dict[str, Any]:
-        item, model, config = self.item, self.evaluator.model, self.evaluator.config
-        return {
-            "dataset": item.case.dataset,
-            "case": item.case.case_id,
-            "slice": self.slice_index,
-            "object": obj.name,
-            "label": int(obj.label),
-            "component": -1 if obj.component is None else int(obj.component),
-            "modality": item.image.modality,
-            "model": model.name,
-            "weights_sha256": model.weights_sha256,
-            "input_pipeline": model.input_pipeline,
-            "protocol": config.prompting.protocol,
-            "strategy": strategy,
-            "variant": variant,
-            "n_clicks": n_clicks,
-            "seed": config.seed,
-            "prompt": json.dumps(prompt.to_record()),
-            "prompt_meta": json.dumps(prompt.meta, sort_keys=True),
-            "jitter_band": str(prompt.meta.get("jitter_band", "")),
-            "jitter_offset_px": float(prompt.meta.get("jitter_offset_px", np.nan)),
-            "n_generated_masks": -1,
-            "best_match_iou": np.nan,
-            "instance_matched": None,
-            "preset": self.preset.name,
-            "spacing_y": float(item.image.spacing[0]),
-            "spacing_x": float(item.image.spacing[1]),
-            "spacing_source": item.image.spacing_source,
-            "image_path": printable(str(item.case.image_path)),
-            "label_path": printable(str(item.case.label_path)),
-            **self.factors(obj),
-            **SLICE_ROW_DEFAULTS,
-        }
-
-    def scored_row(
-        self,
-        base: dict[str, Any],
-        obj: ObjectMask,
-        prediction: Prediction,
-        candidate: int,
-        selection: str,
-        candidate_dice: list[float],
-    ) -> dict[str, Any]:
-        config = self.evaluator.config
-        mask = prediction.masks[candidate]
-        metrics = segmentation_metrics(
-            mask,
-            obj.mask,
-            self.item.image.spacing,
-            config.surface.nsd_tolerance_mm,
-            config.surface.nsd_variant,
-            config.surface.nsd_zero_at_dice,
-        )
-        row = {
-            **base,
-            "selection": selection,
-            "candidate": candidate,
-            "predicted_iou": float(prediction.iou_predictions[candidate]),
-            "candidate_dice": candidate_dice,
-            "candidate_predicted_iou": [float(v) for v in prediction.iou_predictions] if candidate_dice else [],
-            **metric_columns(metrics),
-            "mask_path": None,
-        }
-        if config.save_masks:
-            relative = (
-                Path("masks")
-                / safe_name(base["case"])
-                / (
-                    f"s{base['slice']}_l{base['label']}_c{base['component']}_{base['strategy']}"
-                    f"_v{base['variant']}_k{base['n_clicks']}_{selection}.png"
-                )
-            )
-            write_mask(self.evaluator.out / relative, mask, reference=self.item.image)
-            row["mask_path"] = relative.as_posix()
-        return row
 
 
 class LocalExecutor:

@@ -13,26 +13,22 @@ slice-level rule only.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from samia.data import Case
 from samia.errors import InvalidImageError, InvalidLabelError
-from samia.evaluation.config import EvaluationConfig
-from samia.evaluation.progress import ProgressHooks
-from samia.evaluation.schema import metric_columns
-from samia.files import printable, safe_name
+from samia.evaluation.host import EvaluatorHost
+from samia.evaluation.rows import Columns, mask_columns, object_columns, prompt_columns, result_row, unit_columns
+from samia.files import safe_name
 from samia.io import write_mask
-from samia.metrics import segmentation_metrics, slice_dice
+from samia.metrics import slice_dice
 from samia.metrics.factors import object_factors
-from samia.models.interface import Segmenter
-from samia.predictor import SamiaPredictor
 from samia.selection import Selection
-from samia.transforms import IntensityPreset, preset_for
+from samia.transforms import preset_for
 from samia.types import Volume
 from samia.volume import (
     BOX3D_SETTINGS,
@@ -48,22 +44,6 @@ from samia.volume import (
     volume_prompt,
 )
 from samia.volume.strategies import Click3D, plane
-
-
-class VolumeHost(Protocol):
-    """What a :class:`VolumeUnit` needs of the case evaluator that runs it
-    (:class:`~samia.evaluation.runner.CaseEvaluator`)."""
-
-    config: EvaluationConfig
-    fixed_preset: IntensityPreset | None
-    model: Segmenter
-    out: Path
-    predictor: SamiaPredictor
-    progress: ProgressHooks
-    volume_strategies: list[str]
-
-
-"""The ``slice`` index of a case's volume unit in the journal (slice rows use -1 or the slice)."""
 
 VOLUME_SELECTIONS = ("predicted_iou", "single")
 """The selection rules volume strategies report."""
@@ -96,7 +76,7 @@ def settings_for(strategy: str, selection: str) -> PropagationSettings:
 class VolumeUnit:
     """The volume rows of one case for an :class:`~samia.evaluation.runner.CaseEvaluator`."""
 
-    def __init__(self, evaluator: VolumeHost, case: Case, image: Volume, label: Volume) -> None:
+    def __init__(self, evaluator: EvaluatorHost, case: Case, image: Volume, label: Volume) -> None:
         self.evaluator = evaluator
         self.config = evaluator.config
         self.case = case
@@ -108,7 +88,7 @@ class VolumeUnit:
         self.objects: list[_Object] = []
         self._factors: dict[int, dict[str, float]] = {}
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[Columns]:
         """Every volume row of the case.
 
         Raises:
@@ -121,7 +101,7 @@ class VolumeUnit:
                 )
             return []
         selections = [s for s in VOLUME_SELECTIONS if s in self.config.selections] or ["single"]
-        rows: list[dict[str, Any]] = []
+        rows: list[Columns] = []
         size = self.config.decode_batch
         with VolumeSession(self.evaluator.predictor, self.image, self.preset, self.axis, keep_all=True) as session:
             for start in range(0, len(self.values), size):  # masks of decode_batch objects at a time
@@ -129,9 +109,9 @@ class VolumeUnit:
                 rows += self._object_rows(session, selections)
         return rows
 
-    def _object_rows(self, session: VolumeSession, selections: list[Selection]) -> list[dict[str, Any]]:
+    def _object_rows(self, session: VolumeSession, selections: list[Selection]) -> list[Columns]:
         """The rows of ``self.objects`` under every volume strategy and selection rule."""
-        rows: list[dict[str, Any]] = []
+        rows: list[Columns] = []
         for strategy in self.evaluator.volume_strategies:
             for selection in selections:
                 self.evaluator.progress.report_unit_started(
@@ -151,9 +131,7 @@ class VolumeUnit:
                     rows.append(self._row(obj, strategy, selection, answer, result.slices_encoded, record, key))
         return rows
 
-    def _click_rows(
-        self, session: VolumeSession, settings: PropagationSettings, selection: str
-    ) -> list[dict[str, Any]]:
+    def _click_rows(self, session: VolumeSession, settings: PropagationSettings, selection: str) -> list[Columns]:
         """``box3d`` then up to ``max_clicks`` corrections, all objects together at each click."""
         boxes = [box3d_of_mask(obj.mask) for obj in self.objects]
         clicks: list[list[Click3D]] = [[] for _ in self.objects]
@@ -208,68 +186,49 @@ class VolumeUnit:
         key: int,
         n_clicks: int = 0,
         converged: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Columns:
         """The row of one object's answer (``encoded``: the encoder calls of the strategy's run)."""
-        config, model, case = self.config, self.evaluator.model, self.case
         spacing = self.image.spacing
-        metrics = segmentation_metrics(
+        in_plane = [s for a, s in enumerate(spacing) if a != self.axis]
+        unit = unit_columns(
+            self.config,
+            self.evaluator.model,
+            self.case,
+            modality=self.image.modality,
+            preset=self.preset.name,
+            spacing_yx=(in_plane[0], in_plane[1]),
+            spacing_source="header",
+        )
+        meta = {"converged": True} if converged else {}
+        chosen = mask_columns(
             answer.mask,
             obj.mask,
             spacing,
-            config.surface.nsd_tolerance_mm,
-            config.surface.nsd_variant,
-            config.surface.nsd_zero_at_dice,
+            self.config.surface,
+            selection=selection,
+            candidate=0,
+            predicted_iou=_mean_predicted_iou(answer),
         )
         dice_per_slice = slice_dice(answer.mask, obj.mask, self.axis)
         present = np.flatnonzero(np.isfinite(dice_per_slice))
-        in_plane = [s for a, s in enumerate(spacing) if a != self.axis]
-        decoded = sum(1 for step in answer.steps if step.source != "mask")
-        meta = {"converged": True} if converged else {}
-        return {
-            "dataset": case.dataset,
-            "case": case.case_id,
+        level = {
             "level": "volume",
             "slice": -1,
-            "object": obj.name,
-            "label": obj.label,
-            "component": -1,
-            "modality": self.image.modality,
-            "model": model.name,
-            "weights_sha256": model.weights_sha256,
-            "input_pipeline": model.input_pipeline,
-            "protocol": config.prompting.protocol,
-            "strategy": strategy,
-            "variant": 0,
-            "n_clicks": n_clicks,
-            "seed": config.seed,
-            "prompt": json.dumps(prompt),
-            "prompt_meta": json.dumps(meta, sort_keys=True),
-            "jitter_band": "",
-            "jitter_offset_px": float("nan"),
-            "n_generated_masks": -1,
-            "best_match_iou": float("nan"),
-            "instance_matched": None,
-            "preset": self.preset.name,
-            "spacing_y": float(in_plane[0]),
-            "spacing_x": float(in_plane[1]),
             "spacing_z": float(spacing[self.axis]),
-            "spacing_source": "header",
-            "image_path": printable(str(case.image_path)),
-            "label_path": printable(str(case.label_path)),
-            **self._factors_of(obj),
-            "selection": selection,
-            "candidate": 0,
-            "predicted_iou": _mean_predicted_iou(answer),
-            "candidate_dice": [],
-            "candidate_predicted_iou": [],
-            **metric_columns(metrics),
-            "mask_path": self._saved_mask(obj, strategy, selection, n_clicks, answer.mask),
             "key_slice": int(key),
             "slices_encoded": int(encoded),
-            "slices_decoded": decoded,
+            "slices_decoded": sum(1 for step in answer.steps if step.source != "mask"),
             "slice_offset": [float(i - key) for i in present],
             "slice_dice": [float(dice_per_slice[i]) for i in present],
         }
+        return result_row(
+            unit,
+            object_columns(obj.name, obj.label, None, self._factors_of(obj)),
+            prompt_columns(strategy, 0, prompt, meta, n_clicks=n_clicks),
+            chosen,
+            level,
+            self._saved_mask(obj, strategy, selection, n_clicks, answer.mask),
+        )
 
     def _saved_mask(self, obj: _Object, strategy: str, selection: str, n_clicks: int, mask: np.ndarray) -> str | None:
         """With ``--save-masks``: the mask as NIfTI on the image's grid, its path relative to the results."""
