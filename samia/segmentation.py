@@ -34,8 +34,8 @@ from samia.models.interface import Segmenter
 from samia.models.settings import ModelSettings
 from samia.predictor import Prediction, SamiaPredictor
 from samia.transforms import IntensityPreset, default_preset, get_preset, preset_for, to_rgb_uint8
-from samia.types import Image2D, Prompt, Volume
-from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, PropagationSettings, VolumePrompt
+from samia.types import Image2D, Prompt, Volume, float_pair, float_triple
+from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, PropagationSettings, VolumePrompt, VolumeSegmentation
 
 ModelLike = str | ModelSettings | Segmenter | SamiaPredictor
 """A registry name (built with its bundled weights on the CPU), a loaded model, or a predictor."""
@@ -58,6 +58,8 @@ class Segmentation:
             its ``meta``), in the order of ``masks``.
         grid: the image whose grid ``masks`` lie on (spacing in mm, origin, direction), for writing.
         preset: the intensity window the model saw.
+        propagation: a volume answer's record of its run (each object's slices, the encoder and
+            decoder calls); None for a 2D answer.
     """
 
     masks: np.ndarray
@@ -66,6 +68,7 @@ class Segmentation:
     prompts: tuple[Prompt | VolumePrompt, ...]
     grid: Image2D | Volume
     preset: IntensityPreset
+    propagation: VolumeSegmentation | None = None
 
     def label_map(self) -> np.ndarray:
         """Label ``k + 1`` where object ``k``'s mask is (uint8; uint16 beyond 255 objects). Where
@@ -126,9 +129,9 @@ def as_image(image: ImageLike, spacing: Sequence[float] | None = None, modality:
             f"an array of shape {array.shape} needs its spacing in mm (spacing=(y, x) or (z, y, x)): samia never assumes one"
         )
     if is_2d and len(spacing) == 2:
-        return Image2D(array, tuple(float(s) for s in spacing), modality or "other", spacing_source="user")  # type: ignore[arg-type]
+        return Image2D(array, float_pair(spacing), modality or "other", spacing_source="user")
     if array.ndim == 3 and len(spacing) == 3:
-        return Volume(array, tuple(float(s) for s in spacing), modality=modality or "other")  # type: ignore[arg-type]
+        return Volume(array, float_triple(spacing), modality=modality or "other")
     raise ConfigurationError(
         f"an array of shape {array.shape} with spacing {tuple(spacing)}: give (H, W) or (H, W, 3) with (y, x), "
         "or (Z, Y, X) with (z, y, x)"
@@ -174,14 +177,18 @@ def segment(
     window = None if reading.preset is None else get_preset(reading.preset)
     axis = reading.axis
     predictor = as_predictor(model)
-    if all(isinstance(p, VolumePrompt) for p in listed):
+    volume_prompts = [p for p in listed if isinstance(p, VolumePrompt)]
+    plane_prompts = [p for p in listed if isinstance(p, Prompt)]
+    if len(volume_prompts) == len(listed):
         if not isinstance(loaded, Volume):
             raise ConfigurationError(f"{_name(loaded)} is a 2D image {loaded.shape}: volume prompts need a volume")
-        return _segment_volume(predictor, loaded, listed, window or preset_for(loaded), axis, propagation)  # type: ignore[arg-type]
-    if not all(isinstance(p, Prompt) for p in listed):
+        return _segment_volume(predictor, loaded, volume_prompts, window or preset_for(loaded), axis, propagation)
+    if len(plane_prompts) != len(listed):
         raise ConfigurationError("give either 2D prompts (Prompt) or volume prompts (VolumePrompt), not both")
     plane = _plane(loaded, slice_index, axis)
-    return _segment_plane(predictor, plane, listed, window or default_preset(plane.modality, plane.is_rgb), multimask)  # type: ignore[arg-type]
+    return _segment_plane(
+        predictor, plane, plane_prompts, window or default_preset(plane.modality, plane.is_rgb), multimask
+    )
 
 
 def _name(image: Image2D | Volume) -> str:
@@ -244,6 +251,7 @@ def _segment_volume(
         prompts=tuple(prompts),
         grid=volume,
         preset=window,
+        propagation=result,
     )
 
 

@@ -55,6 +55,26 @@ zero or invalid, distances are in pixels and a warning is issued (:class:`samia.
 _UNIT_OF_SOURCE = {"none": "px", "fallback": "px", "ImagerPixelSpacing": "mm at the detector"}
 
 
+def float_pair(values: Iterable[float]) -> tuple[float, float]:
+    """``values`` (exactly two numbers, e.g. a ``(y, x)`` spacing) as a tuple of floats.
+
+    Raises:
+        ValueError: not exactly two values.
+    """
+    first, second = (float(v) for v in values)
+    return first, second
+
+
+def float_triple(values: Iterable[float]) -> tuple[float, float, float]:
+    """``values`` (exactly three numbers, e.g. a ``(z, y, x)`` spacing) as a tuple of floats.
+
+    Raises:
+        ValueError: not exactly three values.
+    """
+    first, second, third = (float(v) for v in values)
+    return first, second, third
+
+
 def distance_unit(spacing_sources: Iterable[str]) -> str:
     """The unit of distances (HD95, ASSD, NSD tolerance) measured on images with these spacing
     sources: ``"mm"``, ``"px"`` (no physical spacing), ``"mm at the detector"`` (projection
@@ -160,10 +180,10 @@ class Volume:
         """
         check_slice_index(self.path or "<volume>", self.array.shape[:3], index, axis)
         plane = np.take(self.array, index, axis=axis)
-        spacing = tuple(s for a, s in enumerate(self.spacing) if a != axis)
+        spacing = float_pair(s for a, s in enumerate(self.spacing) if a != axis)
         return Image2D(
             plane,
-            spacing=spacing,  # type: ignore[arg-type]
+            spacing=spacing,
             modality=self.modality,
             path=self.path,
             spacing_source="header",

@@ -54,8 +54,11 @@ def test_a_notebook_segments_a_volume_and_a_slice_of_it() -> None:
     assert result.masks.shape == (1, 12, 48, 48) and result.probabilities is None and result.grid is volume
     assert not result.masks[0, :3].any() and not result.masks[0, 9:].any()  # never outside the box's slices
     assert result.label_map().shape == volume.shape
+    run = result.propagation  # the record `samia segment --box3d` reports
+    assert run is not None and 1 <= run.slices_encoded <= 6 and (run.objects[0].mask == result.masks[0]).all()
     on_slice = samia.segment(volume, samia.Prompt(box=np.array([16, 14, 35, 33])), model=predictor, slice_index=5)
     assert on_slice.masks.shape == (1, 48, 48) and on_slice.grid.spacing == (0.8, 0.8)
+    assert on_slice.propagation is None and on_slice.probabilities is not None
     placed = on_slice.placed(on_slice.masks[0], volume, 5)
     assert placed.shape == volume.shape and (placed[5] == on_slice.masks[0]).all() and not placed[4].any()
     with pytest.raises(ConfigurationError, match="choose a slice for 2D prompts"):

@@ -203,7 +203,8 @@ class AnnotationSession:
     @property
     def plane_shape(self) -> tuple[int, int]:
         """``(H, W)`` of the annotated plane."""
-        return tuple(int(s) for s in self.labels.shape[-2:])  # type: ignore[return-value]
+        height, width = self.labels.shape[-2:]
+        return int(height), int(width)
 
     @property
     def depth(self) -> int:

@@ -107,6 +107,35 @@ def _quality(
     return {"dice": metrics["dice"], "nsd": metrics["nsd"], "gt_label": int(value)}
 
 
+def _interaction_columns(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the annotator did to one object (its logged ``events``): the mode, clicks, boxes,
+    strokes, undos, accepts, whether the first answer was accepted as it was, and the model's median
+    latency in ms."""
+    kinds = [e["kind"] for e in events]
+    accepts = [e for e in events if e["kind"] == "accept"]
+    mode = next((e.get("mode") for e in events if e.get("mode")), "assisted")
+    points = [e for e in events if e["kind"] == "point"]
+    positive = sum(bool((e.get("details") or {}).get("positive", True)) for e in points)
+    latencies = [float(e["latency_ms"]) for e in events if e["kind"] in ("point", "box") and "latency_ms" in e]
+    strokes = sum(kinds.count(kind) for kind in STROKE_KINDS)
+    return {
+        "mode": mode,
+        "clicks": len(points),
+        "positive_clicks": positive,
+        "negative_clicks": len(points) - positive,
+        "boxes": kinds.count("box"),
+        "strokes": strokes,
+        "interactions": len(points) + kinds.count("box") + strokes,
+        "undos": kinds.count("undo"),
+        "redos": kinds.count("redo"),
+        "accepts": len(accepts),
+        "first_mask_accepted": (accepts[0].get("details") or {}).get("first_mask")
+        if accepts and mode == "assisted"
+        else None,
+        "model_latency_ms": float(np.median(latencies)) if latencies else math.nan,
+    }
+
+
 def object_rows(folder: Path) -> pd.DataFrame:
     """One row per annotated object of ``folder`` (columns :data:`STUDY_COLUMNS`).
 
@@ -131,39 +160,20 @@ def object_rows(folder: Path) -> pd.DataFrame:
         objects = sorted({int(e["object"]) for e in stream if int(e.get("object") or 0) > 0})
         for label in objects:
             mine = [e for e in stream if int(e.get("object") or 0) == label]
-            kinds = [e["kind"] for e in mine]
-            accepts = [e for e in mine if e["kind"] == "accept"]
-            mode = next((e.get("mode") for e in mine if e.get("mode")), "assisted")
-            points = [e for e in mine if e["kind"] == "point"]
-            positive = sum(bool((e.get("details") or {}).get("positive", True)) for e in points)
-            latencies = [float(e["latency_ms"]) for e in mine if e["kind"] in ("point", "box") and "latency_ms" in e]
-            first = (accepts[0].get("details") or {}).get("first_mask") if accepts and mode == "assisted" else None
             name = names.get(label, f"object {label}")
-            strokes = sum(kinds.count(kind) for kind in STROKE_KINDS)
-            pixels = int((labels == label).sum()) if labels is not None else 0
             quality = NO_QUALITY
-            if accepts and truth is not None and reference is not None and labels is not None:
+            accepted = any(e["kind"] == "accept" for e in mine)
+            if accepted and truth is not None and reference is not None and labels is not None:
                 quality = _quality(labels, label, name, reference, truth[1])
             rows.append(
                 {
                     "folder": str(folder),
-                    "mode": mode,
                     "case": case,
                     "object": label,
                     "name": name,
                     "active_s": round(spent.get(label, 0.0), 3),
-                    "clicks": len(points),
-                    "positive_clicks": positive,
-                    "negative_clicks": len(points) - positive,
-                    "boxes": kinds.count("box"),
-                    "strokes": strokes,
-                    "interactions": len(points) + kinds.count("box") + strokes,
-                    "undos": kinds.count("undo"),
-                    "redos": kinds.count("redo"),
-                    "accepts": len(accepts),
-                    "first_mask_accepted": first,
-                    "model_latency_ms": float(np.median(latencies)) if latencies else math.nan,
-                    "pixels": pixels,
+                    **_interaction_columns(mine),
+                    "pixels": int((labels == label).sum()) if labels is not None else 0,
                     **quality,
                 }
             )

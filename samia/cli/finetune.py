@@ -114,6 +114,7 @@ def finetune_command(
     from samia.cli.paths import check_output_folder
     from samia.data.settings import CaseSettings
     from samia.finetuning import FinetuneConfig, TrainingSettings, finetune
+    from samia.finetuning.config import DEFAULT_VAL_STRATEGIES
     from samia.models.settings import ModelSettings
 
     check_output_folder(out)
@@ -145,7 +146,7 @@ def finetune_command(
         cases=case,
         val_cases=val_case,
         val_fraction=val_fraction,
-        val_strategies=list(val_strategy or ["box", "point1"]),
+        val_strategies=list(val_strategy or DEFAULT_VAL_STRATEGIES),
         train_decoder=train_decoder,
         seed=seed,
     )

@@ -96,6 +96,7 @@ def finetune_study_command(
     from samia.cli.paths import check_output_folder
     from samia.data.settings import CaseSettings
     from samia.evaluation.summary import text_table
+    from samia.finetuning.config import DEFAULT_PROMPT_KINDS, DEFAULT_VAL_STRATEGIES
     from samia.models.settings import ModelSettings
     from samia.study import StudyConfig, run_study
     from samia.study.curves import PLOT_SELECTION
@@ -109,7 +110,7 @@ def finetune_study_command(
         list(cases),
         reading=CaseSettings(layout, modality, axis, min_area, connected_components, instances, preset),
         repeats=repeats,
-        strategies=list(strategy or ["box", "point1"]),
+        strategies=list(strategy or DEFAULT_VAL_STRATEGIES),
         test_fraction=test_fraction,
         val_cases=val_cases,
         seed=seed,
@@ -117,7 +118,7 @@ def finetune_study_command(
             **({"epochs": epochs, "patience": patience} if steps is None else {}),
             "lr": lr,
             "objects_per_image": objects_per_image,
-            "prompt_kinds": list(prompt or ["box", "points"]),
+            "prompt_kinds": list(prompt or DEFAULT_PROMPT_KINDS),
             "box_jitter_px": box_jitter,
             "lora_rank": lora_rank,
             "adapter_ratio": adapter_ratio,

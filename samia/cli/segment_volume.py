@@ -135,24 +135,23 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
 
 
 def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, list[str], str]:
-    """``(label map, object names, summary line)``."""
-    from samia.transforms import get_preset, preset_for
-    from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, VolumeSession, segment_volume
+    """``(label map, object names, summary line)`` of :func:`samia.segment` on the volume."""
+    from samia.segmentation import segment
+    from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS
 
-    intensity = get_preset(request.reading.preset) if request.reading.preset else preset_for(volume)
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
-    settings = replace(defaults, **request.overrides)
-    predictor = request.predictor()
-    with VolumeSession(predictor, volume, intensity, request.reading.axis) as session:
-        result = segment_volume(session, prompts, settings)
+    propagation = replace(defaults, **request.overrides)
+    answer = segment(volume, prompts, request.predictor(), reading=request.reading, propagation=propagation)
+    result = answer.propagation
+    assert result is not None  # volume prompts always propagate
     for number, obj in enumerate(result.objects, start=1):
         if not obj.mask.any():
             typer.echo(f"object {number}: the model returned an empty mask on every slice; try a tighter box", err=True)
     sizes = ", ".join(
         f"{int(obj.mask.sum())} voxels on {sum(s.area > 0 for s in obj.steps)} slices" for obj in result.objects
     )
-    report = f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {intensity.name}"
-    return result.label_map(), [f"object {n}" for n in range(1, len(prompts) + 1)], report
+    report = f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {answer.preset.name}"
+    return answer.label_map(), [f"object {n}" for n in range(1, len(prompts) + 1)], report
 
 
 def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:

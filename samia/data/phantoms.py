@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from samia.types import IDENTITY_DIRECTION_3D, Image2D, Volume
+from samia.types import IDENTITY_DIRECTION_3D, Image2D, Volume, float_triple
 
 PHANTOM_KINDS: tuple[str, ...] = ("blob", "low_contrast", "vessel")
 """Object kinds :func:`make_phantom` knows."""
@@ -201,8 +201,8 @@ def make_phantom_volume(
     array, labels, names = _render(rng, tuple(int(s) for s in shape), tuple(float(s) for s in spacing), kinds)
     volume = Volume(
         array,
-        spacing=tuple(float(s) for s in spacing),  # type: ignore[arg-type]
-        origin=tuple(float(o) for o in origin),  # type: ignore[arg-type]
+        spacing=float_triple(spacing),
+        origin=float_triple(origin),
         direction=IDENTITY_DIRECTION_3D,
         modality="other",
     )

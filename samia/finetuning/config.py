@@ -25,6 +25,12 @@ LayerNorms."""
 PROMPT_KINDS = ("box", "points", "box_points")
 """Training prompt kinds (see :mod:`samia.finetuning.training_prompts`)."""
 
+DEFAULT_PROMPT_KINDS = ("box", "points")
+"""The prompt kinds a model is trained with unless told."""
+
+DEFAULT_VAL_STRATEGIES = ("box", "point1")
+"""The strategies a run is validated with (and a learning-curve study tests with) unless told."""
+
 RESUME_INSENSITIVE = frozenset({"out", "device", "epochs", "embedding_cache_dir"})
 """Options (flat names) that may change when a run is resumed (``epochs`` may be raised to train longer)."""
 
@@ -63,7 +69,7 @@ class TrainingSettings(SettingsGroup):
     weight_decay: float = 0.01
     images_per_step: int = 1
     objects_per_image: int = 8
-    prompt_kinds: list[str] = field(default_factory=lambda: ["box", "points"])
+    prompt_kinds: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPT_KINDS))
     box_jitter_px: float = 20.0
     max_positive_points: int = 3
     max_negative_points: int = 2
@@ -129,7 +135,7 @@ class FinetuneConfig(SettingsGroup):
     cases: list[str] | None = None
     val_cases: list[str] | None = None
     val_fraction: float = 0.2
-    val_strategies: list[str] = field(default_factory=lambda: ["box", "point1"])
+    val_strategies: list[str] = field(default_factory=lambda: list(DEFAULT_VAL_STRATEGIES))
     train_decoder: bool | None = None
     seed: int = 0
     embedding_cache_dir: str | None = None

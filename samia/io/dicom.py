@@ -38,7 +38,7 @@ from samia.errors import CorruptFileError, InvalidImageError, UnsupportedFormatE
 from samia.io.dicom_series import series_slices, tag_numbers, tag_values
 from samia.io.limits import check_declared_size
 from samia.io.volume import from_sitk, read_volume
-from samia.types import IDENTITY_DIRECTION_3D, Image2D, Placement, Volume
+from samia.types import IDENTITY_DIRECTION_3D, Image2D, Placement, Volume, float_triple
 
 DICOM_MODALITIES = {
     "CT": "CT",
@@ -270,7 +270,7 @@ def _placement(dataset: Dataset) -> Placement | None:
         direction = IDENTITY_DIRECTION_3D
     thickness = tag_numbers(dataset.get("SliceThickness"))
     valid_thickness = len(thickness) == 1 and np.isfinite(thickness[0]) and thickness[0] > 0
-    return Placement(tuple(position), direction, thickness[0] if valid_thickness else 1.0)  # type: ignore[arg-type]
+    return Placement(float_triple(position), direction, thickness[0] if valid_thickness else 1.0)
 
 
 def _window(dataset: Dataset) -> tuple[float, float] | None:

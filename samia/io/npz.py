@@ -22,7 +22,7 @@ import numpy as np
 from samia.errors import CorruptFileError, InvalidImageError
 from samia.files import atomic_write
 from samia.io.limits import check_declared_size
-from samia.types import Image2D, Volume
+from samia.types import Image2D, Volume, float_triple
 
 IMAGE_KEY, LABEL_KEY, BOXES_KEY, SPACING_KEY, SEGS_KEY = "imgs", "gts", "boxes", "spacing", "segs"
 
@@ -101,7 +101,7 @@ def read_npz(path: Path, key: str = IMAGE_KEY) -> Image2D | Volume:
     values = spacing.astype(np.float64).ravel()
     if values.size != 3 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise InvalidImageError(path, f"'spacing' must hold three positive numbers, got {values.tolist()}")
-    return Volume(array, spacing=tuple(float(v) for v in values[::-1]), path=str(path))  # type: ignore[arg-type]
+    return Volume(array, spacing=float_triple(values[::-1]), path=str(path))
 
 
 def read_boxes(path: Path) -> np.ndarray:

@@ -22,7 +22,7 @@ from samia.errors import CorruptFileError, InvalidImageError
 from samia.files import file_stamp
 from samia.io.formats import file_suffix
 from samia.io.limits import check_declared_size
-from samia.types import Image2D, Placement, Volume, check_slice_index
+from samia.types import Image2D, Placement, Volume, check_slice_index, float_pair, float_triple
 
 sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's warnings would precede samia's one-line errors
 
@@ -123,8 +123,8 @@ def read_volume_slice(path: Path, index: int, axis: int) -> Image2D:
             plane = sitk.GetArrayFromImage(reader.Execute())
     except _NIFTI_READ_ERRORS + (RuntimeError,) as error:
         raise CorruptFileError(path, f"slice {index} cannot be read, the file may be truncated ({error})") from error
-    spacing = tuple(s for a, s in enumerate(reversed(geometry.spacing)) if a != axis)
-    return Image2D(np.ascontiguousarray(plane), spacing=spacing, path=str(path), spacing_source="header")  # type: ignore[arg-type]
+    spacing = float_pair(s for a, s in enumerate(reversed(geometry.spacing)) if a != axis)
+    return Image2D(np.ascontiguousarray(plane), spacing=spacing, path=str(path), spacing_source="header")
 
 
 def from_sitk(image: sitk.Image, path: Path) -> Image2D | Volume:
@@ -211,8 +211,8 @@ def _to_samia(array: np.ndarray, geometry: _Geometry, path: Path) -> Image2D | V
     if array.ndim - (geometry.components > 1) == 3:
         return Volume(
             array,
-            spacing=spacing,  # type: ignore[arg-type]
-            origin=geometry.origin,  # type: ignore[arg-type]
+            spacing=float_triple(spacing),
+            origin=float_triple(geometry.origin),
             direction=geometry.direction,
             path=str(path),
         )
@@ -220,8 +220,8 @@ def _to_samia(array: np.ndarray, geometry: _Geometry, path: Path) -> Image2D | V
         array = array[..., :3]
     placement = None
     if len(geometry.size) == 3:  # one slice of a 3D image knows where it lies; a 2D file does not
-        placement = Placement(geometry.origin, geometry.direction, geometry.spacing[2])  # type: ignore[arg-type]
-    return Image2D(array, spacing=spacing, path=str(path), spacing_source="header", placement=placement)  # type: ignore[arg-type]
+        placement = Placement(float_triple(geometry.origin), geometry.direction, geometry.spacing[2])
+    return Image2D(array, spacing=float_pair(spacing), path=str(path), spacing_source="header", placement=placement)
 
 
 def _open_nifti(path: Path) -> nib.Nifti1Image:

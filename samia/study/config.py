@@ -12,7 +12,7 @@ import yaml
 from samia.data.settings import CaseSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
-from samia.finetuning.config import METHOD_NAMES, FinetuneConfig, TrainingSettings
+from samia.finetuning.config import DEFAULT_VAL_STRATEGIES, METHOD_NAMES, FinetuneConfig, TrainingSettings
 from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
 from samia.settings_groups import SettingsGroup
@@ -92,7 +92,7 @@ class StudyConfig(SettingsGroup):
     cases: list[int]
     reading: CaseSettings = field(default_factory=CaseSettings)
     repeats: int = 3
-    strategies: list[str] = field(default_factory=lambda: ["box", "point1"])
+    strategies: list[str] = field(default_factory=lambda: list(DEFAULT_VAL_STRATEGIES))
     test_fraction: float = 0.3
     val_cases: int = 2
     seed: int = 0
