@@ -8,7 +8,7 @@ DEMO_OUT ?= runs/demo
 
 SYSTEM_PACKAGES := chromium mricron-data
 
-.PHONY: setup system demo test lint benchmarks samples
+.PHONY: setup system demo test lint docs benchmarks samples
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ demo: setup
 		--jitter-repeats 1 --max-clicks 3
 	$(VENV)/bin/samia report $(DEMO_OUT) --out $(DEMO_OUT)/report
 
-test: setup system lint
+test: setup system lint docs
 	$(PY) -m pytest -q
 
 # Every benchmark prints "ratio=... target... PASS|MISS" last and exits 1 on a miss; this runs all
@@ -50,6 +50,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# the documentation site (docs/, mkdocs.yml) into site/; strict: a broken link or reference fails
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 samples: setup system
 	$(PY) scripts/build_samples.py

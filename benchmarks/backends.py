@@ -1,7 +1,7 @@
 """LiteMedSAM on every backend and precision this machine runs: encoder time, decoder time per prompt
 (in a batch of 64), and box Dice against the truth and against torch on the bundled 2D samples.
 
-Prints a table (the README's) and ``ratio = torch encoder time / best backend encoder time``; target
+Prints a table (the one in docs/guides/cpu.md) and ``ratio = torch encoder time / best backend encoder time``; target
 >= 4 (issue 12), reachable only where OpenVINO has bf16 kernels (AVX-512 bf16 / AMX): on an AVX2 CPU
 every backend runs the same fp32 kernels.
 """

@@ -1,4 +1,4 @@
-"""Rebuild docs/annotate.png, the README's picture of the annotation page: `samia annotate` on the
+"""Rebuild docs/annotate.png, the annotation guide's picture of the page: `samia annotate` on the
 bundled 2D sample with LiteMedSAM, one box on the left cerebellum, in Debian's Chromium.
 
     .venv/bin/python scripts/annotate_screenshot.py

@@ -7,7 +7,7 @@ On the bundled real MRI samples (``colin27_aal_2d``, 13 slices = 13 cases):
 1. split the cases, seeded, into a training part (7 cases) and a held-out test part (6 cases);
    the training part is split again by ``samia finetune`` into training and validation cases;
 2. ``samia finetune --model litemedsam --method decoder`` on the training part with mixed box and
-   point prompts (the same as the CLI recipe in README, section "Fine-tuning");
+   point prompts (the same as the CLI recipe in docs/guides/finetune.md);
 3. ``samia evaluate`` zero-shot and fine-tuned LiteMedSAM on the held-out cases with the ``point1``
    (LiteMedSAM was trained with boxes only) and ``box`` strategies;
 4. per strategy and selection rule, the paired Wilcoxon signed-rank test and the BCa bootstrap 95%
@@ -55,7 +55,7 @@ def write_subset(cases: list[Case], source: Path, folder: Path) -> Path:
 
 
 def finetune_config(train: Path, out: Path, epochs: int, seed: int) -> FinetuneConfig:
-    """The fine-tuning run of the proof (README's CLI recipe uses the same options)."""
+    """The fine-tuning run of the proof (the fine-tuning guide's CLI recipe uses the same options)."""
     return FinetuneConfig.from_dict(
         dict(
             data=str(train),

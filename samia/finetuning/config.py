@@ -36,7 +36,7 @@ RESUME_INSENSITIVE = frozenset({"out", "device", "epochs", "embedding_cache_dir"
 
 DECODER_TRAINS_BY_DEFAULT = frozenset({"lora", "adapter"})
 """Methods whose runs train the mask decoder too unless told otherwise (``train_decoder=None``):
-LoRA and adapters alone barely move LiteMedSAM, with the decoder they learn (README, "Which
+LoRA and adapters alone barely move LiteMedSAM, with the decoder they learn (docs/guides/finetune.md, "Which
 method, how many cases")."""
 
 

@@ -31,7 +31,7 @@ class Protocol:
         preset: intensity preset name; None = the modality's default.
         oracle_smoothing: added to numerator and denominator of the Dice the ``oracle`` rule ranks
             candidates by (the reported Dice is never smoothed).
-        description: one line for ``samia strategies`` and the README.
+        description: one line for ``samia strategies`` and the evaluation guide.
     """
 
     name: str

@@ -102,7 +102,7 @@ class PromptStrategy:
     Attributes:
         name: the ``--strategy`` value.
         kind: ``static``, ``clicks`` or ``everything`` (see the module docstring).
-        description: the exact rule, for README and ``samia strategies``.
+        description: the exact rule, for the evaluation guide and ``samia strategies``.
         make: for static strategies, ``make(mask, rng) -> list[Prompt]`` with ``mask`` a ``(H, W)``
             bool object mask and ``rng`` a seeded ``numpy.random.Generator``.
     """

@@ -21,7 +21,7 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("launch", ["one_node", "two_nodes"])
 def test_two_gloo_processes_match_one_process(launch, make_config, phantom_train, tmp_path):
-    """``one_node``: ``torchrun --standalone --nproc_per_node=2``; ``two_nodes``: the README's
+    """``one_node``: ``torchrun --standalone --nproc_per_node=2``; ``two_nodes``: the fine-tuning guide's
     multi-node command, two torchrun launchers of one process each meeting at a c10d rendezvous
     on 127.0.0.1 (each launcher stands for a machine)."""
     single = finetune(make_config(out=str(tmp_path / "single"), images_per_step=2))

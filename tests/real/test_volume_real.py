@@ -1,7 +1,7 @@
 """The real LiteMedSAM weights through the volume engine on the bundled Colin27 volume (T1 MRI, AAL).
 
 Both thalami span slices 33..43, so the two strategies of the two objects share 11 encoder calls.
-Floors (README, "Volumes"): box3d >= 0.25 and slice_boxes >= 0.45 mean 3D Dice over the two
+Floors (docs/guides/segment-volume.md): box3d >= 0.25 and slice_boxes >= 0.45 mean 3D Dice over the two
 thalami, predicted-IoU selection (measured: 0.38 and 0.59); slice_boxes, given every slice's tight
 box, must beat box3d, which only gets the middle slice's projection of the 3D box.
 """
