@@ -8,15 +8,15 @@ import typer
 
 
 def models_command() -> None:
-    """List the registered models."""
+    """List the registered models, and where each one's weights come from (no model is loaded)."""
     from rich.console import Console
     from rich.table import Table
 
-    from samia.models import MODEL_REGISTRY
+    from samia.models.catalogue import MODEL_CATALOGUE
 
-    table = Table("model", "checkpoint", "description")
-    for name, spec in MODEL_REGISTRY.items():
-        table.add_row(name, "required" if spec.needs_checkpoint else "bundled/random", spec.description)
+    table = Table("model", "weights", "description")
+    for name, entry in MODEL_CATALOGUE.items():
+        table.add_row(name, entry.weights_line(), entry.description)
     Console().print(table)
 
 

