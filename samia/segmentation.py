@@ -21,7 +21,7 @@ Example (a tiny random-weight model, so the mask itself means nothing)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,7 @@ def segment(
     slice_index: int | None = None,
     multimask: bool | None = None,
     propagation: PropagationSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Segmentation:
     """Segment one object per prompt.
 
@@ -163,6 +164,8 @@ def segment(
         slice_index: the slice of a volume (along ``reading.axis``) that 2D prompts are on.
         multimask: pick among SAM's three candidates by predicted IoU; None: only for a lone point.
         propagation: how volume prompts travel through the volume (defaults by prompt kind).
+        progress: volume prompts: called after each slice with ``(slices done, slices planned)``
+            (:func:`samia.volume.segment_volume`).
 
     Raises:
         ConfigurationError: prompts of the wrong kind for the image, or a prompt that cannot lie
@@ -182,7 +185,9 @@ def segment(
     if len(volume_prompts) == len(listed):
         if not isinstance(loaded, Volume):
             raise ConfigurationError(f"{_name(loaded)} is a 2D image {loaded.shape}: volume prompts need a volume")
-        return _segment_volume(predictor, loaded, volume_prompts, window or preset_for(loaded), axis, propagation)
+        return _segment_volume(
+            predictor, loaded, volume_prompts, window or preset_for(loaded), axis, propagation, progress
+        )
     if len(plane_prompts) != len(listed):
         raise ConfigurationError("give either 2D prompts (Prompt) or volume prompts (VolumePrompt), not both")
     plane = _plane(loaded, slice_index, axis)
@@ -238,12 +243,13 @@ def _segment_volume(
     window: IntensityPreset,
     axis: int,
     propagation: PropagationSettings | None,
+    progress: Callable[[int, int], None] | None,
 ) -> Segmentation:
     from samia.volume import VolumeSession, segment_volume
 
     settings = propagation or (BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS)
     with VolumeSession(predictor, volume, window, axis) as session:
-        result = segment_volume(session, prompts, settings)
+        result = segment_volume(session, prompts, settings, progress)
     return Segmentation(
         masks=np.stack([obj.mask for obj in result.objects]),
         probabilities=None,

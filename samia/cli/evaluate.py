@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +12,7 @@ from samia.cli.choices import BACKEND_HELP, PRECISION_HELP, STRATEGY_HELP
 from samia.cli.options import Axis, ConnectedComponents, Instances, Layout, Modality, Preset
 
 if TYPE_CHECKING:
+    from samia.evaluation.config import EvaluationConfig
     from samia.evaluation.driver import EvaluationOutcome
     from samia.evaluation.ray_executor import RayExecutor
 
@@ -137,14 +139,11 @@ def evaluate_command(
     ] = 0.0,
 ) -> None:
     """Evaluate MODEL on DATA with each STRATEGY; write OUT/results.parquet, summary.csv, errors.csv, config.yaml."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from samia.auto import EverythingSettings
     from samia.cli.paths import check_output_folder
     from samia.data.settings import CaseSettings
     from samia.errors import ConfigurationError
-    from samia.evaluation import SELECTIONS, EvaluationConfig, ProgressHooks, evaluate
+    from samia.evaluation import SELECTIONS, EvaluationConfig
     from samia.evaluation.folders import is_uri
     from samia.metrics.settings import SurfaceSettings
     from samia.models.settings import ModelSettings
@@ -188,7 +187,29 @@ def evaluate_command(
         prompts_file=None if prompts is None else str(prompts),
         decode_batch=decode_batch,
     )
-    console = Console(stderr=True)
+    run_executor = _executor(executor, ray_address, workers, cpus_per_worker, gpus_per_worker)
+    _print_outcome(_evaluate_with_progress(config, run_executor), out)
+
+
+def _evaluate_with_progress(config: EvaluationConfig, executor: RayExecutor | None) -> EvaluationOutcome:
+    """The run, with live bars for cases and prompt decodings on a terminal, and plain progress
+    lines at a steady interval when stderr is a log file or a pipe."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from samia.cli.progress import PlainProgress, stderr_is_terminal
+    from samia.evaluation import ProgressHooks, evaluate
+
+    if not stderr_is_terminal():
+        plain = PlainProgress(sys.stderr)
+        plain.set_total("cases", None)
+        hooks = ProgressHooks(
+            cases_total=lambda total: plain.set_total("cases", total),
+            case_done=lambda case: plain.advance("cases", 1, case),
+            unit_started=lambda unit, total: plain.set_total("prompts", total, unit),
+            prompts_done=lambda count: plain.advance("prompts", count),
+        )
+        return evaluate(config, hooks, executor)
     columns = (
         TextColumn("[bold]{task.fields[what]}"),
         BarColumn(),
@@ -196,7 +217,7 @@ def evaluate_command(
         TextColumn("{task.description}"),
         TimeRemainingColumn(elapsed_when_finished=True),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         cases = progress.add_task("", total=None, what="cases  ")
         decodings = progress.add_task("", total=None, what="prompts")
         hooks = ProgressHooks(
@@ -205,8 +226,7 @@ def evaluate_command(
             unit_started=lambda unit, total: progress.reset(decodings, total=total, description=unit),
             prompts_done=lambda count: progress.update(decodings, advance=count),
         )
-        outcome = evaluate(config, hooks, _executor(executor, ray_address, workers, cpus_per_worker, gpus_per_worker))
-    _print_outcome(outcome, out)
+        return evaluate(config, hooks, executor)
 
 
 def _executor(name: str, address: str | None, workers: int | None, cpus: float, gpus: float) -> RayExecutor | None:

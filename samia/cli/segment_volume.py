@@ -136,13 +136,17 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
 
 def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, list[str], str]:
     """``(label map, object names, summary line)`` of :func:`samia.segment` on the volume."""
+    from samia.cli.progress import slice_progress
     from samia.segmentation import segment
     from samia.transforms import explain_preset
     from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS
 
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
     propagation = replace(defaults, **request.overrides)
-    answer = segment(volume, prompts, request.predictor(), reading=request.reading, propagation=propagation)
+    with slice_progress(len(prompts)) as progress:
+        answer = segment(
+            volume, prompts, request.predictor(), reading=request.reading, propagation=propagation, progress=progress
+        )
     result = answer.propagation
     assert result is not None  # volume prompts always propagate
     for number, obj in enumerate(result.objects, start=1):

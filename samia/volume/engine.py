@@ -23,7 +23,7 @@ never encoded. Masks are written in the volume's own
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +129,10 @@ class _Chain:
 
 
 def segment_volume(
-    session: VolumeSession, prompts: Sequence[VolumePrompt], settings: PropagationSettings | None = None
+    session: VolumeSession,
+    prompts: Sequence[VolumePrompt],
+    settings: PropagationSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VolumeSegmentation:
     """Segment one object per prompt through the session's volume (module docstring).
 
@@ -138,6 +141,9 @@ def segment_volume(
         prompts: one per object.
         settings: projection and stop rules for every object; None = :data:`BOX3D_SETTINGS` for a
             3D box (the CVPR 2024 rule) and :data:`KEY_SLICE_SETTINGS` for key slices.
+        progress: called after each slice visit with ``(visits done, visits planned)``; a visit
+            decodes every object that reaches the slice, and the plan counts the upward and the
+            downward sweep (objects that stop early make the last visits quick).
 
     Raises:
         ConfigurationError: a key slice or bound outside the volume, a key slice outside its
@@ -159,13 +165,18 @@ def segment_volume(
     upward = sorted({key.index for key in keys} | {z for c in up for z in c.slices})
     downward = sorted({z for c in down for z in c.slices}, reverse=True)
     decoder = _Decoder(session, objects, revisited=set(upward) & set(downward))
-    for index in upward:
+    planned = len(upward) + len(downward)
+    for done, index in enumerate(upward, start=1):
         decoder.run(index, [key for key in keys if key.index == index], [c for c in up if c.next_slice == index])
         for chain in chains:
             if chain.previous is None and chain.seed.answer is not None:
                 chain.previous = chain.seed.answer
-    for index in downward:
+        if progress is not None:
+            progress(done, planned)
+    for done, index in enumerate(downward, start=len(upward) + 1):
         decoder.run(index, [], [c for c in down if c.next_slice == index])
+        if progress is not None:
+            progress(done, planned)
     return VolumeSegmentation(objects, session.slices_encoded - encoded_before, session.decodings - decoded_before)
 
 
