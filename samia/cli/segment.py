@@ -85,15 +85,19 @@ def segment_command(
     image: Annotated[
         Path,
         typer.Argument(
-            help="Image file (PNG/JPEG/TIFF/DICOM/NIfTI/NRRD/MHA) or DICOM folder.", metavar="IMAGE", show_default=False
+            help="Image file (PNG/JPEG/TIFF/BMP, a DICOM file, NIfTI/NRRD/MHA, a CVPR 2024 challenge .npz) "
+            "or a folder holding one DICOM series.",
+            metavar="IMAGE",
+            show_default=False,
         ),
     ],
     model: Annotated[str, typer.Option(help="Model name (see `samia models`).", metavar="NAME")],
     out: Annotated[
         Path,
         typer.Option(
-            help="Mask to write: .png/.tif for 2D, .nii.gz/.nrrd/.mha with geometry. One object: 0/255 "
-            "(PNG/TIFF) or 0/1; several: label values 1..N.",
+            help="Mask to write: .png/.tif for 2D, .nii.gz/.nrrd/.mha with geometry; a volume's label map "
+            "also as .dcm (DICOM-SEG, from a DICOM series folder; the .nii.gz is written beside it) or .npz "
+            "(the challenge's segs). One object: 0/255 (PNG/TIFF) or 0/1; several: label values 1..N.",
             metavar="FILE",
         ),
     ],

@@ -172,3 +172,11 @@ def test_the_prediction_api_gives_probabilities_without_torch():
     upsampled = predictor.geometry.logits_to_original(prediction.low_res_logits)  # numpy in, numpy out
     assert isinstance(upsampled, np.ndarray)
     np.testing.assert_array_equal(upsampled > 0, prediction.masks)
+
+
+def test_segment_help_names_every_input_and_output_kind(cli):
+    code, stdout, _ = cli("segment", "--help")
+    flat = " ".join(stdout.split())
+    assert code == 0
+    for kind in ("DICOM file", "DICOM series", ".npz", ".nii.gz", ".dcm (DICOM-SEG", "--box3d", "--propagate"):
+        assert kind in flat, kind
