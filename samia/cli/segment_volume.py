@@ -140,6 +140,7 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
     from samia.segmentation import segment
     from samia.transforms import explain_preset
     from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS
+    from samia.volume.shrinkage import find_shrinkage
 
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
     propagation = replace(defaults, **request.overrides)
@@ -152,6 +153,9 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
     for number, obj in enumerate(result.objects, start=1):
         if not obj.mask.any():
             typer.echo(f"object {number}: the model returned an empty mask on every slice; try a tighter box", err=True)
+        shrinking = find_shrinkage(obj)
+        if shrinking is not None:
+            typer.echo(f"object {number}: {shrinking.advice()}", err=True)
     sizes = ", ".join(
         f"{int(obj.mask.sum())} voxels on {sum(s.area > 0 for s in obj.steps)} slices" for obj in result.objects
     )
