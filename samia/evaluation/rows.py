@@ -147,6 +147,32 @@ def slice_level_columns(slice_index: int) -> Columns:
     return {"slice": slice_index, **SLICE_ROW_DEFAULTS}
 
 
+def volume_level_columns(
+    spacing_z: float, key_slice: int, slices_encoded: int, slices_decoded: int, dice_per_slice: np.ndarray
+) -> Columns:
+    """The level columns of a volume row.
+
+    Args:
+        spacing_z: the spacing along the slicing axis in mm.
+        key_slice: the slice the prompt was given on.
+        slices_encoded: encoder calls of the strategy's run.
+        slices_decoded: slices this object was decoded on.
+        dice_per_slice: ``(Z,)`` float, each slice's Dice along the axis (NaN where neither mask has
+            a pixel); the slices with a value become ``slice_offset`` / ``slice_dice``.
+    """
+    present = np.flatnonzero(np.isfinite(dice_per_slice))
+    return {
+        "level": "volume",
+        "slice": -1,
+        "spacing_z": float(spacing_z),
+        "key_slice": int(key_slice),
+        "slices_encoded": int(slices_encoded),
+        "slices_decoded": int(slices_decoded),
+        "slice_offset": [float(i - key_slice) for i in present],
+        "slice_dice": [float(dice_per_slice[i]) for i in present],
+    }
+
+
 def result_row(
     unit: Columns, obj: Columns, prompt: Columns, mask: Columns, level: Columns, mask_path: str | None
 ) -> Columns:

@@ -22,7 +22,15 @@ import numpy as np
 from samia.data import Case
 from samia.errors import InvalidImageError, InvalidLabelError
 from samia.evaluation.host import EvaluatorHost
-from samia.evaluation.rows import Columns, mask_columns, object_columns, prompt_columns, result_row, unit_columns
+from samia.evaluation.rows import (
+    Columns,
+    mask_columns,
+    object_columns,
+    prompt_columns,
+    result_row,
+    unit_columns,
+    volume_level_columns,
+)
 from samia.files import safe_name
 from samia.io import write_mask
 from samia.metrics import slice_dice
@@ -209,18 +217,9 @@ class VolumeUnit:
             candidate=0,
             predicted_iou=_mean_predicted_iou(answer),
         )
+        decoded = sum(1 for step in answer.steps if step.source != "mask")
         dice_per_slice = slice_dice(answer.mask, obj.mask, self.axis)
-        present = np.flatnonzero(np.isfinite(dice_per_slice))
-        level = {
-            "level": "volume",
-            "slice": -1,
-            "spacing_z": float(spacing[self.axis]),
-            "key_slice": int(key),
-            "slices_encoded": int(encoded),
-            "slices_decoded": sum(1 for step in answer.steps if step.source != "mask"),
-            "slice_offset": [float(i - key) for i in present],
-            "slice_dice": [float(dice_per_slice[i]) for i in present],
-        }
+        level = volume_level_columns(spacing[self.axis], key, encoded, decoded, dice_per_slice)
         return result_row(
             unit,
             object_columns(obj.name, obj.label, None, self._factors_of(obj)),

@@ -33,7 +33,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 from samia.errors import CheckpointError, ConfigurationError
 from samia.models.adapters import read_adapter_file
 from samia.models.bundled import litemedsam_checkpoint
-from samia.models.catalogue import MODEL_CATALOGUE, ModelEntry
+from samia.models.catalogue import MODEL_CATALOGUE
 from samia.models.checkpoints import load_weights
 from samia.models.interface import Normalization
 from samia.models.segmenter import PromptableSegmenter
@@ -44,12 +44,11 @@ class ModelSpec:
     """What a registry entry builds and what it needs.
 
     Attributes:
-        factory: ``factory(checkpoint) -> PromptableSegmenter``.
-        entry: what the model is and where its weights come from (:mod:`samia.models.catalogue`).
+        factory: ``factory(checkpoint) -> PromptableSegmenter``; what the model is and where its
+            weights come from is in :data:`samia.models.catalogue.MODEL_CATALOGUE`.
     """
 
     factory: Callable[[Path | None], PromptableSegmenter]
-    entry: ModelEntry
 
 
 def _sam_decoder_parts(
@@ -210,20 +209,17 @@ def _tiny_litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     return _finish(_seeded(build), checkpoint, "a tiny_litemedsam checkpoint")
 
 
-_FACTORIES: dict[str, Callable[[Path | None], PromptableSegmenter]] = {
-    "litemedsam": _litemedsam,
-    "sam_vit_b": _sam("sam_vit_b", 768, 12, 12, (2, 5, 8, 11)),
-    "sam_vit_l": _sam("sam_vit_l", 1024, 24, 16, (5, 11, 17, 23)),
-    "sam_vit_h": _sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31)),
-    "medsam_vit_b": _sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "minmax", "medsam"),
-    "tiny_sam": _tiny_sam,
-    "tiny_medsam": _tiny_medsam,
-    "tiny_litemedsam": _tiny_litemedsam,
-}
-
 MODEL_REGISTRY: dict[str, ModelSpec] = {
-    name: ModelSpec(factory, MODEL_CATALOGUE[name]) for name, factory in _FACTORIES.items()
+    "litemedsam": ModelSpec(_litemedsam),
+    "sam_vit_b": ModelSpec(_sam("sam_vit_b", 768, 12, 12, (2, 5, 8, 11))),
+    "sam_vit_l": ModelSpec(_sam("sam_vit_l", 1024, 24, 16, (5, 11, 17, 23))),
+    "sam_vit_h": ModelSpec(_sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31))),
+    "medsam_vit_b": ModelSpec(_sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "minmax", "medsam")),
+    "tiny_sam": ModelSpec(_tiny_sam),
+    "tiny_medsam": ModelSpec(_tiny_medsam),
+    "tiny_litemedsam": ModelSpec(_tiny_litemedsam),
 }
+"""Every model samia builds, by name (described in :data:`samia.models.catalogue.MODEL_CATALOGUE`)."""
 
 
 def build_torch_model(name: str, checkpoint: str | Path | None = None) -> PromptableSegmenter:
