@@ -1,4 +1,4 @@
-"""``samia models`` and ``samia strategies``: what can be asked for."""
+"""``samia models``, ``samia strategies`` and ``samia segment-codes``: what can be asked for."""
 
 from __future__ import annotations
 
@@ -39,4 +39,25 @@ def strategies_command(
         table.add_row(name, strategy.description)
     for name, rule in VOLUME_STRATEGIES.items():
         table.add_row(name, f"(volumes, level = volume) {rule}")
+    Console().print(table)
+
+
+def segment_codes_command(
+    word: Annotated[
+        str, typer.Argument(help="Part of a keyword, meaning or SNOMED CT id (default: list all).", metavar="WORD")
+    ] = "",
+) -> None:
+    """List the SNOMED CT segment types a DICOM-SEG segment can be coded as (`segment --segment-code`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from samia.io.segment_codes import find_segment_codes
+
+    found = find_segment_codes(word)
+    table = Table(title=f"{len(found)} of DICOM CID 7151")
+    table.add_column("--segment-code", overflow="fold")  # the keyword is copied whole, never cut short
+    for heading in ("SNOMED CT", "meaning", "category"):
+        table.add_column(heading)
+    for keyword, code in found:
+        table.add_row(keyword, code.type.value, code.type.meaning, code.category.meaning)
     Console().print(table)

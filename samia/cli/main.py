@@ -13,7 +13,7 @@ from samia.cli.command import SamiaCommand
 from samia.cli.evaluate import evaluate_command
 from samia.cli.finetune import finetune_command
 from samia.cli.finetune_study import finetune_study_command
-from samia.cli.listing import models_command, strategies_command
+from samia.cli.listing import models_command, segment_codes_command, strategies_command
 from samia.cli.report import report_command
 from samia.cli.segment import SegmentCommand, segment_command
 
@@ -53,6 +53,7 @@ app.command("finetune", cls=SamiaCommand)(finetune_command)
 app.command("finetune-study", cls=SamiaCommand)(finetune_study_command)
 app.command("models", cls=SamiaCommand)(models_command)
 app.command("strategies", cls=SamiaCommand)(strategies_command)
+app.command("segment-codes", cls=SamiaCommand)(segment_codes_command)
 app.command("report", cls=SamiaCommand)(report_command)
 app.command("annotate", cls=SamiaCommand)(annotate_command)
 

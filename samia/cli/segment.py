@@ -15,6 +15,7 @@ from samia.types import Image2D, Prompt, Volume
 if TYPE_CHECKING:
     import numpy as np
 
+    from samia.cli.segment_volume import SegmentNaming
     from samia.data.settings import CaseSettings
     from samia.models.settings import ModelSettings
     from samia.segmentation import Segmentation
@@ -178,6 +179,22 @@ def segment_command(
     max_empty: Annotated[
         int | None, typer.Option(help="Stop after this many consecutive empty slices.", metavar="K")
     ] = None,
+    segment_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Name of each object's DICOM-SEG segment, in the order of the prompts; repeat (default: object 1..N).",
+            metavar="NAME",
+        ),
+    ] = None,
+    segment_code: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="SNOMED CT type of each object's DICOM-SEG segment, in the order of the prompts: a DICOM CID 7151 "
+            "keyword or concept id (Liver, 10200004; `samia segment-codes WORD` finds them); repeat "
+            "(default: Tissue).",
+            metavar="CODE",
+        ),
+    ] = None,
 ) -> None:
     """Segment objects from boxes and/or clicks and write the mask (one object) or label map (several);
     with --box3d or --propagate (or a challenge .npz), through the whole volume."""
@@ -189,6 +206,7 @@ def segment_command(
         from samia.errors import ConfigurationError
 
         raise ConfigurationError(f"--decode-batch must be at least 1, got {decode_batch}")
+    segments = _segment_naming(out, segment_label or [], segment_code or [])
     if box3d or propagate or file_suffix(image) in NPZ_SUFFIXES:
         from samia.cli.paths import check_output_file
         from samia.errors import ConfigurationError
@@ -217,6 +235,7 @@ def segment_command(
             propagate,
             {k: v for k, v in given.items() if v is not None},
             decode_batch,
+            segments,
         )
         key_prompts = _prompts_from_options(image, box, point, negative, prompts) if propagate else []
         segment_whole_volume(request, key_prompts)
@@ -226,6 +245,20 @@ def segment_command(
         ModelSettings(model, None if checkpoint is None else str(checkpoint), device, backend, precision),
         CaseSettings(modality=modality, axis=axis, preset=preset), probabilities, overlay, decode_batch,
     )  # fmt: skip
+
+
+def _segment_naming(out: Path, labels: list[str], codes: list[str]) -> SegmentNaming:
+    """The segment labels and codes asked for, checked before any model runs."""
+    from samia.cli.segment_volume import SegmentNaming
+    from samia.errors import ConfigurationError
+    from samia.io.formats import file_suffix
+    from samia.io.segment_codes import segment_code
+
+    if (labels or codes) and file_suffix(out) != ".dcm":
+        raise ConfigurationError(
+            f"--out {out}: --segment-label and --segment-code name and code DICOM-SEG segments; give --out FILE.dcm"
+        )
+    return SegmentNaming(tuple(labels), tuple(segment_code(text) for text in codes))
 
 
 def _segment_one_plane(

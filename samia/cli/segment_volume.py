@@ -11,9 +11,39 @@ import typer
 
 if TYPE_CHECKING:
     from samia.data.settings import CaseSettings
+    from samia.io.segment_codes import SegmentCode
     from samia.models.settings import ModelSettings
 
 BOX3D_HELP = "X0 Y0 Z0 X1 Y1 Z1"
+
+
+@dataclass(frozen=True)
+class SegmentNaming:
+    """What the DICOM-SEG's segments are called and coded (``--segment-label``, ``--segment-code``).
+
+    Attributes:
+        labels: one name per object, or none (``object 1..N``).
+        codes: one SNOMED CT code per object, or none (each ``Tissue``).
+    """
+
+    labels: tuple[str, ...] = ()
+    codes: tuple[SegmentCode, ...] = ()
+
+    def for_objects(self, count: int) -> tuple[list[str], list[SegmentCode] | None]:
+        """``(names, codes)`` of ``count`` objects.
+
+        Raises:
+            ConfigurationError: labels or codes were given, but not one per object.
+        """
+        from samia.errors import ConfigurationError
+
+        for option, given in (("--segment-label", self.labels), ("--segment-code", self.codes)):
+            if given and len(given) != count:
+                raise ConfigurationError(
+                    f"{len(given)} {option} given for {count} object{'s' * (count > 1)}: give one per object"
+                )
+        names = list(self.labels) or [f"object {n}" for n in range(1, count + 1)]
+        return names, list(self.codes) or None
 
 
 @dataclass(frozen=True)
@@ -29,6 +59,7 @@ class VolumeRequest:
     propagate: bool
     overrides: dict[str, Any]
     decode_batch: int = 32
+    segments: SegmentNaming = SegmentNaming()
 
     def predictor(self) -> Any:
         """A ``SamiaPredictor`` of the requested model, backend and decode batch."""
@@ -66,12 +97,13 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None
             f"{request.image} is a 2D image {loaded.shape}: --box3d and --propagate need a volume; use --box"
         )
     prompts = _volume_prompts(request, loaded, key_prompts, from_file)
-    labels, names, report = _run(request, loaded, prompts)
+    names, codes = request.segments.for_objects(len(prompts))
+    labels, report = _run(request, loaded, prompts)
     written = f"{request.out}"
     if ending == ".dcm":
         label_map = request.out.with_name(request.out.name[: -len(ending)] + ".nii.gz")
         _write_label_map(label_map, labels, names, loaded)
-        _write_seg_after(label_map, request.out, labels, names, request.image)
+        _write_seg_after(label_map, request.out, labels, names, codes, request.image)
         written = f"{label_map} and {request.out}"
     elif ending in NPZ_SUFFIXES:
         from samia.io.npz import write_segs
@@ -91,13 +123,15 @@ def _write_label_map(path: Path, labels: Any, names: list[str], volume: Any) -> 
     write_label_map(path, labels if len(names) > 1 else (labels > 0).astype(np.uint8), reference=volume)
 
 
-def _write_seg_after(label_map: Path, out: Path, labels: Any, names: list[str], series: Path) -> None:
+def _write_seg_after(
+    label_map: Path, out: Path, labels: Any, names: list[str], codes: list[SegmentCode] | None, series: Path
+) -> None:
     """The DICOM-SEG, once the label map is safe on disk: a failure names both files."""
     from samia.errors import InputError
     from samia.io.dicom_seg import write_dicom_seg
 
     try:
-        write_dicom_seg(out, labels, names, series)
+        write_dicom_seg(out, labels, names, series, codes)
     except (InputError, ValueError, AttributeError, TypeError) as error:  # highdicom's own checks raise these
         problem = error.problem if isinstance(error, InputError) else " ".join(str(error).split())[:300]
         raise InputError(
@@ -134,8 +168,8 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
     return [VolumePrompt(key_slices=(KeySlice(request.slice_index, prompt),)) for prompt in key_prompts]
 
 
-def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, list[str], str]:
-    """``(label map, object names, summary line)`` of :func:`samia.segment` on the volume."""
+def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, str]:
+    """``(label map, summary line)`` of :func:`samia.segment` on the volume."""
     from samia.cli.progress import slice_progress
     from samia.segmentation import segment
     from samia.transforms import explain_preset
@@ -161,7 +195,7 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
     )
     preset = explain_preset(answer.preset, volume)
     report = f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {preset}"
-    return answer.label_map(), [f"object {n}" for n in range(1, len(prompts) + 1)], report
+    return answer.label_map(), report
 
 
 def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:

@@ -1,8 +1,9 @@
 """DICOM Segmentation objects (DICOM-SEG) of a label map on a DICOM series, through highdicom.
 
 The SEG references every source slice (by SOP Instance UID), shares the series' Frame of Reference,
-and holds one segment per object (``1..N``), so that a PACS or viewer (3D Slicer, OHIF) shows it on
-the series it came from. Frames are written in the order the series is read (sorted along the slice
+and holds one segment per object (``1..N``), named and coded (SNOMED CT category and type,
+:mod:`samia.io.segment_codes`), so that a PACS or viewer (3D Slicer, OHIF) shows it on the series it
+came from. Frames are written in the order the series is read (sorted along the slice
 normal, :func:`samia.io.dicom_series.series_slices`), so frame ``k`` of segment ``n`` is slice ``k``
 of label ``n``; each frame names its source slice, which is how a reader should match them.
 
@@ -30,6 +31,7 @@ from pydicom.sr.codedict import codes
 from samia.errors import InputError, warn_input
 from samia.files import atomic_write
 from samia.io.dicom_series import series_slices
+from samia.io.segment_codes import DEFAULT_SEGMENT_CODE, SegmentCode
 from samia.version import __version__
 
 TYPE2_COPIED = (
@@ -46,7 +48,13 @@ TYPE2_COPIED = (
 """Type 2 attributes (present, possibly empty) a SEG copies from its source images."""
 
 
-def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source: Path) -> Path:
+def write_dicom_seg(
+    path: Path,
+    labels: np.ndarray,
+    names: Sequence[str],
+    source: Path,
+    segment_codes: Sequence[SegmentCode] | None = None,
+) -> Path:
     """Write ``labels`` as a DICOM-SEG of the series in folder ``source``.
 
     Args:
@@ -55,10 +63,16 @@ def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source
             the objects.
         names: the name of each object (segment label), ``N`` of them.
         source: the DICOM series folder the labels were computed on.
+        segment_codes: the SNOMED CT category and type of each object, ``N`` of them (default: each
+            :data:`~samia.io.segment_codes.DEFAULT_SEGMENT_CODE`).
 
     Raises:
         InputError: ``source`` is not one series, or its slices do not match ``labels``' shape.
+        ValueError: ``segment_codes`` or ``names`` is not one per object.
     """
+    coded = list(segment_codes) if segment_codes is not None else [DEFAULT_SEGMENT_CODE] * len(names)
+    if len(coded) != len(names):
+        raise ValueError(f"{len(names)} segment names but {len(coded)} segment codes")
     datasets = [item.header for item in series_slices(source)]  # headers suffice: highdicom reads no source pixel
     rows, columns = int(datasets[0].Rows), int(datasets[0].Columns)
     if labels.shape != (len(datasets), rows, columns):
@@ -73,12 +87,12 @@ def write_dicom_seg(path: Path, labels: np.ndarray, names: Sequence[str], source
         hd.seg.SegmentDescription(
             segment_number=number,
             segment_label=name[:64],
-            segmented_property_category=codes.cid7150.Tissue,
-            segmented_property_type=codes.cid7166.Tissue,
+            segmented_property_category=code.category,
+            segmented_property_type=code.type,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
             algorithm_identification=algorithm,
         )
-        for number, name in enumerate(names, start=1)
+        for number, (name, code) in enumerate(zip(names, coded, strict=True), start=1)
     ]
     seg = hd.seg.Segmentation(
         source_images=datasets,

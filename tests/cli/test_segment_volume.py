@@ -133,6 +133,66 @@ def test_a_dicom_series_gives_a_dicom_seg_that_reads_back_onto_the_same_voxels(c
     assert np.array_equal(np.asarray(labels), expected)
 
 
+def _segment_identities(seg: Path) -> list[tuple[str, str, str, str]]:
+    """``(label, category scheme:code, type scheme:code, type meaning)`` of each segment, read with pydicom."""
+    identities = []
+    for item in pydicom.dcmread(seg).SegmentSequence:
+        category, kind = item.SegmentedPropertyCategoryCodeSequence[0], item.SegmentedPropertyTypeCodeSequence[0]
+        identities.append(
+            (
+                item.SegmentLabel,
+                f"{category.CodingSchemeDesignator}:{category.CodeValue}",
+                f"{kind.CodingSchemeDesignator}:{kind.CodeValue}",
+                kind.CodeMeaning,
+            )
+        )
+    return identities
+
+
+def test_dicom_seg_segments_carry_the_given_names_and_snomed_codes(cli, tmp_path) -> None:
+    """Named and coded segments (SNOMED CT 10200004 Liver, an anatomical structure 91723000; 108369006
+    Neoplasm, a morphologically abnormal structure 49755003: PS3.16 CID 7151/7150); uncoded ones are
+    "object n", Tissue 85756007 / Tissue 85756007."""
+    masks = [ellipsoid_mask(SHAPE, (5.5, 12, 12), (4, 6, 7)), ellipsoid_mask(SHAPE, (6, 24, 28), (4, 6, 6))]
+    write_ct_series(tmp_path / "series", np.where(masks[0] | masks[1], 60, -700))
+    boxes = ["--box3d", 5, 6, 2, 19, 18, 9, "--box3d", 22, 18, 2, 34, 30, 10]
+    named, plain = tmp_path / "named.dcm", tmp_path / "plain.dcm"
+    code, _, stderr = cli(
+        "segment", tmp_path / "series", "--model", "tiny_sam", *boxes, "--out", named,
+        "--segment-label", "liver", "--segment-label", "lesion 1", "--segment-code", "liver", "--segment-code", "108369006",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert _segment_identities(named) == [
+        ("liver", "SCT:91723000", "SCT:10200004", "Liver"),
+        ("lesion 1", "SCT:49755003", "SCT:108369006", "Neoplasm"),
+    ]
+    assert cli("segment", tmp_path / "series", "--model", "tiny_sam", *boxes, "--out", plain)[0] == 0
+    assert _segment_identities(plain) == [
+        ("object 1", "SCT:85756007", "SCT:85756007", "Tissue"),
+        ("object 2", "SCT:85756007", "SCT:85756007", "Tissue"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "out", "message"),
+    [
+        (["--segment-code", "Livr"], "s.dcm", "--segment-code Livr: not a segmentation property type of DICOM CID 7151 (did you mean Liver?"),
+        (["--segment-code", "Tissue/Liver"], "s.dcm", "Liver is a type of AnatomicalStructure, not Tissue"),
+        (["--segment-label", "liver"], "s.nii.gz", "--segment-label and --segment-code name and code DICOM-SEG segments"),
+        (["--segment-label", "a", "--segment-label", "b"], "s.dcm", "2 --segment-label given for 1 object: give one per object"),
+    ],
+)  # fmt: skip
+def test_segment_names_and_codes_are_checked_before_the_model_runs(cli, tmp_path, options, out, message) -> None:
+    write_ct_series(tmp_path / "series", np.full(SHAPE, -700))
+    code, _, stderr = cli(
+        "segment", tmp_path / "series", "--model", "sam_vit_h", "--box3d", 1, 1, 0, 5, 5, 2, "--out", tmp_path / out,
+        *options,
+    )  # fmt: skip
+    assert code == 2 and message in stderr, stderr
+    assert "checkpoint" not in stderr  # refused before the model (which needs a checkpoint) is built
+    assert list(tmp_path.iterdir()) == [tmp_path / "series"]
+
+
 def test_a_dicom_seg_needs_a_series(cli, tmp_path) -> None:
     image = _phantom_nifti(tmp_path / "ct.nii.gz")
     code, _, stderr = cli(
