@@ -99,3 +99,13 @@ def test_min_area_has_one_default_whatever_the_run(tmp_path) -> None:
     training = FinetuneConfig(data, out, ModelSettings("tiny_sam"))
     study = StudyConfig(data, out, ModelSettings("tiny_sam"), ["decoder"], [1])
     assert evaluation.reading.min_area == training.reading.min_area == study.reading.min_area == 50
+
+
+def test_every_command_that_runs_a_model_defaults_to_the_settings_model() -> None:
+    from samia.cli.annotate import annotate_command
+    from samia.cli.segment import segment_command
+
+    commands = [segment_command, evaluate_command, finetune_command, finetune_study_command, annotate_command]
+    defaults = {command.__name__: inspect.signature(command).parameters["model"].default for command in commands}
+    assert set(defaults.values()) == {ModelSettings().name}, defaults
+    assert ModelSettings().name == "litemedsam"  # the model whose weights ship with the dependencies

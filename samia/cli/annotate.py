@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from samia.cli.choices import BACKEND_HELP, PRECISION_HELP
+from samia.cli.options import Checkpoint, ModelName
+from samia.models.catalogue import DEFAULT_MODEL
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,10 +35,8 @@ def annotate_command(
         Path,
         typer.Option(help="Annotation folder: one folder per case (labels, state), log.jsonl.", metavar="DIR"),
     ],
-    model: Annotated[str, typer.Option(help="Model that answers clicks and boxes.", metavar="NAME")] = "litemedsam",
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
-    ] = None,
+    model: ModelName = DEFAULT_MODEL,
+    checkpoint: Checkpoint = None,
     backend: Annotated[
         str, typer.Option(help=BACKEND_HELP + " Default: onnxruntime when installed, else torch.", metavar="NAME")
     ] = "auto",

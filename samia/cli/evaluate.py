@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from samia.cli.choices import BACKEND_HELP, PRECISION_HELP, STRATEGY_HELP
-from samia.cli.options import Axis, ConnectedComponents, Instances, Layout, Modality, Preset
+from samia.cli.options import Axis, Checkpoint, ConnectedComponents, Instances, Layout, Modality, ModelName, Preset
+from samia.models.catalogue import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from samia.evaluation.config import EvaluationConfig
@@ -21,7 +22,6 @@ def evaluate_command(
     data: Annotated[
         Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
     ],
-    model: Annotated[str, typer.Option(help="Model name (see `samia models`).", metavar="NAME")],
     out: Annotated[
         str,
         typer.Option(
@@ -30,9 +30,8 @@ def evaluate_command(
         ),
     ],
     strategy: Annotated[list[str] | None, typer.Option(help=STRATEGY_HELP, metavar="NAME")] = None,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
-    ] = None,
+    model: ModelName = DEFAULT_MODEL,
+    checkpoint: Checkpoint = None,
     layout: Layout = "auto",
     modality: Modality = None,
     selection: Annotated[

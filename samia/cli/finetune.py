@@ -11,6 +11,7 @@ from samia.cli.options import (
     AdapterRatio,
     Axis,
     BoxJitter,
+    Checkpoint,
     ConnectedComponents,
     Instances,
     Layout,
@@ -18,17 +19,18 @@ from samia.cli.options import (
     Lr,
     MinArea,
     Modality,
+    ModelName,
     ObjectsPerImage,
     Preset,
     PromptKinds,
 )
+from samia.models.catalogue import DEFAULT_MODEL
 
 
 def finetune_command(
     data: Annotated[
         Path, typer.Option(help="Training dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
     ],
-    model: Annotated[str, typer.Option(help="Base model name (see `samia models`).", metavar="NAME")],
     out: Annotated[
         Path,
         typer.Option(
@@ -41,9 +43,8 @@ def finetune_command(
         Path | None,
         typer.Option(help="Validation dataset folder (default: hold out --val-fraction of the cases).", metavar="DIR"),
     ] = None,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Base weights file (required for SAM/MedSAM).", metavar="FILE")
-    ] = None,
+    model: ModelName = DEFAULT_MODEL,
+    checkpoint: Checkpoint = None,
     val_fraction: Annotated[
         float, typer.Option(help="Fraction of the cases held out for validation, split by case.", metavar="NUMBER")
     ] = 0.2,

@@ -11,6 +11,7 @@ from samia.cli.options import (
     AdapterRatio,
     Axis,
     BoxJitter,
+    Checkpoint,
     ConnectedComponents,
     Instances,
     Layout,
@@ -18,17 +19,18 @@ from samia.cli.options import (
     Lr,
     MinArea,
     Modality,
+    ModelName,
     ObjectsPerImage,
     Preset,
     PromptKinds,
 )
+from samia.models.catalogue import DEFAULT_MODEL
 
 
 def finetune_study_command(
     data: Annotated[
         Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
     ],
-    model: Annotated[str, typer.Option(help="Base model name (see `samia models`).", metavar="NAME")],
     out: Annotated[
         Path,
         typer.Option(
@@ -57,9 +59,8 @@ def finetune_study_command(
     val_cases: Annotated[
         int, typer.Option(help="Cases held out for validation (early stopping) of every run.", metavar="N")
     ] = 2,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Base weights file (required for SAM/MedSAM).", metavar="FILE")
-    ] = None,
+    model: ModelName = DEFAULT_MODEL,
+    checkpoint: Checkpoint = None,
     steps: Annotated[
         int | None,
         typer.Option(

@@ -6,12 +6,18 @@ options: ``samia finetune`` and ``samia finetune-study``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from samia.cli.choices import MODALITY_HELP, PRESET_HELP
 
+ModelName = Annotated[str, typer.Option("--model", help="Model name (see `samia models`).", metavar="NAME")]
+"""``--model`` of every command that runs a model; its default is :data:`samia.models.catalogue.DEFAULT_MODEL`."""
+Checkpoint = Annotated[
+    Path | None, typer.Option(help="Weights file, for models that need one (see `samia models`).", metavar="FILE")
+]
 Layout = Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")]
 Modality = Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")]
 Axis = Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")]

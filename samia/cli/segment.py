@@ -10,6 +10,8 @@ import typer
 
 from samia.cli.choices import BACKEND_HELP, MODALITY_HELP, PRECISION_HELP, PRESET_HELP
 from samia.cli.command import SamiaCommand
+from samia.cli.options import Checkpoint, ModelName
+from samia.models.catalogue import DEFAULT_MODEL
 from samia.types import Image2D, Prompt, Volume
 
 if TYPE_CHECKING:
@@ -92,7 +94,6 @@ def segment_command(
             show_default=False,
         ),
     ],
-    model: Annotated[str, typer.Option(help="Model name (see `samia models`).", metavar="NAME")],
     out: Annotated[
         Path,
         typer.Option(
@@ -120,9 +121,8 @@ def segment_command(
             metavar="FILE",
         ),
     ] = None,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Weights file (required for SAM/MedSAM).", metavar="FILE")
-    ] = None,
+    model: ModelName = DEFAULT_MODEL,
+    checkpoint: Checkpoint = None,
     slice_index: Annotated[
         int | None, typer.Option("--slice", help="Slice of a volume along --axis.", metavar="N")
     ] = None,

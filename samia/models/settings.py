@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from samia.errors import ConfigurationError
+from samia.models.catalogue import DEFAULT_MODEL
 from samia.models.exported import check_backend
 from samia.settings_groups import SettingsGroup
 from samia.transforms.geometry import INPUT_PIPELINES
@@ -30,7 +31,7 @@ class ModelSettings(SettingsGroup):
 
     FLAT_NAMES: ClassVar = {"name": "model"}
 
-    name: str = "litemedsam"
+    name: str = DEFAULT_MODEL
     checkpoint: str | None = None
     device: str = "cpu"
     backend: str = "torch"

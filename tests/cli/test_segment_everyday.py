@@ -180,3 +180,19 @@ def test_segment_help_names_every_input_and_output_kind(cli):
     assert code == 0
     for kind in ("DICOM file", "DICOM series", ".npz", ".nii.gz", ".dcm (DICOM-SEG", "--box3d", "--propagate"):
         assert kind in flat, kind
+
+
+def test_the_command_list_gives_each_first_sentence_whole(cli):
+    import typer.main
+    from typer.core import TyperGroup
+
+    from samia.cli.main import app
+
+    code, stdout, _ = cli("--help")
+    listed = " ".join(stdout.split("Commands:")[1].split())
+    assert code == 0 and "..." not in listed
+    group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
+    for name, command in group.commands.items():
+        first = " ".join((command.help or "").split("\n\n")[0].split()).split(". ")[0].rstrip(".")
+        assert f"{name} {first}." in listed, name
