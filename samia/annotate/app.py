@@ -64,6 +64,7 @@ class EditBody(_Body):
     coords: list[float] = Field(min_length=2, max_length=MAX_COORDS)
     positive: bool = True
     radius: float = Field(default=0.0, ge=0.0, le=1000.0)
+    name: str | None = Field(default=None, max_length=200)  # of the object this edit starts, if none is started
 
 
 class ObjectBody(_Body):
@@ -221,7 +222,7 @@ def _add_case_routes(app: FastAPI, server: AnnotationServer) -> None:
     @app.post("/api/cases/{case_id}/edit")
     def edit(case_id: str, body: EditBody, request: Request) -> dict[str, Any]:
         change = Edit(body.kind, tuple(body.coords), body.positive, body.radius)
-        return server.edit(case_id, _client(request), change)
+        return server.edit(case_id, _client(request), change, body.name)
 
     @app.post("/api/cases/{case_id}/undo")
     def undo(case_id: str, request: Request) -> dict[str, Any]:

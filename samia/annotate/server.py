@@ -295,11 +295,13 @@ class AnnotationServer:
 
     # -- interactions (each runs under the case's lock via act) -------------------------------
 
-    def edit(self, case_id: str, client: str, edit: Edit) -> dict[str, Any]:
+    def edit(self, case_id: str, client: str, edit: Edit, name: str | None = None) -> dict[str, Any]:
+        """Apply ``edit`` (starting an object named ``name`` when none is started) and return the state."""
+
         def run(session: AnnotationSession) -> None:
             if self.prefetcher is not None:
                 self.prefetcher.settle(_plane_job(case_id, session.slice_index, session))
-            session.edit(edit)
+            session.edit(edit, name)
 
         return self.act(case_id, client, run)
 

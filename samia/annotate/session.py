@@ -294,14 +294,16 @@ class AnnotationSession:
         self._log("new_object", details={"name": self.names[label]})
         return label
 
-    def edit(self, edit: Edit) -> Draft:
+    def edit(self, edit: Edit, name: str | None = None) -> Draft:
         """Apply a click, box or stroke to the current object (redo history after it is dropped).
+        With no object started (a case just opened), the edit starts one first, named ``name`` (or
+        ``object N``), so the first click on a new case is answered like any other.
 
         Raises:
-            ValueError: no object started; a click or box in manual mode; a point off the plane.
+            ValueError: a click or box in manual mode; a point off the plane.
         """
         if self.label == 0:
-            raise ValueError("start an object first (new_object)")
+            self.new_object(name)
         started = time.perf_counter()
         self._set_plane(edit)
         draft = apply_edit(self.draft, edit, self.predictor)

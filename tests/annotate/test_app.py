@@ -154,9 +154,12 @@ def test_bodies_are_capped_and_bad_requests_get_a_4xx_with_a_message(served) -> 
     edit = f"/api/cases/{case}/edit"
     huge = client.post(edit, content=b"{" + b" " * (MAX_BODY_BYTES + 1) + b"}", headers=_headers())
     assert huge.status_code == 413
-    no_object = client.post(edit, json={"kind": "point", "coords": [3, 3]}, headers=_headers())
-    assert no_object.status_code == 400 and "start an object" in no_object.json()["detail"]
-    client.post(f"/api/cases/{case}/object", json={}, headers=_headers())
+    first = client.post(edit, json={"kind": "point", "coords": [3, 3], "name": "lesion"}, headers=_headers())
+    assert first.status_code == 200, first.text  # the first edit of an opened case starts object 1
+    assert first.json()["label"] == 1 and first.json()["draft"]["edits"] == 1
+    assert first.json()["objects"][0]["name"] == "lesion"
+    too_long = client.post(edit, json={"kind": "point", "coords": [3, 3], "name": "x" * 201}, headers=_headers())
+    assert too_long.status_code == 422
     json_headers = {**_headers(), "Content-Type": "application/json"}
     cases = [
         (client.post(edit, content=b"{not json", headers=json_headers), 422, "JSON"),

@@ -61,11 +61,12 @@ def test_the_page_annotates_saves_resumes_and_reports_errors(tmp_path) -> None:
                 expect(page.locator("#status")).to_have_text("opened case_a")
                 expect(page.locator("#cases li")).to_have_count(4)
 
+                # the first case opens ready: a typed name and a click start object 1, no "New" needed
+                expect(page.locator("#draftinfo")).to_contain_text("click or draw to start an object")
                 page.fill("#objectname", "lesion")
-                page.press("#objectname", "Enter")
-                expect(page.locator("#draftinfo")).to_contain_text("object 1: 0 edit(s)")
                 page.mouse.click(*_canvas_point(page, 30, 20))
-                expect(page.locator("#draftinfo")).to_contain_text("1 edit(s)")
+                expect(page.locator("#draftinfo")).to_contain_text("object 1: 1 edit(s)")
+                expect(page.locator("#objects li").first).to_contain_text("lesion")
                 clicked = _page_mask(page)
                 shown = int(re.search(r"(\d+) px", page.locator("#draftinfo").inner_text()).group(1))
                 assert clicked.any() and clicked.sum() == shown  # the mask the server made is drawn

@@ -138,7 +138,7 @@ async function show(state, newPlane) {
   document.getElementById("redo").disabled = !state.can_redo;
   document.getElementById("propagate").disabled = !state.volume || state.mode === "manual";
   const iou = state.draft.predicted_iou === null ? "" : ", predicted IoU " + state.draft.predicted_iou.toFixed(3);
-  ui.draftinfo.textContent = state.label ? "object " + state.label + ": " + state.draft.edits + " edit(s), " + state.draft.pixels + " px" + iou : "start an object (N)";
+  ui.draftinfo.textContent = state.label ? "object " + state.label + ": " + state.draft.edits + " edit(s), " + state.draft.pixels + " px" + iou : "click or draw to start an object (or name it first)";
 }
 
 function draw() {
@@ -194,21 +194,22 @@ function pixel(event) {
   return [Math.min(Math.max(x, 0), width - 1), Math.min(Math.max(y, 0), height - 1)];
 }
 
-function needObject() {
-  if (view.state && !view.state.label) {
-    say("start an object first: type a name and press New (N)", true);
-    return true;
+// The first edit of a case (no object started) starts one, named from the box if a name is typed.
+function edit(body) {
+  if (!view.state.label) {
+    body.name = ui.objectname.value.trim() || null;
+    ui.objectname.value = "";
   }
-  return false;
+  run("POST", "edit", body);
 }
 
 canvas.addEventListener("contextmenu", (event) => event.preventDefault());
 canvas.addEventListener("mousedown", (event) => {
-  if (!view.state || needObject()) return;
+  if (!view.state) return;
   canvas.focus();
   const at = pixel(event);
   if (view.tool === "point") {
-    run("POST", "edit", { kind: "point", coords: at, positive: !(event.button === 2 || event.shiftKey) });
+    edit({ kind: "point", coords: at, positive: !(event.button === 2 || event.shiftKey) });
   } else if (view.tool === "polygon") {
     view.polygon.push(at);
     draw();
@@ -230,15 +231,15 @@ window.addEventListener("mouseup", (event) => {
   if (view.tool === "box") {
     const [x0, y0] = points[0];
     const [x1, y1] = points[points.length - 1];
-    run("POST", "edit", { kind: "box", coords: [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)] });
+    edit({ kind: "box", coords: [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)] });
   } else {
-    run("POST", "edit", { kind: view.tool, coords: points.flat(), radius: Number(ui.radius.value) || 4 });
+    edit({ kind: view.tool, coords: points.flat(), radius: Number(ui.radius.value) || 4 });
   }
   draw();
 });
 
 function closePolygon() {
-  if (view.polygon.length >= 3) run("POST", "edit", { kind: "polygon", coords: view.polygon.flat() });
+  if (view.polygon.length >= 3) edit({ kind: "polygon", coords: view.polygon.flat() });
   else say("a polygon needs three vertices", true);
   view.polygon = [];
   draw();
