@@ -1,9 +1,9 @@
 """Pictures of single results: the image as the model saw it, the ground truth, the prediction, the prompt.
 
 :func:`extreme_cases` picks the best and worst rows of every model and strategy;
-:func:`load_case_view` re-reads what one row was computed from (source image and label, the saved
-mask of ``--save-masks``, the prompt JSON); :func:`overlay_figure` draws it, cropped around the
-object: ground truth as a yellow outline, prediction filled cyan, positive points green, negative
+:func:`load_case_view` re-reads what one row was computed from (source image and label, the row's
+own mask: ``mask_rle``, else the file of ``--save-masks``; the prompt JSON); :func:`overlay_figure`
+draws it, cropped around the object: ground truth as a yellow outline, prediction filled cyan, positive points green, negative
 points red, the box dashed orange. :func:`segmentation_figure` draws the objects of one
 ``samia segment`` call on the whole image, without a ground truth.
 """
@@ -26,6 +26,7 @@ from samia.data import extract_objects
 from samia.errors import InputError, InvalidImageError
 from samia.evaluation.config import read_config
 from samia.io import read_image, read_image_slice, read_label
+from samia.io.mask_runs import decode_mask
 from samia.transforms import get_preset, to_rgb_uint8
 from samia.types import Image2D, Prompt
 
@@ -45,7 +46,7 @@ class CaseView:
     Attributes:
         rgb: ``(H, W, 3)`` uint8, the image as the model saw it (the row's intensity preset).
         ground_truth: ``(H, W)`` bool, the object.
-        prediction: ``(H, W)`` bool, the scored mask; None when the run did not save masks.
+        prediction: ``(H, W)`` bool, the scored mask; None for a row of a samia that kept no masks.
         prompt: the prompt, pixel coordinates of the image.
     """
 
@@ -114,8 +115,14 @@ def load_case_view(row: pd.Series) -> CaseView:
             )
         ground_truth = found[0]
     prediction = None
-    if isinstance(row.get("mask_path"), str) and row["mask_path"]:
+    if isinstance(row.get("mask_rle"), str) and row["mask_rle"]:
+        prediction = decode_mask(row["mask_rle"])
+    elif isinstance(row.get("mask_path"), str) and row["mask_path"]:
         prediction = read_label(Path(row["results_dir"]) / row["mask_path"]).array > 0
+    if prediction is not None and prediction.shape != ground_truth.shape:
+        raise InputError(
+            row["image_path"], f"is {ground_truth.shape}, its row's mask {prediction.shape} (changed since the run?)"
+        )
     rgb = to_rgb_uint8(image, get_preset(row["preset"]))
     return CaseView(rgb, ground_truth, prediction, Prompt.from_record(json.loads(row["prompt"])))
 
@@ -234,5 +241,5 @@ def case_title(row: pd.Series, has_prediction: bool) -> str:
     where = f"{row['case']}" + (f" slice {int(row['slice'])}" if int(row["slice"]) >= 0 else "")
     what = f"{row['model_id']} · {row['strategy']} · {row['selection']} · Dice {row['dice']:.3f}"
     return f"{row['object']} — {where}\n{what}" + (
-        "" if has_prediction else "\n(prediction not saved: run with --save-masks)"
+        "" if has_prediction else "\n(prediction not kept by this run's samia)"
     )

@@ -462,8 +462,9 @@ class _ReportBuilder:
             section.notes.append(f"{len(failures)} overlay(s) not drawn, e.g. {failures[0]}.")
         if missing_masks:
             section.notes.append(
-                f"{missing_masks} overlay(s) show the ground truth and prompt only: their runs did not save "
-                "masks (samia evaluate --save-masks)."
+                f"{missing_masks} overlay(s) show the ground truth and prompt only: their results were written by "
+                "an earlier samia, which kept no masks in results.parquet (column mask_rle) and saved no files "
+                "without --save-masks; evaluate again into a new --out folder to draw the predictions."
             )
         return section
 

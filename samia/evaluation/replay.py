@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from samia.errors import InputError, MissingFileError
-from samia.evaluation.schema import missing_columns
+from samia.evaluation.schema import LATER_COLUMNS, missing_columns
 from samia.prompts.clicks import Click
 from samia.types import Prompt
 
@@ -31,7 +31,7 @@ ObjectKey = tuple[str, int, int, int]
 def prompts_file_bytes(results: pd.DataFrame) -> bytes:
     """The ``prompts.jsonl`` of ``results`` rows (:data:`~samia.evaluation.schema.RESULT_SCHEMA`): one
     line per prompt (static prompts once per variant, each click trajectory once at its last click)."""
-    missing = missing_columns(results.columns)
+    missing = [name for name in missing_columns(results.columns) if name not in LATER_COLUMNS]
     if missing:
         raise ValueError(f"results do not follow the result schema: missing {missing}")
     lines = []

@@ -174,15 +174,22 @@ def volume_level_columns(
 
 
 def result_row(
-    unit: Columns, obj: Columns, prompt: Columns, mask: Columns, level: Columns, mask_path: str | None
+    unit: Columns,
+    obj: Columns,
+    prompt: Columns,
+    mask: Columns,
+    level: Columns,
+    mask_path: str | None,
+    mask_rle: str | None = None,
 ) -> Columns:
-    """One result row joined from its column groups.
+    """One result row joined from its column groups, with where its mask was saved (``--save-masks``)
+    and, for a slice row, the mask itself (:func:`samia.io.mask_runs.encode_mask`).
 
     Raises:
         ValueError: the groups do not make exactly the columns of the result schema (a bug in a
             strategy family, never a user's input).
     """
-    row = {**unit, **obj, **prompt, **mask, **level, "mask_path": mask_path}
+    row = {**unit, **obj, **prompt, **mask, **level, "mask_path": mask_path, "mask_rle": mask_rle}
     if set(row) != set(RESULT_COLUMNS):
         missing = sorted(set(RESULT_COLUMNS) - set(row))
         extra = sorted(set(row) - set(RESULT_COLUMNS))

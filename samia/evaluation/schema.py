@@ -66,6 +66,7 @@ RESULT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("gt_area", pa.int64()),  # pixels
     ("pred_area", pa.int64()),  # pixels
     ("mask_path", pa.string()),  # relative to the results folder; null unless --save-masks
+    ("mask_rle", pa.string()),  # slice rows: the scored mask, COCO RLE as JSON (samia.io.mask_runs)
     # volume rows (null / empty for slice rows)
     ("key_slice", pa.int64()),  # the slice the prompt is given on (box3d: z_mid; slice_boxes: the largest)
     ("slices_encoded", pa.int64()),  # encoder calls of the strategy's run on the volume (its batch of objects)
@@ -87,6 +88,10 @@ SLICE_ROW_DEFAULTS: dict[str, Any] = {
 
 RESULT_SCHEMA = pa.schema([pa.field(name, kind) for name, kind in RESULT_FIELDS])
 RESULT_COLUMNS: tuple[str, ...] = tuple(RESULT_SCHEMA.names)
+
+LATER_COLUMNS: tuple[str, ...] = ("mask_rle",)
+"""Columns added since samia 0.1: a journal unit or results file written before lacks them, and
+reads them as null (:func:`conform`)."""
 
 CORE_COLUMNS: tuple[str, ...] = (
     "case",
@@ -126,6 +131,21 @@ def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
             missing, extra = sorted(expected - set(row)), sorted(set(row) - expected)
             raise ValueError(f"result row does not match the schema: missing {missing}, unexpected {extra}")
     return pa.Table.from_pylist(list(rows), schema=RESULT_SCHEMA)
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """``table`` (a journal unit or results file, schema metadata dropped) as :data:`RESULT_SCHEMA`:
+    the :data:`LATER_COLUMNS` an older samia did not write added as nulls.
+
+    Raises:
+        pyarrow.ArrowInvalid: ``table`` lacks another column or holds one of the wrong type.
+    """
+    for name in LATER_COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(
+                RESULT_SCHEMA.field(name), pa.nulls(table.num_rows, RESULT_SCHEMA.field(name).type)
+            )
+    return table.select(list(RESULT_COLUMNS)).cast(RESULT_SCHEMA)
 
 
 def missing_columns(columns: Sequence[str], required: Sequence[str] = RESULT_COLUMNS) -> list[str]:

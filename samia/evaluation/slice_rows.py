@@ -31,6 +31,7 @@ from samia.evaluation.rows import (
 )
 from samia.files import safe_name
 from samia.io import write_mask
+from samia.io.mask_runs import encode_mask
 from samia.metrics.factors import object_factors
 from samia.predictor import Prediction
 from samia.prompts.clicks import Click, simulate_clicks
@@ -112,9 +113,8 @@ class SliceUnit:
             candidate_predicted_iou=[float(v) for v in scores] if dice else [],
         )
         mask_path = self._saved_mask(prompt, obj, selection, mask) if config.save_masks else None
-        return result_row(
-            self.columns, self.object_columns(obj), prompt, chosen, slice_level_columns(self.slice_index), mask_path
-        )
+        level = slice_level_columns(self.slice_index)
+        return result_row(self.columns, self.object_columns(obj), prompt, chosen, level, mask_path, encode_mask(mask))
 
     def _saved_mask(self, prompt: Columns, obj: ObjectMask, selection: str, mask: np.ndarray) -> str:
         """The mask as PNG on the image's grid; its path relative to the results folder."""

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from samia.evaluation.folders import RunFolder, open_folder
-from samia.evaluation.schema import RESULT_SCHEMA, rows_to_table
+from samia.evaluation.schema import RESULT_SCHEMA, conform, rows_to_table
 from samia.files import FolderLock, printable
 
 ERROR_COLUMNS = ("case", "slice", "path", "error", "message")
@@ -187,7 +187,7 @@ class ResultsStore:
         tables, metas = [], []
         for table, meta in self.unit_tables():
             metas.append(meta)
-            tables.append(table.replace_schema_metadata(None).cast(RESULT_SCHEMA))
+            tables.append(conform(table.replace_schema_metadata(None)))
         combined = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
         results = combined.to_pandas().sort_values(sort_by, kind="stable").reset_index(drop=True)
         table = pa.Table.from_pandas(results, schema=RESULT_SCHEMA, preserve_index=False)

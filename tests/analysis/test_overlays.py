@@ -47,6 +47,21 @@ def test_a_volume_row_with_components_comes_back_with_its_masks(phantom_3d, tmp_
         load_case_view(broken)
 
 
+def test_best_and_worst_overlays_draw_the_prediction_without_saved_mask_files(phantom_2d, tmp_path):
+    """The row's own mask (mask_rle) is what it was scored on: area, true positives and Dice agree."""
+    out = tmp_path / "run"
+    config = dict(data=str(phantom_2d), out=str(out), model="tiny_sam", strategies=["box"], selections=["single"])
+    evaluate(EvaluationConfig.from_dict(config))
+    assert not (out / "masks").exists()
+    chosen = extreme_cases(load_results([out]), 1)
+    assert list(chosen["extreme"]) == ["best", "worst"]
+    for _, row in chosen.iterrows():
+        view = load_case_view(row)
+        assert view.prediction is not None and view.prediction.sum() == row["pred_area"]
+        assert int(np.sum(view.ground_truth & view.prediction)) == row["tp"]
+        assert "prediction not kept" not in case_title(row, has_prediction=True)
+
+
 def test_extreme_cases_are_the_best_and_worst_of_each_model_and_strategy(planted_results):
     results = load_results([planted_results])
     oracle = results[results["selection"] == "oracle"]
@@ -59,12 +74,12 @@ def test_extreme_cases_are_the_best_and_worst_of_each_model_and_strategy(planted
     pd.testing.assert_frame_equal(chosen, extreme_cases(oracle, 2))
 
 
-def test_overlay_without_a_saved_mask_and_with_a_missing_file(planted_results):
+def test_overlay_of_an_earlier_samias_row_without_a_mask_and_with_a_missing_file(planted_results):
     row = load_results([planted_results]).iloc[0]
     view = load_case_view(row)
     assert view.prediction is None and view.prompt.box is not None
     title = case_title(row, has_prediction=False)
-    assert "--save-masks" in title and row["object"] in title
+    assert "prediction not kept" in title and row["object"] in title
     assert figure_png(overlay_figure(view, title))[:8] == b"\x89PNG\r\n\x1a\n"
     row["image_path"] = "/nonexistent/image.png"
     with pytest.raises(MissingFileError):

@@ -31,7 +31,9 @@ def test_report_on_planted_results_has_every_part(planted_results, tmp_path):
     assert {"dice_vs_factors_tiny_sam_random", "dice_vs_factors_tiny_sam_f1e2d3c4"} <= figures
     assert sum(name.startswith("case_") for name in figures) == 2 * 4 * 2  # models x strategies x best/worst
     assert outcome.notes == [
-        "16 overlay(s) show the ground truth and prompt only: their runs did not save masks (samia evaluate --save-masks)."
+        "16 overlay(s) show the ground truth and prompt only: their results were written by an earlier samia, "
+        "which kept no masks in results.parquet (column mask_rle) and saved no files without --save-masks; "
+        "evaluate again into a new --out folder to draw the predictions."
     ]
 
     html = outcome.html.read_text()

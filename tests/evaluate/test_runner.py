@@ -1,9 +1,11 @@
+import json
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from pycocotools import mask as coco_mask
 
 from samia.errors import ConfigurationError
 from samia.evaluation import SELECTIONS, EvaluationConfig, evaluate
@@ -48,12 +50,16 @@ def test_rows_columns_masks_and_summary(phantom_2d, tmp_path):
     assert set(results["selection"]) == set(SELECTIONS)
     assert set(results["object"]) == {"blob", "low_contrast", "vessel"}
     assert (results["slice"] == -1).all() and (results["weights_sha256"] == "random").all()
-    # each saved mask is the mask the row was scored on
+    # each saved mask, and the row's own (COCO RLE, read back with pycocotools), is the mask it was scored on
     for row in results.sample(6, random_state=0).itertuples():
         saved = read_label(out / row.mask_path).array > 0
         gt = read_label(row.label_path).array == row.label
         assert saved.sum() == row.pred_area
         assert dice(saved, gt) == pytest.approx(row.dice, nan_ok=True)
+        record = json.loads(row.mask_rle)
+        kept = coco_mask.decode({"size": record["size"], "counts": record["counts"].encode()}).astype(bool)
+        np.testing.assert_array_equal(kept, saved)
+        assert int(coco_mask.area({"size": record["size"], "counts": record["counts"].encode()})) == row.pred_area
     # the oracle candidate is the best of the multimask candidates by construction
     oracle = results[results["selection"] == "oracle"]
     assert np.allclose(oracle["dice"], [max(c) for c in oracle["candidate_dice"]])
