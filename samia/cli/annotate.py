@@ -37,9 +37,7 @@ def annotate_command(
     ],
     model: ModelName = DEFAULT_MODEL,
     checkpoint: Checkpoint = None,
-    backend: Annotated[
-        str, typer.Option(help=BACKEND_HELP + " Default: onnxruntime when installed, else torch.", metavar="NAME")
-    ] = "auto",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "auto",
     precision: Annotated[str, typer.Option(help=PRECISION_HELP, metavar="NAME")] = "fp32",
     manual: Annotated[
         bool, typer.Option("--manual", help="No model: brush, polygon and eraser only (the study's baseline).")
@@ -64,13 +62,10 @@ def annotate_command(
         raise ConfigurationError(f"--port {port} is not a port (0..65535)")
     segmenter = None
     if not manual:
-        from importlib.util import find_spec
-
         from samia.models import build_model
 
-        if backend == "auto":
-            backend = "onnxruntime" if find_spec("onnxruntime") else "torch"
         segmenter = build_model(model, checkpoint, backend=backend, precision=precision)
+        typer.echo(f"model {model} on {segmenter.backend} ({segmenter.precision})")
     server = AnnotationServer(data, out, segmenter, model_name=None if manual else model)
     if not _is_loopback(host):
         typer.secho(

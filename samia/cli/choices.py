@@ -23,7 +23,10 @@ STRATEGY_NAMES = (
 VOLUME_STRATEGY_NAMES = ("box3d", "keyslice_box", "keyslice_point", "slice_boxes", "box3d_clicks")
 """= ``samia.volume.VOLUME_STRATEGIES``."""
 
-BACKEND_HELP = "What runs the model: torch, onnxruntime or openvino (exported once, cached; CPU)."
+BACKEND_HELP = (
+    "What runs the model: auto (the fastest installed: onnxruntime, else openvino, else torch), torch, "
+    "onnxruntime or openvino (exported once, cached; CPU)."
+)
 PRECISION_HELP = "fp32; bf16 with openvino on a CPU with bf16 instructions."
 PRESET_HELP = "Intensity preset: " + ", ".join(PRESET_NAMES) + " (default: the modality's)."
 MODALITY_HELP = "Override the modality: " + ", ".join(MODALITY_NAMES) + " (default: the file's / dataset.json's)."

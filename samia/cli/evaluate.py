@@ -85,7 +85,7 @@ def evaluate_command(
         bool, typer.Option("--cvpr24-nsd", help="CVPR 2024 challenge rule: NSD = 0 where Dice <= 0.2.", metavar="")
     ] = False,
     device: Annotated[str, typer.Option(help="torch device.", metavar="NAME")] = "cpu",
-    backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "torch",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "auto",
     precision: Annotated[str, typer.Option(help=PRECISION_HELP, metavar="NAME")] = "fp32",
     embedding_cache: Annotated[
         Path | None, typer.Option(help="Folder for an on-disk embedding cache.", metavar="DIR")
@@ -242,7 +242,11 @@ def _print_outcome(outcome: EvaluationOutcome, out: str) -> None:
     from samia.evaluation.summary import format_headline
 
     folder = open_folder(out)
-    typer.echo(f"samia evaluate: {len(outcome.results)} rows in {folder.where('results.parquet')}")
+    model = outcome.model
+    typer.echo(
+        f"samia evaluate: {len(outcome.results)} rows in {folder.where('results.parquet')} "
+        f"({model.name} on {model.backend}, {model.precision})"
+    )
     typer.echo(format_headline(outcome.results))
     if not outcome.instances.empty:
         for row in outcome.instances.itertuples():

@@ -149,7 +149,7 @@ def segment_command(
         Path | None, typer.Option(help="Also write a PNG of the image with the masks and prompts.", metavar="FILE.png")
     ] = None,
     device: Annotated[str, typer.Option(help="torch device.", metavar="DEVICE")] = "cpu",
-    backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "torch",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP, metavar="NAME")] = "auto",
     precision: Annotated[str, typer.Option(help=PRECISION_HELP, metavar="NAME")] = "fp32",
     decode_batch: Annotated[
         int, typer.Option(help="Prompts decoded at a time (bounds memory: SAM ViT-H at 1024 px).", metavar="N")
@@ -283,10 +283,11 @@ def _segment_one_plane(
         loaded, on_slice = read_image_slice(image, slice_index, reading.axis, reading.modality), None
     else:
         loaded, on_slice = read_image(image, reading.modality), slice_index
+    predictor = as_predictor(model, decode_batch)
     result = segment(
         loaded,
         object_prompts,
-        as_predictor(model, decode_batch),
+        predictor,
         reading=reading,
         slice_index=on_slice,
         multimask=multimask,
@@ -296,7 +297,7 @@ def _segment_one_plane(
             typer.echo(f"note: box {number} was clipped to the image: {prompt.box.tolist()}", err=True)
     volume = loaded if volume_out and not isinstance(loaded, Image2D) else None  # the slice goes back into its volume
     _write_outputs(out, probabilities, overlay, result, volume, slice_index, reading.axis)
-    _report(out, result)
+    _report(out, result, f"{predictor.model.backend} ({predictor.model.precision})")
 
 
 def _prompts_from_options(
@@ -403,8 +404,9 @@ def _numbered(path: Path, number: int) -> Path:
     return path.with_name(f"{image_stem(path)}_{number}{file_suffix(path)}")
 
 
-def _report(out: Path, result: Segmentation) -> None:
-    """What was written on stdout; empty masks said plainly on stderr (the exit code stays 0)."""
+def _report(out: Path, result: Segmentation, ran_on: str) -> None:
+    """What was written (and what ran the model: ``ran_on``) on stdout; empty masks said plainly on
+    stderr (the exit code stays 0)."""
     from samia.transforms import explain_preset
 
     count = len(result.masks)
@@ -420,7 +422,7 @@ def _report(out: Path, result: Segmentation) -> None:
     ious = ", ".join(f"{iou:.3f}" for iou in result.predicted_iou)
     kind = "mask" if count == 1 else f"label map of {count} objects"
     preset = explain_preset(result.preset, result.grid)
-    typer.echo(f"wrote {out} ({kind}): {sizes} pixels, predicted IoU {ious}, preset {preset}")
+    typer.echo(f"wrote {out} ({kind}): {sizes} pixels, predicted IoU {ious}, preset {preset}; ran on {ran_on}")
 
 
 def _parse_numbers(text: str, count: int, what: str, form: str) -> tuple[float, ...]:

@@ -178,9 +178,10 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
 
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
     propagation = replace(defaults, **request.overrides)
+    predictor = request.predictor()
     with slice_progress(len(prompts)) as progress:
         answer = segment(
-            volume, prompts, request.predictor(), reading=request.reading, propagation=propagation, progress=progress
+            volume, prompts, predictor, reading=request.reading, propagation=propagation, progress=progress
         )
     result = answer.propagation
     assert result is not None  # volume prompts always propagate
@@ -194,7 +195,10 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
         f"{int(obj.mask.sum())} voxels on {sum(s.area > 0 for s in obj.steps)} slices" for obj in result.objects
     )
     preset = explain_preset(answer.preset, volume)
-    report = f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {preset}"
+    report = (
+        f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {preset}; "
+        f"ran on {predictor.model.backend} ({predictor.model.precision})"
+    )
     return answer.label_map(), report
 
 
@@ -222,7 +226,10 @@ def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
     for number, prediction in enumerate(predictions, start=1):
         segs[prediction.masks[0]] = number
     write_segs(request.out, segs)
-    typer.echo(f"wrote {request.out} (segs of {len(boxes)} boxes), preset {intensity.name}")
+    typer.echo(
+        f"wrote {request.out} (segs of {len(boxes)} boxes), preset {intensity.name}; "
+        f"ran on {predictor.model.backend} ({predictor.model.precision})"
+    )
 
 
 def _numbers(text: str) -> list[float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pandas as pd
@@ -26,6 +26,8 @@ from samia.evaluation.schema import ROW_ORDER
 from samia.evaluation.store import ResultsStore, folder_lock
 from samia.evaluation.summary import everything_instances, summarize
 from samia.io.formats import image_stem
+from samia.models.exported import AUTO_BACKEND
+from samia.models.settings import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class EvaluationOutcome:
     skipped_small: int
     units_run: int
     units_skipped: int
+    model: ModelSettings
+    """The model as the run used it: ``auto`` resolved to the backend that ran."""
 
 
 class Workers(Protocol):
@@ -78,6 +82,18 @@ def check_resume(folder: RunFolder, store: ResultsStore, config: EvaluationConfi
                 f"{folder.location} holds results of a different run ({listed}); use another --out folder"
             )
     folder.write_bytes("config.yaml", run_document(config, provenance))
+
+
+def settle_backend(folder: RunFolder, store: ResultsStore, config: EvaluationConfig) -> EvaluationConfig:
+    """``config`` with a concrete backend: ``auto`` becomes the backend recorded by the run this
+    resumes (so a resumed run is measured the same way), else the fastest installed one."""
+    if config.model.backend != AUTO_BACKEND:
+        return config
+    if folder.is_file("config.yaml") and not store.is_empty():
+        previous, _ = parse_run_document(folder.read_bytes("config.yaml"), folder.where("config.yaml"))
+        if previous.model.backend != AUTO_BACKEND:
+            return replace(config, model=replace(config.model, backend=previous.model.backend))
+    return replace(config, model=config.model.resolved())
 
 
 def _case_named(error: SamiaError) -> str:
@@ -126,6 +142,7 @@ def evaluate(
     folder.make()
     with folder_lock(folder):
         store = ResultsStore(folder)
+        config = settle_backend(folder, store, config)
         with (executor or LocalExecutor()).start(config, store, progress) as workers:
             check_resume(folder, store, config, workers.provenance)
             cases = plan_cases(config, store)
@@ -141,10 +158,12 @@ def evaluate(
                 units_run += finished.units_run
                 units_skipped += finished.units_skipped
                 progress.report_case_done(finished.case_id)
-        return _write_outcome(folder, store, units_run, units_skipped)
+        return _write_outcome(folder, store, units_run, units_skipped, config.model)
 
 
-def _write_outcome(folder: RunFolder, store: ResultsStore, units_run: int, units_skipped: int) -> EvaluationOutcome:
+def _write_outcome(
+    folder: RunFolder, store: ResultsStore, units_run: int, units_skipped: int, model: ModelSettings
+) -> EvaluationOutcome:
     """Rebuild the run's files from the journal and return what they hold."""
     results, units = store.consolidate(ROW_ORDER)
     summary = summarize(results)
@@ -155,5 +174,5 @@ def _write_outcome(folder: RunFolder, store: ResultsStore, units_run: int, units
     folder.write_bytes("prompts.jsonl", prompts_file_bytes(results))
     skipped_small = int(units["skipped_small"].sum()) if "skipped_small" in units else 0
     return EvaluationOutcome(
-        results, summary, store.errors(), store.warnings(), instances, skipped_small, units_run, units_skipped
+        results, summary, store.errors(), store.warnings(), instances, skipped_small, units_run, units_skipped, model
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import yaml
 from samia.data.settings import CaseSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
+from samia.models.exported import AUTO_BACKEND
 from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
 from samia.settings_groups import SettingsGroup
@@ -103,7 +104,8 @@ class FinetuneConfig(SettingsGroup):
     Attributes:
         data: training dataset folder (any layout :func:`samia.data.build_manifest` reads).
         out: run folder (``finetune.yaml``, ``last.pt``, ``best.pt``, ``history.csv``, ``curve.png``).
-        model: the base model (its ``backend`` must be ``torch``: exported graphs do not train).
+        model: the base model (its ``backend`` must be ``torch``, which ``auto`` means here: exported
+            graphs do not train).
         method: one of :data:`METHOD_NAMES`.
         reading: how cases become 2D objects, exactly as in ``samia evaluate``.
         training: optimisation, training prompts, method sizes.
@@ -142,6 +144,8 @@ class FinetuneConfig(SettingsGroup):
 
     def __post_init__(self) -> None:
         self.reading = self.reading.resolved(self.data)
+        if self.model.backend == AUTO_BACKEND:  # training and its validation run on torch
+            self.model = replace(self.model, backend="torch")
         if self.train_decoder is None:
             self.train_decoder = self.method in DECODER_TRAINS_BY_DEFAULT
         problems = []

@@ -20,6 +20,8 @@ Graphs (inputs -> outputs):
     -> ``low_res_logits`` ``(B, 4, L, L)`` and ``iou_predictions`` ``(B, 4)``, ``B`` and ``N``
     dynamic (:func:`decoder_inputs` lays prompts out as ``PromptEncoder`` orders them).
 
+``auto`` (the default of every command) runs the fastest installed one (:func:`fastest_backend`).
+
 | backend | precisions |
 |---|---|
 | ``torch`` | ``fp32`` |
@@ -65,6 +67,14 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 }
 """Backend -> the precisions it runs."""
 
+AUTO_BACKEND = "auto"
+"""The backend setting that means :func:`fastest_backend` (the default of every command)."""
+
+FASTEST_FIRST = ("onnxruntime", "openvino", "torch")
+"""The fp32 backends, fastest first on the CPUs measured (LiteMedSAM, 2-core AMD EPYC: encoder /
+decoder per prompt ONNX Runtime 0.78 s / 42 ms, OpenVINO 0.72 s / 103 ms, torch 1.91 s / 67 ms;
+``benchmarks/backends.py``). All keep torch's masks (logits within 1e-3, tested)."""
+
 OPSET = 17
 EXPORT_FORMAT = 2
 """Bumped when the graphs' inputs or outputs change, so older cache entries are never read."""
@@ -90,14 +100,32 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def fastest_backend(device: str = "cpu", precision: str = "fp32") -> str:
+    """What ``auto`` runs: the first installed backend of :data:`FASTEST_FIRST` on the CPU (bf16:
+    OpenVINO, the one backend with bf16 kernels; never chosen unasked); torch on another device."""
+    if str(device) != "cpu":
+        return "torch"
+    if precision == "bf16":
+        return "openvino"
+    return next(b for b in FASTEST_FIRST if b not in _PACKAGES or importlib.util.find_spec(_PACKAGES[b]) is not None)
+
+
+def resolve_backend(backend: str, device: str = "cpu", precision: str = "fp32") -> str:
+    """``backend``, or :func:`fastest_backend` for :data:`AUTO_BACKEND`."""
+    return fastest_backend(device, precision) if backend == AUTO_BACKEND else backend
+
+
 def check_backend(backend: str, precision: str) -> None:
-    """Refuse an unknown backend, one that is not installed, or a precision it does not run.
+    """Refuse an unknown backend, one that is not installed, or a precision it does not run
+    (``auto``: the precision of the backend it would choose).
 
     Raises:
         ConfigurationError: one line naming the problem and what would work.
     """
+    if backend == AUTO_BACKEND:
+        backend = fastest_backend("cpu", precision)
     if backend not in BACKENDS:
-        raise ConfigurationError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise ConfigurationError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or {AUTO_BACKEND}")
     if precision not in BACKENDS[backend]:
         raise ConfigurationError(f"the {backend} backend runs {', '.join(BACKENDS[backend])}, not {precision!r}")
     package = _PACKAGES.get(backend)

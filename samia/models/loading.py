@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from samia.errors import ConfigurationError
 from samia.models.bundled import litemedsam_checkpoint
-from samia.models.exported import check_backend, find_exported
+from samia.models.exported import check_backend, find_exported, resolve_backend
 from samia.models.interface import Segmenter
 from samia.transforms.geometry import INPUT_PIPELINES
 
@@ -36,7 +36,8 @@ def build_model(
 ) -> Segmenter:
     """Build registry model ``name`` with its weights, in eval mode, on ``device``.
 
-    ``backend`` (``torch``, ``onnxruntime``, ``openvino``) and ``precision`` choose what runs its
+    ``backend`` (``torch``, ``onnxruntime``, ``openvino``, or ``auto``: the fastest installed,
+    :func:`~samia.models.exported.fastest_backend`) and ``precision`` choose what runs its
     encoder and decoder (``samia.models.exported``; the exported graphs are cached on disk under
     ``cache``, by default ``$SAMIA_CACHE/exports``); the exported backends run on the CPU. The
     torch backend returns a ``PromptableSegmenter`` (an ``nn.Module``), the others an
@@ -57,6 +58,7 @@ def build_model(
     """
     if input_pipeline is not None and input_pipeline not in INPUT_PIPELINES:
         raise ConfigurationError(f"unknown input pipeline {input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}")
+    backend = resolve_backend(backend, str(device), precision)
     check_backend(backend, precision)
     if backend != "torch":
         if str(device) != "cpu":

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from samia.errors import ConfigurationError
 from samia.models.catalogue import DEFAULT_MODEL
-from samia.models.exported import check_backend
+from samia.models.exported import AUTO_BACKEND, check_backend, resolve_backend
 from samia.settings_groups import SettingsGroup
 from samia.transforms.geometry import INPUT_PIPELINES
 
@@ -23,7 +23,8 @@ class ModelSettings(SettingsGroup):
         name: registry name (``samia models`` lists them); its flat option name is ``model``.
         checkpoint: weights file; None = the model's bundled weights.
         device: torch device.
-        backend: ``torch``, ``onnxruntime`` or ``openvino`` (``samia.models.exported``).
+        backend: ``torch``, ``onnxruntime`` or ``openvino`` (``samia.models.exported``), or ``auto``:
+            the fastest installed (:meth:`resolved` says which; a resumed run keeps its recorded one).
         precision: ``fp32``, or ``bf16`` where the backend and the CPU run it.
         input_pipeline: ``sam``, ``litemedsam`` or ``medsam`` (``samia.transforms.geometry``);
             None = the model's reference pipeline.
@@ -34,7 +35,7 @@ class ModelSettings(SettingsGroup):
     name: str = DEFAULT_MODEL
     checkpoint: str | None = None
     device: str = "cpu"
-    backend: str = "torch"
+    backend: str = AUTO_BACKEND
     precision: str = "fp32"
     input_pipeline: str | None = None
 
@@ -45,8 +46,15 @@ class ModelSettings(SettingsGroup):
             )
         check_backend(self.backend, self.precision)
 
+    def resolved(self) -> ModelSettings:
+        """These settings with ``auto`` replaced by the backend it runs here."""
+        return replace(self, backend=resolve_backend(self.backend, self.device, self.precision))
+
     def load(self) -> Segmenter:
         """The model these settings name, built (see :func:`samia.models.build_model`)."""
         from samia.models.loading import build_model
 
-        return build_model(self.name, self.checkpoint, self.device, self.input_pipeline, self.backend, self.precision)
+        chosen = self.resolved()
+        return build_model(
+            chosen.name, chosen.checkpoint, chosen.device, chosen.input_pipeline, chosen.backend, chosen.precision
+        )
