@@ -21,6 +21,15 @@ def report(ratio: float, comparison: str, target: float) -> int:
     return 0 if met else 1
 
 
+def report_each(checks: list[tuple[str, float, str, float]]) -> int:
+    """Print one verdict line per ``(what, ratio, comparison, target)``, named; return 1 if any missed."""
+    missed = 0
+    for what, ratio, comparison, target in checks:
+        print(f"{what}: ", end="")
+        missed |= report(ratio, comparison, target)
+    return missed
+
+
 def child_peak_rss_kib(script: str, *args: object) -> int:
     """Run ``python -c script args...`` in a fresh process; the last line it prints is its peak RSS
     in KiB (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), which is returned."""
