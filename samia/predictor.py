@@ -9,6 +9,7 @@ and an exported one alike and imports no torch itself.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,6 +85,10 @@ class SamiaPredictor:
         self.cache = cache if cache is not None else EmbeddingCache(max_items=1)
         self.max_batch = int(max_batch)
         self.encoder_calls = 0
+        self.encode_seconds = 0.0
+        """Wall seconds spent in the model's encoder so far (cache hits cost none)."""
+        self.decode_seconds = 0.0
+        """Wall seconds spent decoding prompts so far, masks mapped back to the image included."""
         self.reset()
 
     def reset(self) -> None:
@@ -128,7 +133,9 @@ class SamiaPredictor:
         if embedding is not None and tuple(embedding.shape) != self.embedding_shape:
             embedding = None  # a damaged or foreign cache entry is recomputed, never used
         if embedding is None:
+            started = time.perf_counter()
             embedding = self._finite(self.model.embed(self._geometry.resize_image(image_rgb)), "image embedding")
+            self.encode_seconds += time.perf_counter() - started
             self.encoder_calls += 1
             self.cache.put(key, embedding)
         self._embedding = np.asarray(embedding, dtype=np.float32)
@@ -175,6 +182,7 @@ class SamiaPredictor:
 
     def _predict(self, prompts: Sequence[Prompt], fit: bool, outputs: slice) -> list[Prediction]:
         """The ``outputs`` tokens of every prompt (only those are mapped back to the image)."""
+        started = time.perf_counter()
         if fit:
             prompts = [prompt.fitted_to(self.geometry.original_shape) for prompt in prompts]
         groups: dict[tuple[int, bool, bool], list[int]] = defaultdict(list)
@@ -187,6 +195,7 @@ class SamiaPredictor:
                 chunk = indices[start : start + self.max_batch]
                 for index, prediction in zip(chunk, self._decode_group([prompts[i] for i in chunk], outputs)):
                     results[index] = prediction
+        self.decode_seconds += time.perf_counter() - started
         return results  # type: ignore[return-value]
 
     def decode_low_res(self, prompts: Sequence[Prompt]) -> tuple[np.ndarray, np.ndarray]:

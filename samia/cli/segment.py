@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from samia.cli.segment_volume import SegmentNaming
+    from samia.cli.timings import StageClock
     from samia.data.settings import CaseSettings
     from samia.models.settings import ModelSettings
     from samia.segmentation import Segmentation
@@ -186,6 +187,12 @@ def segment_command(
             metavar="NAME",
         ),
     ] = None,
+    timings: Annotated[
+        bool,
+        typer.Option(
+            "--timings", help="Print where the time went (start, read, model, encode, decode, write) on stderr."
+        ),
+    ] = False,
     segment_code: Annotated[
         list[str] | None,
         typer.Option(
@@ -198,10 +205,12 @@ def segment_command(
 ) -> None:
     """Segment objects from boxes and/or clicks and write the mask (one object) or label map (several);
     with --box3d or --propagate (or a challenge .npz), through the whole volume."""
+    from samia.cli.timings import StageClock
     from samia.data.settings import CaseSettings
     from samia.io.formats import NPZ_SUFFIXES, file_suffix
     from samia.models.settings import ModelSettings
 
+    clock = StageClock()
     if decode_batch < 1:
         from samia.errors import ConfigurationError
 
@@ -238,13 +247,15 @@ def segment_command(
             segments,
         )
         key_prompts = _prompts_from_options(image, box, point, negative, prompts) if propagate else []
-        segment_whole_volume(request, key_prompts)
-        return
-    _segment_one_plane(
-        image, out, _prompts_from_options(image, box, point, negative, prompts), slice_index, multimask,
-        ModelSettings(model, None if checkpoint is None else str(checkpoint), device, backend, precision),
-        CaseSettings(modality=modality, axis=axis, preset=preset), probabilities, overlay, decode_batch,
-    )  # fmt: skip
+        segment_whole_volume(request, key_prompts, clock)
+    else:
+        _segment_one_plane(
+            image, out, _prompts_from_options(image, box, point, negative, prompts), slice_index, multimask,
+            ModelSettings(model, None if checkpoint is None else str(checkpoint), device, backend, precision),
+            CaseSettings(modality=modality, axis=axis, preset=preset), probabilities, overlay, decode_batch, clock,
+        )  # fmt: skip
+    if timings:
+        typer.echo(clock.line(), err=True)
 
 
 def _segment_naming(out: Path, labels: list[str], codes: list[str]) -> SegmentNaming:
@@ -264,8 +275,10 @@ def _segment_naming(out: Path, labels: list[str], codes: list[str]) -> SegmentNa
 def _segment_one_plane(
     image: Path, out: Path, object_prompts: list[Prompt], slice_index: int | None, multimask: bool | None,
     model: ModelSettings, reading: CaseSettings, probabilities: Path | None, overlay: Path | None, decode_batch: int,
+    clock: StageClock,
 ) -> None:  # fmt: skip
-    """One image or one slice through :func:`samia.segmentation.segment`, and its files."""
+    """One image or one slice through :func:`samia.segmentation.segment`, and its files, each step
+    timed on ``clock``."""
     from samia.cli.paths import check_output_file
     from samia.errors import ConfigurationError
     from samia.io import read_image, read_image_slice
@@ -279,24 +292,22 @@ def _segment_one_plane(
         raise ConfigurationError(f"--overlay {overlay}: the overlay is a picture; give a .png file")
     volume_out = file_suffix(out) in WRITABLE_VOLUME_SUFFIXES
     loaded: Image2D | Volume
-    if slice_index is not None and not volume_out:  # only that slice is read
-        loaded, on_slice = read_image_slice(image, slice_index, reading.axis, reading.modality), None
-    else:
-        loaded, on_slice = read_image(image, reading.modality), slice_index
-    predictor = as_predictor(model, decode_batch)
-    result = segment(
-        loaded,
-        object_prompts,
-        predictor,
-        reading=reading,
-        slice_index=on_slice,
-        multimask=multimask,
-    )
+    with clock.stage("read"):
+        if slice_index is not None and not volume_out:  # only that slice is read
+            loaded, on_slice = read_image_slice(image, slice_index, reading.axis, reading.modality), None
+        else:
+            loaded, on_slice = read_image(image, reading.modality), slice_index
+    with clock.stage("model"):
+        predictor = as_predictor(model, decode_batch)
+    with clock.stage("prepare"):
+        result = segment(loaded, object_prompts, predictor, reading=reading, slice_index=on_slice, multimask=multimask)
+    clock.split("prepare", {"encode": predictor.encode_seconds, "decode": predictor.decode_seconds})
     for number, prompt in enumerate(result.prompts, start=1):
         if isinstance(prompt, Prompt) and prompt.box is not None and prompt.meta.get("box_clipped"):
             typer.echo(f"note: box {number} was clipped to the image: {prompt.box.tolist()}", err=True)
     volume = loaded if volume_out and not isinstance(loaded, Image2D) else None  # the slice goes back into its volume
-    _write_outputs(out, probabilities, overlay, result, volume, slice_index, reading.axis)
+    with clock.stage("write"):
+        _write_outputs(out, probabilities, overlay, result, volume, slice_index, reading.axis)
     _report(out, result, f"{predictor.model.backend} ({predictor.model.precision})")
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from samia.cli.timings import StageClock
     from samia.data.settings import CaseSettings
     from samia.io.segment_codes import SegmentCode
     from samia.models.settings import ModelSettings
@@ -68,13 +69,14 @@ class VolumeRequest:
         return as_predictor(self.model, self.decode_batch)
 
 
-def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None:
+def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any], clock: StageClock) -> None:
     """Segment every object through the volume and write the label map (``.nii.gz``/``.nrrd``/``.mha``
     on the input's grid, ``.dcm`` DICOM-SEG for a DICOM series, ``.npz`` the challenge's ``segs``).
 
     Args:
         request: the options.
         key_prompts: the 2D prompt of each object on ``--slice`` (``--propagate``), else empty.
+        clock: where each step's time is added (``--timings``).
     """
     from samia.errors import ConfigurationError
     from samia.io import read_image
@@ -87,7 +89,8 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None
         raise ConfigurationError(f"--out {request.out}: a volume's label map is written as {', '.join(writable)}")
     if ending == ".dcm" and not request.image.is_dir():
         raise ConfigurationError(f"--out {request.out}: a DICOM-SEG needs a DICOM series folder as the image")
-    loaded = read_image(request.image, request.reading.modality)
+    with clock.stage("read"):
+        loaded = read_image(request.image, request.reading.modality)
     from_file = file_suffix(request.image) in NPZ_SUFFIXES and not request.box3d and not request.propagate
     if not isinstance(loaded, Volume):
         if from_file:
@@ -98,19 +101,20 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any]) -> None
         )
     prompts = _volume_prompts(request, loaded, key_prompts, from_file)
     names, codes = request.segments.for_objects(len(prompts))
-    labels, report = _run(request, loaded, prompts)
+    labels, report = _run(request, loaded, prompts, clock)
     written = f"{request.out}"
-    if ending == ".dcm":
-        label_map = request.out.with_name(request.out.name[: -len(ending)] + ".nii.gz")
-        _write_label_map(label_map, labels, names, loaded)
-        _write_seg_after(label_map, request.out, labels, names, codes, request.image)
-        written = f"{label_map} and {request.out}"
-    elif ending in NPZ_SUFFIXES:
-        from samia.io.npz import write_segs
+    with clock.stage("write"):
+        if ending == ".dcm":
+            label_map = request.out.with_name(request.out.name[: -len(ending)] + ".nii.gz")
+            _write_label_map(label_map, labels, names, loaded)
+            _write_seg_after(label_map, request.out, labels, names, codes, request.image)
+            written = f"{label_map} and {request.out}"
+        elif ending in NPZ_SUFFIXES:
+            from samia.io.npz import write_segs
 
-        write_segs(request.out, labels)
-    else:
-        _write_label_map(request.out, labels, names, loaded)
+            write_segs(request.out, labels)
+        else:
+            _write_label_map(request.out, labels, names, loaded)
     typer.echo(f"wrote {written} ({len(names)} object{'s' if len(names) > 1 else ''}): {report}")
 
 
@@ -168,8 +172,8 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
     return [VolumePrompt(key_slices=(KeySlice(request.slice_index, prompt),)) for prompt in key_prompts]
 
 
-def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, str]:
-    """``(label map, summary line)`` of :func:`samia.segment` on the volume."""
+def _run(request: VolumeRequest, volume: Any, prompts: list[Any], clock: StageClock) -> tuple[Any, str]:
+    """``(label map, summary line)`` of :func:`samia.segment` on the volume (timed on ``clock``)."""
     from samia.cli.progress import slice_progress
     from samia.segmentation import segment
     from samia.transforms import explain_preset
@@ -178,11 +182,13 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any]) -> tuple[Any, 
 
     defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
     propagation = replace(defaults, **request.overrides)
-    predictor = request.predictor()
-    with slice_progress(len(prompts)) as progress:
+    with clock.stage("model"):
+        predictor = request.predictor()
+    with clock.stage("propagate"), slice_progress(len(prompts)) as progress:
         answer = segment(
             volume, prompts, predictor, reading=request.reading, propagation=propagation, progress=progress
         )
+    clock.split("propagate", {"encode": predictor.encode_seconds, "decode": predictor.decode_seconds})
     result = answer.propagation
     assert result is not None  # volume prompts always propagate
     for number, obj in enumerate(result.objects, start=1):
