@@ -263,12 +263,15 @@ def _segment_naming(out: Path, labels: list[str], codes: list[str]) -> SegmentNa
     from samia.cli.segment_volume import SegmentNaming
     from samia.errors import ConfigurationError
     from samia.io.formats import file_suffix
-    from samia.io.segment_codes import segment_code
 
-    if (labels or codes) and file_suffix(out) != ".dcm":
+    if not labels and not codes:
+        return SegmentNaming()
+    if file_suffix(out) != ".dcm":
         raise ConfigurationError(
             f"--out {out}: --segment-label and --segment-code name and code DICOM-SEG segments; give --out FILE.dcm"
         )
+    from samia.io.segment_codes import segment_code  # pydicom's code tables: only when asked for
+
     return SegmentNaming(tuple(labels), tuple(segment_code(text) for text in codes))
 
 

@@ -53,7 +53,10 @@ class StageClock:
         self.add(name, max(whole - sum(parts.values()), 0.0))
 
     def line(self) -> str:
-        """``timings: start 0.41 s, read 0.02 s, ..., total 1.20 s`` (total: process start to now)."""
+        """``timings: start 0.41 s, read 0.02 s, ..., other 0.05 s, total 1.20 s``: the stages, what
+        no stage holds (``other``: imports and checks between them), and the total from the
+        process's start, which they add up to."""
         total = self.seconds.get("start", 0.0) + time.perf_counter() - self._began
-        stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.seconds.items())
+        other = max(total - sum(self.seconds.values()), 0.0)
+        stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in {**self.seconds, "other": other}.items())
         return f"timings: {stages}, total {total:.2f} s"

@@ -6,46 +6,36 @@ annotated slices, with any 2D SAM-family model (no model code here: it drives th
 - :mod:`~samia.volume.propagation`: how a slice's answer prompts the next, and the stop rules.
 - :mod:`~samia.volume.engine`: the scheduler (key slices, chains, one batch per slice).
 - :mod:`~samia.volume.strategies`: ground-truth prompts and correction clicks for evaluation.
+
+Exports load lazily: segmenting one image (``samia.segmentation``) does not import the evaluation
+strategies and scipy with them.
 """
 
-from samia.volume.engine import ObjectVolume, SliceStep, VolumeSegmentation, segment_volume
-from samia.volume.prompts import Box3D, KeySlice, VolumePrompt, box3d_of_mask
-from samia.volume.propagation import (
-    BOX3D_SETTINGS,
-    KEY_SLICE_SETTINGS,
-    PROJECTIONS,
-    PropagationSettings,
-    SliceAnswer,
-)
-from samia.volume.session import VolumeSession
-from samia.volume.strategies import (
-    VOLUME_STRATEGIES,
-    Click3D,
-    clicked_prompt,
-    correction_click,
-    largest_slice,
-    volume_prompt,
-)
+from samia.lazy import lazy_exports
 
-__all__ = [
-    "BOX3D_SETTINGS",
-    "KEY_SLICE_SETTINGS",
-    "PROJECTIONS",
-    "VOLUME_STRATEGIES",
-    "Box3D",
-    "Click3D",
-    "KeySlice",
-    "ObjectVolume",
-    "PropagationSettings",
-    "SliceAnswer",
-    "SliceStep",
-    "VolumePrompt",
-    "VolumeSegmentation",
-    "VolumeSession",
-    "box3d_of_mask",
-    "clicked_prompt",
-    "correction_click",
-    "largest_slice",
-    "segment_volume",
-    "volume_prompt",
-]
+_EXPORTS = {
+    "ObjectVolume": "samia.volume.engine",
+    "SliceStep": "samia.volume.engine",
+    "VolumeSegmentation": "samia.volume.engine",
+    "segment_volume": "samia.volume.engine",
+    "Box3D": "samia.volume.prompts",
+    "KeySlice": "samia.volume.prompts",
+    "VolumePrompt": "samia.volume.prompts",
+    "box3d_of_mask": "samia.volume.prompts",
+    "BOX3D_SETTINGS": "samia.volume.propagation",
+    "KEY_SLICE_SETTINGS": "samia.volume.propagation",
+    "PROJECTIONS": "samia.volume.propagation",
+    "PropagationSettings": "samia.volume.propagation",
+    "SliceAnswer": "samia.volume.propagation",
+    "VolumeSession": "samia.volume.session",
+    "VOLUME_STRATEGIES": "samia.volume.strategies",
+    "Click3D": "samia.volume.strategies",
+    "clicked_prompt": "samia.volume.strategies",
+    "correction_click": "samia.volume.strategies",
+    "largest_slice": "samia.volume.strategies",
+    "volume_prompt": "samia.volume.strategies",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from samia.errors import ConfigurationError
 from samia.transforms.geometry import InputGeometry
@@ -152,6 +151,8 @@ def grown_box(mask: np.ndarray, geometry: InputGeometry, margin: float) -> np.nd
 
 
 def _extreme_points(mask: np.ndarray, box: np.ndarray) -> Prompt:
+    from scipy import ndimage  # here: a 2D segment that never propagates does not pay its import
+
     height, width = mask.shape
     inside = ndimage.distance_transform_edt(mask)
     y, x = np.unravel_index(int(np.argmax(inside)), mask.shape)

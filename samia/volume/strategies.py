@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from samia.prompts.primitives import positive_points, tight_box
 from samia.types import Prompt
@@ -92,6 +91,8 @@ def correction_click(pred: np.ndarray, gt: np.ndarray) -> Click3D | None:
     component of the error ``pred != gt``, the voxels of it deepest by Euclidean distance transform
     (in voxels, not mm), one of them drawn with ``np.random.seed(42)``; a foreground click where the
     ground truth holds the object, else a background click. None when the prediction is perfect."""
+    from scipy import ndimage  # here: segmenting one image never pays its import
+
     error = pred != gt
     if not error.any():
         return None

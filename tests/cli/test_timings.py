@@ -1,5 +1,5 @@
-"""``samia segment --timings``: every stage of the run named with its seconds, which add up to no
-more than the total from the process's start; the predictor's encoder and decoder counters."""
+"""``samia segment --timings``: every stage of the run named with its seconds, which add up to the
+total from the process's start; the predictor's encoder and decoder counters."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def test_a_2d_case_prints_each_stage_and_a_total(cli, phantom_2d, tmp_path) -> N
     )
     assert code == 0, stderr
     stages = _stages(stderr)
-    assert list(stages) == ["start", "read", "model", "encode", "decode", "prepare", "write", "total"]
+    assert list(stages) == ["start", "read", "model", "encode", "decode", "prepare", "write", "other", "total"]
     assert all(seconds >= 0 for seconds in stages.values())
-    assert sum(v for k, v in stages.items() if k != "total") <= stages["total"] + 0.01 * len(stages)
+    parts = sum(v for k, v in stages.items() if k != "total")
+    assert abs(parts - stages["total"]) <= 0.005 * len(stages)  # the stages add up to the total (rounding)
     code, _, stderr = cli("segment", image, "--model", "tiny_sam", "--box", 20, 20, 60, 60, "--out", tmp_path / "n.png")
     assert code == 0 and "timings:" not in stderr
 
