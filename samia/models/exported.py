@@ -71,9 +71,10 @@ AUTO_BACKEND = "auto"
 """The backend setting that means :func:`fastest_backend` (the default of every command)."""
 
 FASTEST_FIRST = ("onnxruntime", "openvino", "torch")
-"""The fp32 backends, fastest first on the CPUs measured (LiteMedSAM, 2-core AMD EPYC: encoder /
-decoder per prompt ONNX Runtime 0.78 s / 42 ms, OpenVINO 0.72 s / 103 ms, torch 1.91 s / 67 ms;
-``benchmarks/backends.py``). All keep torch's masks (logits within 1e-3, tested)."""
+"""The fp32 backends, fastest first for a case of many prompts on the CPUs measured (LiteMedSAM,
+``benchmarks/backends.py``, 2-thread AMD EPYC: encoder / decoder per box ONNX Runtime 0.41 s /
+22 ms, OpenVINO 0.31 s / 61 ms, torch 0.57 s / 40 ms). All keep torch's masks (logits within 1e-3,
+tested)."""
 
 OPSET = 17
 EXPORT_FORMAT = 2
