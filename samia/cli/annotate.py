@@ -63,9 +63,10 @@ def annotate_command(
     segmenter = None
     if not manual:
         from samia.models import build_model
+        from samia.models.interface import runtime_label
 
         segmenter = build_model(model, checkpoint, backend=backend, precision=precision)
-        typer.echo(f"model {model} on {segmenter.backend} ({segmenter.precision})")
+        typer.echo(f"model {model} on {runtime_label(segmenter)}")
     server = AnnotationServer(data, out, segmenter, model_name=None if manual else model)
     if not _is_loopback(host):
         typer.secho(

@@ -286,6 +286,7 @@ def _segment_one_plane(
     from samia.errors import ConfigurationError
     from samia.io import read_image, read_image_slice
     from samia.io.formats import WRITABLE_VOLUME_SUFFIXES, file_suffix
+    from samia.models.interface import runtime_label
     from samia.segmentation import as_predictor, segment
 
     for path in (out, probabilities, overlay):
@@ -311,7 +312,7 @@ def _segment_one_plane(
     volume = loaded if volume_out and not isinstance(loaded, Image2D) else None  # the slice goes back into its volume
     with clock.stage("write"):
         _write_outputs(out, probabilities, overlay, result, volume, slice_index, reading.axis)
-    _report(out, result, f"{predictor.model.backend} ({predictor.model.precision})")
+    _report(out, result, runtime_label(predictor.model))
 
 
 def _prompts_from_options(

@@ -175,6 +175,7 @@ def _volume_prompts(request: VolumeRequest, volume: Any, key_prompts: list[Any],
 def _run(request: VolumeRequest, volume: Any, prompts: list[Any], clock: StageClock) -> tuple[Any, str]:
     """``(label map, summary line)`` of :func:`samia.segment` on the volume (timed on ``clock``)."""
     from samia.cli.progress import slice_progress
+    from samia.models.interface import runtime_label
     from samia.segmentation import segment
     from samia.transforms import explain_preset
     from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS
@@ -203,7 +204,7 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any], clock: StageCl
     preset = explain_preset(answer.preset, volume)
     report = (
         f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {preset}; "
-        f"ran on {predictor.model.backend} ({predictor.model.precision})"
+        f"ran on {runtime_label(predictor.model)}"
     )
     return answer.label_map(), report
 
@@ -215,6 +216,7 @@ def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
 
     from samia.errors import ConfigurationError
     from samia.io.npz import read_boxes, write_segs
+    from samia.models.interface import runtime_label
     from samia.transforms import get_preset, preset_for, to_rgb_uint8
     from samia.types import Prompt
 
@@ -234,7 +236,7 @@ def _segment_challenge_2d(request: VolumeRequest, image: Any) -> None:
     write_segs(request.out, segs)
     typer.echo(
         f"wrote {request.out} (segs of {len(boxes)} boxes), preset {intensity.name}; "
-        f"ran on {predictor.model.backend} ({predictor.model.precision})"
+        f"ran on {runtime_label(predictor.model)}"
     )
 
 

@@ -62,38 +62,49 @@ class Executor(Protocol):
     ) -> AbstractContextManager[Workers]: ...
 
 
-def check_resume(folder: RunFolder, store: ResultsStore, config: EvaluationConfig, provenance: dict[str, Any]) -> None:
+def recorded_run(folder: RunFolder, store: ResultsStore) -> tuple[EvaluationConfig, dict[str, Any]] | None:
+    """The options and provenance in the folder's ``config.yaml`` when the folder holds rows of that
+    run; None for a new folder, or one whose earlier run wrote no row (it is taken over)."""
+    if not folder.is_file("config.yaml") or store.is_empty():
+        return None
+    return parse_run_document(folder.read_bytes("config.yaml"), folder.where("config.yaml"))
+
+
+def settle_backend(
+    config: EvaluationConfig, recorded: tuple[EvaluationConfig, dict[str, Any]] | None
+) -> EvaluationConfig:
+    """``config`` with a concrete backend: ``auto`` becomes the backend ``recorded`` by the run this
+    resumes (so a resumed run is measured the same way), else the fastest installed one."""
+    if config.model.backend != AUTO_BACKEND:
+        return config
+    if recorded is not None and recorded[0].model.backend != AUTO_BACKEND:
+        return replace(config, model=replace(config.model, backend=recorded[0].model.backend))
+    return replace(config, model=config.model.resolved())
+
+
+def check_resume(
+    folder: RunFolder,
+    config: EvaluationConfig,
+    provenance: dict[str, Any],
+    recorded: tuple[EvaluationConfig, dict[str, Any]] | None,
+) -> None:
     """Refuse to mix rows of a different run into an existing results folder, then (re)write ``config.yaml``.
 
     The options (data folder resolved, strategies as a set) and the weights' SHA-256 must match
-    the folder's ``config.yaml``; a folder whose earlier run wrote no row is taken over.
+    those ``recorded`` (:func:`recorded_run`).
     """
-    if folder.is_file("config.yaml") and not store.is_empty():
-        previous, recorded_provenance = parse_run_document(
-            folder.read_bytes("config.yaml"), folder.where("config.yaml")
-        )
+    if recorded is not None:
+        previous, recorded_provenance = recorded
         differences = previous.differences(config)
-        recorded, weights = recorded_provenance.get("weights_sha256"), provenance["weights_sha256"]
-        if recorded is not None and recorded != weights:
-            differences["weights_sha256"] = (recorded, weights)
+        before, weights = recorded_provenance.get("weights_sha256"), provenance["weights_sha256"]
+        if before is not None and before != weights:
+            differences["weights_sha256"] = (before, weights)
         if differences:
             listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
             raise ConfigurationError(
                 f"{folder.location} holds results of a different run ({listed}); use another --out folder"
             )
     folder.write_bytes("config.yaml", run_document(config, provenance))
-
-
-def settle_backend(folder: RunFolder, store: ResultsStore, config: EvaluationConfig) -> EvaluationConfig:
-    """``config`` with a concrete backend: ``auto`` becomes the backend recorded by the run this
-    resumes (so a resumed run is measured the same way), else the fastest installed one."""
-    if config.model.backend != AUTO_BACKEND:
-        return config
-    if folder.is_file("config.yaml") and not store.is_empty():
-        previous, _ = parse_run_document(folder.read_bytes("config.yaml"), folder.where("config.yaml"))
-        if previous.model.backend != AUTO_BACKEND:
-            return replace(config, model=replace(config.model, backend=previous.model.backend))
-    return replace(config, model=config.model.resolved())
 
 
 def _case_named(error: SamiaError) -> str:
@@ -142,9 +153,10 @@ def evaluate(
     folder.make()
     with folder_lock(folder):
         store = ResultsStore(folder)
-        config = settle_backend(folder, store, config)
+        recorded = recorded_run(folder, store)
+        config = settle_backend(config, recorded)
         with (executor or LocalExecutor()).start(config, store, progress) as workers:
-            check_resume(folder, store, config, workers.provenance)
+            check_resume(folder, config, workers.provenance, recorded)
             cases = plan_cases(config, store)
             progress.report_cases_total(len(cases))
             pending = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,6 @@ import yaml
 from samia.data.settings import CaseSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
-from samia.models.exported import AUTO_BACKEND
 from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
 from samia.settings_groups import SettingsGroup
@@ -144,8 +143,7 @@ class FinetuneConfig(SettingsGroup):
 
     def __post_init__(self) -> None:
         self.reading = self.reading.resolved(self.data)
-        if self.model.backend == AUTO_BACKEND:  # training and its validation run on torch
-            self.model = replace(self.model, backend="torch")
+        self.model = self.model.on_torch_if_auto()
         if self.train_decoder is None:
             self.train_decoder = self.method in DECODER_TRAINS_BY_DEFAULT
         problems = []

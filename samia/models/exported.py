@@ -123,8 +123,7 @@ def check_backend(backend: str, precision: str) -> None:
     Raises:
         ConfigurationError: one line naming the problem and what would work.
     """
-    if backend == AUTO_BACKEND:
-        backend = fastest_backend("cpu", precision)
+    backend = resolve_backend(backend, "cpu", precision)
     if backend not in BACKENDS:
         raise ConfigurationError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or {AUTO_BACKEND}")
     if precision not in BACKENDS[backend]:

@@ -83,3 +83,8 @@ class Segmenter(Protocol):
             candidates) and ``(B, 4)`` float32 predicted IoU.
         """
         ...
+
+
+def runtime_label(model: Segmenter) -> str:
+    """What runs ``model``, as commands print it: ``"onnxruntime (fp32)"``."""
+    return f"{model.backend} ({model.precision})"

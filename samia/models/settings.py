@@ -50,6 +50,11 @@ class ModelSettings(SettingsGroup):
         """These settings with ``auto`` replaced by the backend it runs here."""
         return replace(self, backend=resolve_backend(self.backend, self.device, self.precision))
 
+    def on_torch_if_auto(self) -> ModelSettings:
+        """These settings with ``auto`` meaning torch: what training (and a study, whose every point
+        must be measured alike) runs on, since exported graphs do not train."""
+        return replace(self, backend="torch") if self.backend == AUTO_BACKEND else self
+
     def load(self) -> Segmenter:
         """The model these settings name, built (see :func:`samia.models.build_model`)."""
         from samia.models.loading import build_model

@@ -13,7 +13,6 @@ from samia.data.settings import CaseSettings
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes
 from samia.finetuning.config import DEFAULT_VAL_STRATEGIES, METHOD_NAMES, FinetuneConfig, TrainingSettings
-from samia.models.exported import AUTO_BACKEND
 from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
 from samia.settings_groups import SettingsGroup
@@ -102,8 +101,7 @@ class StudyConfig(SettingsGroup):
 
     def __post_init__(self) -> None:
         self.reading = self.reading.resolved(self.data)
-        if self.model.backend == AUTO_BACKEND:  # every point of a curve, zero-shot too, runs on torch
-            self.model = replace(self.model, backend="torch")
+        self.model = self.model.on_torch_if_auto()
         problems = []
         if not self.methods:
             problems.append("at least one --method is needed")

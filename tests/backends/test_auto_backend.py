@@ -44,27 +44,13 @@ def test_every_model_command_defaults_to_auto() -> None:
 
 def test_segment_says_which_backend_ran(cli, phantom_2d, tmp_path) -> None:
     image = sorted((phantom_2d / "images").iterdir())[0]
-    code, stdout, stderr = cli(
-        "segment", image, "--model", "tiny_sam", "--box", 20, 20, 60, 60, "--out", tmp_path / "m.png"
-    )
-    assert code == 0, stderr
-    assert stdout.rstrip().endswith("ran on onnxruntime (fp32)")
-    code, stdout, _ = cli(
-        "segment",
-        image,
-        "--model",
-        "tiny_sam",
-        "--box",
-        20,
-        20,
-        60,
-        60,
-        "--backend",
-        "torch",
-        "--out",
-        tmp_path / "t.png",
-    )
-    assert code == 0 and stdout.rstrip().endswith("ran on torch (fp32)")
+    for given, ran in ((["--backend", "auto"], "onnxruntime"), ([], "onnxruntime"), (["--backend", "torch"], "torch")):
+        out = tmp_path / f"{ran}{len(given)}.png"
+        code, stdout, stderr = cli(
+            "segment", image, "--model", "tiny_sam", "--box", 20, 20, 60, 60, *given, "--out", out
+        )
+        assert code == 0, stderr
+        assert stdout.rstrip().endswith(f"ran on {ran} (fp32)"), (given, stdout)
 
 
 def _run(data, out, backend: str) -> samia.evaluation.EvaluationOutcome:
