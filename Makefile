@@ -44,7 +44,7 @@ benchmarks: setup
 		$(PY) $$script || failed="$$failed $$script"; done; \
 	echo "== summary"; for script in benchmarks/[!_]*.py; do \
 		case "$$failed" in *"$$script"*) echo "MISS $$script";; *) echo "PASS $$script";; esac; done; \
-	test -z "$$failed"
+	$(PY) benchmarks/_readme_table.py; test -z "$$failed"
 
 lint: setup
 	$(VENV)/bin/ruff check .

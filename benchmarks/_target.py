@@ -32,7 +32,8 @@ def report_each(checks: list[tuple[str, float, str, float]]) -> int:
 
 def child_peak_rss_kib(script: str, *args: object) -> int:
     """Run ``python -c script args...`` in a fresh process; the last line it prints is its peak RSS
-    in KiB (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), which is returned."""
+    in KiB (``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` would keep this process's own
+    high-water mark across the child's exec), which is returned."""
     completed = subprocess.run(
         [sys.executable, "-c", script, *map(str, args)], check=True, capture_output=True, text=True
     )

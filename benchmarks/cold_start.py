@@ -3,7 +3,7 @@
 What a CVPR 2024 "MedSAM on Laptop" case measures. The model (the bundled LiteMedSAM) is exported
 once by a first, untimed run; then :data:`RUNS` fresh processes each read a bundled slice, encode
 it, decode the box and write the mask. Prints each backend's median wall time and ``ratio = best
-median / 1.0 s``; target <= 1 (issue 12). ``--backend`` limits the run to one backend.
+median / 0.8 s``; target <= 1 (issue 28: 0.8 s fp32). ``--backend`` limits the run to one backend.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import Row, record
 from _target import report
 
 from samia.data import sample_dataset_path
 
 RUNS = 5
-BUDGET_S = 1.0
+BUDGET_S = 0.8  # issue 28: process start to mask, fp32
 
 
 def run_once(image: Path, out: Path, backend: str, environment: dict[str, str]) -> float:
@@ -51,7 +52,18 @@ def main() -> int:
             print(
                 f"{backend}: median {medians[backend]:.2f} s over {RUNS} runs ({', '.join(f'{t:.2f}' for t in times)})"
             )
-    return report(min(medians.values()) / BUDGET_S, "<=", 1.0)
+    fastest = min(medians, key=medians.__getitem__)
+    record(
+        "cold_start",
+        [
+            Row(
+                "`samia segment` one image, one box, process start to mask",
+                f"{medians[fastest]:.2f} s ({fastest})",
+                f"target {BUDGET_S:g} s",
+            )
+        ],
+    )
+    return report(medians[fastest] / BUDGET_S, "<=", 1.0)
 
 
 if __name__ == "__main__":

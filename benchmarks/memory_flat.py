@@ -1,7 +1,7 @@
 """Peak memory of ``samia evaluate`` on 10x more images relative to a small set (LiteMedSAM).
 
 Each run is a fresh process over a synthetic phantom dataset (seeded); peak RSS is read from the
-child's ``ru_maxrss``. Results are streamed to the journal, so memory should not grow with the
+child's ``VmHWM``. Results are streamed to the journal, so memory should not grow with the
 number of cases. Prints ``ratio=<peak RSS, 10N cases> / <peak RSS, N cases>``; target <= 1.2.
 """
 
@@ -18,10 +18,10 @@ from samia.data import write_phantom_dataset
 
 SMALL = 4
 SCRIPT = """
-import resource, sys
+import sys
 from samia.evaluation import EvaluationConfig, evaluate
 evaluate(EvaluationConfig.from_dict(dict(data=sys.argv[1], out=sys.argv[2], model="litemedsam", strategies=["box", "point1"])))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 

@@ -19,11 +19,11 @@ from PIL import Image
 from samia.io import write_label_map
 
 SCRIPT = """
-import resource, sys
+import sys
 from samia.evaluation import EvaluationConfig, evaluate
 evaluate(EvaluationConfig.from_dict(dict(data=sys.argv[1], out=sys.argv[2], model="litemedsam",
                           strategies=["box", "point1", "box_jitter"])))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 

@@ -40,7 +40,7 @@ from samia.volume.propagation import SliceAnswer, next_prompt
 OBJECTS = 3
 DEPTH = 60
 MEMORY_SCRIPT = """
-import resource, sys
+import sys
 import numpy as np
 from samia.data.phantoms import volume_case
 from samia.models import build_model
@@ -51,7 +51,7 @@ volume, labels = volume_case(np.random.default_rng(0), depth=int(sys.argv[2]), n
 prompts = [VolumePrompt(box3d=box3d_of_mask(labels == k)) for k in (1, 2, 3)]
 with VolumeSession(SamiaPredictor(build_model(sys.argv[1])), volume, get_preset("percentile")) as session:
     segment_volume(session, prompts)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 

@@ -76,6 +76,9 @@ class SamiaPredictor:
         cache: embedding cache shared across images and runs; a private 1-entry cache if None.
         max_batch: prompts decoded per decoder call at most; larger batches are split, so memory
             is bounded by ``max_batch`` x 4 outputs x the image size, whatever the number of prompts.
+            Within that bound the batch size is the one measured fastest per prompt for this model
+            on this machine (:mod:`samia.models.decode_batch`, measured once when several prompts
+            first meet one image).
     """
 
     def __init__(self, model: Segmenter, cache: EmbeddingCache | None = None, max_batch: int = 32) -> None:
@@ -84,12 +87,22 @@ class SamiaPredictor:
         self.model = model.eval()
         self.cache = cache if cache is not None else EmbeddingCache(max_items=1)
         self.max_batch = int(max_batch)
+        self._decode_batch: int | None = None
         self.encoder_calls = 0
         self.encode_seconds = 0.0
         """Wall seconds spent in the model's encoder so far (cache hits cost none)."""
         self.decode_seconds = 0.0
         """Wall seconds spent decoding prompts so far, masks mapped back to the image included."""
         self.reset()
+
+    @property
+    def decode_batch(self) -> int:
+        """Prompts per decoder call: the measured fastest, at most ``max_batch``."""
+        if self._decode_batch is None:
+            from samia.models.decode_batch import measured_decode_batch
+
+            self._decode_batch = measured_decode_batch(self.model, self.max_batch)
+        return self._decode_batch
 
     def reset(self) -> None:
         """Forget the current image."""
@@ -191,8 +204,9 @@ class SamiaPredictor:
             groups[(n_points, prompt.box is not None, prompt.mask_input is not None)].append(index)
         results: list[Prediction | None] = [None] * len(prompts)
         for indices in groups.values():
-            for start in range(0, len(indices), self.max_batch):
-                chunk = indices[start : start + self.max_batch]
+            size = self.decode_batch if len(indices) > 1 else 1
+            for start in range(0, len(indices), size):
+                chunk = indices[start : start + size]
                 for index, prediction in zip(chunk, self._decode_group([prompts[i] for i in chunk], outputs)):
                     results[index] = prediction
         self.decode_seconds += time.perf_counter() - started

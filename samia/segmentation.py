@@ -149,6 +149,7 @@ def segment(
     multimask: bool | None = None,
     propagation: PropagationSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    speed: str = "default",
 ) -> Segmentation:
     """Segment one object per prompt.
 
@@ -166,10 +167,12 @@ def segment(
         propagation: how volume prompts travel through the volume (defaults by prompt kind).
         progress: volume prompts: called after each slice with ``(slices done, slices planned)``
             (:func:`samia.volume.segment_volume`).
+        speed: volume prompts: ``accurate``, ``default`` or ``fast``
+            (:data:`samia.volume.propagation.SPEEDS`: how many slices are decoded).
 
     Raises:
-        ConfigurationError: prompts of the wrong kind for the image, or a prompt that cannot lie
-            on the image (one line naming the prompt).
+        ConfigurationError: prompts of the wrong kind for the image, a prompt that cannot lie
+            on the image (one line naming the prompt), or an unknown speed.
         InvalidImageError: a slice or axis the volume does not have (from ``Volume.slice``).
     """
     reading = reading or CaseSettings()
@@ -186,7 +189,7 @@ def segment(
         if not isinstance(loaded, Volume):
             raise ConfigurationError(f"{_name(loaded)} is a 2D image {loaded.shape}: volume prompts need a volume")
         return _segment_volume(
-            predictor, loaded, volume_prompts, window or preset_for(loaded), axis, propagation, progress
+            predictor, loaded, volume_prompts, window or preset_for(loaded), axis, propagation, progress, speed
         )
     if len(plane_prompts) != len(listed):
         raise ConfigurationError("give either 2D prompts (Prompt) or volume prompts (VolumePrompt), not both")
@@ -244,12 +247,13 @@ def _segment_volume(
     axis: int,
     propagation: PropagationSettings | None,
     progress: Callable[[int, int], None] | None,
+    speed: str,
 ) -> Segmentation:
     from samia.volume import VolumeSession, segment_volume
 
     settings = propagation or (BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS)
     with VolumeSession(predictor, volume, window, axis) as session:
-        result = segment_volume(session, prompts, settings, progress)
+        result = segment_volume(session, prompts, settings, progress, speed)
     return Segmentation(
         masks=np.stack([obj.mask for obj in result.objects]),
         probabilities=None,

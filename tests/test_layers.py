@@ -16,7 +16,7 @@ import samia
 LAYERS: list[set[str]] = [
     {"errors", "lazy", "version"},
     {"files", "settings", "settings_groups", "leases"},
-    {"types"},
+    {"types", "request_bodies"},
     {"io", "transforms", "metrics"},
     {"data", "models"},
     {"embeddings"},
@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"prompts"},
     {"volume"},
     {"evaluation", "finetuning", "annotate", "segmentation"},
+    {"serve"},
     {"study"},
     {"analysis"},
     {"cli"},
@@ -34,9 +35,10 @@ ROOT = Path(samia.__file__).parent
 
 CONFINED = {
     "ray": {"samia.evaluation.ray_executor"},
-    "fastapi": {"samia.annotate.app"},
+    "fastapi": {"samia.annotate.app", "samia.serve.app", "samia.serve.nninteractive", "samia.serve.slicer"},
     "starlette": {"samia.annotate.app"},
-    "uvicorn": {"samia.cli.annotate"},
+    "uvicorn": {"samia.cli.listen"},
+    "blosc2": {"samia.serve.arrays"},
 }
 """Third-party frameworks -> the only modules that may import them."""
 

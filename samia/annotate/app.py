@@ -16,7 +16,6 @@ it), ``expired`` (open it again), ``unaccepted`` (the action would drop a mask n
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import re
@@ -34,7 +33,7 @@ from samia.annotate.server import AnnotationServer, CaseNotOpenError, UnknownCas
 from samia.annotate.session import DraftNotAcceptedError
 from samia.errors import SamiaError
 from samia.leases import HeldElsewhereError, LeaseLostError
-from samia.settings import BODY_TIMEOUT_SECONDS
+from samia.request_bodies import refused_body
 
 _log = logging.getLogger(__name__)
 
@@ -142,17 +141,9 @@ def _add_guard(app: FastAPI, token: str) -> None:
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
             return _error(403, f"requests from {origin} are refused (no cross-origin access)")
-        if request.method in ("POST", "PUT", "PATCH"):
-            length = request.headers.get("content-length")
-            if length is None or not length.isdigit():
-                return _error(411, "a request body needs a Content-Length")
-            if int(length) > MAX_BODY_BYTES:
-                return _error(413, f"request body of {length} bytes; at most {MAX_BODY_BYTES}")
-            timeout = BODY_TIMEOUT_SECONDS.value()
-            try:  # read here (kept for the endpoint), so a stalled body times out
-                await asyncio.wait_for(request.body(), timeout)
-            except TimeoutError:
-                return _error(408, f"the request body did not arrive within {timeout:g} s")
+        refused = await refused_body(request, MAX_BODY_BYTES)
+        if refused is not None:
+            return _error(*refused)
         return await call_next(request)
 
 

@@ -27,6 +27,7 @@ log (:mod:`samia.annotate.log`) with the model's latency.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import time
@@ -177,6 +178,7 @@ class AnnotationSession:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.is_volume = isinstance(image, Volume)
         start, default = _default_view(image)
+        self._propagated_from: dict[int, dict[int, str]] = {}  # label -> key slice -> its mask's digest
         self._set_preset(preset or default)
         self.label_path = self.folder / LABEL_FILES[int(self.is_volume)]
         self.labels = np.zeros(image.shape if self.is_volume else image.shape[:2], dtype=np.uint16)
@@ -359,7 +361,11 @@ class AnnotationSession:
         slice (the draft, or what was accepted here) and on every slice where it was accepted are
         key slices; the slices between and beyond are segmented from them (stopping where the
         object ends) and written into the label map, never over a slice the user accepted.
-        Autosaves; returns the slices it wrote.
+
+        A correction re-propagates only what it changes: the object as the label map holds it is
+        the engine's current mask (``VolumePrompt.current``), so each chain stops once it matches
+        that mask on two consecutive slices, and slices no chain reached keep their masks. Slices
+        where the object now ends are cleared. Autosaves; returns the slices it changed.
 
         Raises:
             ValueError: a 2D case, no model, or no mask of the object on this slice.
@@ -378,26 +384,39 @@ class AnnotationSession:
         keys = {index: self.labels[index] == self.label for index in user}
         keys[self.slice_index] = current
         started = time.perf_counter()
-        prompt = VolumePrompt(key_slices=tuple(KeySlice(index, mask=mask) for index, mask in sorted(keys.items())))
+        before = self.labels == self.label
+        sources = {index: _digest(mask) for index, mask in keys.items()}
+        settled = self._propagated_from.get(self.label, {})
+        prompt = VolumePrompt(
+            key_slices=tuple(
+                KeySlice(index, mask=mask, settled=settled.get(index) == sources[index])
+                for index, mask in sorted(keys.items())
+            ),
+            current=before,
+        )
         with VolumeSession(self.predictor, self.image, self.preset) as session:
             result = segment_volume(session, [prompt])
         self._plane_set = None  # the predictor now holds another slice
         mask = result.objects[0].mask
-        written = [i for i in range(self.depth) if i not in keys and mask[i].any()]
-        for index in written:
+        changed = [i for i in range(self.depth) if i not in keys and not np.array_equal(mask[i], before[i])]
+        for index in changed:
             plane = self.labels[index]
             plane[plane == self.label] = 0
             plane[mask[index]] = self.label
-        self.propagated[self.label] = sorted(set(self.propagated.get(self.label, [])) | set(written))
+        filled = set(self.propagated.get(self.label, [])) | set(changed)
+        self.propagated[self.label] = sorted(i for i in filled if i not in keys and mask[i].any())
+        self._propagated_from[self.label] = sources
         self._write_labels()
         self._save_state()
         latency = (time.perf_counter() - started) * 1000
-        self._log("propagate", latency_ms=round(latency, 3), details={"slices": written, "keys": sorted(keys)})
-        return written
+        details = {"slices": changed, "keys": sorted(keys), "decoded": result.decodings}
+        self._log("propagate", latency_ms=round(latency, 3), details=details)
+        return changed
 
     # -- storage ------------------------------------------------------------------------------
 
     def _set_preset(self, preset: IntensityPreset) -> None:
+        self._propagated_from = {}  # the model sees other slices now: every chain runs again
         self.preset = preset
         self._gray = volume_to_uint8(self.image, preset) if isinstance(self.image, Volume) else None
         self._plane_set = None
@@ -512,6 +531,11 @@ class AnnotationSession:
             kind=kind,
             **fields,
         )
+
+
+def _digest(mask: np.ndarray) -> str:
+    """SHA-256 of a bool mask's bits and shape (which key slices changed since the last propagation)."""
+    return hashlib.sha256(np.packbits(mask).tobytes() + str(mask.shape).encode()).hexdigest()
 
 
 def _edit_details(edit: Edit, draft: Draft) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from samia.cli.finetune_study import finetune_study_command
 from samia.cli.listing import models_command, segment_codes_command, strategies_command
 from samia.cli.report import report_command
 from samia.cli.segment import SegmentCommand, segment_command
+from samia.cli.serve import serve_command
 
 app = typer.Typer(
     name="samia",
@@ -56,6 +57,7 @@ app.command("strategies", cls=SamiaCommand)(strategies_command)
 app.command("segment-codes", cls=SamiaCommand)(segment_codes_command)
 app.command("report", cls=SamiaCommand)(report_command)
 app.command("annotate", cls=SamiaCommand)(annotate_command)
+app.command("serve", cls=SamiaCommand)(serve_command)
 
 
 def _show_warning(

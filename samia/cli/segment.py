@@ -180,6 +180,14 @@ def segment_command(
     max_empty: Annotated[
         int | None, typer.Option(help="Stop after this many consecutive empty slices.", metavar="K")
     ] = None,
+    speed: Annotated[
+        str,
+        typer.Option(
+            help="Volumes: accurate or default (every slice decoded), or fast (every 3rd slice where the object "
+            "changes slowly, the slices between filled by shape-based interpolation).",
+            metavar="LEVEL",
+        ),
+    ] = "default",
     segment_label: Annotated[
         list[str] | None,
         typer.Option(
@@ -245,6 +253,7 @@ def segment_command(
             {k: v for k, v in given.items() if v is not None},
             decode_batch,
             segments,
+            speed,
         )
         key_prompts = _prompts_from_options(image, box, point, negative, prompts) if propagate else []
         segment_whole_volume(request, key_prompts, clock)

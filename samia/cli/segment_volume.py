@@ -61,6 +61,7 @@ class VolumeRequest:
     overrides: dict[str, Any]
     decode_batch: int = 32
     segments: SegmentNaming = SegmentNaming()
+    speed: str = "default"
 
     def predictor(self) -> Any:
         """A ``SamiaPredictor`` of the requested model, backend and decode batch."""
@@ -82,7 +83,9 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any], clock: 
     from samia.io import read_image
     from samia.io.formats import NPZ_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
     from samia.types import Volume
+    from samia.volume.propagation import sampling_for
 
+    sampling_for(request.speed)  # an unknown level is refused before anything is read
     ending = file_suffix(request.out)
     writable = (*WRITABLE_VOLUME_SUFFIXES, ".dcm", *NPZ_SUFFIXES)
     if ending not in writable:
@@ -187,8 +190,9 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any], clock: StageCl
         predictor = request.predictor()
     with clock.stage("propagate"), slice_progress(len(prompts)) as progress:
         answer = segment(
-            volume, prompts, predictor, reading=request.reading, propagation=propagation, progress=progress
-        )
+            volume, prompts, predictor, reading=request.reading, propagation=propagation, progress=progress,
+            speed=request.speed,
+        )  # fmt: skip
     clock.split("propagate", {"encode": predictor.encode_seconds, "decode": predictor.decode_seconds})
     result = answer.propagation
     assert result is not None  # volume prompts always propagate
@@ -202,8 +206,10 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any], clock: StageCl
         f"{int(obj.mask.sum())} voxels on {sum(s.area > 0 for s in obj.steps)} slices" for obj in result.objects
     )
     preset = explain_preset(answer.preset, volume)
+    filled = sum(step.source == "filled" for obj in result.objects for step in obj.steps)
+    between = f" (speed {request.speed}: {filled} filled between)" if request.speed != "default" else ""
     report = (
-        f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded, preset {preset}; "
+        f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded{between}, preset {preset}; "
         f"ran on {runtime_label(predictor.model)}"
     )
     return answer.label_map(), report

@@ -14,10 +14,13 @@ neighbour's answer, :mod:`samia.volume.propagation`):
 
 Work is scheduled so that every object on a slice is decoded in one batch and each slice is encoded
 at most once (:class:`~samia.volume.session.VolumeSession`): one upward sweep decodes the key
-slices and the upward chains in increasing slice order, one downward sweep the downward chains
-(a slice both sweeps reach is kept on disk between them); a slice that no active chain reaches is
-never encoded. Masks are written in the volume's own
-``(Z, Y, X)`` order whatever the slicing axis.
+slices and the upward chains, always the lowest slice some chain waits for next, one downward
+sweep the downward chains from the top (a slice both sweeps reach is kept on disk between them); a
+slice that no active chain reaches is never encoded. A speed level other than ``accurate`` samples
+the chains (:class:`~samia.volume.propagation.Sampling`: every k-th slice, gaps that disagree
+decoded slice by slice, the rest filled by :mod:`samia.volume.fill`). A correction
+(``VolumePrompt.current``) stops each chain where it has stopped changing the object. Masks are
+written in the volume's own ``(Z, Y, X)`` order whatever the slicing axis.
 """
 
 from __future__ import annotations
@@ -32,14 +35,17 @@ import numpy as np
 from samia.errors import ConfigurationError
 from samia.transforms import input_geometry
 from samia.types import Prompt
+from samia.volume.fill import interpolate_masks
 from samia.volume.prompts import VolumePrompt
 from samia.volume.propagation import (
     BOX3D_SETTINGS,
     KEY_SLICE_SETTINGS,
     PropagationSettings,
+    Sampling,
     SliceAnswer,
     mask_answer,
     next_prompt,
+    sampling_for,
     stop_reason,
 )
 from samia.volume.session import VolumeSession
@@ -51,9 +57,10 @@ class SliceStep:
 
     Attributes:
         slice: index along the slicing axis.
-        source: ``key`` (a key slice's prompt), ``mask`` (a given key-slice mask), ``up`` or ``down``.
+        source: ``key`` (a key slice's prompt), ``mask`` (a given key-slice mask), ``up`` or ``down``
+            (decoded by a chain), ``filled`` (between two decoded slices of a sampled chain).
         prompt: the prompt's record (points, labels, box in the plane's pixels) and its projection.
-        predicted_iou: the model's estimate (NaN for a given mask).
+        predicted_iou: the model's estimate (NaN for a given or filled mask).
         area: pixels of the kept mask (0 when the slice was dropped by a stop rule).
         stop: why propagation stopped on this slice, else None.
     """
@@ -106,20 +113,47 @@ class _Key:
     prompt: Prompt | None
     mask: np.ndarray | None
     settings: PropagationSettings
+    settled: bool = False
     answer: SliceAnswer | None = None
+
+
+CONVERGED_CHANGE = 0.01
+"""A correction's chain has converged on a slice where its mask differs from the current one in
+fewer than this fraction of the object's pixels there ..."""
+CONVERGED_SLICES = 2
+"""... on this many consecutive slices."""
 
 
 @dataclass(eq=False)
 class _Chain:
+    """One object's run of slices away from a key slice, in visiting order.
+
+    ``position`` indexes ``slices`` (the next to decode), ``kept`` the last slice whose answer was
+    kept (-1: the seed). With a step above 1 the chain visits the slices whose index is a multiple
+    of the step (shared by all objects, so they share encoder calls) and its range's last slice;
+    ``dense_until`` is the position up to which a disagreeing gap is decoded slice by slice.
+    """
+
     obj: int
     seed: _Key
     slices: list[int]
     direction: str
     settings: PropagationSettings
+    step: int = 1
+    current: np.ndarray | None = None
     position: int = 0
+    kept: int = -1
+    dense_until: int = -1
     previous: SliceAnswer | None = None
     empty_run: int = 0
+    converged_run: int = 0
     stopped: bool = False
+    sampled: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        last = len(self.slices) - 1
+        self.sampled = [p for p, z in enumerate(self.slices) if z % self.step == 0 or p == last]
+        self.position = self.sampled[0] if self.sampled else 0
 
     @property
     def next_slice(self) -> int | None:
@@ -127,12 +161,39 @@ class _Chain:
             return None
         return self.slices[self.position]
 
+    @property
+    def planned_slices(self) -> list[int]:
+        """The slices it will visit if no gap is refined."""
+        return [self.slices[p] for p in self.sampled]
+
+    @property
+    def jumped(self) -> bool:
+        """The next slice is not next to the last kept one."""
+        return self.position - self.kept > 1
+
+    def advance(self) -> None:
+        """Keep the answer at ``position`` and move to the next slice to decode."""
+        self.kept = self.position
+        if self.position < self.dense_until:
+            self.position += 1
+        else:
+            self.position = next((p for p in self.sampled if p > self.position), len(self.slices))
+
+    def refine(self) -> int:
+        """Drop the answer at ``position`` and decode the gap before it slice by slice; returns the
+        slices added to the plan."""
+        self.dense_until = self.position
+        added = self.position - self.kept - 1
+        self.position = self.kept + 1
+        return added
+
 
 def segment_volume(
     session: VolumeSession,
     prompts: Sequence[VolumePrompt],
     settings: PropagationSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    speed: str | Sampling = "accurate",
 ) -> VolumeSegmentation:
     """Segment one object per prompt through the session's volume (module docstring).
 
@@ -143,12 +204,17 @@ def segment_volume(
             3D box (the CVPR 2024 rule) and :data:`KEY_SLICE_SETTINGS` for key slices.
         progress: called after each slice visit with ``(visits done, visits planned)``; a visit
             decodes every object that reaches the slice, and the plan counts the upward and the
-            downward sweep (objects that stop early make the last visits quick).
+            downward sweep (objects that stop early make the last visits quick; a sampled chain's
+            refined gaps add to the plan as they are found).
+        speed: a level of :data:`~samia.volume.propagation.SPEEDS` or a sampling of one's own;
+            ``accurate`` decodes every slice a chain reaches (the CVPR 2024 rule for a 3D box).
 
     Raises:
         ConfigurationError: a key slice or bound outside the volume, a key slice outside its
-            prompt's bounds, or a key-slice prompt or mask that does not fit the plane.
+            prompt's bounds, a key-slice prompt or mask that does not fit the plane, a current mask
+            of another shape than the volume, or an unknown speed.
     """
+    sampling = sampling_for(speed)
     encoded_before, decoded_before = session.slices_encoded, session.decodings
     shape = session.volume.shape
     objects = [ObjectVolume(np.zeros(shape, dtype=bool), []) for _ in prompts]
@@ -156,32 +222,63 @@ def segment_volume(
     chains: list[_Chain] = []
     for number, prompt in enumerate(prompts):
         chosen = settings or (BOX3D_SETTINGS if prompt.box3d is not None else KEY_SLICE_SETTINGS)
-        object_keys, object_chains = _plan(session, number, prompt, chosen)
+        object_keys, object_chains = _plan(session, number, prompt, chosen, sampling.step)
         objects[number].key_slices = [key.index for key in object_keys]
+        if prompt.current is not None:
+            objects[number].mask[...] = prompt.current
         keys += object_keys
         chains += object_chains
     up = [c for c in chains if c.direction == "up"]
     down = [c for c in chains if c.direction == "down"]
-    upward = sorted({key.index for key in keys} | {z for c in up for z in c.slices})
-    downward = sorted({z for c in down for z in c.slices}, reverse=True)
-    decoder = _Decoder(session, objects, revisited=set(upward) & set(downward))
-    planned = len(upward) + len(downward)
-    for done, index in enumerate(upward, start=1):
-        decoder.run(index, [key for key in keys if key.index == index], [c for c in up if c.next_slice == index])
+    upward = {key.index for key in keys} | {z for c in up for z in c.planned_slices}
+    downward = {z for c in down for z in c.planned_slices}
+    # a sampled chain may come back for the slice it refined: keep every slice it decodes
+    revisited = None if sampling.step > 1 else upward & downward
+    decoder = _Decoder(session, objects, revisited, sampling)
+    plan = _Plan(len(upward) + len(downward), progress)
+    pending = list(keys)
+    while (index := _lowest(pending, up)) is not None:
+        decoder.run(index, [key for key in pending if key.index == index], [c for c in up if c.next_slice == index])
+        pending = [key for key in pending if key.index != index]
         for chain in chains:
             if chain.previous is None and chain.seed.answer is not None:
                 chain.previous = chain.seed.answer
-        if progress is not None:
-            progress(done, planned)
-    for done, index in enumerate(downward, start=len(upward) + 1):
+        plan.visited(decoder.take_added())
+    while (index := _highest(down)) is not None:
         decoder.run(index, [], [c for c in down if c.next_slice == index])
-        if progress is not None:
-            progress(done, planned)
+        plan.visited(decoder.take_added())
     return VolumeSegmentation(objects, session.slices_encoded - encoded_before, session.decodings - decoded_before)
 
 
+@dataclass
+class _Plan:
+    """Slice visits planned and done, reported to ``progress``."""
+
+    planned: int
+    progress: Callable[[int, int], None] | None
+    done: int = 0
+
+    def visited(self, added: int) -> None:
+        self.done += 1
+        self.planned = max(self.planned + added, self.done)
+        if self.progress is not None:
+            self.progress(self.done, self.planned)
+
+
+def _lowest(pending: list[_Key], chains: list[_Chain]) -> int | None:
+    """The lowest slice a key slice or an upward chain (once its seed is answered) waits for."""
+    waiting = [key.index for key in pending]
+    waiting += [c.next_slice for c in chains if c.previous is not None and c.next_slice is not None]
+    return min(waiting, default=None)
+
+
+def _highest(chains: list[_Chain]) -> int | None:
+    """The highest slice a downward chain waits for."""
+    return max((c.next_slice for c in chains if c.next_slice is not None), default=None)
+
+
 def _plan(
-    session: VolumeSession, number: int, prompt: VolumePrompt, settings: PropagationSettings
+    session: VolumeSession, number: int, prompt: VolumePrompt, settings: PropagationSettings, step: int = 1
 ) -> tuple[list[_Key], list[_Chain]]:
     """The key slices and chains of one object's prompt."""
     source = session.volume.path or "<volume>"
@@ -195,7 +292,11 @@ def _plan(
         ]
     else:
         low, high = prompt.bounds if prompt.bounds is not None else (0, depth - 1)
-        keys = [_Key(number, key.index, key.prompt, key.mask, settings) for key in prompt.key_slices]
+        keys = [_Key(number, key.index, key.prompt, key.mask, settings, key.settled) for key in prompt.key_slices]
+    if prompt.current is not None and prompt.current.shape != session.volume.shape:
+        raise ConfigurationError(
+            f"{source}: the current mask is {prompt.current.shape}, the volume is {session.volume.shape}"
+        )
     if not 0 <= low <= high <= depth - 1:
         raise ConfigurationError(
             f"{source}: slice range {low}..{high} is not within 0..{depth - 1} along axis {session.axis}"
@@ -216,24 +317,40 @@ def _plan(
                 raise ConfigurationError(f"{source}: impossible prompt on slice {key.index}: {error}") from None
     if not prompt.propagate:
         return keys, []
-    chains = [_Chain(number, keys[0], list(range(keys[0].index - 1, low - 1, -1)), "down", settings)]
+    current = None if prompt.current is None else np.moveaxis(prompt.current, session.axis, 0)
+    runs = [(keys[0], list(range(keys[0].index - 1, low - 1, -1)), "down")]
     for lower, upper in zip(keys, keys[1:]):
         middle = (lower.index + upper.index) // 2
-        chains.append(_Chain(number, lower, list(range(lower.index + 1, middle + 1)), "up", settings))
-        chains.append(_Chain(number, upper, list(range(upper.index - 1, middle, -1)), "down", settings))
-    chains.append(_Chain(number, keys[-1], list(range(keys[-1].index + 1, high + 1)), "up", settings))
+        runs.append((lower, list(range(lower.index + 1, middle + 1)), "up"))
+        runs.append((upper, list(range(upper.index - 1, middle, -1)), "down"))
+    runs.append((keys[-1], list(range(keys[-1].index + 1, high + 1)), "up"))
+    if current is not None:  # a correction: settled keys' chains are already in the current mask
+        runs = [run for run in runs if not run[0].settled]
+    chains = [_Chain(number, seed, slices, direction, settings, step, current) for seed, slices, direction in runs]
     return keys, [chain for chain in chains if chain.slices]
 
 
 class _Decoder:
-    """Decodes the jobs of one slice in one batch per output rule and keeps the answers."""
+    """Decodes the jobs of one slice in one batch per output rule and keeps the answers.
 
-    def __init__(self, session: VolumeSession, objects: list[ObjectVolume], revisited: set[int]) -> None:
+    ``revisited``: the slices to keep on disk for a second visit (None: every slice).
+    """
+
+    def __init__(
+        self, session: VolumeSession, objects: list[ObjectVolume], revisited: set[int] | None, sampling: Sampling
+    ) -> None:
         self.session = session
         self.objects = objects
         self.revisited = revisited
+        self.sampling = sampling
+        self.added = 0
         model = session.predictor.model
         self.geometry = input_geometry(model.input_pipeline, session.plane_shape, model.input_size)
+
+    def take_added(self) -> int:
+        """Slices added to the plan by refined gaps since the last call."""
+        added, self.added = self.added, 0
+        return added
 
     def run(self, index: int, keys: list[_Key], chains: list[_Chain]) -> None:
         jobs: list[tuple[_Key | _Chain, Prompt]] = []
@@ -251,7 +368,7 @@ class _Decoder:
             jobs.append((chain, prompt))
         if not jobs:
             return
-        self.session.use(index, again=index in self.revisited)
+        self.session.use(index, again=self.revisited is None or index in self.revisited)
         by_output: dict[bool, list[int]] = defaultdict(list)
         for number, (job, _) in enumerate(jobs):
             by_output[job.settings.output == "predicted_iou"].append(number)
@@ -273,23 +390,55 @@ class _Decoder:
             job.answer = answer
             self._keep(job.obj, index, "key", prompt, answer)
             return
-        job.position += 1
-        job.empty_run = 0 if answer.mask.any() else job.empty_run + 1
-        reason = stop_reason(answer, job.previous, job.empty_run, job.settings)  # type: ignore[arg-type]
+        previous: SliceAnswer = job.previous  # type: ignore[assignment]
+        empty_run = 0 if answer.mask.any() else job.empty_run + 1
+        reason = stop_reason(answer, previous, empty_run, job.settings)
+        if job.jumped and (reason is not None or _dice(answer.mask, previous.mask) < self.sampling.refine_below):
+            self.added += job.refine()
+            return
         if reason is not None:
             job.stopped = True
             self.objects[job.obj].steps.append(
                 SliceStep(index, job.direction, _record(prompt), answer.predicted_iou, 0, reason)
             )
+            if job.current is not None:  # the corrected object now ends here
+                self._clear(job, job.slices[job.position :])
             return
+        if job.jumped:
+            skipped = job.slices[job.kept + 1 : job.position]
+            for between, mask in zip(skipped, interpolate_masks(previous.mask, answer.mask, len(skipped))):
+                filled = SliceAnswer(mask, answer.low_res_logits, float("nan"))
+                self._keep(job.obj, between, "filled", Prompt(meta={"projection": "filled"}), filled)
+        job.empty_run = empty_run
         job.previous = answer
         self._keep(job.obj, index, job.direction, prompt, answer)
+        job.advance()
+        if job.current is not None:
+            job.converged_run = job.converged_run + 1 if _unchanged(answer.mask, job.current[index]) else 0
+            job.stopped = job.converged_run >= CONVERGED_SLICES
+
+    def _clear(self, chain: _Chain, slices: list[int]) -> None:
+        plane = np.moveaxis(self.objects[chain.obj].mask, self.session.axis, 0)
+        plane[slices] = False
 
     def _keep(self, obj: int, index: int, source: str, prompt: Prompt, answer: SliceAnswer) -> None:
         plane = np.moveaxis(self.objects[obj].mask, self.session.axis, 0)  # a view: writes reach the volume
         plane[index] = answer.mask
         area = int(np.count_nonzero(answer.mask))
         self.objects[obj].steps.append(SliceStep(index, source, _record(prompt), answer.predicted_iou, area))
+
+
+def _dice(first: np.ndarray, second: np.ndarray) -> float:
+    """Dice of two masks; 1 when both are empty."""
+    total = np.count_nonzero(first) + np.count_nonzero(second)
+    return 1.0 if total == 0 else 2.0 * np.count_nonzero(first & second) / total
+
+
+def _unchanged(new: np.ndarray, current: np.ndarray) -> bool:
+    """The new mask differs from the current one in at most :data:`CONVERGED_CHANGE` of the
+    object's pixels on this slice (both empty: unchanged)."""
+    changed = np.count_nonzero(new ^ current)
+    return bool(changed <= CONVERGED_CHANGE * max(np.count_nonzero(new), np.count_nonzero(current)))
 
 
 def _record(prompt: Prompt) -> dict[str, Any]:

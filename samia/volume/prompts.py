@@ -101,11 +101,15 @@ class KeySlice:
         prompt: box and/or points in the plane's pixels; None when ``mask`` is given.
         mask: ``(H, W)`` bool mask of the object on this slice (e.g. drawn by hand), used as the
             slice's answer without decoding; None to decode ``prompt``.
+        settled: in a correction (``VolumePrompt.current``): this key's chains already ran with
+            this mask and their answers are in the current mask, so they are not run again (a
+            new key between keys only shortens its neighbours' chains).
     """
 
     index: int
     prompt: Prompt | None = None
     mask: np.ndarray | None = None
+    settled: bool = False
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.mask is None):
@@ -127,12 +131,18 @@ class VolumePrompt:
         bounds: inclusive ``(low, high)`` slice range propagation may not leave; None = the volume
             (a 3D box's own range always bounds it).
         propagate: False = decode the key slices only (e.g. one box on every slice).
+        current: a correction: the object's ``(Z, Y, X)`` bool mask as it stands. Each chain stops
+            once its answers differ from it by under 1 % of the object's area on two consecutive
+            slices, and it is kept wherever no chain reached (what the correction did not change);
+            where a chain stops by a stop rule, it is cleared to the end of that chain's range.
+            None: segment afresh.
     """
 
     box3d: Box3D | None = None
     key_slices: tuple[KeySlice, ...] = field(default=())
     bounds: tuple[int, int] | None = None
     propagate: bool = True
+    current: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if (self.box3d is None) == (not self.key_slices):
@@ -141,3 +151,5 @@ class VolumePrompt:
         if len(set(indices)) != len(indices):
             raise ValueError(f"key slices {sorted(indices)} repeat a slice")
         object.__setattr__(self, "key_slices", tuple(sorted(self.key_slices, key=lambda key: key.index)))
+        if self.current is not None:
+            object.__setattr__(self, "current", np.asarray(self.current, dtype=bool))

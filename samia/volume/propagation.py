@@ -23,6 +23,16 @@ Stop rules, combinable (``PropagationSettings``): the prompt's slice range is al
 many consecutive empty masks. The slice that triggers a threshold rule is dropped (its mask is judged
 to have left the object).
 
+Speed levels (:data:`SPEEDS`, ``--speed``) set how densely a chain visits its slices
+(:class:`Sampling`): ``accurate`` decodes every slice. A chain of step ``k`` decodes every
+``k``-th slice counted from its key slice (and the last slice of its range), each prompted from the
+last kept answer; when a decoded slice would stop the chain, or its mask agrees with the last kept
+one by Dice < ``refine_below``, that answer is dropped and the slices of the gap are decoded one by
+one as ``accurate`` does (stop rules then apply as there), after which sampling resumes. The slices
+a kept step skipped are filled by shape-based interpolation between its two ends
+(:mod:`samia.volume.fill`), so only about one slice in ``k`` is encoded where the object changes
+slowly, and every slice where it does not.
+
 One difference from the baseline, at the edge of what it covers: the baseline resizes the mask
 that holds the object's *index* value (so its object ``k`` keeps frame pixels covered to ``1 /
 (2k)``); samia resizes a 0/1 mask for every object, as the baseline does for its first. Grown boxes
@@ -82,6 +92,43 @@ class PropagationSettings:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 raise ConfigurationError(f"{name} must lie in 0..1, got {value}")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How densely a chain visits its slices (a speed level; module docstring).
+
+    Attributes:
+        step: decode every ``step``-th slice from the key slice (1: every slice).
+        refine_below: decode a gap slice by slice where its two ends' masks agree by Dice below this.
+    """
+
+    step: int = 1
+    refine_below: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.step < 1:
+            raise ConfigurationError(f"the sampling step must be >= 1 slice, got {self.step}")
+        if not 0 <= self.refine_below <= 1:
+            raise ConfigurationError(f"refine_below must lie in 0..1, got {self.refine_below}")
+
+
+SPEEDS: dict[str, Sampling] = {"accurate": Sampling(1), "default": Sampling(1), "fast": Sampling(3)}
+"""The speed levels (``--speed``); their Dice against ``accurate`` is measured by
+``benchmarks/volume_speed.py`` (docs/guides/cpu.md)."""
+
+
+def sampling_for(speed: str | Sampling) -> Sampling:
+    """The sampling of a speed level (its name, or a :class:`Sampling` itself).
+
+    Raises:
+        ConfigurationError: not one of :data:`SPEEDS`.
+    """
+    if isinstance(speed, Sampling):
+        return speed
+    if speed not in SPEEDS:
+        raise ConfigurationError(f"unknown speed {speed!r}; choose one of {', '.join(SPEEDS)}")
+    return SPEEDS[speed]
 
 
 BOX3D_SETTINGS = PropagationSettings()

@@ -268,3 +268,40 @@ def test_a_dicom_series_is_also_saved_as_a_dicom_seg(tmp_path) -> None:
     np.testing.assert_array_equal(labels, session.labels)
     assert labels[2, 6:16, 8:20].all() and not labels[[0, 1, 3]].any()
     assert seg.get_segment_description(1).SegmentLabel == "lesion"
+
+
+@pytest.mark.real_weights
+def test_a_correction_re_propagates_only_the_slices_it_changes(tmp_path) -> None:
+    from samia.data.phantoms import volume_case
+    from samia.volume import KeySlice, VolumePrompt, VolumeSession, segment_volume
+
+    volume, labels = volume_case(np.random.default_rng(1), depth=30, side=64, n_objects=1)
+    model = build_model("litemedsam", backend="auto")
+    session = AnnotationSession(volume, tmp_path, "vol", SamiaPredictor(model))
+    session.new_object("ellipsoid")
+
+    def draw(index: int) -> np.ndarray:
+        session.go_to(index)
+        rows, cols = np.nonzero(labels[index] == 1)
+        session.edit(Edit("brush", (float(cols.mean()), float(rows.mean())), radius=6))
+        return session.draft.mask.copy()
+
+    first_key = draw(14)
+    session.accept()
+    session.propagate()
+    before = session.labels.copy()
+    second_key = draw(20)
+    changed = session.propagate()
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    first, second = [e["details"] for e in log if e["kind"] == "propagate"]
+    # slice 14's chains already ran (settled): only slice 20's chains run, down to 18 and up until
+    # they match the object as it stood on two consecutive slices
+    assert second["decoded"] < first["decoded"] and second["keys"] == [14, 20]
+    assert changed and set(changed) <= set(range(18, 30)) and 20 not in changed
+    np.testing.assert_array_equal(session.labels[:18], before[:18])
+    # every slice it wrote is what a fresh propagation from both keys gives there
+    keys = (KeySlice(14, mask=first_key), KeySlice(20, mask=second_key))
+    with VolumeSession(SamiaPredictor(model), volume, session.preset) as reference:
+        fresh = segment_volume(reference, [VolumePrompt(key_slices=keys)]).objects[0].mask
+    for index in changed:
+        np.testing.assert_array_equal(session.labels[index] == 1, fresh[index])

@@ -281,3 +281,23 @@ def test_a_seg_that_cannot_be_written_keeps_the_label_map(cli, tmp_path) -> None
     assert code != 0 and str(seg) in stderr and "label map is saved in" in stderr and "Traceback" not in stderr
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "seg.nii.gz"))).any()
     assert not seg.exists()
+
+
+def test_speed_reaches_the_engine_and_is_reported(cli, tmp_path) -> None:
+    image = _phantom_nifti(tmp_path / "ct.nii.gz")
+    box = ("--box3d", 5, 6, 0, 19, 18, 11)
+    code, accurate, stderr = cli("segment", image, "--model", "tiny_sam", *box, "--out", tmp_path / "a.nii.gz")
+    assert code == 0, stderr
+    code, fast, stderr = cli(
+        "segment", image, "--model", "tiny_sam", *box, "--speed", "fast", "--out", tmp_path / "f.nii.gz"
+    )
+    assert code == 0, stderr
+    decoded = [int(text.split(" slices encoded, ")[1].split(" decoded")[0]) for text in (accurate, fast)]
+    # the random model's masks disagree from slice to slice, so fast refines its gaps: the sampled
+    # answers it drops cost decodes (tests/volume/test_speed_and_corrections.py has the mechanics)
+    assert decoded[0] == 12 and decoded[1] > decoded[0] and "(speed fast: " in fast and "(speed " not in accurate
+    code, _, stderr = cli(
+        "segment", image, "--model", "tiny_sam", *box, "--speed", "quick", "--out", tmp_path / "q.nii.gz"
+    )
+    assert code == 2 and "unknown speed 'quick'; choose one of accurate, default, fast" in stderr
+    assert not (tmp_path / "q.nii.gz").exists()

@@ -2,7 +2,9 @@
 from a folder where ``samia/data/samples`` is where a clone has it (real LiteMedSAM weights).
 
 A block whose command starts a server (``samia annotate``) is started, its printed address is
-fetched with the token it carries, and it is stopped with Ctrl+C, as a user would. ``text`` blocks
+fetched with the token it carries, and it is stopped with Ctrl+C, as a user would. ``samia serve``
+is started and kept running for the guide's later blocks (a viewer talks to it), then stopped with
+Ctrl+C at the guide's end. ``text`` blocks
 hold commands for files a clone does not have (a user's CT, a cluster) and are not run.
 """
 
@@ -14,6 +16,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GUIDES = sorted((ROOT / "docs" / "guides").glob("*.md"))
 BLOCK = re.compile(r"^```(bash|python)\n(.*?)^```", re.S | re.M)
 SERVER_COMMANDS = ("samia annotate",)
+BACKGROUND_COMMANDS = ("samia serve",)
 HANG_GUARD_S = 1800  # a hang, not a speed limit: the guides' own timings are in the closing notes
 
 
@@ -50,25 +54,49 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _serve_and_stop(command: str, cwd: Path) -> None:
-    """Start the server, fetch the address it prints, stop it with Ctrl+C; it must exit cleanly."""
+def _start(command: str, cwd: Path, address: str) -> tuple[subprocess.Popen, str]:
+    """Start a server; return it and the first match of ``address`` in what it prints."""
     process = subprocess.Popen(
         shlex.split(command), cwd=cwd, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    seen = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line)
+        found = re.search(address, line)
+        if found:
+            threading.Thread(target=process.stdout.read, daemon=True).start()  # its log never fills the pipe
+            return process, found.group(1)
+    process.wait()
+    raise AssertionError(f"{command} printed no address:\n{''.join(seen)}")
+
+
+def _serve_and_stop(command: str, cwd: Path) -> None:
+    """Start the server, fetch the address it prints, stop it with Ctrl+C; it must exit cleanly."""
+    process, address = _start(command, cwd, r"(http://127\.0\.0\.1:\d+/\?token=\S+)")
     try:
-        address = None
-        seen = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            seen.append(line)
-            found = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", line)
-            if found:
-                address = found.group(0)
-                break
-        assert address is not None, f"{command} printed no address:\n{''.join(seen)}"
         with urllib.request.urlopen(address, timeout=60) as response:
             assert response.status == 200 and b"<html" in response.read().lower()
-        process.send_signal(signal.SIGINT)
+    finally:
+        _stop(process)
+
+
+def _start_in_background(command: str, cwd: Path) -> subprocess.Popen:
+    """Start a server the later blocks talk to; return once it answers ``/healthz``."""
+    process, address = _start(command, cwd, r"server URL: (http://127\.0\.0\.1:\d+)")
+    try:
+        with urllib.request.urlopen(f"{address}/healthz", timeout=60) as response:
+            assert response.status == 200
+    except BaseException:
+        _stop(process)
+        raise
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Ctrl+C, as a user stops it; it must exit cleanly."""
+    process.send_signal(signal.SIGINT)
+    try:
         assert process.wait(timeout=120) in (0, 130, -signal.SIGINT)
     finally:
         if process.poll() is None:
@@ -79,6 +107,15 @@ def _serve_and_stop(command: str, cwd: Path) -> None:
 def run_guide(guide: Path, cwd: Path) -> dict:
     """Run every block of ``guide`` in ``cwd``; the namespace its Python blocks left."""
     (cwd / "samia").symlink_to(ROOT / "samia", target_is_directory=True)
+    background: list[subprocess.Popen] = []
+    try:
+        return _run_blocks(guide, cwd, background)
+    finally:
+        for process in background:
+            _stop(process)
+
+
+def _run_blocks(guide: Path, cwd: Path, background: list[subprocess.Popen]) -> dict:
     namespace: dict = {}
     for language, code in guide_blocks(guide):
         if language == "python":
@@ -92,6 +129,9 @@ def run_guide(guide: Path, cwd: Path) -> dict:
         for command in shell_commands(code):
             if command.startswith(SERVER_COMMANDS):
                 _serve_and_stop(command, cwd)
+                continue
+            if command.startswith(BACKGROUND_COMMANDS):
+                background.append(_start_in_background(command, cwd))
                 continue
             done = subprocess.run(
                 command, shell=True, cwd=cwd, env=_environment(), capture_output=True, text=True, timeout=HANG_GUARD_S
@@ -113,6 +153,7 @@ def test_every_guide_has_commands_that_run() -> None:
         "annotate",
         "ray",
         "cpu",
+        "viewers",
     }
     for guide in GUIDES:
         assert guide_blocks(guide), f"{guide.name} has no runnable block"

@@ -44,3 +44,22 @@ def test_litemedsam_segments_both_thalami_through_the_volume() -> None:
     assert np.mean(scores["box3d"]) >= 0.25, scores
     assert np.mean(scores["slice_boxes"]) >= 0.45, scores
     assert np.mean(scores["slice_boxes"]) > np.mean(scores["box3d"])
+
+
+def test_the_fast_speed_keeps_accurates_masks_with_fewer_encoder_calls() -> None:
+    """On a phantom (the benchmark's volumes are larger; benchmarks/volume_speed.py)."""
+    from samia.data.phantoms import volume_case
+
+    volume, labels = volume_case(np.random.default_rng(4), depth=30, side=96, n_objects=2)
+    prompts = [VolumePrompt(box3d=box3d_of_mask(labels == value)) for value in (1, 2)]
+    predictor = SamiaPredictor(build_model("litemedsam"))
+    results = {}
+    for speed in ("accurate", "fast"):
+        with VolumeSession(predictor, volume, get_preset("percentile")) as session:
+            results[speed] = segment_volume(session, prompts, speed=speed)
+    accurate, fast = results["accurate"], results["fast"]
+    assert fast.slices_encoded < accurate.slices_encoded
+    agreement = [
+        segmentation_metrics(f.mask, a.mask, volume.spacing)["dice"] for f, a in zip(fast.objects, accurate.objects)
+    ]
+    assert min(agreement) >= 0.95, agreement

@@ -1,0 +1,348 @@
+"""One viewer's image and the object it is segmenting: interactions in voxel coordinates in, the
+changed part of the 3D mask out. Protocol-neutral: the nnInteractive, Slicer and MONAI Label
+endpoints all drive this class.
+
+A viewer works in 3D; samia's models are 2D. Every interaction lands on one slice of one
+*slicing axis*, chosen once per object: the singleton axis of its first box or lasso (the axis the
+user drew on); for an object begun with points or a scribble, the axis of largest spacing, or the
+first image axis when the spacing is unknown. The slice's prompt (all positive and negative points,
+the last box, a lasso's mask) is a key slice of samia's volume engine
+(:func:`samia.volume.segment_volume`), which segments that slice and propagates it through the
+volume with the key-slice stop rules (the object ends at an empty slice or where a mask overlaps
+the previous one by IoU < 0.5). A later interaction is a correction: the engine gets the current
+3D mask, skips the key slices whose prompts did not change, and stops each new chain once its
+masks differ from the current ones by under 1 % of the object on two consecutive slices (or at
+another key slice), so only what the correction changes is decoded.
+
+How each interaction becomes a prompt (documented in the "Connect a viewer" guide):
+
+- point: a positive or negative click on its slice, added to that slice's other clicks;
+- box (2D, one voxel thick along one axis): the slice's box (a later box on the slice replaces
+  it); a negative box erases the object inside it on that slice, which then is a mask key slice;
+- scribble: a click every :data:`SCRIBBLE_SPACING` pixels along it (greedily, at most
+  :data:`SCRIBBLE_POINTS`), positive or negative as the scribble is;
+- lasso: the filled region as SAM's mask input plus its tight box; a negative lasso erases the
+  region on its slice (a mask key slice);
+- initial segmentation: the object's current mask, which later interactions correct.
+
+Undo restores the mask, the key slices and the axis as they were before the last interaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from samia.errors import ConfigurationError
+from samia.predictor import SamiaPredictor
+from samia.transforms import input_geometry, preset_for
+from samia.types import Prompt, Volume
+from samia.volume import KeySlice, VolumePrompt, VolumeSession, segment_volume
+from samia.volume.propagation import mask_answer
+
+SCRIBBLE_SPACING = 5
+"""Pixels between the clicks a scribble becomes."""
+
+SCRIBBLE_POINTS = 24
+"""Most clicks one scribble becomes."""
+
+
+@dataclass(frozen=True)
+class SliceKey:
+    """What the user gave on one slice: clicks ``(x, y, positive)``, the last box ``(x0, y0, x1,
+    y1)`` (inclusive plane pixels), a lasso's low-resolution logits and its box, or a drawn
+    ``mask`` (after a negative box or lasso; the slice's answer as it is)."""
+
+    points: tuple[tuple[float, float, bool], ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    mask_input: np.ndarray | None = field(default=None, compare=False)
+    mask: np.ndarray | None = field(default=None, compare=False)
+
+    def key_slice(self, index: int, settled: bool) -> KeySlice:
+        if self.mask is not None:
+            return KeySlice(index, mask=self.mask, settled=settled)
+        points = np.array([p[:2] for p in self.points], dtype=np.float64) if self.points else None
+        labels = np.array([int(p[2]) for p in self.points]) if self.points else None
+        box = None if self.box is None else np.array(self.box, dtype=np.float64)
+        prompt = Prompt(points=points, labels=labels, box=box, mask_input=self.mask_input)
+        return KeySlice(index, prompt=prompt, settled=settled)
+
+    def digest(self) -> str:
+        """SHA-256 of everything the key's answer depends on."""
+        parts = [repr((self.points, self.box)).encode()]
+        for array in (self.mask_input, self.mask):
+            parts.append(b"-" if array is None else np.ascontiguousarray(array).tobytes())
+        return hashlib.sha256(b"|".join(parts)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an interaction did to the object's mask.
+
+    Attributes:
+        bbox: ``[[low, high), ...]`` per image axis around every changed voxel; None when no voxel
+            changed.
+        slices: slices (along ``axis``) whose mask changed.
+        axis: the object's slicing axis (None before any interaction).
+        decoded: decoder calls it made.
+        milliseconds: wall time of the interaction.
+    """
+
+    bbox: list[list[int]] | None
+    slices: list[int]
+    axis: int | None
+    decoded: int
+    milliseconds: float
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The state one interaction replaced (what undo puts back)."""
+
+    mask: np.ndarray
+    keys: dict[int, SliceKey]
+    axis: int | None
+    ran: dict[int, str]
+
+
+class ViewerSession:
+    """A 3D image under one model, and the one object being segmented in it.
+
+    Args:
+        predictor: this viewer's predictor (its own: a predictor holds one image at a time; the
+            embedding cache behind it may be shared).
+        image: ``(D0, D1, D2)`` the image's voxels, any real dtype (a 2D image is ``(1, H, W)``).
+        spacing: voxel size per axis in mm, or None when the viewer did not say.
+    """
+
+    def __init__(
+        self, predictor: SamiaPredictor, image: np.ndarray, spacing: tuple[float, float, float] | None
+    ) -> None:
+        if image.ndim != 3 or min(image.shape) < 1:
+            raise ConfigurationError(f"a viewer image is 3D (D0, D1, D2), got shape {image.shape}")
+        if not np.isfinite(image).all():
+            raise ConfigurationError("the image holds NaN or infinite voxels")
+        self.predictor = predictor
+        self.spacing = spacing
+        self.volume = Volume(np.asarray(image), spacing=spacing or (1.0, 1.0, 1.0))
+        self.preset = preset_for(self.volume)
+        self.mask = np.zeros(image.shape, dtype=bool)
+        self.axis: int | None = None
+        self.keys: dict[int, SliceKey] = {}
+        self._ran: dict[int, str] = {}  # key slice -> digest of the key its chains last ran with
+        self._undo: list[_Step] = []
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.volume.shape
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this session holds (image, mask, undo masks)."""
+        return int(self.volume.array.nbytes + self.mask.nbytes * (1 + len(self._undo)))
+
+    # -- interactions ---------------------------------------------------------------------
+
+    def add_point(self, coordinates: tuple[int, int, int], positive: bool) -> Change:
+        """A click at voxel ``coordinates`` (one index per image axis)."""
+        voxel = self._voxel(coordinates)
+        axis = self._axis_for(None)
+        x, y = _plane_xy(voxel, axis)
+        key = self._key(voxel[axis], keep_mask=False)
+        return self._run(axis, {voxel[axis]: replace(key, points=(*key.points, (x, y, positive)))})
+
+    def add_box(self, bbox: list[list[int]], positive: bool) -> Change:
+        """A 2D box ``[[low, high), ...]`` per image axis, one voxel thick along one axis."""
+        lows, highs = self._bbox(bbox)
+        flat = [a for a in range(3) if highs[a] - lows[a] == 1]
+        if not flat:
+            raise ConfigurationError(f"box {bbox} is 3D; draw it on one slice (one voxel thick along one axis)")
+        axis = self._axis_for(flat)
+        index = lows[axis]
+        rows, cols = (a for a in range(3) if a != axis)
+        box = (float(lows[cols]), float(lows[rows]), float(highs[cols] - 1), float(highs[rows] - 1))
+        if not positive:
+            region = np.zeros(self._plane_shape(axis), dtype=bool)
+            region[lows[rows] : highs[rows], lows[cols] : highs[cols]] = True
+            return self._erase(axis, index, region)
+        key = self._key(index, keep_mask=False)
+        return self._run(axis, {index: replace(key, box=box, mask_input=None)})
+
+    def add_scribble(self, scribble: np.ndarray, positive: bool) -> Change:
+        """A scribble (``(D0, D1, D2)``, nonzero on one slice): clicks along it."""
+        axis, index, plane = self._drawn_plane(scribble, "scribble")
+        key = self._key(index, keep_mask=False)
+        clicks = tuple((float(x), float(y), positive) for x, y in scribble_points(plane))
+        return self._run(axis, {index: replace(key, points=(*key.points, *clicks))})
+
+    def add_lasso(self, lasso: np.ndarray, positive: bool) -> Change:
+        """A lasso (``(D0, D1, D2)``, its filled region nonzero on one slice): a mask prompt and
+        its box; a negative lasso erases the region."""
+        axis, index, plane = self._drawn_plane(lasso, "lasso")
+        if not positive:
+            return self._erase(axis, index, plane)
+        rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
+        box = (float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1]))
+        model = self.predictor.model
+        geometry = input_geometry(model.input_pipeline, plane.shape, model.input_size)
+        logits = mask_answer(plane, geometry, model.low_res_size).low_res_logits
+        return self._run(axis, {index: SliceKey(box=box, mask_input=logits)})
+
+    def set_initial(self, segmentation: np.ndarray) -> Change:
+        """The object's mask as given (``(D0, D1, D2)``, nonzero = object); later interactions
+        correct it."""
+        if segmentation.shape != self.shape:
+            raise ConfigurationError(f"initial segmentation of shape {segmentation.shape}; the image is {self.shape}")
+        started = time.perf_counter()
+        self._remember()
+        new = np.asarray(segmentation) != 0
+        change = self._apply(new, self.axis, 0, started)
+        self.keys, self._ran = {}, {}
+        return change
+
+    def reset(self) -> None:
+        """Forget the object: empty mask, no key slices, no axis, no undo."""
+        self.mask = np.zeros(self.shape, dtype=bool)
+        self.axis, self.keys, self._ran, self._undo = None, {}, {}, []
+
+    def undo(self) -> Change | None:
+        """Put back the state before the last interaction; None when there is nothing to undo."""
+        if not self._undo:
+            return None
+        started = time.perf_counter()
+        step = self._undo.pop()
+        change = self._apply(step.mask, step.axis, 0, started)
+        self.keys, self.axis, self._ran = step.keys, step.axis, step.ran
+        return change
+
+    # -- the engine -----------------------------------------------------------------------
+
+    def volume_prompt(self, axis: int, keys: dict[int, SliceKey]) -> VolumePrompt:
+        """The engine's prompt for the object with ``keys`` (a correction when it has a mask)."""
+        key_slices = tuple(
+            key.key_slice(index, self._ran.get(index) == key.digest()) for index, key in sorted(keys.items())
+        )
+        current = self.mask if self.mask.any() else None
+        return VolumePrompt(key_slices=key_slices, current=current)
+
+    def _run(self, axis: int, updates: dict[int, SliceKey]) -> Change:
+        started = time.perf_counter()
+        keys = {**self.keys, **updates}
+        prompt = self.volume_prompt(axis, keys)
+        with VolumeSession(self.predictor, self.volume, self.preset, axis=axis) as session:
+            result = segment_volume(session, [prompt])
+        self._remember()
+        self.keys = keys
+        self._ran = {index: key.digest() for index, key in keys.items()}
+        return self._apply(result.objects[0].mask, axis, result.decodings, started)
+
+    def _erase(self, axis: int, index: int, region: np.ndarray) -> Change:
+        current = np.take(self.mask, index, axis=axis)
+        return self._run(axis, {index: SliceKey(mask=current & ~region)})
+
+    def _remember(self) -> None:
+        self._undo.append(_Step(self.mask.copy(), dict(self.keys), self.axis, dict(self._ran)))
+
+    def _apply(self, new: np.ndarray, axis: int | None, decoded: int, started: float) -> Change:
+        changed = new ^ self.mask
+        self.mask, self.axis = new, axis
+        bbox = _bbox_of(changed)
+        slices = [] if axis is None else [int(i) for i in np.flatnonzero(changed.any(axis=_others(axis)))]
+        return Change(bbox, slices, axis, decoded, (time.perf_counter() - started) * 1000)
+
+    # -- coordinates ----------------------------------------------------------------------
+
+    def _axis_for(self, drawn: list[int] | None) -> int:
+        """The object's axis; a new object's: the drawn axis, else the largest spacing's."""
+        if self.axis is not None:
+            if drawn is not None and self.axis not in drawn:
+                raise ConfigurationError(
+                    f"this object is segmented on slices along axis {self.axis}; draw on that axis "
+                    "(or reset the interactions to start along another)"
+                )
+            return self.axis
+        if drawn is not None:
+            return drawn[0]
+        if self.spacing is None:
+            return 0
+        return int(np.argmax(self.spacing))
+
+    def _key(self, index: int, keep_mask: bool) -> SliceKey:
+        key = self.keys.get(index, SliceKey())
+        return key if keep_mask or key.mask is None else SliceKey()
+
+    def _voxel(self, coordinates: tuple[int, int, int]) -> tuple[int, int, int]:
+        if len(coordinates) != 3:
+            raise ConfigurationError(f"a point has 3 coordinates, got {list(coordinates)}")
+        voxel = tuple(int(c) for c in coordinates)
+        if any(not 0 <= c < s for c, s in zip(voxel, self.shape)):
+            raise ConfigurationError(f"point {list(voxel)} is outside the image {list(self.shape)}")
+        return voxel  # type: ignore[return-value]
+
+    def _bbox(self, bbox: list[list[int]]) -> tuple[list[int], list[int]]:
+        if len(bbox) != 3 or any(len(pair) != 2 for pair in bbox):
+            raise ConfigurationError(f"a box is [[low, high), ...] per image axis (3 pairs), got {bbox}")
+        lows = [max(0, int(low)) for low, _ in bbox]
+        highs = [min(size, int(high)) for (_, high), size in zip(bbox, self.shape)]
+        if any(high <= low for low, high in zip(lows, highs)):
+            raise ConfigurationError(f"box {bbox} is empty inside the image {list(self.shape)}")
+        return lows, highs
+
+    def _drawn_plane(self, drawing: np.ndarray, what: str) -> tuple[int, int, np.ndarray]:
+        if drawing.shape != self.shape:
+            raise ConfigurationError(f"{what} of shape {drawing.shape}; the image is {self.shape}")
+        drawn = drawing != 0
+        bbox = _bbox_of(drawn)
+        if bbox is None:
+            raise ConfigurationError(f"the {what} is empty")
+        flat = [a for a, (low, high) in enumerate(bbox) if high - low == 1]
+        if not flat:
+            raise ConfigurationError(f"the {what} spans several slices along every axis; draw it on one slice")
+        axis = self._axis_for(flat)
+        index = bbox[axis][0]
+        return axis, index, np.take(drawn, index, axis=axis)
+
+    def _plane_shape(self, axis: int) -> tuple[int, int]:
+        rows, cols = (self.shape[a] for a in range(3) if a != axis)
+        return rows, cols
+
+
+def scribble_points(plane: np.ndarray) -> list[tuple[int, int]]:
+    """``(x, y)`` clicks along a drawn ``(H, W)`` bool scribble: its skeleton's pixels in raster
+    order, each kept when it is at least :data:`SCRIBBLE_SPACING` pixels from every kept one, at
+    most :data:`SCRIBBLE_POINTS`."""
+    from skimage.morphology import skeletonize
+
+    rows, cols = np.nonzero(skeletonize(plane) if plane.sum() > 2 else plane)
+    kept: list[tuple[int, int]] = []
+    for y, x in zip(rows.tolist(), cols.tolist()):
+        if all((x - kx) ** 2 + (y - ky) ** 2 >= SCRIBBLE_SPACING**2 for kx, ky in kept):
+            kept.append((x, y))
+            if len(kept) == SCRIBBLE_POINTS:
+                break
+    return kept
+
+
+def _plane_xy(voxel: tuple[int, int, int], axis: int) -> tuple[float, float]:
+    """A voxel's ``(x, y)`` on the plane along ``axis``: x the later remaining axis, y the earlier."""
+    rows, cols = (a for a in range(3) if a != axis)
+    return float(voxel[cols]), float(voxel[rows])
+
+
+def _others(axis: int) -> tuple[int, int]:
+    rows, cols = (a for a in range(3) if a != axis)
+    return rows, cols
+
+
+def _bbox_of(mask: np.ndarray) -> list[list[int]] | None:
+    """``[[low, high), ...]`` per axis around the True voxels of ``mask``; None when there are none."""
+    if not mask.any():
+        return None
+    box = []
+    for axis in range(mask.ndim):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append([int(present[0]), int(present[-1]) + 1])
+    return box

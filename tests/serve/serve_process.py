@@ -1,0 +1,56 @@
+"""Start ``samia serve`` in its own process, as a user does, and keep what it prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+
+
+class Served:
+    """A running ``samia serve`` and every line it printed."""
+
+    def __init__(self, *options: str) -> None:
+        command = [sys.executable, "-m", "samia.cli.main", "serve", "--model", "litemedsam", "--port", "0", *options]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
+        )
+        self.lines: list[str] = []
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            found = re.search(r"nnInteractive server URL: (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                self.url = found.group(1)
+                break
+        else:
+            raise AssertionError(f"samia serve exited before printing its URL: {''.join(self.lines)}")
+        threading.Thread(target=self._drain, daemon=True).start()  # the log never fills the pipe
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def decoded(self, kind: str) -> list[int]:
+        """The ``decoded=`` count of every logged interaction of ``kind``."""
+        return [int(m.group(1)) for line in self.lines if (m := re.search(rf" {kind} session=.* decoded=(\d+)", line))]
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def engine(model, image, axis: int, prompt):
+    """``(mask, decoder calls)`` of samia's volume engine for one object of ``image`` along ``axis``."""
+    from samia.predictor import SamiaPredictor
+    from samia.transforms import preset_for
+    from samia.types import Volume
+    from samia.volume import VolumeSession, segment_volume
+
+    volume = Volume(image)
+    with VolumeSession(SamiaPredictor(model), volume, preset_for(volume), axis=axis) as session:
+        result = segment_volume(session, [prompt])
+    return result.objects[0].mask, result.decodings
