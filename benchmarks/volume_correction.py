@@ -35,14 +35,10 @@ from samia.embeddings import EmbeddingCache
 from samia.models import build_model
 from samia.models.interface import runtime_label
 from samia.predictor import SamiaPredictor
+from samia.prompts.primitives import tight_box
 from samia.volume import KeySlice, VolumePrompt, VolumeSession, segment_volume
 
 CACHE_BYTES = 512 * 2**20
-
-
-def tight_box(mask: np.ndarray) -> tuple[float, float, float, float]:
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1])
 
 
 def main() -> int:
@@ -62,7 +58,7 @@ def main() -> int:
         session = AnnotationSession(volume, Path(folder), "phantom", predictor)
         session.new_object("ellipsoid")
         session.go_to(middle)
-        session.edit(Edit("box", tight_box(truth[middle])))
+        session.edit(Edit("box", tuple(tight_box(truth[middle]))))
         session.accept()
         started = time.perf_counter()
         session.propagate()
@@ -71,7 +67,7 @@ def main() -> int:
         for index in slices:
             session.go_to(index)
             started = time.perf_counter()
-            session.edit(Edit("box", tight_box(truth[index])))
+            session.edit(Edit("box", tuple(tight_box(truth[index]))))
             session.propagate()
             seconds.append(time.perf_counter() - started)
             decoded.append(_last_decoded(Path(folder)))

@@ -38,9 +38,10 @@ import numpy as np
 
 from samia.errors import ConfigurationError
 from samia.predictor import SamiaPredictor
+from samia.prompts.primitives import tight_box
 from samia.transforms import input_geometry, preset_for
 from samia.types import Prompt, Volume
-from samia.volume import KeySlice, VolumePrompt, VolumeSession, segment_volume
+from samia.volume import KeySlice, VolumePrompt, VolumeSession, box3d_of_mask, segment_volume
 from samia.volume.propagation import mask_answer
 
 SCRIBBLE_SPACING = 5
@@ -150,9 +151,11 @@ class ViewerSession:
         """A click at voxel ``coordinates`` (one index per image axis)."""
         voxel = self._voxel(coordinates)
         axis = self._axis_for(None)
-        x, y = _plane_xy(voxel, axis)
-        key = self._key(voxel[axis], keep_mask=False)
-        return self._run(axis, {voxel[axis]: replace(key, points=(*key.points, (x, y, positive)))})
+        rows, cols = _plane_axes(axis)
+        key = self._key(voxel[axis])
+        return self._run(
+            axis, {voxel[axis]: replace(key, points=(*key.points, (float(voxel[cols]), float(voxel[rows]), positive)))}
+        )
 
     def add_box(self, bbox: list[list[int]], positive: bool) -> Change:
         """A 2D box ``[[low, high), ...]`` per image axis, one voxel thick along one axis."""
@@ -162,19 +165,18 @@ class ViewerSession:
             raise ConfigurationError(f"box {bbox} is 3D; draw it on one slice (one voxel thick along one axis)")
         axis = self._axis_for(flat)
         index = lows[axis]
-        rows, cols = (a for a in range(3) if a != axis)
+        rows, cols = _plane_axes(axis)
         box = (float(lows[cols]), float(lows[rows]), float(highs[cols] - 1), float(highs[rows] - 1))
         if not positive:
-            region = np.zeros(self._plane_shape(axis), dtype=bool)
+            region = np.zeros((self.shape[rows], self.shape[cols]), dtype=bool)
             region[lows[rows] : highs[rows], lows[cols] : highs[cols]] = True
             return self._erase(axis, index, region)
-        key = self._key(index, keep_mask=False)
-        return self._run(axis, {index: replace(key, box=box, mask_input=None)})
+        return self._run(axis, {index: replace(self._key(index), box=box, mask_input=None)})
 
     def add_scribble(self, scribble: np.ndarray, positive: bool) -> Change:
         """A scribble (``(D0, D1, D2)``, nonzero on one slice): clicks along it."""
         axis, index, plane = self._drawn_plane(scribble, "scribble")
-        key = self._key(index, keep_mask=False)
+        key = self._key(index)
         clicks = tuple((float(x), float(y), positive) for x, y in scribble_points(plane))
         return self._run(axis, {index: replace(key, points=(*key.points, *clicks))})
 
@@ -184,12 +186,11 @@ class ViewerSession:
         axis, index, plane = self._drawn_plane(lasso, "lasso")
         if not positive:
             return self._erase(axis, index, plane)
-        rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
-        box = (float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1]))
+        x0, y0, x1, y1 = (float(v) for v in tight_box(plane))
         model = self.predictor.model
         geometry = input_geometry(model.input_pipeline, plane.shape, model.input_size)
         logits = mask_answer(plane, geometry, model.low_res_size).low_res_logits
-        return self._run(axis, {index: SliceKey(box=box, mask_input=logits)})
+        return self._run(axis, {index: SliceKey(box=(x0, y0, x1, y1), mask_input=logits)})
 
     def set_initial(self, segmentation: np.ndarray) -> Change:
         """The object's mask as given (``(D0, D1, D2)``, nonzero = object); later interactions
@@ -250,7 +251,7 @@ class ViewerSession:
         changed = new ^ self.mask
         self.mask, self.axis = new, axis
         bbox = _bbox_of(changed)
-        slices = [] if axis is None else [int(i) for i in np.flatnonzero(changed.any(axis=_others(axis)))]
+        slices = [] if axis is None else [int(i) for i in np.flatnonzero(changed.any(axis=_plane_axes(axis)))]
         return Change(bbox, slices, axis, decoded, (time.perf_counter() - started) * 1000)
 
     # -- coordinates ----------------------------------------------------------------------
@@ -270,9 +271,11 @@ class ViewerSession:
             return 0
         return int(np.argmax(self.spacing))
 
-    def _key(self, index: int, keep_mask: bool) -> SliceKey:
+    def _key(self, index: int) -> SliceKey:
+        """The slice's prompt so far, to add to; a slice given as a mask (after a negative box or
+        lasso) starts its prompt over."""
         key = self.keys.get(index, SliceKey())
-        return key if keep_mask or key.mask is None else SliceKey()
+        return key if key.mask is None else SliceKey()
 
     def _voxel(self, coordinates: tuple[int, int, int]) -> tuple[int, int, int]:
         if len(coordinates) != 3:
@@ -305,10 +308,6 @@ class ViewerSession:
         index = bbox[axis][0]
         return axis, index, np.take(drawn, index, axis=axis)
 
-    def _plane_shape(self, axis: int) -> tuple[int, int]:
-        rows, cols = (self.shape[a] for a in range(3) if a != axis)
-        return rows, cols
-
 
 def scribble_points(plane: np.ndarray) -> list[tuple[int, int]]:
     """``(x, y)`` clicks along a drawn ``(H, W)`` bool scribble: its skeleton's pixels in raster
@@ -326,13 +325,8 @@ def scribble_points(plane: np.ndarray) -> list[tuple[int, int]]:
     return kept
 
 
-def _plane_xy(voxel: tuple[int, int, int], axis: int) -> tuple[float, float]:
-    """A voxel's ``(x, y)`` on the plane along ``axis``: x the later remaining axis, y the earlier."""
-    rows, cols = (a for a in range(3) if a != axis)
-    return float(voxel[cols]), float(voxel[rows])
-
-
-def _others(axis: int) -> tuple[int, int]:
+def _plane_axes(axis: int) -> tuple[int, int]:
+    """The image axes of a plane along ``axis``: its rows (y, the earlier one) and columns (x)."""
     rows, cols = (a for a in range(3) if a != axis)
     return rows, cols
 
@@ -341,8 +335,5 @@ def _bbox_of(mask: np.ndarray) -> list[list[int]] | None:
     """``[[low, high), ...]`` per axis around the True voxels of ``mask``; None when there are none."""
     if not mask.any():
         return None
-    box = []
-    for axis in range(mask.ndim):
-        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append([int(present[0]), int(present[-1]) + 1])
-    return box
+    box = box3d_of_mask(mask)
+    return [[box.z0, box.z1 + 1], [box.y0, box.y1 + 1], [box.x0, box.x1 + 1]]
