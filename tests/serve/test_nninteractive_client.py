@@ -54,7 +54,8 @@ def _box_prompt(x0: float, y0: float, x1: float, y1: float) -> Prompt:
 
 
 def _client(served: Served, image: np.ndarray, spacing: tuple[float, ...]) -> tuple[object, np.ndarray]:
-    session = nnInteractiveRemoteInferenceSession(served.url)
+    # a loaded CI machine may answer a propagation after the client's default 60 s: not what is tested here
+    session = nnInteractiveRemoteInferenceSession(served.url, read_timeout=600)
     session.set_image(image[None].astype(np.float32), {"spacing": list(spacing)})
     target = np.zeros(image.shape, dtype=np.uint8)
     session.set_target_buffer(target)
