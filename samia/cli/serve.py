@@ -40,7 +40,7 @@ def serve_command(
     cache_mb: Annotated[int, typer.Option(help="Most MiB of image embeddings kept.", metavar="MIB", min=16)] = 1024,
     max_upload_mb: Annotated[int, typer.Option(help="Largest request body, MiB.", metavar="MIB", min=1)] = 1024,
 ) -> None:
-    """Serve MODEL to viewers (napari-nninteractive, MITK, any nnInteractive client) on HOST:PORT."""
+    """Serve MODEL to viewers (napari-nninteractive, 3D Slicer, MITK, any nnInteractive client) on HOST:PORT."""
     import logging
     import secrets
 
