@@ -6,7 +6,9 @@ STAMP := $(VENV)/.samia-installed
 DEMO_DATA := samia/data/samples/colin27_aal_2d
 DEMO_OUT ?= runs/demo
 
-SYSTEM_PACKAGES := chromium mricron-data
+SYSTEM_PACKAGES := chromium mricron-data xvfb xauth libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-icccm4 \
+	libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 \
+	libxcb-cursor0 libxcb-xfixes0 libdbus-1-3 libfontconfig1
 
 .PHONY: setup system demo test lint docs benchmarks samples
 
@@ -16,12 +18,16 @@ $(STAMP): pyproject.toml
 	# torch first, pinned, so no other dependency can pull another torch build
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e ".[test]"
+	# MONAI Label's own client for the contract tests: the package pins old numpy, pydicom and a
+	# torch build, so it comes without its dependencies (its client needs only requests)
+	$(PY) -m pip install --quiet --no-deps "monailabel>=0.8"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-# Debian packages the tests use: headless Chromium (report test) and mricron-data (sample rebuild
-# test). Installed when missing and running as root; otherwise those tests skip with a reason.
+# Debian packages the tests use: headless Chromium (report test), mricron-data (sample rebuild
+# test), a virtual display with Mesa's OpenGL and Qt's X libraries (the napari plugin test).
+# Installed when missing and running as root; otherwise those tests skip with a reason.
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -35,7 +35,14 @@ ROOT = Path(samia.__file__).parent
 
 CONFINED = {
     "ray": {"samia.evaluation.ray_executor"},
-    "fastapi": {"samia.annotate.app", "samia.serve.app", "samia.serve.nninteractive", "samia.serve.slicer"},
+    "fastapi": {
+        "samia.annotate.app",
+        "samia.serve.app",
+        "samia.serve.nninteractive",
+        "samia.serve.slicer",
+        "samia.serve.monailabel",
+    },
+    "urllib3": {"samia.serve.monailabel"},
     "starlette": {"samia.annotate.app"},
     "uvicorn": {"samia.cli.listen"},
     "blosc2": {"samia.serve.arrays"},

@@ -1,4 +1,4 @@
-"""``samia serve``: a samia model for viewers, over nnInteractive's remote protocol."""
+"""``samia serve``: a samia model for viewers, over nnInteractive's protocols and MONAI Label's API."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from samia.cli.choices import BACKEND_HELP, PRECISION_HELP
 from samia.cli.listen import LOOPBACK
 from samia.cli.options import Checkpoint, ModelName
 from samia.models.catalogue import DEFAULT_MODEL
+from samia.serve import REPLY_SECONDS
 
 
 def serve_command(
@@ -39,8 +40,18 @@ def serve_command(
     ] = 4096,
     cache_mb: Annotated[int, typer.Option(help="Most MiB of image embeddings kept.", metavar="MIB", min=16)] = 1024,
     max_upload_mb: Annotated[int, typer.Option(help="Largest request body, MiB.", metavar="MIB", min=1)] = 1024,
+    reply_seconds: Annotated[
+        float,
+        typer.Option(
+            help="Propagation time after which an interaction answers what it has (the rest follows on the "
+            "next request; clients give up after 60 s).",
+            metavar="S",
+            min=0.0,
+        ),
+    ] = REPLY_SECONDS,
 ) -> None:
-    """Serve MODEL to viewers (napari-nninteractive, 3D Slicer, MITK, any nnInteractive client) on HOST:PORT."""
+    """Serve MODEL to viewers (napari-nninteractive, 3D Slicer's nnInteractive and MONAILabel modules, MITK,
+    any nnInteractive or MONAI Label client) on HOST:PORT."""
     import logging
     import secrets
 
@@ -64,10 +75,13 @@ def serve_command(
         idle_seconds=idle_minutes * 60,
         memory_bytes=memory_mb * 2**20,
         cache_bytes=cache_mb * 2**20,
+        reply_seconds=reply_seconds,
     )
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", level=logging.INFO)
     typer.echo(f"samia serve: model {model} on {runtime_label(segmenter)}, up to {max_sessions} sessions")
     typer.echo(f"nnInteractive server URL: {url}", color=False)
+    typer.echo(f"MONAI Label server URL: {url}", color=False)
+    typer.echo(f"nnInteractive Slicer server URL (older plugin): {url}/slicer", color=False)
     try:
         run(create_app(sessions, key, max_upload_mb * 2**20), listener)
     finally:

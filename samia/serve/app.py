@@ -1,4 +1,5 @@
-"""The ``samia serve`` web app: the viewer protocols behind one guard.
+"""The ``samia serve`` web app: the viewer protocols behind one guard (nnInteractive's v2 protocol,
+the older nnInteractive Slicer server's API under ``/slicer``, MONAI Label's REST API).
 
 The guard, on every request: the server's key (``Authorization: Bearer <key>``) when it has one
 (``/healthz`` answers without, as load balancers probe it); a body with a ``Content-Length`` of at
@@ -18,13 +19,14 @@ from fastapi.responses import JSONResponse, Response
 
 from samia.errors import SamiaError
 from samia.request_bodies import refused_body
-from samia.serve import nninteractive, slicer
+from samia.serve import monailabel, nninteractive, slicer
 from samia.serve.sessions import MemoryBudgetError, NoImageError, ViewerSessions
 
 _log = logging.getLogger("samia.serve")
 
-OPEN_PATHS = frozenset({"/healthz"})
-"""Paths answered without the key."""
+OPEN_PATHS = frozenset({"/healthz", "/auth/", "/auth/token"})
+"""Paths answered without the key (a probe; MONAI Label's question whether auth is on, and its
+token request, which checks the key itself)."""
 
 
 def create_app(sessions: ViewerSessions, key: str | None, max_body_bytes: int) -> FastAPI:
@@ -52,6 +54,7 @@ def create_app(sessions: ViewerSessions, key: str | None, max_body_bytes: int) -
 
     nninteractive.add_routes(app, sessions)
     slicer.add_routes(app, sessions)
+    monailabel.add_routes(app, sessions, key)
     return app
 
 

@@ -174,9 +174,8 @@ def _add_image_routes(router: APIRouter, sessions: ViewerSessions) -> None:
     @router.post("/predict")
     def predict(request: Request) -> Response:
         entry = _entry(sessions, request, active=True)
-        with entry.lock:
-            entry.require_viewer()
-            return _reply(entry, None)  # every interaction already predicted
+        with entry.lock:  # every interaction predicted; one the reply deadline ended goes on
+            return _reply(entry, sessions.interact(entry, "predict", lambda viewer: viewer.finish()))
 
 
 def _add_interaction_routes(router: APIRouter, sessions: ViewerSessions) -> None:

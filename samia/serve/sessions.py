@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,10 @@ from samia.errors import SamiaError
 from samia.leases import LeaseError, Leases
 from samia.models.interface import Segmenter
 from samia.predictor import SamiaPredictor
+from samia.serve import REPLY_SECONDS
 from samia.serve.viewer import Change, ViewerSession
 from samia.transforms import gray_to_rgb, volume_to_uint8
+from samia.types import Volume
 
 _log = logging.getLogger("samia.serve")
 
@@ -67,12 +70,16 @@ class SessionEntry:
 
     token: str
     active: float
+    heartbeat: bool = True
+    """False: a client that never sends heartbeats (MONAI Label's): only the idle timeout ends it."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     viewer: ViewerSession | None = None
     target: tuple[tuple[int, ...], str] | None = None
     prefetcher: Prefetcher | None = None
     ahead: tuple[int, list[PlaneJob]] = (0, [])
     """The axis encoded ahead and its slices' jobs, nearest the middle first."""
+    sent: Any = None
+    """What a client that sends every prompt with each request sent last (its protocol's own record)."""
 
     @property
     def name(self) -> str:
@@ -94,6 +101,7 @@ class ViewerSessions:
         liveness_seconds: a session with no request at all for this long is ended.
         memory_bytes: most bytes of images (and masks) held by all sessions together.
         cache_bytes: most bytes of embeddings kept in memory, shared by the sessions.
+        reply_seconds: propagation time after which an interaction answers what it has.
         clock: monotonic seconds (tests move it).
     """
 
@@ -105,21 +113,22 @@ class ViewerSessions:
         liveness_seconds: float = 60.0,
         memory_bytes: int = 4 * 2**30,
         cache_bytes: int = 1024 * 2**20,
+        reply_seconds: float = REPLY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be >= 1, got {max_sessions}")
         self.model, self.max_sessions = model, max_sessions
         self.idle_seconds, self.liveness_seconds = idle_seconds, liveness_seconds
-        self.memory_bytes, self.clock = memory_bytes, clock
+        self.memory_bytes, self.reply_seconds, self.clock = memory_bytes, reply_seconds, clock
         per_embedding = int(np.prod(model.embedding_shape)) * 4
         self.cache = EmbeddingCache(max_items=max(1, cache_bytes // per_embedding), max_bytes=cache_bytes)
         self._leases: Leases[str] = Leases(liveness_seconds, describe=lambda token: f"session {token[:8]}", clock=clock)
         self._entries: dict[str, SessionEntry] = {}
         self._lock = threading.Lock()
 
-    def claim(self) -> SessionEntry:
-        """A new session.
+    def claim(self, heartbeat: bool = True) -> SessionEntry:
+        """A new session (``heartbeat`` False: its client sends none, so it has no liveness lease).
 
         Raises:
             AtCapacityError: ``max_sessions`` are live.
@@ -129,9 +138,10 @@ class ViewerSessions:
             if len(self._entries) >= self.max_sessions:
                 raise AtCapacityError(f"the server is at capacity ({self.max_sessions} sessions); retry later")
             token = secrets.token_urlsafe(24)
-            entry = SessionEntry(token, active=self.clock())
+            entry = SessionEntry(token, active=self.clock(), heartbeat=heartbeat)
             self._entries[token] = entry
-        self._leases.claim(token, token)
+        if heartbeat:
+            self._leases.claim(token, token)
         return entry
 
     def get(self, token: str | None, active: bool = False) -> SessionEntry:
@@ -143,7 +153,8 @@ class ViewerSessions:
         """
         entry = self.peek(token)
         try:
-            self._leases.renew(entry.token, entry.token)
+            if entry.heartbeat:
+                self._leases.renew(entry.token, entry.token)
         except LeaseError:
             self._end(entry.token)
             raise SessionGoneError("lease expired or unknown") from None
@@ -190,8 +201,15 @@ class ViewerSessions:
         with self._lock:
             return len(self._entries)
 
-    def set_image(self, entry: SessionEntry, image: np.ndarray, spacing: tuple[float, float, float] | None) -> None:
-        """Give ``entry`` a new image (its object starts over) and start encoding it.
+    def set_image(
+        self,
+        entry: SessionEntry,
+        image: np.ndarray,
+        spacing: tuple[float, float, float] | None,
+        geometry: Volume | None = None,
+    ) -> None:
+        """Give ``entry`` a new image (its object starts over) and start encoding it; ``geometry``:
+        the image file's, when the client sent a file (see :class:`ViewerSession`).
 
         Raises:
             MemoryBudgetError: the image does not fit in what the other sessions leave.
@@ -207,7 +225,8 @@ class ViewerSessions:
             )
         if entry.prefetcher is not None:
             entry.prefetcher.close()
-        entry.viewer = ViewerSession(SamiaPredictor(self.model, self.cache), image, spacing)
+        predictor = SamiaPredictor(self.model, self.cache)
+        entry.viewer = ViewerSession(predictor, image, spacing, geometry, self.reply_seconds)
         entry.prefetcher = Prefetcher(self.model, self.cache)
         entry.ahead = self._likely_slices(entry.token, entry.viewer)
         entry.prefetcher.want(entry.ahead[1])
@@ -232,13 +251,14 @@ class ViewerSessions:
                 entry.prefetcher.want(jobs)
         if change is not None:
             _log.info(
-                "%s session=%s axis=%s slices=%s decoded=%d ms=%.0f",
+                "%s session=%s axis=%s slices=%s decoded=%d ms=%.0f%s",
                 kind,
                 entry.name,
                 change.axis,
                 _ranges(change.slices),
                 change.decoded,
                 change.milliseconds,
+                "" if change.finished else " unfinished (reply deadline)",
             )
         return change
 

@@ -5,7 +5,8 @@ endpoints all drive this class.
 A viewer works in 3D; samia's models are 2D. Every interaction lands on one slice of one
 *slicing axis*, chosen once per object: the singleton axis of its first box or lasso (the axis the
 user drew on); for an object begun with points or a scribble, the axis of largest spacing, or the
-first image axis when the spacing is unknown. The slice's prompt (all positive and negative points,
+first image axis when the spacing is unknown (a 2D image's is its one-voxel axis). The slice's
+prompt (all positive and negative points,
 the last box, a lasso's mask) is a key slice of samia's volume engine
 (:func:`samia.volume.segment_volume`), which segments that slice and propagates it through the
 volume with the key-slice stop rules (the object ends at an empty slice or where a mask overlaps
@@ -23,15 +24,24 @@ How each interaction becomes a prompt (documented in the "Connect a viewer" guid
   :data:`SCRIBBLE_POINTS`), positive or negative as the scribble is;
 - lasso: the filled region as SAM's mask input plus its tight box; a negative lasso erases the
   region on its slice (a mask key slice);
-- initial segmentation: the object's current mask, which later interactions correct.
+- initial segmentation: the object's current mask, which later interactions correct;
+- several prompts at once (a client that sends every prompt with each request, as MONAI Label's
+  does): one interaction; a 3D region becomes the box of its middle slice along the object's axis,
+  propagation kept within the region's slices (the CVPR 2024 rule for a 3D box).
 
 Undo restores the mask, the key slices and the axis as they were before the last interaction.
+
+A viewer waits for a reply: an interaction whose propagation is still running after
+``reply_seconds`` answers what it has (the key slices and the slices reached so far) and is
+marked unfinished; :meth:`ViewerSession.finish` (or the next interaction) runs it again from all
+its key slices, which by then are mostly encoded, so it goes further each time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -39,6 +49,7 @@ import numpy as np
 from samia.errors import ConfigurationError
 from samia.predictor import SamiaPredictor
 from samia.prompts.primitives import tight_box
+from samia.serve import REPLY_SECONDS
 from samia.transforms import input_geometry, preset_for
 from samia.types import Prompt, Volume
 from samia.volume import KeySlice, VolumePrompt, VolumeSession, box3d_of_mask, segment_volume
@@ -90,6 +101,7 @@ class Change:
         axis: the object's slicing axis (None before any interaction).
         decoded: decoder calls it made.
         milliseconds: wall time of the interaction.
+        finished: False when the reply deadline ended its propagation early.
     """
 
     bbox: list[list[int]] | None
@@ -97,6 +109,7 @@ class Change:
     axis: int | None
     decoded: int
     milliseconds: float
+    finished: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,8 @@ class _Step:
     keys: dict[int, SliceKey]
     axis: int | None
     ran: dict[int, str]
+    bounds: tuple[int, int] | None
+    finished: bool
 
 
 class ViewerSession:
@@ -117,10 +132,18 @@ class ViewerSession:
             embedding cache behind it may be shared).
         image: ``(D0, D1, D2)`` the image's voxels, any real dtype (a 2D image is ``(1, H, W)``).
         spacing: voxel size per axis in mm, or None when the viewer did not say.
+        geometry: the image file's geometry (origin, direction, modality) when the client sent a
+            file; kept in :attr:`volume` so masks written back land where the image is.
+        reply_seconds: propagation time after which an interaction answers what it has.
     """
 
     def __init__(
-        self, predictor: SamiaPredictor, image: np.ndarray, spacing: tuple[float, float, float] | None
+        self,
+        predictor: SamiaPredictor,
+        image: np.ndarray,
+        spacing: tuple[float, float, float] | None,
+        geometry: Volume | None = None,
+        reply_seconds: float = REPLY_SECONDS,
     ) -> None:
         if image.ndim != 3 or min(image.shape) < 1:
             raise ConfigurationError(f"a viewer image is 3D (D0, D1, D2), got shape {image.shape}")
@@ -128,11 +151,17 @@ class ViewerSession:
             raise ConfigurationError("the image holds NaN or infinite voxels")
         self.predictor = predictor
         self.spacing = spacing
-        self.volume = Volume(np.asarray(image), spacing=spacing or (1.0, 1.0, 1.0))
+        self.reply_seconds = reply_seconds
+        volume = Volume(np.asarray(image), spacing=spacing or (1.0, 1.0, 1.0))
+        if geometry is not None:
+            volume = replace(geometry, array=volume.array, spacing=volume.spacing)
+        self.volume = volume
         self.preset = preset_for(self.volume)
         self.mask = np.zeros(image.shape, dtype=bool)
         self.axis: int | None = None
         self.keys: dict[int, SliceKey] = {}
+        self.bounds: tuple[int, int] | None = None  # a 3D region's slices along the axis
+        self.finished = True  # False: the last propagation was ended by the reply deadline
         self._ran: dict[int, str] = {}  # key slice -> digest of the key its chains last ran with
         self._undo: list[_Step] = []
 
@@ -149,13 +178,36 @@ class ViewerSession:
 
     def add_point(self, coordinates: tuple[int, int, int], positive: bool) -> Change:
         """A click at voxel ``coordinates`` (one index per image axis)."""
-        voxel = self._voxel(coordinates)
-        axis = self._axis_for(None)
+        return self.add_prompts(points=[(coordinates, positive)])
+
+    def add_prompts(
+        self, points: Sequence[tuple[tuple[int, int, int], bool]] = (), region: list[list[int]] | None = None
+    ) -> Change:
+        """Prompts sent together, as one interaction: a box ``region`` ``[[low, high), ...]`` per
+        image axis (one voxel thick: a box on its slice; thicker: the box of its middle slice along
+        the object's axis, propagation kept within its slices), then ``points``, each
+        ``(voxel coordinates, positive)`` a click on its slice."""
+        updates: dict[int, SliceKey] = {}
+        axis, bounds = None, self.bounds
+        if region is not None:
+            lows, highs = self._bbox(region)
+            flat = [a for a in range(3) if highs[a] - lows[a] == 1]
+            axis = self._axis_for(flat or None)
+            index = (lows[axis] + highs[axis] - 1) // 2
+            rows, cols = _plane_axes(axis)
+            box = (float(lows[cols]), float(lows[rows]), float(highs[cols] - 1), float(highs[rows] - 1))
+            updates[index] = replace(self._key(index), box=box, mask_input=None)
+            bounds = bounds if flat else (lows[axis], highs[axis] - 1)
+        voxels = [(self._voxel(coordinates), positive) for coordinates, positive in points]
+        if not updates and not voxels:
+            raise ConfigurationError("no prompt: give points or a box")
+        axis = self._axis_for(None) if axis is None else axis
         rows, cols = _plane_axes(axis)
-        key = self._key(voxel[axis])
-        return self._run(
-            axis, {voxel[axis]: replace(key, points=(*key.points, (float(voxel[cols]), float(voxel[rows]), positive)))}
-        )
+        for voxel, positive in voxels:
+            key = updates.get(voxel[axis]) or self._key(voxel[axis])
+            click = (float(voxel[cols]), float(voxel[rows]), positive)
+            updates[voxel[axis]] = replace(key, points=(*key.points, click))
+        return self._run(axis, updates, bounds)
 
     def add_box(self, bbox: list[list[int]], positive: bool) -> Change:
         """A 2D box ``[[low, high), ...]`` per image axis, one voxel thick along one axis."""
@@ -163,15 +215,13 @@ class ViewerSession:
         flat = [a for a in range(3) if highs[a] - lows[a] == 1]
         if not flat:
             raise ConfigurationError(f"box {bbox} is 3D; draw it on one slice (one voxel thick along one axis)")
+        if positive:
+            return self.add_prompts(region=bbox)
         axis = self._axis_for(flat)
-        index = lows[axis]
         rows, cols = _plane_axes(axis)
-        box = (float(lows[cols]), float(lows[rows]), float(highs[cols] - 1), float(highs[rows] - 1))
-        if not positive:
-            region = np.zeros((self.shape[rows], self.shape[cols]), dtype=bool)
-            region[lows[rows] : highs[rows], lows[cols] : highs[cols]] = True
-            return self._erase(axis, index, region)
-        return self._run(axis, {index: replace(self._key(index), box=box, mask_input=None)})
+        region = np.zeros((self.shape[rows], self.shape[cols]), dtype=bool)
+        region[lows[rows] : highs[rows], lows[cols] : highs[cols]] = True
+        return self._erase(axis, lows[axis], region)
 
     def add_scribble(self, scribble: np.ndarray, positive: bool) -> Change:
         """A scribble (``(D0, D1, D2)``, nonzero on one slice): clicks along it."""
@@ -201,13 +251,21 @@ class ViewerSession:
         self._remember()
         new = np.asarray(segmentation) != 0
         change = self._apply(new, self.axis, 0, started)
-        self.keys, self._ran = {}, {}
+        self.keys, self._ran, self.bounds, self.finished = {}, {}, None, True
         return change
+
+    def finish(self) -> Change | None:
+        """Run the last interaction's propagation again when the reply deadline ended it (from
+        all key slices, within the deadline again); None when it had finished."""
+        if self.finished or self.axis is None:
+            return None
+        return self._run(self.axis, {}, self.bounds)
 
     def reset(self) -> None:
         """Forget the object: empty mask, no key slices, no axis, no undo."""
         self.mask = np.zeros(self.shape, dtype=bool)
         self.axis, self.keys, self._ran, self._undo = None, {}, {}, []
+        self.bounds, self.finished = None, True
 
     def undo(self) -> Change | None:
         """Put back the state before the last interaction; None when there is nothing to undo."""
@@ -217,42 +275,54 @@ class ViewerSession:
         step = self._undo.pop()
         change = self._apply(step.mask, step.axis, 0, started)
         self.keys, self.axis, self._ran = step.keys, step.axis, step.ran
+        self.bounds, self.finished = step.bounds, step.finished
         return change
 
     # -- the engine -----------------------------------------------------------------------
 
-    def volume_prompt(self, axis: int, keys: dict[int, SliceKey]) -> VolumePrompt:
-        """The engine's prompt for the object with ``keys`` (a correction when it has a mask)."""
+    def volume_prompt(
+        self, axis: int, keys: dict[int, SliceKey], bounds: tuple[int, int] | None = None
+    ) -> VolumePrompt:
+        """The engine's prompt for the object with ``keys`` (a correction when it has a mask and
+        its last propagation finished; else afresh from every key slice). ``bounds``: slices
+        propagation keeps within, widened to every key slice."""
+        fresh = not self.finished or not self.mask.any()
         key_slices = tuple(
-            key.key_slice(index, self._ran.get(index) == key.digest()) for index, key in sorted(keys.items())
+            key.key_slice(index, not fresh and self._ran.get(index) == key.digest())
+            for index, key in sorted(keys.items())
         )
-        current = self.mask if self.mask.any() else None
-        return VolumePrompt(key_slices=key_slices, current=current)
+        if bounds is not None:
+            bounds = (min(bounds[0], min(keys)), max(bounds[1], max(keys)))
+        return VolumePrompt(key_slices=key_slices, bounds=bounds, current=None if fresh else self.mask)
 
-    def _run(self, axis: int, updates: dict[int, SliceKey]) -> Change:
+    def _run(self, axis: int, updates: dict[int, SliceKey], bounds: tuple[int, int] | None = None) -> Change:
         started = time.perf_counter()
         keys = {**self.keys, **updates}
-        prompt = self.volume_prompt(axis, keys)
+        prompt = self.volume_prompt(axis, keys, bounds)
+        deadline = time.monotonic() + self.reply_seconds
         with VolumeSession(self.predictor, self.volume, self.preset, axis=axis) as session:
-            result = segment_volume(session, [prompt])
+            result = segment_volume(session, [prompt], deadline=deadline)
         self._remember()
-        self.keys = keys
+        self.keys, self.bounds, self.finished = keys, prompt.bounds, result.finished
         self._ran = {index: key.digest() for index, key in keys.items()}
         return self._apply(result.objects[0].mask, axis, result.decodings, started)
 
     def _erase(self, axis: int, index: int, region: np.ndarray) -> Change:
         current = np.take(self.mask, index, axis=axis)
-        return self._run(axis, {index: SliceKey(mask=current & ~region)})
+        return self._run(axis, {index: SliceKey(mask=current & ~region)}, self.bounds)
 
     def _remember(self) -> None:
-        self._undo.append(_Step(self.mask.copy(), dict(self.keys), self.axis, dict(self._ran)))
+        self._undo.append(
+            _Step(self.mask.copy(), dict(self.keys), self.axis, dict(self._ran), self.bounds, self.finished)
+        )
 
     def _apply(self, new: np.ndarray, axis: int | None, decoded: int, started: float) -> Change:
         changed = new ^ self.mask
         self.mask, self.axis = new, axis
         bbox = _bbox_of(changed)
         slices = [] if axis is None else [int(i) for i in np.flatnonzero(changed.any(axis=_plane_axes(axis)))]
-        return Change(bbox, slices, axis, decoded, (time.perf_counter() - started) * 1000)
+        milliseconds = (time.perf_counter() - started) * 1000
+        return Change(bbox, slices, axis, decoded, milliseconds, self.finished)
 
     # -- coordinates ----------------------------------------------------------------------
 
@@ -267,6 +337,8 @@ class ViewerSession:
             return self.axis
         if drawn is not None:
             return drawn[0]
+        if 1 in self.shape:  # a 2D image
+            return self.shape.index(1)
         if self.spacing is None:
             return 0
         return int(np.argmax(self.spacing))

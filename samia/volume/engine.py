@@ -19,12 +19,15 @@ sweep the downward chains from the top (a slice both sweeps reach is kept on dis
 slice that no active chain reaches is never encoded. A speed level other than ``accurate`` samples
 the chains (:class:`~samia.volume.propagation.Sampling`: every k-th slice, gaps that disagree
 decoded slice by slice, the rest filled by :mod:`samia.volume.fill`). A correction
-(``VolumePrompt.current``) stops each chain where it has stopped changing the object. Masks are
-written in the volume's own ``(Z, Y, X)`` order whatever the slicing axis.
+(``VolumePrompt.current``) stops each chain where it has stopped changing the object. A
+*deadline* ends every chain where it is once it passes (key slices are always decoded): the answer
+is then marked unfinished, and a caller that must reply in time (a viewer's server) runs again to
+finish. Masks are written in the volume's own ``(Z, Y, X)`` order whatever the slicing axis.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -90,11 +93,14 @@ class VolumeSegmentation:
         objects: in the order of the prompts.
         slices_encoded: encoder calls this call made (slices already encoded in the session cost 0).
         decodings: prompts decoded (one per object and slice reached).
+        finished: False when the deadline ended chains before their stop rules or range did
+            (their slices beyond are empty, or for a correction as the current mask has them).
     """
 
     objects: list[ObjectVolume]
     slices_encoded: int
     decodings: int
+    finished: bool = True
 
     def label_map(self) -> np.ndarray:
         """``(Z, Y, X)`` labels ``1..N`` (uint8, uint16 beyond 255 objects); where objects overlap the
@@ -194,6 +200,7 @@ def segment_volume(
     settings: PropagationSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
     speed: str | Sampling = "accurate",
+    deadline: float | None = None,
 ) -> VolumeSegmentation:
     """Segment one object per prompt through the session's volume (module docstring).
 
@@ -208,6 +215,8 @@ def segment_volume(
             refined gaps add to the plan as they are found).
         speed: a level of :data:`~samia.volume.propagation.SPEEDS` or a sampling of one's own;
             ``accurate`` decodes every slice a chain reaches (the CVPR 2024 rule for a 3D box).
+        deadline: ``time.monotonic()`` seconds after which no chain decodes another slice (the
+            key slices are decoded all the same); None = none.
 
     Raises:
         ConfigurationError: a key slice or bound outside the volume, a key slice outside its
@@ -237,17 +246,38 @@ def segment_volume(
     decoder = _Decoder(session, objects, revisited, sampling)
     plan = _Plan(len(upward) + len(downward), progress)
     pending = list(keys)
+    cut = _Cut(deadline, chains)
     while (index := _lowest(pending, up)) is not None:
+        cut.check()
         decoder.run(index, [key for key in pending if key.index == index], [c for c in up if c.next_slice == index])
         pending = [key for key in pending if key.index != index]
         for chain in chains:
             if chain.previous is None and chain.seed.answer is not None:
                 chain.previous = chain.seed.answer
         plan.visited(decoder.take_added())
-    while (index := _highest(down)) is not None:
+    while cut.check() and (index := _highest(down)) is not None:
         decoder.run(index, [], [c for c in down if c.next_slice == index])
         plan.visited(decoder.take_added())
-    return VolumeSegmentation(objects, session.slices_encoded - encoded_before, session.decodings - decoded_before)
+    encoded, decoded = session.slices_encoded - encoded_before, session.decodings - decoded_before
+    return VolumeSegmentation(objects, encoded, decoded, finished=not cut.happened)
+
+
+@dataclass
+class _Cut:
+    """Ends every chain still running once ``deadline`` (monotonic seconds) has passed."""
+
+    deadline: float | None
+    chains: list[_Chain]
+    happened: bool = False
+
+    def check(self) -> bool:
+        """False (and every running chain stopped) once the deadline has passed."""
+        if self.deadline is not None and not self.happened and time.monotonic() >= self.deadline:
+            running = [chain for chain in self.chains if chain.next_slice is not None]
+            for chain in running:
+                chain.stopped = True
+            self.happened = bool(running)
+        return not self.happened
 
 
 @dataclass

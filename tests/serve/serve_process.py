@@ -13,7 +13,10 @@ class Served:
     """A running ``samia serve`` and every line it printed."""
 
     def __init__(self, *options: str) -> None:
-        command = [sys.executable, "-m", "samia.cli.main", "serve", "--model", "litemedsam", "--port", "0", *options]
+        # the contract tests compare whole masks: a loaded CI machine must not meet the reply deadline
+        # (what happens then is tested by test_serve_deadline.py); a later --reply-seconds wins
+        base = ["serve", "--model", "litemedsam", "--port", "0", "--reply-seconds", "600"]
+        command = [sys.executable, "-m", "samia.cli.main", *base, *options]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
         )

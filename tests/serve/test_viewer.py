@@ -83,6 +83,42 @@ def test_a_second_interaction_is_a_correction_with_the_first_key_settled(model) 
     assert viewer.undo() is None
 
 
+def test_prompts_sent_together_are_one_interaction_and_a_3d_region_bounds_propagation(model) -> None:
+    image = _image()
+    viewer = ViewerSession(SamiaPredictor(model), image, spacing=None)
+    change = viewer.add_prompts(points=[((6, 20, 24), True), ((6, 5, 5), False)], region=[[3, 9], [10, 30], [12, 36]])
+    assert viewer.axis == 0 and change.finished
+    box = KeySlice(5, Prompt(box=np.array([12.0, 10.0, 35.0, 29.0])))  # the region's middle slice
+    clicks = KeySlice(6, Prompt(points=np.array([[24.0, 20.0], [5.0, 5.0]]), labels=np.array([1, 0])))
+    expected = _engine(model, image, 0, VolumePrompt(key_slices=(box, clicks), bounds=(3, 8)))
+    assert np.array_equal(viewer.mask, expected)
+    assert not viewer.mask[:3].any() and not viewer.mask[9:].any()
+    with pytest.raises(ConfigurationError, match="no prompt"):
+        viewer.add_prompts()
+
+
+def test_past_the_reply_deadline_an_interaction_answers_its_key_slice_and_finishes_later(model) -> None:
+    image = _image()
+    prompt = VolumePrompt(key_slices=(KeySlice(6, Prompt(box=np.array([12.0, 10.0, 35.0, 29.0]))),))
+    expected = _engine(model, image, 0, prompt)
+    assert expected[6].any() and expected[:6].any(), "the test needs an object that propagates"
+    viewer = ViewerSession(SamiaPredictor(model), image, spacing=None, reply_seconds=0.0)
+    change = viewer.add_box([[6, 7], [10, 30], [12, 36]], positive=True)
+    assert not change.finished and not viewer.finished
+    assert np.array_equal(viewer.mask[6], expected[6])  # the key slice is always answered
+    assert not np.delete(viewer.mask, 6, axis=0).any()
+    viewer.reply_seconds = 600.0
+    finished = viewer.finish()
+    assert finished is not None and finished.finished and np.array_equal(viewer.mask, expected)
+    assert viewer.finish() is None  # nothing left to finish
+
+
+def test_a_2d_image_is_segmented_on_its_one_slice_whatever_the_spacing(model) -> None:
+    viewer = ViewerSession(SamiaPredictor(model), _image((1, 40, 48)), spacing=(0.5, 2.0, 1.0))
+    viewer.add_point((0, 20, 24), positive=True)
+    assert viewer.axis == 0
+
+
 def test_a_negative_box_erases_the_object_inside_it_on_its_slice(model) -> None:
     viewer = ViewerSession(SamiaPredictor(model), _image(), spacing=None)
     viewer.set_initial(np.ones((12, 40, 48), dtype=np.uint8))

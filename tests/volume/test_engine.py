@@ -204,3 +204,28 @@ def test_without_keep_all_only_slices_both_sweeps_need_are_kept(model, phantom, 
         assert result.slices_encoded == 17  # still once each
         assert session.kept_slices == [11, 12, 13]
         assert segment_volume(session, [VolumePrompt(box3d=boxes[0])]).slices_encoded == 14 - 3
+
+
+def test_a_passed_deadline_ends_the_chains_but_decodes_the_key_slices(model, phantom) -> None:
+    volume, masks = phantom
+    keys = (
+        KeySlice(8, Prompt(box=np.array([5.0, 6.0, 23.0, 22.0]))),
+        KeySlice(15, Prompt(box=np.array([5.0, 6.0, 23.0, 22.0]))),
+    )
+    with _session(model, volume) as session:
+        whole = segment_volume(session, [VolumePrompt(key_slices=keys)])
+        cut = segment_volume(session, [VolumePrompt(key_slices=keys)], deadline=0.0)  # long passed
+        assert whole.finished and not cut.finished
+        assert cut.decodings == 2 and cut.objects[0].key_slices == [8, 15]
+        assert np.flatnonzero(cut.objects[0].mask.any(axis=(1, 2))).tolist() == [8, 15]
+        assert np.array_equal(cut.objects[0].mask[[8, 15]], whole.objects[0].mask[[8, 15]])
+        # a correction cut short keeps the current mask wherever its chains did not reach
+        current = whole.objects[0].mask
+        moved = (
+            KeySlice(12, Prompt(box=np.array([6.0, 7.0, 22.0, 21.0]))),
+            *(KeySlice(k.index, k.prompt, settled=True) for k in keys),
+        )
+        corrected = segment_volume(session, [VolumePrompt(key_slices=moved, current=current)], deadline=0.0)
+        assert not corrected.finished and corrected.decodings == 3  # the key slices, no chain
+        untouched = [z for z in range(SHAPE[0]) if z != 12]
+        assert np.array_equal(corrected.objects[0].mask[untouched], current[untouched])
