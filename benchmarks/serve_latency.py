@@ -8,11 +8,13 @@ One ``samia serve`` process (the bundled LiteMedSAM, ``--backend auto``), one
   buffer updated (the embedding is cached: the decoder and the protocol are what is timed);
 - 3D box: the 100-slice phantom (``samia.data.phantoms.volume_case``, seed 0); a box on the middle
   slice of object 1, timed until the propagated 3D mask is in the client's buffer: *cold* right
-  after the image was sent (it encodes what the background encoder has not; the client's read
-  timeout is raised to 600 s so a cold reply slower than its default 60 s is measured, not lost),
-  then *warm* (``--repeats`` times after a reset, every slice encoded).
+  after the image was sent (it encodes what the background encoder has not; a reply the server's
+  reply deadline cut is followed by ``predict`` calls, as napari's Run button makes them, until
+  the whole mask is there; each reply is timed too), then *warm* (``--repeats`` times after a
+  reset, every slice encoded).
 
-Prints p50 / p95 of each; verdicts: 2D click p50 <= 150 ms, warm 3D box p50 <= 10 s (issue 29).
+Prints p50 / p95 of each; verdicts: 2D click p50 <= 150 ms, warm 3D box p50 <= 10 s, no reply
+longer than 30 s (issue 29).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from _floor import cpu_name
@@ -73,7 +76,17 @@ def click_latency(url: str, clicks: int) -> list[float]:
         session.close()
 
 
-def box_latency(url: str, repeats: int) -> tuple[float, list[float]]:
+@dataclass(frozen=True)
+class Cold:
+    """The first box on a volume just sent: seconds until the whole 3D mask is in the buffer, the
+    longest single reply, and the predict calls it took after the first reply."""
+
+    total: float
+    longest_reply: float
+    predicts: int
+
+
+def box_latency(url: str, repeats: int) -> tuple[Cold, list[float]]:
     volume, labels = volume_case(np.random.default_rng(0), depth=100, n_objects=5)
     obj = labels == 1
     occupied = np.flatnonzero(obj.any(axis=(1, 2)))
@@ -87,7 +100,14 @@ def box_latency(url: str, repeats: int) -> tuple[float, list[float]]:
         session.set_target_buffer(target)
         started = time.perf_counter()
         session.add_bbox_interaction(box, include_interaction=True)
-        cold = time.perf_counter() - started
+        replies = [time.perf_counter() - started]
+        while len(replies) < 20:  # a reply cut by the deadline: predict (napari's Run) finishes it
+            started = time.perf_counter()
+            finishing = session._predict()
+            replies.append(time.perf_counter() - started)
+            if finishing is None:
+                break
+        cold = Cold(sum(replies), max(replies), len(replies) - 1)
         warm = []
         for _ in range(repeats):
             session.reset_interactions()
@@ -116,19 +136,33 @@ def main() -> int:
     click_p50, click_p95 = percentiles(clicks)
     warm_p50, warm_p95 = percentiles(warm)
     print(f"2D click on a cached embedding: p50 {click_p50 * 1000:.0f} ms, p95 {click_p95 * 1000:.0f} ms")
-    print(f"3D box on 100 slices: cold {cold:.1f} s; warm p50 {warm_p50:.1f} s, p95 {warm_p95:.1f} s")
+    print(
+        f"3D box on 100 slices: cold {cold.total:.1f} s to the whole mask (longest reply {cold.longest_reply:.1f} s, "
+        f"{cold.predicts} predict calls); warm p50 {warm_p50:.1f} s, p95 {warm_p95:.1f} s"
+    )
     record(
         "serve_latency",
         [
             Row("`samia serve`: a 2D click, nnInteractive client, p50", f"{click_p50 * 1000:.0f} ms", "target 150 ms"),
             Row(
                 "`samia serve`: a box on a 100-slice volume to its 3D mask, warm p50 (cold)",
-                f"{warm_p50:.1f} s ({cold:.1f} s)",
+                f"{warm_p50:.1f} s ({cold.total:.1f} s)",
                 "target 10 s warm",
+            ),
+            Row(
+                "`samia serve`: the longest reply (cold box, cut by the reply deadline)",
+                f"{cold.longest_reply:.1f} s",
+                "target 30 s",
             ),
         ],
     )
-    return report_each([("2D click p50 (s)", click_p50, "<=", 0.15), ("3D box warm p50 (s)", warm_p50, "<=", 10.0)])
+    return report_each(
+        [
+            ("2D click p50 (s)", click_p50, "<=", 0.15),
+            ("3D box warm p50 (s)", warm_p50, "<=", 10.0),
+            ("longest reply (s)", cold.longest_reply, "<=", 30.0),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -66,12 +66,14 @@ class Prompts:
         label: the segment's name.
         foreground, background: every click so far.
         region: the ROI as ``[[low, high), ...]`` per image axis, or None.
+        reset: the client asks to start the object over (``reset_state``).
     """
 
     label: str
     foreground: tuple[tuple[int, int, int], ...]
     background: tuple[tuple[int, int, int], ...]
     region: tuple[tuple[int, int], ...] | None
+    reset: bool = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Prompts:
@@ -91,12 +93,13 @@ class Prompts:
             foreground=_clicks(params.get("foreground"), "foreground"),
             background=_clicks(params.get("background"), "background"),
             region=region if roi is not None else None,
+            reset=str(params.get("reset_state", False)).strip().lower() in ("true", "1", "yes"),
         )
 
     def added_to(self, previous: Prompts | None) -> Prompts | None:
         """The clicks this request adds to ``previous`` (same label and ROI, its clicks first);
         None when it does not continue it."""
-        if previous is None or (previous.label, previous.region) != (self.label, self.region):
+        if self.reset or previous is None or (previous.label, previous.region) != (self.label, self.region):
             return None
         earlier_fg, earlier_bg = len(previous.foreground), len(previous.background)
         if self.foreground[:earlier_fg] != previous.foreground or self.background[:earlier_bg] != previous.background:

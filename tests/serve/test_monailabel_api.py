@@ -96,6 +96,10 @@ def test_a_request_that_repeats_the_previous_prompts_adds_only_its_new_clicks() 
     assert moved.added_to(first) is None  # a moved click starts over
     other = Prompts.from_params({"label": "b", "foreground": [[1, 2, 3]], "roi": [0, 9, 0, 9, 3, 3]})
     assert other.added_to(first) is None
+    reset = Prompts.from_params(
+        {"label": "a", "foreground": [[1, 2, 3]], "roi": [0, 9, 0, 9, 3, 3], "reset_state": True}
+    )
+    assert reset.added_to(first) is None  # the module's reset: start over
 
 
 def test_info_names_one_3d_deepgrow_model_and_an_empty_datastore(sessions) -> None:
