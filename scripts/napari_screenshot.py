@@ -56,7 +56,8 @@ def main() -> None:
     # Remote mode (the only one without nnInteractive's local model), the server URL, Initialize
     widget.server_url_edit.setText(args.url)
     widget.on_init()
-    wait(lambda: widget.label_layer_name in viewer.layers, "session (claim and image upload)")
+    wait(lambda: widget.label_layer_name in viewer.layers, "session (claim)")
+    wait(lambda: widget._upload_dialog is None, "image upload")  # its popup closes when set_image is done
 
     # the BBox tool, and a rectangle drawn on the key slice as the mouse draws it
     widget.interaction_button._check(1)
