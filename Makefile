@@ -14,9 +14,12 @@ SYSTEM_PACKAGES := chromium mricron-data xvfb xauth libgl1-mesa-dri libegl1 libx
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	# torch first, pinned, so no other dependency can pull another torch build
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	# Meta's sam2 is an sdist that asks for torch at build time: built here against the torch above,
+	# without its CUDA extension, so pip never fetches another torch build for it
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation --no-deps "sam2>=1.1.0"
 	$(PY) -m pip install --quiet -e ".[test]"
 	# MONAI Label's own client for the contract tests: the package pins old numpy, pydicom and a
 	# torch build, so it comes without its dependencies (its client needs only requests)

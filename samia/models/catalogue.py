@@ -15,6 +15,7 @@ Weights = Literal["bundled", "checkpoint", "random"]
 
 _SAM_RELEASE = "Meta's segment-anything release: github.com/facebookresearch/segment-anything, 'Model Checkpoints'"
 _MEDSAM_RELEASE = "the MedSAM release: github.com/bowang-lab/MedSAM, 'Model Checkpoints'"
+_SAM2_RELEASE = "Meta's SAM 2.1 release: github.com/facebookresearch/sam2, 'Download Checkpoints'"
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,15 @@ class ModelEntry:
         weights: where its weights come from (:data:`Weights`).
         checkpoint_file: the file name of the released checkpoint (``checkpoint`` models).
         source: where to get the weights, in words a user can follow.
+        exportable: whether samia builds ONNX Runtime / OpenVINO graphs of it (else ``auto``
+            runs it on torch and the exported backends refuse it).
     """
 
     description: str
     weights: Weights
     checkpoint_file: str | None = None
     source: str = ""
+    exportable: bool = True
 
     def weights_line(self) -> str:
         """How to get this model's weights, for ``samia models`` and error messages."""
@@ -59,8 +63,27 @@ MODEL_CATALOGUE: dict[str, ModelEntry] = {
         "medsam_vit_b.pth",
         _MEDSAM_RELEASE,
     ),
+    "sam2.1_hiera_tiny": ModelEntry(
+        "SAM 2.1 Hiera-T (1024 px; samia[sam2])", "checkpoint", "sam2.1_hiera_tiny.pt", _SAM2_RELEASE, exportable=False
+    ),
+    "sam2.1_hiera_small": ModelEntry(
+        "SAM 2.1 Hiera-S (1024 px; samia[sam2])", "checkpoint", "sam2.1_hiera_small.pt", _SAM2_RELEASE, exportable=False
+    ),
+    "sam2.1_hiera_base_plus": ModelEntry(
+        "SAM 2.1 Hiera-B+ (1024 px; samia[sam2])",
+        "checkpoint",
+        "sam2.1_hiera_base_plus.pt",
+        _SAM2_RELEASE,
+        exportable=False,
+    ),
+    "sam2.1_hiera_large": ModelEntry(
+        "SAM 2.1 Hiera-L (1024 px; samia[sam2])", "checkpoint", "sam2.1_hiera_large.pt", _SAM2_RELEASE, exportable=False
+    ),
     "tiny_sam": ModelEntry("tiny random-weight SAM (ViT, 64 px) for tests", "random"),
     "tiny_medsam": ModelEntry("tiny random-weight MedSAM (ViT, 64 px, MedSAM's input pipeline) for tests", "random"),
     "tiny_litemedsam": ModelEntry("tiny random-weight LiteMedSAM (TinyViT, 256 px) for tests", "random"),
+    "tiny_sam2": ModelEntry(
+        "random-weight SAM 2.1 Hiera-T architecture at 256 px for tests (samia[sam2])", "random", exportable=False
+    ),
 }
 """Every model of :data:`samia.models.registry.MODEL_REGISTRY`, by registry name."""

@@ -56,6 +56,7 @@ import numpy as np
 
 from samia.errors import ConfigurationError
 from samia.files import atomic_write_bytes, file_sha256, file_stamp
+from samia.models.catalogue import MODEL_CATALOGUE
 from samia.models.interface import Normalization
 from samia.settings import cache_root
 from samia.version import __version__
@@ -111,9 +112,13 @@ def fastest_backend(device: str = "cpu", precision: str = "fp32") -> str:
     return next(b for b in FASTEST_FIRST if b not in _PACKAGES or importlib.util.find_spec(_PACKAGES[b]) is not None)
 
 
-def resolve_backend(backend: str, device: str = "cpu", precision: str = "fp32") -> str:
-    """``backend``, or :func:`fastest_backend` for :data:`AUTO_BACKEND`."""
-    return fastest_backend(device, precision) if backend == AUTO_BACKEND else backend
+def resolve_backend(backend: str, device: str = "cpu", precision: str = "fp32", model: str | None = None) -> str:
+    """``backend``, or for :data:`AUTO_BACKEND` :func:`fastest_backend` (torch for a ``model`` the
+    catalogue marks as not exportable)."""
+    if backend != AUTO_BACKEND:
+        return backend
+    entry = None if model is None else MODEL_CATALOGUE.get(model)
+    return "torch" if entry is not None and not entry.exportable else fastest_backend(device, precision)
 
 
 def check_backend(backend: str, precision: str) -> None:

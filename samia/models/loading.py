@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from samia.errors import ConfigurationError
 from samia.models.bundled import litemedsam_checkpoint
+from samia.models.catalogue import MODEL_CATALOGUE
 from samia.models.exported import check_backend, find_exported, resolve_backend
 from samia.models.interface import Segmenter
 from samia.transforms.geometry import INPUT_PIPELINES
@@ -58,8 +59,11 @@ def build_model(
     """
     if input_pipeline is not None and input_pipeline not in INPUT_PIPELINES:
         raise ConfigurationError(f"unknown input pipeline {input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}")
-    backend = resolve_backend(backend, str(device), precision)
+    backend = resolve_backend(backend, str(device), precision, name)
     check_backend(backend, precision)
+    entry = MODEL_CATALOGUE.get(name)
+    if backend != "torch" and entry is not None and not entry.exportable:
+        raise ConfigurationError(f"{name} runs on torch only (no exported graphs for it yet); use --backend torch")
     if backend != "torch":
         if str(device) != "cpu":
             raise ConfigurationError(f"the {backend} backend runs on the CPU; drop --device {device}")

@@ -10,13 +10,18 @@ eval mode on the CPU. Models:
   file (e.g. ``sam_vit_b_01ec64.pth``) is required.
 - ``medsam_vit_b``: MedSAM weights on the SAM ViT-B architecture (``medsam_vit_b.pth``), with
   MedSAM's min-max input normalization; the checkpoint file is required.
+- ``sam2.1_hiera_tiny``, ``_small``, ``_base_plus``, ``_large``: SAM 2.1 (1024 px input), built by
+  Meta's ``sam2`` package (the ``samia[sam2]`` extra) and wrapped by
+  :class:`~samia.models.sam2_family.Sam2Segmenter`; the checkpoint file (e.g.
+  ``sam2.1_hiera_tiny.pt``) is required.
 - ``tiny_sam``, ``tiny_medsam``, ``tiny_litemedsam``: small random-weight models (seeded) for tests
-  and benchmarks, each with the input pipeline of the family it stands for.
+  and benchmarks, each with the input pipeline of the family it stands for; ``tiny_sam2``: the SAM
+  2.1 Hiera-T architecture at 256 px with seeded random weights.
 
 Each model runs with its reference input pipeline (``samia.transforms.geometry``): SAM's letterbox
 for ``sam_vit_*``, LiteMedSAM's ``CVPR24_LiteMedSAM_infer.py`` rules for ``litemedsam``, MedSAM's
-``MedSAM_Inference.py`` rules for ``medsam_vit_b``; ``build_model(..., input_pipeline=...)`` picks
-another.
+``MedSAM_Inference.py`` rules for ``medsam_vit_b``, ``SAM2ImagePredictor``'s for SAM 2.1;
+``build_model(..., input_pipeline=...)`` picks another.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from samia.models.bundled import litemedsam_checkpoint
 from samia.models.catalogue import MODEL_CATALOGUE
 from samia.models.checkpoints import load_weights
 from samia.models.interface import Normalization
+from samia.models.sam2_family import SAM2_CONFIGS, Sam2Segmenter, build_sam2_base
 from samia.models.segmenter import PromptableSegmenter
 
 
@@ -209,15 +215,35 @@ def _tiny_litemedsam(checkpoint: Path | None) -> PromptableSegmenter:
     return _finish(_seeded(build), checkpoint, "a tiny_litemedsam checkpoint")
 
 
+def _sam2(name: str) -> Callable[[Path | None], PromptableSegmenter]:
+    def factory(checkpoint: Path | None) -> PromptableSegmenter:
+        checkpoint = _require(checkpoint, name)
+        base = build_sam2_base(SAM2_CONFIGS[name])
+        expected = f"a {name} checkpoint ({MODEL_CATALOGUE[name].checkpoint_file})"
+        return Sam2Segmenter(base, name, load_weights(base, checkpoint, expected)).eval()
+
+    return factory
+
+
+def _tiny_sam2(checkpoint: Path | None) -> PromptableSegmenter:
+    def build() -> PromptableSegmenter:
+        base = build_sam2_base(SAM2_CONFIGS["sam2.1_hiera_tiny"], ["++model.image_size=256"])
+        return Sam2Segmenter(base, "tiny_sam2")
+
+    return _finish(_seeded(build), checkpoint, "a tiny_sam2 checkpoint")
+
+
 MODEL_REGISTRY: dict[str, ModelSpec] = {
     "litemedsam": ModelSpec(_litemedsam),
     "sam_vit_b": ModelSpec(_sam("sam_vit_b", 768, 12, 12, (2, 5, 8, 11))),
     "sam_vit_l": ModelSpec(_sam("sam_vit_l", 1024, 24, 16, (5, 11, 17, 23))),
     "sam_vit_h": ModelSpec(_sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31))),
     "medsam_vit_b": ModelSpec(_sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "minmax", "medsam")),
+    **{name: ModelSpec(_sam2(name)) for name in SAM2_CONFIGS},
     "tiny_sam": ModelSpec(_tiny_sam),
     "tiny_medsam": ModelSpec(_tiny_medsam),
     "tiny_litemedsam": ModelSpec(_tiny_litemedsam),
+    "tiny_sam2": ModelSpec(_tiny_sam2),
 }
 """Every model samia builds, by name (described in :data:`samia.models.catalogue.MODEL_CATALOGUE`)."""
 

@@ -48,7 +48,7 @@ class ModelSettings(SettingsGroup):
 
     def resolved(self) -> ModelSettings:
         """These settings with ``auto`` replaced by the backend it runs here."""
-        return replace(self, backend=resolve_backend(self.backend, self.device, self.precision))
+        return replace(self, backend=resolve_backend(self.backend, self.device, self.precision, self.name))
 
     def on_torch_if_auto(self) -> ModelSettings:
         """These settings with ``auto`` meaning torch: what training (and a study, whose every point

@@ -22,6 +22,12 @@ an *input pipeline* and runs a model with its own by default (``PromptableSegmen
     :meth:`Stretch.logits_to_original` returns the logit of the interpolated probability: ``> 0``
     on it is exactly the reference's ``> 0.5``.
 
+``sam2`` (``sam2``'s ``SAM2ImagePredictor``; SAM 2.1 and MedSAM2)
+    Stretch to ``S x S`` the float image on the 0..1 scale with torchvision's bilinear, antialiased
+    resize (``SAM2Transforms``); the resized image stays float (returned on the 0..255 scale, not
+    rounded). Points and boxes are scaled by ``(S / W, S / H)`` (float). Low-res logits: bilinear
+    straight to ``(H, W)`` (``SAM2Transforms.postprocess_masks``), threshold 0.
+
 Every geometry maps prompts into the model frame and the model's low-res logits back to the
 original grid; the predictor, everything mode, click simulation and fine-tuning use them through
 :func:`input_geometry` only.
@@ -35,8 +41,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-InputPipeline = Literal["sam", "litemedsam", "medsam"]
-INPUT_PIPELINES: tuple[str, ...] = ("sam", "litemedsam", "medsam")
+InputPipeline = Literal["sam", "litemedsam", "medsam", "sam2"]
+INPUT_PIPELINES: tuple[str, ...] = ("sam", "litemedsam", "medsam", "sam2")
 
 _PROBABILITY_EPS = 1e-12
 """Probabilities are clamped to ``[eps, 1 - eps]`` before the logit (finite logits)."""
@@ -227,7 +233,37 @@ class Stretch(InputGeometry):
         return np.log(clipped / (1.0 - clipped)).astype(np.float32)
 
 
-_GEOMETRIES: dict[str, type[InputGeometry]] = {"sam": Letterbox, "litemedsam": AreaLetterbox, "medsam": Stretch}
+@dataclass(frozen=True)
+class FloatStretch(InputGeometry):
+    """SAM 2's reference geometry: the float image stretched to ``S x S``, logits bilinear to ``(H, W)``."""
+
+    pipeline: ClassVar[str] = "sam2"
+
+    @staticmethod
+    def resized_shape_for(height: int, width: int, input_size: int) -> tuple[int, int]:
+        return input_size, input_size
+
+    def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
+        """``(S, S, 3)`` float32 on the 0..255 scale (unrounded), as ``SAM2Transforms`` resizes
+        ``ToTensor``'s 0..1 image: torchvision's bilinear resize with antialiasing."""
+        import torch
+        from torchvision.transforms.functional import resize
+
+        tensor = torch.as_tensor(np.ascontiguousarray(image_rgb)).permute(2, 0, 1).float() / 255.0
+        side = self.input_size
+        resized = resize(tensor, [side, side], antialias=True)
+        return np.ascontiguousarray((resized * 255.0).permute(1, 2, 0).numpy(), dtype=np.float32)
+
+    def _to_original(self, plane: np.ndarray) -> np.ndarray:
+        return _bilinear(plane, self.original_shape)
+
+
+_GEOMETRIES: dict[str, type[InputGeometry]] = {
+    "sam": Letterbox,
+    "litemedsam": AreaLetterbox,
+    "medsam": Stretch,
+    "sam2": FloatStretch,
+}
 
 
 def input_geometry(pipeline: str, original_shape: tuple[int, int], input_size: int) -> InputGeometry:
