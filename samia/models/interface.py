@@ -58,7 +58,7 @@ class Segmenter(Protocol):
         ...
 
     def embed(self, resized_rgb: np.ndarray) -> np.ndarray:
-        """``(h, w, 3)`` uint8 image already resized by the input pipeline (``h, w <= S``) ->
+        """``(h, w, 3)`` image already resized by the input pipeline (uint8; float32 on the 0..255 scale for ``sam2``) (``h, w <= S``) ->
         ``(1, C, E, E)`` float32 embedding."""
         ...
 

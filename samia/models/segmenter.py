@@ -126,7 +126,7 @@ class PromptableSegmenter(nn.Module):
 
     @torch.no_grad()
     def embed(self, resized_rgb: np.ndarray) -> np.ndarray:
-        """``(h, w, 3)`` uint8 image resized by the input pipeline -> ``(1, C, E, E)`` float32 embedding
+        """``(h, w, 3)`` image resized by the input pipeline (uint8; float32 0..255 for ``sam2``) -> ``(1, C, E, E)`` float32 embedding
         (the :class:`samia.models.interface.Segmenter` interface the predictor uses)."""
         tensor = torch.as_tensor(resized_rgb, device=self.device).permute(2, 0, 1)[None].float()
         return self.encode(tensor).float().cpu().numpy()

@@ -56,6 +56,8 @@ _log = logging.getLogger("samia.serve")
 UPLOAD_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".dcm")
 """Files a session may be made of: one volume file, or the ``.dcm`` files of one DICOM series."""
 RESULT_SUFFIXES = (".nrrd", ".nii.gz", ".nii")
+EMPTY_DATASTORE = {"total": 0, "completed": 0, "label_tags": {}}
+"""What ``/datastore/`` and ``/info/`` say of samia's (absent) datastore."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def info(model_name: str) -> dict[str, Any]:
         "strategies": {},
         "scoring": {},
         "train_stats": {},
-        "datastore": {"total": 0, "completed": 0, "label_tags": {}},
+        "datastore": dict(EMPTY_DATASTORE),
     }
 
 
@@ -172,7 +174,7 @@ def _add_session_routes(router: APIRouter, sessions: ViewerSessions) -> None:
     def datastore(output: str = "stats") -> dict[str, Any]:
         if output == "all":
             return {"name": "samia", "description": "no datastore", "images_dir": "", "labels_dir": "", "objects": {}}
-        return info("")["datastore"]
+        return dict(EMPTY_DATASTORE)
 
     @router.put("/datastore/")
     @router.put("/datastore/label")
@@ -261,8 +263,9 @@ def _infer(entry: SessionEntry, viewer: ViewerSession, prompts: Prompts) -> Chan
     added = prompts.added_to(entry.sent)
     if added is None:
         viewer.reset()
-    entry.sent = prompts
+    entry.sent = None  # a request that fails leaves no record: the next one starts over from all it sends
     change = (added or prompts).apply(viewer)
+    entry.sent = prompts
     return viewer.finish() if change is None else change
 
 

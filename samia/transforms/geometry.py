@@ -78,7 +78,8 @@ class InputGeometry(ABC):
         return int(height * scale + 0.5), int(width * scale + 0.5)
 
     def resize_image(self, image_rgb: np.ndarray) -> np.ndarray:
-        """``(H, W, 3)`` uint8 -> ``(h, w, 3)`` uint8 as the pipeline's reference script resizes."""
+        """``(H, W, 3)`` uint8 -> ``(h, w, 3)`` as the pipeline's reference script resizes: uint8, except
+        ``sam2``'s float32 on the 0..255 scale (its reference resizes the float image)."""
         if image_rgb.shape[:2] != self.original_shape:
             raise ValueError(f"image of shape {image_rgb.shape[:2]} does not match {self.original_shape}")
         return self._resize(image_rgb)

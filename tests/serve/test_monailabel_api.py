@@ -157,6 +157,17 @@ def test_a_one_slice_upload_keeps_where_the_slice_lies(sessions, tmp_path) -> No
     assert back.GetDirection() == pytest.approx(image.GetDirection())
 
 
+def test_a_failed_request_leaves_no_record_so_the_next_starts_over(sessions, tmp_path) -> None:
+    client = TestClient(create_app(sessions, None, 2**24))
+    session_id = _session(client, _volume_file(tmp_path)[0])
+    assert _infer(client, session_id, {"label": "a", "roi": [10, 29, 8, 23, 2, 5]}).status_code == 200
+    outside = [500, 600, 500, 600, 2, 2]  # an ROI beyond the image: the object is reset, then refused
+    assert _infer(client, session_id, {"label": "a", "roi": outside, "reset_state": True}).status_code == 400
+    # the same ROI and one more click is not a correction of a request that never ran: refused again
+    more = _infer(client, session_id, {"label": "a", "roi": outside, "foreground": [[20, 16, 4]]})
+    assert more.status_code == 400 and "empty inside the image" in more.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("request_", "status", "message"),
     [
