@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 
 
 class Served:
@@ -37,9 +39,22 @@ class Served:
         for line in self.process.stdout:
             self.lines.append(line)
 
-    def decoded(self, kind: str) -> list[int]:
-        """The ``decoded=`` count of every logged interaction of ``kind``."""
-        return [int(m.group(1)) for line in self.lines if (m := re.search(rf" {kind} session=.* decoded=(\d+)", line))]
+    def decoded(self, kind: str, at_least: int = 1) -> list[int]:
+        """The ``decoded=`` count of every logged interaction of ``kind``, once ``at_least`` are logged."""
+        pattern = re.compile(rf" {kind} session=.* decoded=(\d+)")
+        self.wait_for(lambda: sum(bool(pattern.search(line)) for line in self.lines) >= at_least, kind)
+        return [int(m.group(1)) for line in self.lines if (m := pattern.search(line))]
+
+    def wait_for(self, logged: Callable[[], bool], what: str, seconds: float = 300) -> None:
+        """Wait until ``logged()`` holds: the server logs before it replies, but this process reads
+        the log on a thread, which may lag behind the reply on a busy machine."""
+        end = time.monotonic() + seconds
+        while not logged():
+            if time.monotonic() > end:
+                raise AssertionError(
+                    f"samia serve logged no {what} line within {seconds:g} s: {''.join(self.lines[-5:])}"
+                )
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.process.kill()

@@ -108,4 +108,4 @@ def test_the_plugin_gets_the_engines_mask_for_a_box_and_a_lasso(served) -> None:
     lasso[KEY_SLICE - 3, y0 - 2 : y1 + 3, x0 - 2 : x1 + 3] = 1
     after = plugin.lasso_prompt(lasso, positive_click=True)
     assert after[KEY_SLICE - 3].any() and np.array_equal(after[KEY_SLICE], mask[KEY_SLICE])
-    assert any(" lasso session=" in line for line in served.lines)
+    served.wait_for(lambda: any(" lasso session=" in line for line in served.lines), "lasso")
