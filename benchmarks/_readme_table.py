@@ -25,6 +25,7 @@ ORDER = (
     "volume_correction",
     "everything_vs_sam",
     "serve_latency",
+    "propagation",
 )
 
 

@@ -8,7 +8,8 @@ so ``import samia`` stays cheap):
 - :func:`load_model`: a registry model on a backend (:func:`samia.models.build_model`);
   :class:`SamiaPredictor` encodes an image once and answers many prompts.
 - :class:`VolumeSession` and :func:`segment_volume`: the volume engine (3D boxes, key slices
-  propagated); :class:`VolumePrompt`.
+  propagated); :class:`VolumePrompt`; :func:`segment_volume_with_memory` and
+  :class:`MemorySettings`: SAM 2's memory tracking through a volume (SAM 2 family models).
 - :func:`evaluate` with :class:`EvaluationConfig`: a benchmark run (``samia evaluate``).
 - :func:`finetune` with :class:`FinetuneConfig`: fine-tuning (``samia finetune``).
 - :func:`report`: the report of result folders (``samia report``).
@@ -44,6 +45,8 @@ _EXPORTS = {
     "VolumeSession": "samia.volume",
     "VolumePrompt": "samia.volume",
     "segment_volume": "samia.volume",
+    "segment_volume_with_memory": "samia.volume.memory",
+    "MemorySettings": "samia.volume.memory",
     "evaluate": "samia.evaluation.driver",
     "EvaluationConfig": "samia.evaluation.config",
     "finetune": "samia.finetuning.loop",

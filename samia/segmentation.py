@@ -35,7 +35,8 @@ from samia.models.settings import ModelSettings
 from samia.predictor import Prediction, SamiaPredictor
 from samia.transforms import IntensityPreset, default_preset, get_preset, preset_for, to_rgb_uint8
 from samia.types import Image2D, Prompt, Volume, float_pair, float_triple
-from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS, PropagationSettings, VolumePrompt, VolumeSegmentation
+from samia.volume import PropagationSettings, VolumePrompt, VolumeSegmentation
+from samia.volume.memory import MemorySettings
 
 ModelLike = str | ModelSettings | Segmenter | SamiaPredictor
 """A registry name (built with its bundled weights on the CPU), a loaded model, or a predictor."""
@@ -147,7 +148,7 @@ def segment(
     reading: CaseSettings | None = None,
     slice_index: int | None = None,
     multimask: bool | None = None,
-    propagation: PropagationSettings | None = None,
+    propagation: PropagationSettings | MemorySettings | None = None,
     progress: Callable[[int, int], None] | None = None,
     speed: str = "default",
 ) -> Segmentation:
@@ -164,11 +165,15 @@ def segment(
             when None), and the ``axis`` of a volume along which slices are taken.
         slice_index: the slice of a volume (along ``reading.axis``) that 2D prompts are on.
         multimask: pick among SAM's three candidates by predicted IoU; None: only for a lone point.
-        propagation: how volume prompts travel through the volume (defaults by prompt kind).
+        propagation: how volume prompts travel through the volume: :class:`PropagationSettings`
+            (samia's slice engine) or :class:`~samia.volume.memory.MemorySettings` (SAM 2's memory
+            bank); None = memory for SAM 2 family models, else the slice engine's default for the
+            prompt kind (:func:`samia.volume.memory.volume_settings`).
         progress: volume prompts: called after each slice with ``(slices done, slices planned)``
             (:func:`samia.volume.segment_volume`).
         speed: volume prompts: ``accurate``, ``default`` or ``fast``
-            (:data:`samia.volume.propagation.SPEEDS`: how many slices are decoded).
+            (:data:`samia.volume.propagation.SPEEDS`: how many slices the slice engine decodes;
+            memory tracking visits every slice, so only ``default``/``accurate``).
 
     Raises:
         ConfigurationError: prompts of the wrong kind for the image, a prompt that cannot lie
@@ -245,15 +250,23 @@ def _segment_volume(
     prompts: list[VolumePrompt],
     window: IntensityPreset,
     axis: int,
-    propagation: PropagationSettings | None,
+    propagation: PropagationSettings | MemorySettings | None,
     progress: Callable[[int, int], None] | None,
     speed: str,
 ) -> Segmentation:
     from samia.volume import VolumeSession, segment_volume
+    from samia.volume.memory import segment_volume_with_memory, volume_settings
 
-    settings = propagation or (BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS)
+    settings = propagation or volume_settings(predictor.model, "auto", prompts[0].box3d is not None)
     with VolumeSession(predictor, volume, window, axis) as session:
-        result = segment_volume(session, prompts, settings, progress, speed)
+        if isinstance(settings, MemorySettings):
+            if speed not in ("default", "accurate"):
+                raise ConfigurationError(
+                    f"speed {speed!r} samples slices of the slice engine; memory tracking visits every slice"
+                )
+            result = segment_volume_with_memory(session, prompts, settings, progress)
+        else:
+            result = segment_volume(session, prompts, settings, progress, speed)
     return Segmentation(
         masks=np.stack([obj.mask for obj in result.objects]),
         probabilities=None,

@@ -30,7 +30,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
 from samia.analysis import formatting, overlays, plots, tables
-from samia.analysis.results import PROTOCOL_ORDER, final_clicks, load_results, object_scores, ordered, selection_order
+from samia.analysis.results import (
+    PROTOCOL_ORDER,
+    VOLUME_CLICK_STRATEGIES,
+    final_clicks,
+    load_results,
+    object_scores,
+    ordered,
+    selection_order,
+)
 from samia.analysis.stats import N_RESAMPLES
 from samia.errors import ConfigurationError, SamiaError
 from samia.evaluation.summary import results_distance_unit
@@ -324,13 +332,17 @@ class _ReportBuilder:
                     plots.dice_vs_key_distance(curves),
                 )
             )
-        clicks = self.results[(self.results["level"] == "volume") & (self.results["strategy"] == "box3d_clicks")]
+        volume_rows = self.results[self.results["level"] == "volume"]
+        clicks = volume_rows[volume_rows["strategy"].isin(VOLUME_CLICK_STRATEGIES)]
+        if clicks["strategy"].nunique() > 1:  # both engines: one line and table row per model and engine
+            clicks = clicks.assign(model_id=clicks["model_id"] + " (" + clicks["strategy"] + ")")
         if not clicks.empty:
             auc = tables.click_auc_table(clicks)
             section.tables.append(
                 ReportTable(
                     "volume_click_auc",
-                    "box3d_clicks: mean over objects of the area under the Dice and NSD vs clicks curves (clicks "
+                    "box3d_clicks (and its memory-tracked twin): mean over objects of the area under the Dice and "
+                    "NSD vs clicks curves (clicks "
                     "1..N, one unit per click, as the CVPR 2025 challenge scores it) and the final Dice.",
                     auc,
                     auc.round(4).astype(str),

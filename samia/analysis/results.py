@@ -45,9 +45,16 @@ PROTOCOL_ORDER = (
     "keyslice_point",
     "slice_boxes",
     "box3d_clicks",
+    "box3d_memory",
+    "keyslice_box_memory",
+    "keyslice_point_memory",
+    "box3d_clicks_memory",
 )
 """Strategies in the order of Huang et al.'s protocol (S1-S6, then jitter and clicks), then the volume
 strategies; others follow alphabetically."""
+
+VOLUME_CLICK_STRATEGIES = ("box3d_clicks", "box3d_clicks_memory")
+"""Volume strategies whose rows follow correction clicks (slice engine, SAM 2 memory)."""
 
 
 def load_results(directories: Sequence[str | Path]) -> pd.DataFrame:

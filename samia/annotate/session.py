@@ -357,20 +357,23 @@ class AnnotationSession:
         return self.label_path
 
     def propagate(self) -> list[int]:
-        """Carry the current object through the volume with the volume engine: its mask on this
+        """Carry the current object through the volume with the model's engine (SAM 2's memory for
+        the SAM 2 family, :func:`~samia.volume.memory.segment_volume_for_model`): its mask on this
         slice (the draft, or what was accepted here) and on every slice where it was accepted are
         key slices; the slices between and beyond are segmented from them (stopping where the
         object ends) and written into the label map, never over a slice the user accepted.
 
-        A correction re-propagates only what it changes: the object as the label map holds it is
-        the engine's current mask (``VolumePrompt.current``), so each chain stops once it matches
-        that mask on two consecutive slices, and slices no chain reached keep their masks. Slices
-        where the object now ends are cleared. Autosaves; returns the slices it changed.
+        With the slice engine, a correction re-propagates only what it changes: the object as the
+        label map holds it is the engine's current mask (``VolumePrompt.current``), so each chain
+        stops once it matches that mask on two consecutive slices, and slices no chain reached keep
+        their masks (SAM 2 tracks again from every key slice). Slices where the object now ends are
+        cleared. Autosaves; returns the slices it changed.
 
         Raises:
             ValueError: a 2D case, no model, or no mask of the object on this slice.
         """
-        from samia.volume import KeySlice, VolumePrompt, VolumeSession, segment_volume
+        from samia.volume import KeySlice, VolumePrompt, VolumeSession
+        from samia.volume.memory import segment_volume_for_model
 
         if not isinstance(self.image, Volume):
             raise ValueError("propagation needs a volume; this case is a 2D image")
@@ -395,7 +398,7 @@ class AnnotationSession:
             current=before,
         )
         with VolumeSession(self.predictor, self.image, self.preset) as session:
-            result = segment_volume(session, [prompt])
+            result = segment_volume_for_model(session, [prompt])
         self._plane_set = None  # the predictor now holds another slice
         mask = result.objects[0].mask
         changed = [i for i in range(self.depth) if i not in keys and not np.array_equal(mask[i], before[i])]

@@ -20,7 +20,17 @@ STRATEGY_NAMES = (
 )
 """= ``samia.prompts.strategy_registry()``."""
 
-VOLUME_STRATEGY_NAMES = ("box3d", "keyslice_box", "keyslice_point", "slice_boxes", "box3d_clicks")
+VOLUME_STRATEGY_NAMES = (
+    "box3d",
+    "keyslice_box",
+    "keyslice_point",
+    "slice_boxes",
+    "box3d_clicks",
+    "box3d_memory",
+    "keyslice_box_memory",
+    "keyslice_point_memory",
+    "box3d_clicks_memory",
+)
 """= ``samia.volume.VOLUME_STRATEGIES``."""
 
 BACKEND_HELP = (

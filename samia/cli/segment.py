@@ -180,6 +180,14 @@ def segment_command(
     max_empty: Annotated[
         int | None, typer.Option(help="Stop after this many consecutive empty slices.", metavar="K")
     ] = None,
+    tracking: Annotated[
+        str,
+        typer.Option(
+            help="Volumes: memory (SAM 2's memory bank, both directions from the prompted slices; SAM 2 family), "
+            "slices (samia's slice-by-slice engine), or auto (memory for SAM 2 models).",
+            metavar="ENGINE",
+        ),
+    ] = "auto",
     speed: Annotated[
         str,
         typer.Option(
@@ -254,6 +262,7 @@ def segment_command(
             decode_batch,
             segments,
             speed,
+            tracking,
         )
         key_prompts = _prompts_from_options(image, box, point, negative, prompts) if propagate else []
         segment_whole_volume(request, key_prompts, clock)

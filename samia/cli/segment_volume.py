@@ -3,7 +3,7 @@ CVPR 2024 challenge's ``.npz`` files (their own ``boxes``, a ``segs`` file back)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ class VolumeRequest:
     decode_batch: int = 32
     segments: SegmentNaming = SegmentNaming()
     speed: str = "default"
+    tracking: str = "auto"
 
     def predictor(self) -> Any:
         """A ``SamiaPredictor`` of the requested model, backend and decode batch."""
@@ -83,9 +84,12 @@ def segment_whole_volume(request: VolumeRequest, key_prompts: list[Any], clock: 
     from samia.io import read_image
     from samia.io.formats import NPZ_SUFFIXES, WRITABLE_VOLUME_SUFFIXES, file_suffix
     from samia.types import Volume
+    from samia.volume.memory import TRACKING
     from samia.volume.propagation import sampling_for
 
-    sampling_for(request.speed)  # an unknown level is refused before anything is read
+    sampling_for(request.speed)  # an unknown level or engine is refused before anything is read
+    if request.tracking not in TRACKING:
+        raise ConfigurationError(f"--tracking {request.tracking}: choose one of {', '.join(TRACKING)}")
     ending = file_suffix(request.out)
     writable = (*WRITABLE_VOLUME_SUFFIXES, ".dcm", *NPZ_SUFFIXES)
     if ending not in writable:
@@ -181,13 +185,12 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any], clock: StageCl
     from samia.models.interface import runtime_label
     from samia.segmentation import segment
     from samia.transforms import explain_preset
-    from samia.volume import BOX3D_SETTINGS, KEY_SLICE_SETTINGS
+    from samia.volume.memory import MemorySettings, volume_settings
     from samia.volume.shrinkage import find_shrinkage
 
-    defaults = BOX3D_SETTINGS if prompts[0].box3d is not None else KEY_SLICE_SETTINGS
-    propagation = replace(defaults, **request.overrides)
     with clock.stage("model"):
         predictor = request.predictor()
+    propagation = volume_settings(predictor.model, request.tracking, prompts[0].box3d is not None, request.overrides)
     with clock.stage("propagate"), slice_progress(len(prompts)) as progress:
         answer = segment(
             volume, prompts, predictor, reading=request.reading, propagation=propagation, progress=progress,
@@ -208,10 +211,12 @@ def _run(request: VolumeRequest, volume: Any, prompts: list[Any], clock: StageCl
     preset = explain_preset(answer.preset, volume)
     filled = sum(step.source == "filled" for obj in result.objects for step in obj.steps)
     between = f" (speed {request.speed}: {filled} filled between)" if request.speed != "default" else ""
-    report = (
-        f"{sizes}; {result.slices_encoded} slices encoded, {result.decodings} decoded{between}, preset {preset}; "
-        f"ran on {runtime_label(predictor.model)}"
-    )
+    work = f"{result.decodings} decoded{between}"
+    if isinstance(propagation, MemorySettings):
+        from samia.models.sam2_tracker import hole_filling_line
+
+        work = f"{result.decodings} tracked with SAM 2's memory ({hole_filling_line()})"
+    report = f"{sizes}; {result.slices_encoded} slices encoded, {work}, preset {preset}; ran on {runtime_label(predictor.model)}"
     return answer.label_map(), report
 
 

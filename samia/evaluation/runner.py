@@ -22,7 +22,7 @@ from typing import Any
 
 from samia.data import Case, SliceItem, iter_slice_items, load_case
 from samia.embeddings import EmbeddingCache
-from samia.errors import InvalidLabelError
+from samia.errors import ConfigurationError, InvalidLabelError
 from samia.evaluation.config import EvaluationConfig
 from samia.evaluation.input_warnings import CaseWarnings
 from samia.evaluation.progress import ProgressHooks
@@ -31,11 +31,13 @@ from samia.evaluation.rows import Columns
 from samia.evaluation.slice_rows import SliceUnit, click_rows, everything_rows, static_jobs, static_rows
 from samia.evaluation.store import NO_SLICE, VOLUME_UNIT, ResultsStore, unit_key
 from samia.evaluation.volumes import VolumeUnit, check_volume
+from samia.models.catalogue import weights_verification
 from samia.predictor import SamiaPredictor
 from samia.prompts import PromptStrategy, build_strategies
 from samia.transforms import IntensityPreset, get_preset, preset_for, to_rgb_uint8
 from samia.version import __version__
 from samia.volume import VOLUME_STRATEGIES
+from samia.volume.strategies import MEMORY_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,13 @@ class CaseEvaluator:
         )
         self.fixed_preset = None if config.reading.preset is None else get_preset(config.reading.preset)
         self.model = config.model.load()
+        tracked = [name for name in self.volume_strategies if name.endswith(MEMORY_SUFFIX)]
+        if tracked and not hasattr(self.model, "tracker"):  # a Sam2Segmenter carries SAM 2's tracker
+            raise ConfigurationError(
+                f"strategy {', '.join(tracked)}: memory tracking needs a SAM 2 family model "
+                f"(sam2.1_*, medsam2, tiny_sam2), not {self.model.name}"
+            )
+        self.weights_verification = weights_verification(config.model.name, config.model.checkpoint)
         self.predictor = SamiaPredictor(
             self.model, EmbeddingCache(max_items=4, directory=config.embedding_cache_dir), config.decode_batch
         )
@@ -82,6 +91,8 @@ class CaseEvaluator:
             "samia_version": __version__,
             "model": self.model.name,
             "weights_sha256": self.model.weights_sha256,
+            "weights_verification": self.weights_verification,
+            **self._tracker_provenance(),
             "input_size": self.model.input_size,
             "normalization": self.model.normalization,
             "input_pipeline": self.model.input_pipeline,
@@ -91,6 +102,14 @@ class CaseEvaluator:
             },
             "protocol": self.config.prompting.strategy_parameters().to_record(),
         }
+
+    def _tracker_provenance(self) -> dict[str, str]:
+        """A SAM 2 model's memory tracker: whether ``sam2`` fills holes in what it tracks."""
+        if not hasattr(self.model, "tracker"):
+            return {}
+        from samia.models.sam2_tracker import hole_filling_line
+
+        return {"sam2_hole_filling": hole_filling_line()}
 
     def run_case(self, case: Case) -> CaseRun:
         """Evaluate the units of ``case`` not yet in the store, and record its input warnings."""

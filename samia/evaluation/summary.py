@@ -31,7 +31,7 @@ def summarize(results: pd.DataFrame, keys: list[str] | None = None) -> pd.DataFr
     return summary.reset_index()
 
 
-CLICK_STRATEGIES = ("clicks", "box3d_clicks")
+CLICK_STRATEGIES = ("clicks", "box3d_clicks", "box3d_clicks_memory")
 """Strategies whose rows form a trajectory over ``n_clicks``."""
 
 

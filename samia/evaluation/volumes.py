@@ -43,6 +43,8 @@ from samia.volume import (
     KEY_SLICE_SETTINGS,
     ObjectVolume,
     PropagationSettings,
+    VolumePrompt,
+    VolumeSegmentation,
     VolumeSession,
     box3d_of_mask,
     clicked_prompt,
@@ -51,7 +53,8 @@ from samia.volume import (
     segment_volume,
     volume_prompt,
 )
-from samia.volume.strategies import Click3D, plane
+from samia.volume.memory import segment_volume_with_memory, volume_settings
+from samia.volume.strategies import MEMORY_SUFFIX, Click3D, engine_strategy, plane
 
 VOLUME_SELECTIONS = ("predicted_iou", "single")
 """The selection rules volume strategies report."""
@@ -79,6 +82,18 @@ def settings_for(strategy: str, selection: str) -> PropagationSettings:
     """The propagation rules of ``strategy`` with the slice masks chosen by ``selection``."""
     defaults = KEY_SLICE_SETTINGS if strategy.startswith("keyslice") else BOX3D_SETTINGS
     return replace(defaults, output=selection)
+
+
+def run_strategy(
+    session: VolumeSession, strategy: str, prompts: list[VolumePrompt], settings: PropagationSettings
+) -> VolumeSegmentation:
+    """``prompts`` through the volume by the engine of ``strategy``: SAM 2's memory for a
+    ``*_memory`` strategy (the model's own rule, :func:`~samia.volume.memory.volume_settings`),
+    else the slice engine with ``settings``."""
+    if strategy.endswith(MEMORY_SUFFIX):
+        memory = volume_settings(session.predictor.model, "memory", box3d=True)
+        return segment_volume_with_memory(session, prompts, memory)  # type: ignore[arg-type]
+    return segment_volume(session, prompts, settings)
 
 
 class VolumeUnit:
@@ -121,16 +136,17 @@ class VolumeUnit:
         """The rows of ``self.objects`` under every volume strategy and selection rule."""
         rows: list[Columns] = []
         for strategy in self.evaluator.volume_strategies:
-            for selection in selections:
+            tracked = strategy.endswith(MEMORY_SUFFIX)  # no mask-selection rule: one row per object
+            for selection in ["single"] if tracked else selections:
                 self.evaluator.progress.report_unit_started(
                     f"{self.case.case_id} {strategy} ({selection})", len(self.objects)
                 )
                 settings = settings_for(strategy, selection)
-                if strategy == "box3d_clicks":
-                    rows += self._click_rows(session, settings, selection)
+                if engine_strategy(strategy) == "box3d_clicks":
+                    rows += self._click_rows(session, strategy, settings, selection)
                     continue
                 prompts = [volume_prompt(strategy, obj.mask, self.axis) for obj in self.objects]
-                result = segment_volume(session, prompts, settings)
+                result = run_strategy(session, strategy, prompts, settings)
                 self.evaluator.progress.report_prompts_done(len(self.objects))
                 for index, (obj, prompt) in enumerate(zip(self.objects, prompts)):
                     answer = result.objects[index]
@@ -139,11 +155,13 @@ class VolumeUnit:
                     rows.append(self._row(obj, strategy, selection, answer, result.slices_encoded, record, key))
         return rows
 
-    def _click_rows(self, session: VolumeSession, settings: PropagationSettings, selection: str) -> list[Columns]:
+    def _click_rows(
+        self, session: VolumeSession, strategy: str, settings: PropagationSettings, selection: str
+    ) -> list[Columns]:
         """``box3d`` then up to ``max_clicks`` corrections, all objects together at each click."""
         boxes = [box3d_of_mask(obj.mask) for obj in self.objects]
         clicks: list[list[Click3D]] = [[] for _ in self.objects]
-        result = segment_volume(session, [clicked_prompt(b, [], self.axis) for b in boxes], settings)
+        result = run_strategy(session, strategy, [clicked_prompt(b, [], self.axis) for b in boxes], settings)
         answers: list[ObjectVolume] = list(result.objects)
         encoded = result.slices_encoded
         rows = []
@@ -157,7 +175,7 @@ class VolumeUnit:
                         active.append(index)
                 if active:
                     prompts = [clicked_prompt(boxes[i], clicks[i], self.axis) for i in active]
-                    step = segment_volume(session, prompts, settings)
+                    step = run_strategy(session, strategy, prompts, settings)
                     encoded += step.slices_encoded
                     for index, answer in zip(active, step.objects):
                         answers[index] = answer
@@ -169,7 +187,7 @@ class VolumeUnit:
                 converged = n_clicks > len(clicks[index])
                 key = boxes[index].middle(self.axis)
                 rows.append(
-                    self._row(obj, "box3d_clicks", selection, answers[index], encoded, record, key, n_clicks, converged)
+                    self._row(obj, strategy, selection, answers[index], encoded, record, key, n_clicks, converged)
                 )
         self.evaluator.progress.report_prompts_done(len(self.objects))
         return rows

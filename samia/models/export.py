@@ -25,8 +25,10 @@ from samia.files import atomic_write, file_sha256
 from samia.models.exported import (
     DECODER_INPUTS,
     DECODER_OUTPUTS,
+    ENCODER_FILE,
     GRAPH_FILES,
     OPSET,
+    ExportedEncoder,
     ExportedModel,
     ExportManifest,
     ExportUnusable,
@@ -104,6 +106,72 @@ def model_export_key(model: PromptableSegmenter) -> str:
     return export_key(model.name, model.weights_sha256, parameters_sha256(model) if random else None)
 
 
+def encoder_export_key(model: PromptableSegmenter) -> str:
+    """The cache key of ``model``'s encoder graph exported alone (apart from a full export's)."""
+    return model_export_key(model) + "-encoder"
+
+
+def export_encoder(model: PromptableSegmenter, cache: Path | None = None) -> Path:
+    """Export the model's encoder graph alone and its manifest into ``cache/<key>-encoder/``.
+
+    Returns:
+        The entry's folder.
+    """
+    folder = (cache or default_cache_directory()) / encoder_export_key(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    with torch.no_grad():
+        atomic_write(folder / ENCODER_FILE, lambda temporary: _export_encoder(model, temporary))
+    _manifest(model, folder, (ENCODER_FILE,)).write(folder)
+    return folder
+
+
+def encoder_on_backend(
+    model: PromptableSegmenter, backend: str, precision: str = "fp32", cache: Path | None = None
+) -> ExportedEncoder:
+    """``model``'s image encoder run by an exported ``backend`` (cached as :func:`on_backend` caches).
+
+    Raises:
+        ConfigurationError: see :func:`samia.models.exported.check_backend`; an export that fails.
+    """
+    check_backend(backend, precision)
+    folder = (cache or default_cache_directory()) / encoder_export_key(model)
+    try:
+        return ExportedEncoder(folder, backend, precision)
+    except ExportUnusable:
+        pass
+    try:
+        return ExportedEncoder(export_encoder(model, cache), backend, precision)
+    except (RuntimeError, ValueError, OSError, ExportUnusable) as error:
+        raise ConfigurationError(
+            f"{model.name}'s image encoder cannot be exported for {backend}: {' '.join(str(error).split())[:300]}"
+        ) from None
+
+
+def _export_encoder(model: PromptableSegmenter, path: Path) -> None:
+    """The encoder graph of ``model`` at ``path``, traced on a half-valid blank input."""
+    side = model.input_size
+    image = torch.zeros(1, 3, side, side)
+    valid = torch.zeros(1, 1, side, side)
+    valid[..., : side // 2, :] = 1.0
+    _export(EncoderGraph(model), (image, valid), path, ["image", "valid"], ["embedding"], {})
+
+
+def _manifest(model: PromptableSegmenter, folder: Path, files: tuple[str, ...]) -> ExportManifest:
+    """The manifest of ``model``'s graphs ``files`` in ``folder`` (hashed as they are now)."""
+    return ExportManifest(
+        name=model.name,
+        weights_sha256=model.weights_sha256,
+        input_size=model.input_size,
+        normalization=model.normalization,
+        input_pipeline=model.input_pipeline,
+        low_res_size=model.low_res_size,
+        embedding_shape=model.embedding_shape,
+        mask_threshold=float(model.mask_threshold),
+        files={name: file_sha256(folder / name) for name in files},
+    )
+
+
 def export_graphs(model: PromptableSegmenter, cache: Path | None = None) -> Path:
     """Export the model's two graphs and their manifest into ``cache/<key>/`` (again, even if there).
 
@@ -117,10 +185,7 @@ def export_graphs(model: PromptableSegmenter, cache: Path | None = None) -> Path
     folder = (cache or default_cache_directory()) / model_export_key(model)
     folder.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
-    side, low_res = model.input_size, model.low_res_size
-    image = torch.zeros(1, 3, side, side)
-    valid = torch.zeros(1, 1, side, side)
-    valid[..., : side // 2, :] = 1.0
+    low_res = model.low_res_size
     decoder_example = (
         torch.zeros(model.embedding_shape),
         torch.zeros(2, 3, 2),
@@ -137,12 +202,7 @@ def export_graphs(model: PromptableSegmenter, cache: Path | None = None) -> Path
         "iou_predictions": {0: "prompts"},
     }
     with torch.no_grad():
-        atomic_write(
-            folder / "encoder.onnx",
-            lambda temporary: _export(
-                EncoderGraph(model), (image, valid), temporary, ["image", "valid"], ["embedding"], {}
-            ),
-        )
+        atomic_write(folder / ENCODER_FILE, lambda temporary: _export_encoder(model, temporary))
         atomic_write(
             folder / "decoder.onnx",
             lambda temporary: _export(
@@ -154,17 +214,7 @@ def export_graphs(model: PromptableSegmenter, cache: Path | None = None) -> Path
                 dynamic,
             ),
         )
-    ExportManifest(
-        name=model.name,
-        weights_sha256=model.weights_sha256,
-        input_size=model.input_size,
-        normalization=model.normalization,
-        input_pipeline=model.input_pipeline,
-        low_res_size=low_res,
-        embedding_shape=model.embedding_shape,
-        mask_threshold=float(model.mask_threshold),
-        files={name: file_sha256(folder / name) for name in GRAPH_FILES},
-    ).write(folder)
+    _manifest(model, folder, GRAPH_FILES).write(folder)
     return folder
 
 

@@ -83,6 +83,7 @@ EXPORT_FORMAT = 2
 DECODER_INPUTS = ("image_embedding", "point_coords", "point_labels", "mask_input", "has_mask_input")
 DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")
 GRAPH_FILES = ("encoder.onnx", "decoder.onnx")
+ENCODER_FILE = GRAPH_FILES[0]
 MANIFEST_SEAL = "manifest.sha256"
 """The SHA-256 of ``manifest.json``, written beside it: an edited manifest is never trusted."""
 
@@ -113,12 +114,12 @@ def fastest_backend(device: str = "cpu", precision: str = "fp32") -> str:
 
 
 def resolve_backend(backend: str, device: str = "cpu", precision: str = "fp32", model: str | None = None) -> str:
-    """``backend``, or for :data:`AUTO_BACKEND` :func:`fastest_backend` (torch for a ``model`` the
-    catalogue marks as not exportable)."""
+    """``backend``, or for :data:`AUTO_BACKEND` :func:`fastest_backend` (torch for a ``model`` whose
+    catalogue entry exports its encoder alone)."""
     if backend != AUTO_BACKEND:
         return backend
     entry = None if model is None else MODEL_CATALOGUE.get(model)
-    return "torch" if entry is not None and not entry.exportable else fastest_backend(device, precision)
+    return "torch" if entry is not None and entry.export == "encoder" else fastest_backend(device, precision)
 
 
 def check_backend(backend: str, precision: str) -> None:
@@ -217,7 +218,9 @@ class ExportManifest:
             manifest = cls(**{**record, "embedding_shape": tuple(record["embedding_shape"])})
         except (ValueError, TypeError, KeyError) as error:
             raise ExportUnusable(f"{folder}: no readable manifest ({error})") from None
-        for file_name in GRAPH_FILES:
+        if ENCODER_FILE not in manifest.files:
+            raise ExportUnusable(f"{folder}: the manifest lists no {ENCODER_FILE}")
+        for file_name in manifest.files:
             if not verified(folder / file_name, manifest.files.get(file_name)):
                 raise ExportUnusable(f"{folder / file_name}: missing or changed since it was exported")
         return manifest
@@ -316,6 +319,10 @@ def padded_input(resized_rgb: np.ndarray, input_size: int) -> dict[str, np.ndarr
 class _Graph:
     """One graph file compiled by a backend: ``run(inputs) -> [outputs]``."""
 
+    def embed(self, resized_rgb: np.ndarray, input_size: int) -> np.ndarray:
+        """The encoder graph on an ``(h, w, 3)`` resized image -> ``(1, C, E, E)`` float32."""
+        return np.asarray(self.run(padded_input(resized_rgb, input_size))[0], dtype=np.float32)
+
     run: Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 
     def __init__(self, backend: str, precision: str, path: Path, derived: Path) -> None:
@@ -382,7 +389,7 @@ class ExportedModel:
 
     def embed(self, resized_rgb: np.ndarray) -> np.ndarray:
         """See :meth:`samia.models.interface.Segmenter.embed`."""
-        return np.asarray(self._encoder.run(padded_input(resized_rgb, self.input_size))[0], dtype=np.float32)
+        return self._encoder.embed(resized_rgb, self.input_size)
 
     def decode_arrays(
         self,
@@ -396,6 +403,29 @@ class ExportedModel:
         inputs = decoder_inputs(embedding, point_coords, point_labels, boxes, mask_inputs, self.low_res_size)
         logits, iou = self._decoder.run({name: inputs[name] for name in DECODER_INPUTS})
         return np.asarray(logits, dtype=np.float32), np.asarray(iou, dtype=np.float32)
+
+
+class ExportedEncoder:
+    """A model's image encoder alone, exported and run by ``backend`` at ``precision`` (the SAM 2
+    family: its decoder and memory modules stay on torch; the catalogue's ``export="encoder"``).
+
+    Raises:
+        ExportUnusable: the entry is missing, damaged, or the backend cannot load the graph.
+    """
+
+    def __init__(self, folder: Path, backend: str, precision: str) -> None:
+        manifest = ExportManifest.read(folder)
+        self.folder, self.backend, self.precision = folder, backend, precision
+        self.input_size, self.embedding_shape = manifest.input_size, manifest.embedding_shape
+        derived = folder / f"{backend}-{precision}-{_package_version(backend)}"
+        try:
+            self._graph = _Graph(backend, precision, folder / ENCODER_FILE, derived)
+        except Exception as error:  # the backends raise their own types for unreadable graphs
+            raise ExportUnusable(f"{folder}: {backend} cannot load the encoder graph ({error})") from None
+
+    def embed(self, resized_rgb: np.ndarray) -> np.ndarray:
+        """``(h, w, 3)`` resized image -> ``(1, C, E, E)`` float32, as the torch encoder computes it."""
+        return self._graph.embed(resized_rgb, self.input_size)
 
 
 def find_exported(

@@ -87,4 +87,6 @@ class Segmenter(Protocol):
 
 def runtime_label(model: Segmenter) -> str:
     """What runs ``model``, as commands print it: ``"onnxruntime (fp32)"``."""
+    if getattr(model, "exported_encoder", None) is not None:  # SAM 2: the image encoder alone exported
+        return f"{model.backend} ({model.precision}) image encoder, torch decoder and memory"
     return f"{model.backend} ({model.precision})"

@@ -42,7 +42,9 @@ def build_model(
     encoder and decoder (``samia.models.exported``; the exported graphs are cached on disk under
     ``cache``, by default ``$SAMIA_CACHE/exports``); the exported backends run on the CPU. The
     torch backend returns a ``PromptableSegmenter`` (an ``nn.Module``), the others an
-    ``ExportedModel``; both are :class:`samia.models.interface.Segmenter`\\ s.
+    ``ExportedModel``; both are :class:`samia.models.interface.Segmenter`\\ s. For the SAM 2
+    family an exported backend runs the image encoder alone (a ``Sam2Segmenter`` whose decoder and
+    memory stay on torch), and ``auto`` is torch.
 
     ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is
     built with its own weights and the adapters are applied on top (``samia.models.adapters``).
@@ -62,11 +64,11 @@ def build_model(
     backend = resolve_backend(backend, str(device), precision, name)
     check_backend(backend, precision)
     entry = MODEL_CATALOGUE.get(name)
-    if backend != "torch" and entry is not None and not entry.exportable:
-        raise ConfigurationError(f"{name} runs on torch only (no exported graphs for it yet); use --backend torch")
+    if backend != "torch" and str(device) != "cpu":
+        raise ConfigurationError(f"the {backend} backend runs on the CPU; drop --device {device}")
+    if backend != "torch" and entry is not None and entry.export == "encoder":
+        return _with_exported_encoder(name, checkpoint, backend, precision, cache, input_pipeline)
     if backend != "torch":
-        if str(device) != "cpu":
-            raise ConfigurationError(f"the {backend} backend runs on the CPU; drop --device {device}")
         weights = Path(checkpoint) if checkpoint is not None else None
         if weights is None and name in _DEFAULT_WEIGHTS:
             weights = _DEFAULT_WEIGHTS[name]()
@@ -84,3 +86,19 @@ def build_model(
     if input_pipeline is not None:
         model.input_pipeline = input_pipeline
     return model.to(device)
+
+
+def _with_exported_encoder(
+    name: str, checkpoint: str | Path | None, backend: str, precision: str, cache: Path | None, pipeline: str | None
+) -> Segmenter:
+    """The torch model with its image encoder run by an exported ``backend`` (the SAM 2 family)."""
+    from samia.models.export import encoder_on_backend
+    from samia.models.registry import build_torch_model
+    from samia.models.sam2_family import Sam2Segmenter
+
+    model = build_torch_model(name, checkpoint)
+    assert isinstance(model, Sam2Segmenter)  # the catalogue's export="encoder" models
+    model.run_encoder_on(encoder_on_backend(model, backend, precision, cache))
+    if pipeline is not None:
+        model.input_pipeline = pipeline
+    return model

@@ -14,13 +14,17 @@ eval mode on the CPU. Models:
   Meta's ``sam2`` package (the ``samia[sam2]`` extra) and wrapped by
   :class:`~samia.models.sam2_family.Sam2Segmenter`; the checkpoint file (e.g.
   ``sam2.1_hiera_tiny.pt``) is required.
+- ``medsam2``: MedSAM2 (bowang-lab, 2025): SAM 2.1 Hiera-T at 512 px (its released
+  ``sam2.1_hiera_t512`` config, :data:`~samia.models.sam2_family.MEDSAM2_OVERRIDES`), with the
+  ``medsam2`` input pipeline; ``MedSAM2_latest.pt`` is required.
 - ``tiny_sam``, ``tiny_medsam``, ``tiny_litemedsam``: small random-weight models (seeded) for tests
   and benchmarks, each with the input pipeline of the family it stands for; ``tiny_sam2``: the SAM
   2.1 Hiera-T architecture at 256 px with seeded random weights.
 
 Each model runs with its reference input pipeline (``samia.transforms.geometry``): SAM's letterbox
 for ``sam_vit_*``, LiteMedSAM's ``CVPR24_LiteMedSAM_infer.py`` rules for ``litemedsam``, MedSAM's
-``MedSAM_Inference.py`` rules for ``medsam_vit_b``, ``SAM2ImagePredictor``'s for SAM 2.1;
+``MedSAM_Inference.py`` rules for ``medsam_vit_b``, ``SAM2ImagePredictor``'s for SAM 2.1,
+``medsam2_infer_3D_CT.py``'s for ``medsam2``;
 ``build_model(..., input_pipeline=...)`` picks another.
 """
 
@@ -41,7 +45,7 @@ from samia.models.bundled import litemedsam_checkpoint
 from samia.models.catalogue import MODEL_CATALOGUE
 from samia.models.checkpoints import load_weights
 from samia.models.interface import Normalization
-from samia.models.sam2_family import SAM2_CONFIGS, Sam2Segmenter, build_sam2_base
+from samia.models.sam2_family import MEDSAM2_OVERRIDES, SAM2_CONFIGS, Sam2Segmenter, build_sam2_base
 from samia.models.segmenter import PromptableSegmenter
 
 
@@ -225,9 +229,16 @@ def _sam2(name: str) -> Callable[[Path | None], PromptableSegmenter]:
     return factory
 
 
+def _medsam2(checkpoint: Path | None) -> PromptableSegmenter:
+    checkpoint = _require(checkpoint, "medsam2")
+    base = build_sam2_base(SAM2_CONFIGS["sam2.1_hiera_tiny"], MEDSAM2_OVERRIDES)
+    expected = f"a MedSAM2 checkpoint ({MODEL_CATALOGUE['medsam2'].checkpoint_file})"
+    return Sam2Segmenter(base, "medsam2", load_weights(base, checkpoint, expected), "medsam2").eval()
+
+
 def _tiny_sam2(checkpoint: Path | None) -> PromptableSegmenter:
     def build() -> PromptableSegmenter:
-        base = build_sam2_base(SAM2_CONFIGS["sam2.1_hiera_tiny"], ["++model.image_size=256"])
+        base = build_sam2_base(SAM2_CONFIGS["sam2.1_hiera_tiny"], {"model.image_size": 256})
         return Sam2Segmenter(base, "tiny_sam2")
 
     return _finish(_seeded(build), checkpoint, "a tiny_sam2 checkpoint")
@@ -240,6 +251,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     "sam_vit_h": ModelSpec(_sam("sam_vit_h", 1280, 32, 16, (7, 15, 23, 31))),
     "medsam_vit_b": ModelSpec(_sam("medsam_vit_b", 768, 12, 12, (2, 5, 8, 11), "minmax", "medsam")),
     **{name: ModelSpec(_sam2(name)) for name in SAM2_CONFIGS},
+    "medsam2": ModelSpec(_medsam2),
     "tiny_sam": ModelSpec(_tiny_sam),
     "tiny_medsam": ModelSpec(_tiny_medsam),
     "tiny_litemedsam": ModelSpec(_tiny_litemedsam),

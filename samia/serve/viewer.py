@@ -13,7 +13,10 @@ volume with the key-slice stop rules (the object ends at an empty slice or where
 the previous one by IoU < 0.5). A later interaction is a correction: the engine gets the current
 3D mask, skips the key slices whose prompts did not change, and stops each new chain once its
 masks differ from the current ones by under 1 % of the object on two consecutive slices (or at
-another key slice), so only what the correction changes is decoded.
+another key slice), so only what the correction changes is decoded. A SAM 2 family model instead
+tracks the object with its memory bank from every key slice, forward and in reverse
+(:func:`samia.volume.memory.segment_volume_for_model`): a correction runs its passes again (each
+slice's features come from the cache, so only the memory attention and decoder run again).
 
 How each interaction becomes a prompt (documented in the "Connect a viewer" guide):
 
@@ -52,7 +55,8 @@ from samia.prompts.primitives import tight_box
 from samia.serve import REPLY_SECONDS
 from samia.transforms import input_geometry, preset_for
 from samia.types import Prompt, Volume
-from samia.volume import KeySlice, VolumePrompt, VolumeSession, box3d_of_mask, segment_volume
+from samia.volume import KeySlice, VolumePrompt, VolumeSession, box3d_of_mask
+from samia.volume.memory import segment_volume_for_model
 from samia.volume.propagation import mask_answer
 
 SCRIBBLE_SPACING = 5
@@ -301,7 +305,7 @@ class ViewerSession:
         prompt = self.volume_prompt(axis, keys, bounds)
         deadline = time.monotonic() + self.reply_seconds
         with VolumeSession(self.predictor, self.volume, self.preset, axis=axis) as session:
-            result = segment_volume(session, [prompt], deadline=deadline)
+            result = segment_volume_for_model(session, [prompt], deadline=deadline)
         self._remember()
         self.keys, self.bounds, self.finished = keys, prompt.bounds, result.finished
         self._ran = {index: key.digest() for index, key in keys.items()}

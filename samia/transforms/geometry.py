@@ -27,6 +27,9 @@ an *input pipeline* and runs a model with its own by default (``PromptableSegmen
     resize (``SAM2Transforms``); the resized image stays float (returned on the 0..255 scale, not
     rounded). Points and boxes are scaled by ``(S / W, S / H)`` (float). Low-res logits: bilinear
     straight to ``(H, W)`` (``SAM2Transforms.postprocess_masks``), threshold 0.
+``medsam2`` (MedSAM2's ``medsam2_infer_3D_CT.py``)
+    Each uint8 slice, as RGB, stretched to ``S x S`` with PIL's default ``resize`` filter (bicubic),
+    kept uint8; prompts and logits as ``sam2``.
 
 Every geometry maps prompts into the model frame and the model's low-res logits back to the
 original grid; the predictor, everything mode, click simulation and fine-tuning use them through
@@ -41,8 +44,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-InputPipeline = Literal["sam", "litemedsam", "medsam", "sam2"]
-INPUT_PIPELINES: tuple[str, ...] = ("sam", "litemedsam", "medsam", "sam2")
+InputPipeline = Literal["sam", "litemedsam", "medsam", "sam2", "medsam2"]
+INPUT_PIPELINES: tuple[str, ...] = ("sam", "litemedsam", "medsam", "sam2", "medsam2")
 
 _PROBABILITY_EPS = 1e-12
 """Probabilities are clamped to ``[eps, 1 - eps]`` before the logit (finite logits)."""
@@ -259,11 +262,27 @@ class FloatStretch(InputGeometry):
         return _bilinear(plane, self.original_shape)
 
 
+@dataclass(frozen=True)
+class PilStretch(FloatStretch):
+    """MedSAM2's reference geometry: the uint8 image stretched to ``S x S`` by PIL (bicubic)."""
+
+    pipeline: ClassVar[str] = "medsam2"
+
+    def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
+        """``(S, S, 3)`` uint8: ``PIL.Image.resize((S, S))`` with its default filter for RGB (bicubic),
+        as ``resize_grayscale_to_rgb_and_resize`` of the reference."""
+        from PIL import Image
+
+        side = self.input_size
+        return np.array(Image.fromarray(np.ascontiguousarray(image_rgb)).resize((side, side), Image.Resampling.BICUBIC))
+
+
 _GEOMETRIES: dict[str, type[InputGeometry]] = {
     "sam": Letterbox,
     "litemedsam": AreaLetterbox,
     "medsam": Stretch,
     "sam2": FloatStretch,
+    "medsam2": PilStretch,
 }
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from samia.errors import ConfigurationError
 from samia.transforms import input_geometry
 from samia.types import Prompt
 from samia.volume.fill import interpolate_masks
-from samia.volume.prompts import VolumePrompt
+from samia.volume.prompts import KeySlice, VolumePrompt
 from samia.volume.propagation import (
     BOX3D_SETTINGS,
     KEY_SLICE_SETTINGS,
@@ -78,11 +78,14 @@ class SliceStep:
 
 @dataclass
 class ObjectVolume:
-    """One object's answer: its ``(Z, Y, X)`` bool mask, key slices and per-slice steps."""
+    """One object's answer: its ``(Z, Y, X)`` bool mask, key slices and per-slice steps; ``logits``
+    the ``(Z, Y, X)`` float32 mask logits where the caller asked for them (memory propagation:
+    the larger of its two passes', ``-inf`` on slices neither reached), else None."""
 
     mask: np.ndarray
     key_slices: list[int]
     steps: list[SliceStep] = field(default_factory=list)
+    logits: np.ndarray | None = None
 
 
 @dataclass
@@ -307,22 +310,21 @@ def _highest(chains: list[_Chain]) -> int | None:
     return max((c.next_slice for c in chains if c.next_slice is not None), default=None)
 
 
-def _plan(
-    session: VolumeSession, number: int, prompt: VolumePrompt, settings: PropagationSettings, step: int = 1
-) -> tuple[list[_Key], list[_Chain]]:
-    """The key slices and chains of one object's prompt."""
+def checked_keys(session: VolumeSession, prompt: VolumePrompt) -> tuple[int, int, list[KeySlice]]:
+    """The inclusive slice range of ``prompt`` along the session's axis and its key slices, their
+    prompts fitted to the plane (a 3D box: its projection on its middle slice).
+
+    Raises:
+        ConfigurationError: as :func:`segment_volume` says, naming the volume's file.
+    """
     source = session.volume.path or "<volume>"
     depth = session.depth
     if prompt.box3d is not None:
         low, high, box = prompt.box3d.along(session.axis)
-        keys = [
-            _Key(
-                number, prompt.box3d.middle(session.axis), Prompt(box=box, meta={"projection": "box3d"}), None, settings
-            )
-        ]
+        keys = [KeySlice(prompt.box3d.middle(session.axis), Prompt(box=box, meta={"projection": "box3d"}))]
     else:
         low, high = prompt.bounds if prompt.bounds is not None else (0, depth - 1)
-        keys = [_Key(number, key.index, key.prompt, key.mask, settings, key.settled) for key in prompt.key_slices]
+        keys = list(prompt.key_slices)
     if prompt.current is not None and prompt.current.shape != session.volume.shape:
         raise ConfigurationError(
             f"{source}: the current mask is {prompt.current.shape}, the volume is {session.volume.shape}"
@@ -331,6 +333,7 @@ def _plan(
         raise ConfigurationError(
             f"{source}: slice range {low}..{high} is not within 0..{depth - 1} along axis {session.axis}"
         )
+    fitted = []
     for key in keys:
         if not low <= key.index <= high:
             raise ConfigurationError(
@@ -342,9 +345,19 @@ def _plan(
             )
         if key.prompt is not None:
             try:
-                key.prompt = key.prompt.fitted_to(session.plane_shape)
+                key = replace(key, prompt=key.prompt.fitted_to(session.plane_shape))
             except ValueError as error:
                 raise ConfigurationError(f"{source}: impossible prompt on slice {key.index}: {error}") from None
+        fitted.append(key)
+    return low, high, fitted
+
+
+def _plan(
+    session: VolumeSession, number: int, prompt: VolumePrompt, settings: PropagationSettings, step: int = 1
+) -> tuple[list[_Key], list[_Chain]]:
+    """The key slices and chains of one object's prompt."""
+    low, high, checked = checked_keys(session, prompt)
+    keys = [_Key(number, key.index, key.prompt, key.mask, settings, key.settled) for key in checked]
     if not prompt.propagate:
         return keys, []
     current = None if prompt.current is None else np.moveaxis(prompt.current, session.axis, 0)

@@ -39,8 +39,25 @@ VOLUME_STRATEGIES: dict[str, str] = {
     "slice_boxes": "oracle upper bound: the tight box on every slice holding the object, no propagation",
     "box3d_clicks": "box3d, then up to --max-clicks corrections at the deepest point of the largest 3D "
     "error component (CVPR 2025 rule), each re-propagated from its slice",
+    "box3d_memory": "box3d's prompt (the box's projection on its middle slice, the box's z-range), tracked "
+    "with SAM 2's memory bank in both directions (SAM 2 family)",
+    "keyslice_box_memory": "keyslice_box's prompt tracked with SAM 2's memory bank through the volume (SAM 2 family)",
+    "keyslice_point_memory": "keyslice_point's prompt tracked with SAM 2's memory bank through the volume "
+    "(SAM 2 family)",
+    "box3d_clicks_memory": "box3d_clicks' prompts and correction clicks, each clicked slice a conditioning "
+    "frame of SAM 2's memory tracking (SAM 2 family)",
 }
 """Name -> rule of each volume strategy."""
+
+MEMORY_SUFFIX = "_memory"
+"""A volume strategy whose name ends so is its slice-engine namesake's prompts tracked by
+:mod:`samia.volume.memory` (one row per object: the tracker has no mask-selection rule)."""
+
+
+def engine_strategy(strategy: str) -> str:
+    """The slice-engine strategy whose prompts ``strategy`` uses (itself for slice-engine ones)."""
+    return strategy.removesuffix(MEMORY_SUFFIX)
+
 
 CLICK_SEED = 42
 """Seed of the challenge's tie-break among equally deep voxels (``np.random.seed(42)``)."""
@@ -58,7 +75,8 @@ def largest_slice(mask: np.ndarray, axis: int) -> int:
 
 
 def volume_prompt(strategy: str, mask: np.ndarray, axis: int) -> VolumePrompt:
-    """The prompt of a static volume strategy (all but ``box3d_clicks``) for the object ``mask``."""
+    """The prompt of a static volume strategy (all but the ``box3d_clicks`` ones) for the object ``mask``."""
+    strategy = engine_strategy(strategy)
     if strategy in ("box3d", "box3d_clicks"):
         return VolumePrompt(box3d=box3d_of_mask(mask))
     if strategy in ("keyslice_box", "keyslice_point"):

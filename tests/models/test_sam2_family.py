@@ -114,11 +114,28 @@ def test_a_checkpoint_of_another_architecture_is_refused_by_name(tmp_path) -> No
         build_model("sam2.1_hiera_small")
 
 
-def test_auto_runs_sam2_on_torch_and_the_exported_backends_refuse_it() -> None:
-    from samia.errors import ConfigurationError
+def test_auto_runs_sam2_on_torch_and_an_exported_backend_runs_its_image_encoder(tmp_path, image) -> None:
     from samia.models.exported import resolve_backend
+    from samia.models.interface import runtime_label
 
     assert resolve_backend("auto", model="tiny_sam2") == "torch"
     assert build_model("tiny_sam2", backend="auto").backend == "torch"
-    with pytest.raises(ConfigurationError, match="tiny_sam2 runs on torch only"):
-        build_model("tiny_sam2", backend="onnxruntime")
+    on_torch = SamiaPredictor(build_model("tiny_sam2"))
+    on_torch.set_image(image)
+    prompt = Prompt(box=BOX)
+    expected = on_torch.predict(prompt, multimask_output=False)
+    for backend in ("onnxruntime", "openvino"):
+        model = build_model("tiny_sam2", backend=backend, cache=tmp_path)
+        assert isinstance(model, Sam2Segmenter) and model.exported_encoder is not None
+        assert runtime_label(model) == f"{backend} (fp32) image encoder, torch decoder and memory"
+        predictor = SamiaPredictor(model)
+        predictor.set_image(image)
+        assert np.abs(predictor.image_embedding - on_torch.image_embedding).max() < 1e-4
+        answer = predictor.predict(prompt, multimask_output=False)
+        decided = np.abs(expected.low_res_logits) > 1e-3
+        assert np.abs(answer.low_res_logits - expected.low_res_logits)[decided].max() < 1e-3
+    graphs = sorted(tmp_path.rglob("encoder.onnx"))
+    assert len(graphs) == 1 and not list(tmp_path.rglob("decoder.onnx"))  # one encoder graph, no decoder
+    stamp = graphs[0].stat().st_mtime_ns
+    build_model("tiny_sam2", backend="onnxruntime", cache=tmp_path)
+    assert graphs[0].stat().st_mtime_ns == stamp  # the cached graph is used again, not re-exported

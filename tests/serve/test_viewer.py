@@ -155,3 +155,22 @@ def test_interactions_that_cannot_be_placed_are_refused_in_one_line(model, call,
     viewer = ViewerSession(SamiaPredictor(model), _image(), spacing=None)
     with pytest.raises(ConfigurationError, match=message):
         call(viewer)
+
+
+def test_a_sam_2_model_tracks_with_its_memory_and_corrections_run_again_from_every_key() -> None:
+    pytest.importorskip("sam2", reason="samia[sam2] is not installed")
+    from samia.volume.memory import segment_volume_with_memory
+
+    sam2 = build_model("tiny_sam2")
+    image = _image()
+    viewer = ViewerSession(SamiaPredictor(sam2), image, spacing=(3.0, 1.0, 1.0))
+    viewer.add_box([[6, 7], [10, 30], [12, 36]], positive=True)
+    viewer.add_point((3, 20, 24), positive=True)
+    keys = (
+        KeySlice(3, Prompt(points=np.array([[24.0, 20.0]]), labels=np.array([1]))),
+        KeySlice(6, Prompt(box=np.array([12.0, 10.0, 35.0, 29.0]))),
+    )
+    volume = Volume(image)
+    with VolumeSession(SamiaPredictor(sam2), volume, preset_for(volume)) as session:
+        expected = segment_volume_with_memory(session, [VolumePrompt(key_slices=keys)]).objects[0].mask
+    assert expected.any() and np.array_equal(viewer.mask, expected)
