@@ -3,7 +3,8 @@ before its remote-client rework calls.
 
 It lives under ``/slicer`` (its paths overlap the v2 protocol's). That API has no sessions: one image per server. samia gives it one session of its own (claimed on
 the first image, renewed by every request of this API, within the same capacity, memory budget and
-timeouts as every other session). Images arrive as ``.npy`` files in a multipart form
+idle timeout as every other session; its plugin sends no heartbeat, so a user who thinks for more
+than the liveness lease between two clicks keeps the session). Images arrive as ``.npy`` files in a multipart form
 (``/upload_image``), masks as gzipped ``.npy`` files (``/upload_segment``, lassos and scribbles with
 a ``positive_click`` form field); points and boxes as JSON in ``(k, j, i)`` voxel order. Every
 interaction answers the whole mask as packed bits (``numpy.packbits``), gzipped, with
@@ -66,7 +67,7 @@ class _Holder:
                     self.token = None
             if not new:
                 return None
-            entry = self.sessions.claim()
+            entry = self.sessions.claim(heartbeat=False)  # the plugin sends none: only idle time ends it
             self.token = entry.token
             return entry
 

@@ -157,3 +157,21 @@ def test_an_interaction_before_an_image_or_target_is_a_409(sessions) -> None:
     lease = _claim(client)
     response = client.post("/add_point_interaction", json={"coordinates": [1, 2, 3]}, headers=lease)
     assert response.status_code == 409 and "set_image" in response.json()["detail"]
+
+
+def test_the_slicer_api_session_outlives_the_liveness_lease_and_ends_when_idle(sessions, clock) -> None:
+    import io
+
+    client = _client(sessions, key=None)
+    buffer = io.BytesIO()
+    np.save(buffer, _image()[0])  # the Slicer API takes the 3D array
+    uploaded = client.post("/slicer/upload_image", files={"file": ("volume.npy", buffer.getvalue())})
+    assert uploaded.json() == {"status": "ok"}
+    click = {"voxel_coord": [3, 16, 16], "positive_click": True}
+    clock.now += 61  # longer than the liveness lease: the older plugin sends no heartbeat
+    assert client.post("/slicer/add_point_interaction", json=click).headers["Content-Type"] != "application/json"
+    clock.now += 601  # idle past the timeout
+    assert client.post("/slicer/add_point_interaction", json=click).json() == {
+        "status": "error",
+        "message": "No image uploaded",
+    }
