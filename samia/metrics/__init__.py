@@ -8,6 +8,9 @@
 - :mod:`~samia.metrics.summary`: all of them for one case, and an accumulator over cases.
 - :mod:`~samia.metrics.volume`: per-slice Dice along an axis of a volume, and the area under a
   Dice-vs-clicks curve.
+- :mod:`~samia.metrics.multirater`: several raters' masks and a model's samples: generalised energy
+  distance, Hungarian-matched IoU, best-match Dice, sample diversity, calibration against the
+  raters' mean mask, majority vote and STAPLE (their own empty rule: ``IoU(∅, ∅) = 1``).
 
 Empty rule (nnU-Net style): when prediction and ground truth are both empty every metric is NaN
 and reported as such; when exactly one is empty, Dice = IoU = NSD = 0 and HD95 = ASSD = the
