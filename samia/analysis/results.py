@@ -23,6 +23,7 @@ from samia.errors import InputError, MissingFileError
 from samia.evaluation.config import EvaluationConfig, read_config
 from samia.evaluation.schema import CORE_COLUMNS, missing_columns
 from samia.selection import SELECTIONS
+from samia.volume.strategies import VOLUME_STRATEGIES
 
 OBJECT_KEY = ["dataset", "case", "level", "slice", "label", "component"]
 """Columns that identify one object: on one 2D image or slice (``level = "slice"``), or in a volume."""
@@ -40,15 +41,7 @@ PROTOCOL_ORDER = (
     "box_jitter",
     "point_jitter",
     "clicks",
-    "box3d",
-    "keyslice_box",
-    "keyslice_point",
-    "slice_boxes",
-    "box3d_clicks",
-    "box3d_memory",
-    "keyslice_box_memory",
-    "keyslice_point_memory",
-    "box3d_clicks_memory",
+    *VOLUME_STRATEGIES,
 )
 """Strategies in the order of Huang et al.'s protocol (S1-S6, then jitter and clicks), then the volume
 strategies; others follow alphabetically."""
