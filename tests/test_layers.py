@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"selection", "auto"},
     {"prompts"},
     {"volume"},
-    {"evaluation", "finetuning", "annotate", "segmentation"},
+    {"evaluation", "finetuning", "annotate", "segmentation", "samplers"},
     {"serve"},
     {"study"},
     {"analysis"},
