@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from samia.errors import ConfigurationError
+from samia.models import PromptableSegmenter
 from samia.predictor import SamiaPredictor
 from samia.types import Prompt
 
@@ -136,3 +137,63 @@ def flip_prompt(prompt: Prompt, transposed: bool, flip_x: bool, flip_y: bool, sh
         )
         box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
     return Prompt(points=points, labels=prompt.labels, box=box, meta={**prompt.meta, "sampler": "flip"})
+
+
+SAMPLERS = ("single", "multimask", "jitter", "flips")
+"""The samplers any model is: ``single`` is the model's one answer (``N = 1``), a deterministic
+baseline on the distribution metrics."""
+
+LATENT_SAMPLER = "latent"
+"""The sampler of a model trained to sample (``samia finetune --method ua_adapter``): ``N`` codes of
+its prior, the first its mean (:func:`samia.models.ua_adapter.latent_samples`)."""
+
+
+def draw_samples(
+    sampler: str,
+    predictor: SamiaPredictor,
+    image_rgb: np.ndarray,
+    prompt: Prompt,
+    count: int,
+    rng: np.random.Generator,
+    jitter_fraction: float = 0.1,
+) -> np.ndarray:
+    """The masks of one of :data:`SAMPLERS` (or :data:`LATENT_SAMPLER`) for ``prompt`` on
+    ``image_rgb`` (the predictor's current image, except for ``latent``, which encodes the image
+    itself): ``(N, H, W)`` bool, ``N`` = 1 (``single``), 3 (``multimask``), ``count`` (``jitter``,
+    ``latent``) or ``min(count, 8)`` (``flips``).
+
+    Raises:
+        ConfigurationError: an unknown sampler name; ``latent`` without a box or on a model
+            without a ua_adapter.
+    """
+    if sampler == LATENT_SAMPLER:
+        return latent_mask_samples(predictor.model, image_rgb, prompt, count, rng)
+    if sampler == "single":
+        return np.asarray(predictor.predict(prompt, multimask_output=False).masks[:1], dtype=bool)
+    if sampler == "multimask":
+        return multimask_samples(predictor, prompt)
+    if sampler == "jitter":
+        return jitter_samples(predictor, prompt, count, rng, fraction=jitter_fraction)
+    if sampler == "flips":
+        return flip_samples(predictor, image_rgb, prompt, count=min(count, len(FLIPS)))
+    raise ConfigurationError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+
+
+def latent_mask_samples(
+    model: PromptableSegmenter, image_rgb: np.ndarray, prompt: Prompt, count: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``count`` masks of a ua_adapter model for a box prompt, on the image's grid: ``(count, H, W)``.
+
+    Raises:
+        ConfigurationError: no box in ``prompt``; a model without a ua_adapter.
+    """
+    from samia.models.ua_adapter import latent_samples
+    from samia.transforms import input_geometry
+
+    if prompt.box is None:
+        raise ConfigurationError("the latent sampler takes a box prompt (its adapters were trained on boxes)")
+    geometry = input_geometry(model.input_pipeline, image_rgb.shape[:2], model.input_size)
+    box = geometry.boxes_to_input(np.asarray(prompt.box, dtype=np.float64)[None])[0]
+    logits = latent_samples(model, geometry.resize_image(image_rgb), box, count, int(rng.integers(2**31)))
+    masks: np.ndarray = geometry.logits_to_original(logits[:, 0].float().cpu().numpy()) > model.mask_threshold
+    return masks

@@ -35,11 +35,15 @@ def _old_options(path: Path) -> dict:
     return yaml.safe_load(path.read_text())["config"]
 
 
+UA_OPTIONS = ("latent_dim", "latent_blocks", "kl_weight", "val_samples")
+"""The ua_adapter's training options (issue 31)."""
+
+
 @pytest.mark.parametrize(
     ("record", "read", "new_options"),
     [
         ("run/config.yaml", lambda p: read_run_document(p)[0], {"stability_score_offset"}),
-        ("finetune.yaml", lambda p: read_run_config(p)[0], {"backend", "precision", "input_pipeline"}),
+        ("finetune.yaml", lambda p: read_run_config(p)[0], {"backend", "precision", "input_pipeline", *UA_OPTIONS}),
         ("study.yaml", lambda p: read_study_file(p)[0], {"backend", "precision", "input_pipeline"}),
     ],
 )

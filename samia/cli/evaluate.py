@@ -15,12 +15,16 @@ from samia.models.catalogue import DEFAULT_MODEL
 if TYPE_CHECKING:
     from samia.evaluation.config import EvaluationConfig
     from samia.evaluation.driver import EvaluationOutcome
+    from samia.evaluation.raters import RaterEvaluationConfig
     from samia.evaluation.ray_executor import RayExecutor
 
 
 def evaluate_command(
     data: Annotated[
-        Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
+        Path,
+        typer.Option(
+            help="Dataset folder (folder pairs, MSD, nnU-Net raw, CVPR 2024, or a multi-rater layout).", metavar="DIR"
+        ),
     ],
     out: Annotated[
         str,
@@ -136,20 +140,57 @@ def evaluate_command(
         float,
         typer.Option(help="GPUs each Ray worker reserves (with --device cuda; 0.5 = two a GPU).", metavar="NUMBER"),
     ] = 0.0,
+    sampler: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Multi-rater data: sampler(s) single, multimask, jitter, flips, or latent for a ua_adapter model (default: all; latent).",
+            metavar="NAME",
+        ),
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Multi-rater data: samples of jitter and flips.", metavar="N")] = 8,
+    jitter_fraction: Annotated[
+        float, typer.Option(help="Multi-rater data: jitter of box corners, fraction of the box side.", metavar="NUMBER")
+    ] = 0.1,
 ) -> None:
     """Evaluate MODEL on DATA with each STRATEGY; write OUT/results.parquet, summary.csv, errors.csv, config.yaml."""
     from samia.auto import EverythingSettings
     from samia.cli.paths import check_output_folder
+    from samia.data.raters import RATER_LAYOUTS, detect_rater_layout
     from samia.data.settings import CaseSettings
     from samia.errors import ConfigurationError
     from samia.evaluation import SELECTIONS, EvaluationConfig
     from samia.evaluation.folders import is_uri
+    from samia.evaluation.raters import RaterEvaluationConfig
     from samia.metrics.settings import SurfaceSettings
     from samia.models.settings import ModelSettings
     from samia.prompts.settings import DEFAULT_JITTER_BANDS, PromptSettings
 
     if not is_uri(out):
         check_output_folder(Path(out))
+    if layout in RATER_LAYOUTS or (layout == "auto" and detect_rater_layout(data)):
+        if strategy or executor != "local":
+            raise ConfigurationError(
+                f"{data} holds several raters per object: it is scored with --sampler (not --strategy) in this process"
+            )
+        _evaluate_raters(
+            RaterEvaluationConfig(
+                str(data),
+                str(out),
+                ModelSettings(model, None if checkpoint is None else str(checkpoint), device, backend, precision),
+                sampler or None,
+                samples,
+                jitter_fraction,
+                layout,
+                preset,
+                min_area or 0,
+                seed,
+                limit,
+                case,
+            )
+        )
+        return
+    if sampler:
+        raise ConfigurationError(f"--sampler is for multi-rater datasets; {data} has one mask per object")
     if executor not in ("local", "ray"):
         raise ConfigurationError(f"unknown --executor {executor!r}; known: local, ray")
     ray_options = (ray_address, workers, cpus_per_worker != 1.0, gpus_per_worker != 0.0)
@@ -188,6 +229,26 @@ def evaluate_command(
     )
     run_executor = _executor(executor, ray_address, workers, cpus_per_worker, gpus_per_worker)
     _print_outcome(_evaluate_with_progress(config, run_executor), out)
+
+
+def _evaluate_raters(config: RaterEvaluationConfig) -> None:
+    """A multi-rater run (:mod:`samia.evaluation.raters`), one progress line per case, and its headline."""
+    from samia.evaluation.raters import evaluate_raters
+
+    outcome = evaluate_raters(config, lambda case, done, total: typer.echo(f"[{done}/{total}] {case}", err=True))
+    results = outcome.results
+    typer.echo(
+        f"samia evaluate: {len(results)} rows in {Path(config.out) / 'raters.parquet'} "
+        f"({config.model.name}; {outcome.scan.layout}, raters {', '.join(outcome.scan.raters)})"
+    )
+    if len(results):
+        means = results.groupby("sampler", sort=False)[["ged", "matched_iou", "dice_majority"]].mean()
+        for name, row in means.iterrows():
+            typer.echo(
+                f"  {name}: GED {row.ged:.3f}, matched IoU {row.matched_iou:.3f}, Dice vs majority {row.dice_majority:.3f}"
+            )
+    failures = len(outcome.errors)
+    typer.echo(f"failures: {failures}" + (f" (see {Path(config.out) / 'errors.csv'})" if failures else ""))
 
 
 def _evaluate_with_progress(config: EvaluationConfig, executor: RayExecutor | None) -> EvaluationOutcome:

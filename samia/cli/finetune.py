@@ -29,7 +29,10 @@ from samia.models.catalogue import DEFAULT_MODEL
 
 def finetune_command(
     data: Annotated[
-        Path, typer.Option(help="Training dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
+        Path,
+        typer.Option(
+            help="Training dataset folder (folder pairs, MSD, nnU-Net raw, or a multi-rater layout).", metavar="DIR"
+        ),
     ],
     out: Annotated[
         Path,
@@ -38,7 +41,9 @@ def finetune_command(
             metavar="DIR",
         ),
     ],
-    method: Annotated[str, typer.Option(help="decoder, full, lora, adapter or ssam.", metavar="NAME")] = "decoder",
+    method: Annotated[
+        str, typer.Option(help="decoder, full, lora, adapter, ssam or ua_adapter (multi-rater data).", metavar="NAME")
+    ] = "decoder",
     val: Annotated[
         Path | None,
         typer.Option(help="Validation dataset folder (default: hold out --val-fraction of the cases).", metavar="DIR"),
@@ -97,6 +102,17 @@ def finetune_command(
     lora_rank: LoraRank = 4,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).", metavar="NUMBER")] = 8.0,
     adapter_ratio: AdapterRatio = 0.25,
+    latent_dim: Annotated[int, typer.Option(help="Size of the latent code (--method ua_adapter).", metavar="N")] = 6,
+    latent_blocks: Annotated[
+        int,
+        typer.Option(help="Last encoder blocks with conditioned adapters (ua_adapter; 0 = every block).", metavar="N"),
+    ] = 2,
+    kl_weight: Annotated[
+        float, typer.Option(help="Weight of the KL term of the ua_adapter loss.", metavar="NUMBER")
+    ] = 0.1,
+    val_samples: Annotated[
+        int, typer.Option(help="Samples per validation object (ua_adapter, multi-rater data).", metavar="N")
+    ] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the split, the shuffles and the prompts.", metavar="N")] = 0,
     layout: Layout = "auto",
     modality: Modality = None,
@@ -142,6 +158,10 @@ def finetune_command(
             lora_rank=lora_rank,
             lora_alpha=lora_alpha,
             adapter_ratio=adapter_ratio,
+            latent_dim=latent_dim,
+            latent_blocks=latent_blocks,
+            kl_weight=kl_weight,
+            val_samples=val_samples,
         ),
         val=None if val is None else str(val),
         cases=case,
@@ -164,7 +184,9 @@ def finetune_command(
             _split_line("trained on", outcome.train_cases) + "; " + _split_line("validated on", outcome.val_cases)
         )
         typer.echo(
-            f"best epoch {outcome.best_epoch} (0 = the base model), validation Dice {outcome.best_val_dice:.4f}"
+            f"best epoch {outcome.best_epoch} (0 = the base model"
+            + (", the lowest validation GED against the raters)" if "val_ged" in outcome.history else ")")
+            + f", validation Dice {outcome.best_val_dice:.4f}"
             + (" (stopped early)" if outcome.stopped_early else "")
         )
         from samia.finetuning.history import before_and_after

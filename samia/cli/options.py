@@ -18,7 +18,13 @@ ModelName = Annotated[str, typer.Option("--model", help="Model name (see `samia 
 Checkpoint = Annotated[
     Path | None, typer.Option(help="Weights file, for models that need one (see `samia models`).", metavar="FILE")
 ]
-Layout = Annotated[str, typer.Option(help="auto, folder, msd, nnunet or cvpr24.", metavar="NAME")]
+Layout = Annotated[
+    str,
+    typer.Option(
+        help="auto, folder, msd, nnunet, cvpr24, or a multi-rater one: rater_folders, rater_suffix, rater_stack.",
+        metavar="NAME",
+    ),
+]
 Modality = Annotated[str | None, typer.Option(help=MODALITY_HELP, metavar="NAME")]
 Axis = Annotated[int, typer.Option(help="Volume axis to slice (0 = z).", metavar="N")]
 MinArea = Annotated[

@@ -35,6 +35,7 @@ def report_command(
 
     from samia.analysis.annotation import build_annotation_report
     from samia.analysis.learning_curves import build_study_report
+    from samia.analysis.multirater_report import build_rater_report, is_rater_folder
     from samia.analysis.report import build_report
     from samia.annotate.timing import is_annotation_folder
     from samia.cli.paths import check_output_folder
@@ -55,6 +56,16 @@ def report_command(
         shown = built.curve[built.curve["selection"] == "single"]
         columns = ["study", "strategy", "method", "n_cases", "repeats", "dice_mean", "dice_ci_low", "dice_ci_high"]
         typer.echo(text_table(shown[columns], keys=3))
+        return
+    raters = [folder for folder in results if is_rater_folder(folder)]
+    if raters and len(raters) < len(results):
+        raise ConfigurationError(
+            f"{next(f for f in results if f not in raters)} is not a multi-rater run but {raters[0]} is: report them apart"
+        )
+    if raters:
+        rater_report = build_rater_report(results, out, n_resamples=resamples, seed=seed)
+        typer.echo(f"samia report: {rater_report.html}")
+        typer.echo(text_table(rater_report.samplers, keys=2))
         return
     if all(is_annotation_folder(folder) for folder in results):
         study = build_annotation_report(results, out, n_resamples=resamples, seed=seed)

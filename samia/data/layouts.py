@@ -239,7 +239,7 @@ def parse_label_names(labels: Any, source: Path) -> tuple[dict[int, str], list[s
     return dict(sorted(names.items())), notes
 
 
-def _modality_from_json(content: dict[str, Any], key: str) -> str | None:
+def modality_from_json(content: dict[str, Any], key: str) -> str | None:
     """``content[key]`` as a modality: a string, or the first channel of a ``{"0": "MRI"}`` mapping;
     None when the key is absent, empty or names no modality samia knows (nnU-Net's normalisation
     schemes such as ``"noNorm"``), so that the files' own modality applies."""
@@ -256,7 +256,7 @@ def _modality_from_json(content: dict[str, Any], key: str) -> str | None:
     return None if said_nothing else modality
 
 
-def _dataset_name(content: dict[str, Any] | None, root: Path) -> str:
+def dataset_name(content: dict[str, Any] | None, root: Path) -> str:
     if content and isinstance(content.get("name"), str) and content["name"].strip():
         return content["name"].strip()
     return root.name
@@ -360,8 +360,8 @@ def _scan_with_optional_json(
     return LayoutScan(
         root=root,
         layout=layout,
-        dataset=_dataset_name(content, root),
-        modality=_modality_from_json(content, "modality"),
+        dataset=dataset_name(content, root),
+        modality=modality_from_json(content, "modality"),
         label_names=label_names,
         pairs=pairs,
         problems=problems,
@@ -422,8 +422,8 @@ def scan_msd(root: Path) -> LayoutScan:
     return LayoutScan(
         root=root,
         layout="msd",
-        dataset=_dataset_name(content, root),
-        modality=_modality_from_json(content, "modality"),
+        dataset=dataset_name(content, root),
+        modality=modality_from_json(content, "modality"),
         label_names=label_names,
         pairs=pairs,
         problems=problems,
@@ -460,8 +460,8 @@ def scan_nnunet(root: Path) -> LayoutScan:
     return LayoutScan(
         root=root,
         layout="nnunet",
-        dataset=_dataset_name(content, root),
-        modality=_modality_from_json(content, channel_key),
+        dataset=dataset_name(content, root),
+        modality=modality_from_json(content, channel_key),
         label_names=label_names,
         pairs=pairs,
         problems=problems,

@@ -19,6 +19,7 @@ one exact), one exact that excludes it, one tight and smooth that excludes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -93,3 +94,41 @@ def rater_phantom(
             drawn = ndimage.gaussian_filter(drawn.astype(np.float64), rater.smoothing) > 0.5
         masks.append(drawn)
     return RaterPhantom(image, core, ambiguous, tuple(raters), np.stack(masks))
+
+
+def write_rater_dataset(
+    root: str | Path,
+    count: int,
+    layout: str = "rater_folders",
+    seed: int = 0,
+    raters: tuple[RaterModel, ...] = RATER_MODELS,
+) -> Path:
+    """Write ``count`` phantoms (:func:`rater_phantom`, one seeded generator) as a multi-rater dataset
+    in ``layout`` (:data:`samia.data.raters.RATER_LAYOUTS`): 8-bit PNG images, PNG masks (label 1),
+    or ``.npz`` stacks; a ``dataset.json`` names the raters. Returns ``root``."""
+    import json
+
+    from samia.io.image2d import write_image_2d
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    names = [rater.name for rater in raters]
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        phantom = rater_phantom(rng, raters=raters)
+        case = f"phantom_{index:03d}"
+        write_image_2d(root / "images" / f"{case}.png", np.round(phantom.image.array * 255).astype(np.uint8))
+        if layout == "rater_stack":
+            (root / "stacks").mkdir(exist_ok=True)
+            np.savez_compressed(root / "stacks" / f"{case}.npz", masks=phantom.masks.astype(np.uint8))
+            continue
+        for name, mask in zip(names, phantom.masks):
+            if layout == "rater_folders":
+                path = root / "raters" / name / f"{case}.png"
+            else:
+                path = root / "masks" / f"{case}_{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_image_2d(path, mask.astype(np.uint8))
+    description = {"name": "rater_phantoms", "modality": "MR", "labels": {"1": "object"}, "raters": names}
+    (root / "dataset.json").write_text(json.dumps(description, indent=1))
+    return root

@@ -13,8 +13,9 @@ Methods (:data:`METHODS`): ``decoder``, ``full``, ``lora``, ``adapter`` (see :mo
 """
 
 from samia.finetuning.config import PROMPT_KINDS, FinetuneConfig, TrainingSettings
-from samia.finetuning.loop import FinetuneOutcome, FinetuneProgress, finetune
+from samia.finetuning.loop import finetune
 from samia.finetuning.methods import METHODS
+from samia.finetuning.outcome import FinetuneOutcome, FinetuneProgress
 from samia.models.adapters import AdapterFile, AdapterSpec, read_adapter_file
 
 __all__ = [

@@ -31,6 +31,9 @@ from samia.models import PromptableSegmenter
 from samia.models.adapters import AdapterSpec, save_adapter_file
 from samia.models.svd_tuning import merged_state_dict
 
+LOWER_IS_BETTER = frozenset({"val_ged"})
+"""Validation scores for which a lower value is better."""
+
 
 @dataclass
 class RunState:
@@ -38,11 +41,14 @@ class RunState:
 
     Attributes:
         epochs_done: finished training epochs (0 = only the zero-shot validation, or nothing yet).
-        best_val_dice: best mean validation Dice so far (NaN before the first validation).
-        best_epoch: the epoch that reached it (0 = the base model).
+        best_val_dice: the mean validation Dice of the best epoch (NaN before the first validation).
+        best_epoch: the best epoch (0 = the base model).
         epochs_since_best: epochs without improvement (early stopping counter).
         stopped_early: patience ran out; the run is over.
         history: one record per validated epoch (see :func:`samia.finetuning.loop.finetune`).
+        score: the history column that decides the best epoch: ``val_dice`` (higher is better), or
+            ``val_ged`` (multi-rater runs; lower is better).
+        best_score: its value at the best epoch (NaN before the first validation).
     """
 
     epochs_done: int = 0
@@ -51,12 +57,18 @@ class RunState:
     epochs_since_best: int = 0
     stopped_early: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    score: str = "val_dice"
+    best_score: float = float("nan")
 
     def record(self, entry: dict[str, Any], patience: int) -> bool:
-        """Add an epoch's history ``entry`` (with ``epoch`` and ``val_dice``); True if it is the new best."""
-        improved = self.best_epoch < 0 or entry["val_dice"] > self.best_val_dice
+        """Add an epoch's history ``entry`` (with ``epoch``, ``val_dice`` and :attr:`score`); True if
+        it is the new best."""
+        value = float(entry[self.score])
+        best = self.best_val_dice if self.score == "val_dice" else self.best_score  # records before `score`
+        improved = self.best_epoch < 0 or (value < best if self.score in LOWER_IS_BETTER else value > best)
         if improved:
-            self.best_val_dice, self.best_epoch, self.epochs_since_best = (
+            self.best_score, self.best_val_dice, self.best_epoch, self.epochs_since_best = (
+                value,
                 float(entry["val_dice"]),
                 int(entry["epoch"]),
                 0,

@@ -15,12 +15,13 @@ from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
 from samia.settings_groups import SettingsGroup
 
-METHOD_NAMES = ("decoder", "full", "lora", "adapter", "ssam")
+METHOD_NAMES = ("decoder", "full", "lora", "adapter", "ssam", "ua_adapter")
 """What trains (see :mod:`samia.finetuning.methods`): ``decoder`` = the mask decoder on cached
 embeddings (Huang et al.); ``full`` = image encoder + mask decoder (MedSAM); ``lora`` = LoRA
 adapters on the image encoder's attention; ``adapter`` = bottleneck adapters in the encoder blocks;
 ``ssam`` = S-SAM's singular-value scale and shift of the encoder blocks' linear layers, plus their
-LayerNorms."""
+LayerNorms; ``ua_adapter`` = the Uncertainty-aware Adapter (adapters conditioned on a latent code of a
+conditional VAE, trained on several raters' masks; :mod:`samia.models.ua_adapter`)."""
 
 PROMPT_KINDS = ("box", "points", "box_points")
 """Training prompt kinds (see :mod:`samia.finetuning.training_prompts`)."""
@@ -34,7 +35,7 @@ DEFAULT_VAL_STRATEGIES = ("box", "point1")
 RESUME_INSENSITIVE = frozenset({"out", "device", "epochs", "embedding_cache_dir"})
 """Options (flat names) that may change when a run is resumed (``epochs`` may be raised to train longer)."""
 
-DECODER_TRAINS_BY_DEFAULT = frozenset({"lora", "adapter"})
+DECODER_TRAINS_BY_DEFAULT = frozenset({"lora", "adapter", "ua_adapter"})
 """Methods whose runs train the mask decoder too unless told otherwise (``train_decoder=None``):
 LoRA and adapters alone barely move LiteMedSAM, with the decoder they learn (docs/guides/finetune.md, "Which
 method, how many cases")."""
@@ -60,7 +61,14 @@ class TrainingSettings(SettingsGroup):
         correction_clicks: extra decoder rounds per step, each adding one click drawn from the
             error region of the previous round (positive on a miss, negative on a false alarm).
         lora_rank, lora_alpha: LoRA rank and scaling numerator (``lora`` method).
-        adapter_ratio: bottleneck width as a fraction of the block width (``adapter`` method).
+        adapter_ratio: bottleneck width as a fraction of the block width (``adapter``,
+            ``ua_adapter``).
+        latent_dim: size of the latent code (``ua_adapter``).
+        latent_blocks: the last this many encoder blocks carry conditioned adapters (``ua_adapter``;
+            0 = every block, UA-SAM's choice: slower, the frozen part before them cannot be cached).
+        kl_weight: weight of ``KL(posterior || prior)`` in the ``ua_adapter`` loss (the ELBO's beta).
+        val_samples: samples per validation object of a multi-rater run (``ua_adapter``; the
+            deterministic methods give one).
     """
 
     epochs: int = 20
@@ -78,16 +86,21 @@ class TrainingSettings(SettingsGroup):
     lora_rank: int = 4
     lora_alpha: float = 8.0
     adapter_ratio: float = 0.25
+    latent_dim: int = 6
+    latent_blocks: int = 2
+    kl_weight: float = 0.1
+    val_samples: int = 8
 
     def __post_init__(self) -> None:
         problems = []
         unknown = [k for k in self.prompt_kinds if k not in PROMPT_KINDS]
         if unknown or not self.prompt_kinds:
             problems.append(f"prompt kinds must be some of {', '.join(PROMPT_KINDS)}, got {self.prompt_kinds}")
-        for name in ("epochs", "patience", "images_per_step", "objects_per_image", "max_positive_points", "lora_rank"):
+        positive = ("epochs", "patience", "images_per_step", "objects_per_image", "max_positive_points", "lora_rank")
+        for name in (*positive, "latent_dim", "val_samples"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_negative_points", "negative_margin_px", "correction_clicks"):
+        for name in ("max_negative_points", "negative_margin_px", "correction_clicks", "latent_blocks", "kl_weight"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.box_jitter_px < 0 or self.lr <= 0 or self.weight_decay < 0 or self.adapter_ratio <= 0:
@@ -192,3 +205,23 @@ def read_run_config(path: Path) -> tuple[FinetuneConfig, dict[str, Any]]:
     """Inverse of :func:`write_run_config`: ``(config, provenance)``."""
     document = yaml.safe_load(path.read_text())
     return FinetuneConfig.from_dict(document["config"]), document.get("provenance", {})
+
+
+def check_run_folder(out: Path, config: FinetuneConfig, provenance: dict[str, Any]) -> None:
+    """Refuse to resume a run folder (``out/finetune.yaml``) of another configuration, base model
+    or data (``provenance``'s ``base_weights_sha256``, ``train_data_sha256``, ``val_data_sha256``).
+
+    Raises:
+        ConfigurationError: naming every difference.
+    """
+    path = out / "finetune.yaml"
+    if not path.is_file():
+        return
+    previous, recorded = read_run_config(path)
+    differences = previous.differences(config)
+    for key in ("base_weights_sha256", "train_data_sha256", "val_data_sha256"):
+        if recorded.get(key) != provenance[key]:
+            differences[key] = (recorded.get(key), provenance[key])
+    if differences:
+        listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
+        raise ConfigurationError(f"{out} holds a different fine-tuning run ({listed}); use another --out folder")

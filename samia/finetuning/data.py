@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -56,9 +57,17 @@ class TrainingImage:
         return int(self.masks.shape[0])
 
 
+class _Identified(Protocol):
+    @property
+    def case_id(self) -> str: ...
+
+
+CaseLike = TypeVar("CaseLike", bound=_Identified)
+
+
 def split_cases(
-    cases: Sequence[Case], val_fraction: float, seed: int, source: str | Path
-) -> tuple[list[Case], list[Case]]:
+    cases: Sequence[CaseLike], val_fraction: float, seed: int, source: str | Path
+) -> tuple[list[CaseLike], list[CaseLike]]:
     """Hold out ``round(val_fraction * n)`` cases (at least 1, at most ``n - 1``) for validation.
 
     Every slice of a case goes to the same side, so no image leaks from training into validation.

@@ -73,4 +73,9 @@ def before_and_after(history: pd.DataFrame, best_epoch: int) -> tuple[list[str],
         lines.append(f"  {name:<14} Dice {before[column]:.4f} -> {after[column]:.4f}  ({change:+.4f})")
         if change < 0:
             worse.append(name)
+    if "val_ged" in history.columns:  # multi-rater runs: the distance to the raters' masks, lower is better
+        change = float(after["val_ged"]) - float(before["val_ged"])
+        lines.append(f"  {'raters':<14} GED  {before['val_ged']:.4f} -> {after['val_ged']:.4f}  ({change:+.4f})")
+        if change > 0:
+            worse.append("raters (GED)")
     return lines, worse

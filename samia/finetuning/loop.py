@@ -11,12 +11,11 @@ rounding. Epoch 0 is the validation of the base model before any training.
 from __future__ import annotations
 
 import math
-import resource
+import os
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import pandas as pd
 import torch
@@ -27,7 +26,7 @@ from samia.data import Case, build_manifest, select_cases
 from samia.embeddings import EmbeddingCache
 from samia.errors import ConfigurationError
 from samia.finetuning.checkpoints import RunState, load_last, save_best, save_last
-from samia.finetuning.config import FinetuneConfig, read_run_config, write_run_config
+from samia.finetuning.config import FinetuneConfig, check_run_folder, write_run_config
 from samia.finetuning.data import (
     TrainingImage,
     case_digests,
@@ -39,6 +38,7 @@ from samia.finetuning.data import (
 from samia.finetuning.distributed import DistributedContext
 from samia.finetuning.history import write_history
 from samia.finetuning.methods import METHODS, make_optimizer, parameter_counts, prepare, set_training_mode
+from samia.finetuning.outcome import FinetuneOutcome, FinetuneProgress, peak_rss_mb
 from samia.finetuning.step import TrainingStep, make_step_inputs
 from samia.finetuning.training_prompts import TrainingPromptSampler
 from samia.finetuning.validation import validation_sums
@@ -49,49 +49,6 @@ from samia.version import __version__
 
 EMBEDDINGS_IN_MEMORY = 64
 """Cached embeddings kept in memory (4 MiB each for SAM-family models); the rest are read from disk."""
-
-
-class FinetuneProgress(Protocol):
-    """What the loop reports (on process 0 only); the CLI draws progress bars from it."""
-
-    def start_epoch(self, epoch: int, steps: int) -> None: ...
-
-    def step(self, loss: float, samples_per_s: float) -> None: ...
-
-    def end_epoch(self, record: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True)
-class FinetuneOutcome:
-    """A finished (or resumed and finished) run.
-
-    Attributes:
-        out: the run folder.
-        best_path: ``out/best.pt`` (pass it as ``--checkpoint`` with the base model's name).
-        best_epoch: the epoch of the best validation Dice (0 = the base model was never beaten).
-        best_val_dice: that Dice.
-        history: one row per epoch (``history.csv``).
-        stopped_early: patience ran out before ``epochs``.
-        parameters: :func:`~samia.finetuning.methods.parameter_counts` of the trained model (also in
-            ``finetune.yaml``'s provenance).
-        rank: this process's rank under ``torchrun`` (0 = the process that wrote the files).
-        train_cases, val_cases: the case ids trained and validated on (the split, by case).
-    """
-
-    out: Path
-    best_path: Path
-    best_epoch: int
-    best_val_dice: float
-    history: pd.DataFrame
-    stopped_early: bool
-    parameters: dict[str, int | float]
-    rank: int = 0
-    train_cases: tuple[str, ...] = ()
-    val_cases: tuple[str, ...] = ()
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class Trainer:
@@ -106,7 +63,7 @@ class Trainer:
         self.strategies = [get_strategy(name) for name in config.val_strategies]
         self.model = build_model(config.model.name, config.model.checkpoint, context.device)
         train_cases, val_cases, self.provenance = self._split()
-        self._check_run_folder()
+        check_run_folder(self.out, self.config, self.provenance)
         cache_dir = Path(config.embedding_cache_dir) if config.embedding_cache_dir else self.out / "embeddings"
         self.cache = EmbeddingCache(EMBEDDINGS_IN_MEMORY, cache_dir) if self.method.caches_embeddings else None
         self.train_images = self._images(train_cases, config.data)
@@ -161,21 +118,6 @@ class Trainer:
             "effective_images_per_step": config.training.images_per_step * self.context.world_size,
         }
         return train, val, provenance
-
-    def _check_run_folder(self) -> None:
-        """Refuse to resume a run folder of another configuration, base model or data."""
-        path = self.out / "finetune.yaml"
-        if path.is_file():
-            previous, provenance = read_run_config(path)
-            differences = previous.differences(self.config)
-            for key in ("base_weights_sha256", "train_data_sha256", "val_data_sha256"):
-                if provenance.get(key) != self.provenance[key]:
-                    differences[key] = (provenance.get(key), self.provenance[key])
-            if differences:
-                listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
-                raise ConfigurationError(
-                    f"{self.out} holds a different fine-tuning run ({listed}); use another --out folder"
-                )
 
     def _images(self, cases: list[Case], source: str) -> list[TrainingImage]:
         return load_training_images(
@@ -273,7 +215,7 @@ class Trainer:
             "samples_per_s": prompts_per_s,
             "images_per_s": images_per_s,
             "seconds": seconds,
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": peak_rss_mb(),
         }
         improved = state.record(entry, config.training.patience)
         if context.is_main:
@@ -311,6 +253,19 @@ def finetune(config: FinetuneConfig, progress: FinetuneProgress | None = None) -
         DatasetLayoutError: too few cases to split; no object to train on.
         CheckpointError / MissingFileError: base weights or ``last.pt`` unusable.
     """
+    from samia.data.raters import RATER_LAYOUTS, detect_rater_layout
+
+    if config.reading.layout in RATER_LAYOUTS or (config.reading.layout == "auto" and detect_rater_layout(config.data)):
+        from samia.finetuning.rater_loop import RaterTrainer
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigurationError("multi-rater fine-tuning runs in one process; start it without torchrun")
+        return RaterTrainer(config, progress).run()
+    if config.method == "ua_adapter":
+        raise ConfigurationError(
+            f"--method ua_adapter learns from several raters' masks; {config.data} has one mask per object "
+            "(multi-rater layouts: docs/guides/multirater.md)"
+        )
     context = DistributedContext.start(config.model.device)
     try:
         return Trainer(config, context, progress).run()

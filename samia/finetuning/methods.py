@@ -7,6 +7,7 @@
 | ``lora`` | LoRA on the encoder's attention ``qkv``/``proj`` (+ the mask decoder with ``--train-decoder``) | everything else | adapter file |
 | ``adapter`` | bottleneck adapters in the encoder blocks (+ the mask decoder with ``--train-decoder``) | everything else | adapter file |
 | ``ssam`` | singular-value scale/shift of the encoder blocks' linear layers + their LayerNorms (+ the mask decoder with ``--train-decoder``) | everything else | full state dict, merged |
+| ``ua_adapter`` | latent-conditioned adapters in the last encoder blocks + the prior and posterior nets (+ the mask decoder) | everything else | adapter file |
 
 Frozen BatchNorm: every method keeps the encoder's BatchNorm layers (TinyViT's convolutions) in
 eval mode, so one image per step never disturbs their running statistics.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,7 +26,8 @@ from torch import nn
 from samia.errors import ConfigurationError
 from samia.finetuning.config import FinetuneConfig
 from samia.models import PromptableSegmenter
-from samia.models.adapters import AdapterSpec, attach, encoder_blocks, is_adapter_key
+from samia.models.adapters import AdapterSpec, attach, is_adapter_key
+from samia.models.encoder_blocks import encoder_blocks
 from samia.models.svd_tuning import SVDLinear, attach_svd, tuned_parameters
 
 
@@ -84,6 +87,13 @@ METHODS: dict[str, Method] = {
         "adapter", "bottleneck adapters in the encoder blocks (Medical-SAM-Adapter)", False, True, _added("adapter")
     ),
     "ssam": Method("ssam", "singular values of the encoder's linear layers and its norms (S-SAM)", False, False, _ssam),
+    "ua_adapter": Method(
+        "ua_adapter",
+        "adapters conditioned on a conditional VAE's latent code, many masks per prompt (Uncertainty-aware Adapter)",
+        False,
+        True,
+        _added("ua_adapter"),
+    ),
 }
 
 
@@ -96,7 +106,9 @@ def adapter_spec(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterS
         base_checkpoint=None if config.model.checkpoint is None else str(Path(config.model.checkpoint).resolve()),
         lora_rank=config.training.lora_rank if config.method == "lora" else 0,
         lora_alpha=config.training.lora_alpha if config.method == "lora" else 0.0,
-        adapter_ratio=config.training.adapter_ratio if config.method == "adapter" else 0.0,
+        adapter_ratio=config.training.adapter_ratio if config.method in ("adapter", "ua_adapter") else 0.0,
+        latent_dim=config.training.latent_dim if config.method == "ua_adapter" else 0,
+        latent_blocks=config.training.latent_blocks if config.method == "ua_adapter" else 0,
         train_decoder=bool(config.train_decoder),  # FinetuneConfig fills it from the method
     )
 
@@ -115,7 +127,9 @@ def prepare(model: PromptableSegmenter, config: FinetuneConfig) -> AdapterSpec |
     method = METHODS[config.method]
     spec = adapter_spec(model, config) if method.adapter else None
     if spec is not None:
-        attach(model, spec)
+        with torch.random.fork_rng(devices=[]):  # added weights drawn from the run's seed: one seed, one run
+            torch.manual_seed(config.seed)
+            attach(model, spec)
     if config.method == "ssam":
         try:
             attach_svd(model.image_encoder)
@@ -131,14 +145,22 @@ def check_applies(model: PromptableSegmenter, method: str) -> None:
     """Refuse, before any training, a method that needs encoder blocks on a model without them.
 
     Raises:
-        ConfigurationError: ``lora``, ``adapter`` or ``ssam`` on a model whose image encoder has
-            no transformer block (``attn`` + ``mlp``).
+        ConfigurationError: ``lora``, ``adapter``, ``ssam`` or ``ua_adapter`` on a model whose image
+            encoder has no transformer block (``attn`` + ``mlp``); ``ua_adapter`` on an encoder it
+            cannot cut before its conditioned blocks (SAM 2's Hiera).
     """
-    if method in ("lora", "adapter", "ssam") and not encoder_blocks(model.image_encoder):
+    if method in ("lora", "adapter", "ssam", "ua_adapter") and not encoder_blocks(model.image_encoder):
         raise ConfigurationError(
             f"--method {method} does not apply to {model.name}: its image encoder "
             f"({type(model.image_encoder).__name__}) has no transformer block (attn + mlp) to adapt"
         )
+    if method == "ua_adapter":
+        from samia.models.ua_adapter import split_encoder
+
+        try:
+            split_encoder(model, 0)
+        except ValueError as error:
+            raise ConfigurationError(f"--method ua_adapter does not apply to {model.name}: {error}") from None
 
 
 def parameter_counts(model: PromptableSegmenter) -> dict[str, int | float]:
@@ -152,11 +174,21 @@ def parameter_counts(model: PromptableSegmenter) -> dict[str, int | float]:
     return {"trainable_parameters": trainable, "total_parameters": total, "trainable_share": trainable / total}
 
 
+LATENT_LR_FACTOR = 10.0
+"""The ua_adapter's prior and posterior nets, trained from scratch, learn at this multiple of ``lr``
+(the adapters and the decoder adapt pretrained weights at ``lr``)."""
+
+
 def make_optimizer(model: PromptableSegmenter, config: FinetuneConfig) -> torch.optim.AdamW:
     """AdamW (``config.training.lr``, ``config.training.weight_decay``) over the parameters that train, with the fused
-    kernel (one pass over all tensors: several times faster than the per-tensor loop on CPU)."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(trainable, lr=config.training.lr, weight_decay=config.training.weight_decay, fused=True)
+    kernel (one pass over all tensors: several times faster than the per-tensor loop on CPU); a
+    ua_adapter's latent nets at :data:`LATENT_LR_FACTOR` times ``lr``."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    latent = [p for name, p in named if name.startswith("latent.")]
+    groups: list[dict[str, Any]] = [{"params": [p for name, p in named if not name.startswith("latent.")]}]
+    if latent:
+        groups.append({"params": latent, "lr": config.training.lr * LATENT_LR_FACTOR})
+    return torch.optim.AdamW(groups, lr=config.training.lr, weight_decay=config.training.weight_decay, fused=True)
 
 
 def set_training_mode(model: PromptableSegmenter, training: bool) -> None:

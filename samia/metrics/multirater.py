@@ -19,6 +19,10 @@ sample that shows none agree.
 - :func:`expected_calibration_error`: a probability map against the raters' mean mask, in
   equal-width bins.
 - :func:`majority_vote` and :func:`staple`: consensus masks (STAPLE by SimpleITK, from 3 raters).
+- :func:`uncertainty_agreement`: the correlation of a sampler's per-pixel uncertainty with the
+  raters' disagreement.
+- :func:`inter_rater_dice`: the mean Dice over pairs of raters (how much the raters agree).
+- :func:`object_scores`: every metric above for one object, the columns of a multi-rater run.
 """
 
 from __future__ import annotations
@@ -150,3 +154,62 @@ def staple(raters: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     probability = sitk.GetArrayFromImage(sitk.STAPLE(images, 1.0))
     consensus: np.ndarray = probability > threshold
     return consensus
+
+
+def uncertainty_agreement(probability: np.ndarray, raters: np.ndarray) -> float:
+    """Pearson correlation of a probability map's per-pixel uncertainty ``p (1 - p)`` with the raters'
+    disagreement ``t (1 - t)`` (``t`` their mean mask): 1 where the model hesitates exactly where the
+    raters differ. NaN when either map is constant (no uncertainty, or raters who all agree)."""
+    p = np.asarray(probability, dtype=np.float64).ravel()
+    target = mean_mask(raters).ravel()
+    model_map, rater_map = p * (1 - p), target * (1 - target)
+    if model_map.std() == 0 or rater_map.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(model_map, rater_map)[0, 1])
+
+
+def inter_rater_dice(raters: np.ndarray) -> float:
+    """Mean Dice over the ``K (K - 1) / 2`` pairs of distinct raters (both empty: 1); NaN for one rater."""
+    count = len(np.asarray(raters))
+    if count < 2:
+        return float("nan")
+    iou = pairwise_iou(raters, raters)
+    dice = 2.0 * iou / (1.0 + iou)
+    return float(dice[np.triu_indices(count, k=1)].mean())
+
+
+def object_scores(samples: np.ndarray, raters: np.ndarray) -> dict[str, float]:
+    """A sampler's ``(N, H, W)`` bool samples against one object's ``(K, H, W)`` rater masks.
+
+    The sampler's *answer* is the majority of its samples (``mean_mask >= 0.5``); its Dice and IoU
+    against each rater, the majority vote and STAPLE (NaN under :data:`STAPLE_MIN_RATERS` raters)
+    use the one-mask convention of the papers above (both empty: 1).
+
+    Returns:
+        ``dice_rater_mean``, ``dice_rater_min``, ``dice_rater_max``, ``dice_majority``,
+        ``iou_majority``, ``dice_staple``, ``ged``, ``matched_iou``, ``best_match_dice``,
+        ``diversity``, ``ece``, ``uncertainty_agreement``, ``inter_rater_dice``.
+    """
+    probability = mean_mask(samples)
+    answer = (probability >= 0.5)[None]
+    to_raters = pairwise_iou(answer, raters)[0]
+    consensus = [majority_vote(raters)]
+    if len(raters) >= STAPLE_MIN_RATERS:
+        consensus.append(staple(raters))
+    to_consensus = pairwise_iou(answer, np.stack(consensus))[0]
+    dice_raters, dice_consensus = 2 * to_raters / (1 + to_raters), 2 * to_consensus / (1 + to_consensus)
+    return {
+        "dice_rater_mean": float(dice_raters.mean()),
+        "dice_rater_min": float(dice_raters.min()),
+        "dice_rater_max": float(dice_raters.max()),
+        "dice_majority": float(dice_consensus[0]),
+        "iou_majority": float(to_consensus[0]),
+        "dice_staple": float(dice_consensus[1]) if len(consensus) > 1 else float("nan"),
+        "ged": generalised_energy_distance(samples, raters),
+        "matched_iou": hungarian_matched_iou(samples, raters),
+        "best_match_dice": best_match_dice(samples, raters),
+        "diversity": sample_diversity(samples),
+        "ece": expected_calibration_error(probability, raters),
+        "uncertainty_agreement": uncertainty_agreement(probability, raters),
+        "inter_rater_dice": inter_rater_dice(raters),
+    }

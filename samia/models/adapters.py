@@ -28,6 +28,7 @@ from torch import nn
 
 from samia.errors import CheckpointError
 from samia.files import atomic_write_bytes, file_sha256
+from samia.models.encoder_blocks import adapt_output, encoder_blocks
 from samia.models.segmenter import PromptableSegmenter
 
 ADAPTER_FILE_KEY = "samia_adapter"
@@ -36,7 +37,7 @@ ADAPTER_FILE_KEY = "samia_adapter"
 LORA_TARGET_MODULES = r".*\.attn\.(qkv|proj)"
 """peft ``target_modules`` regex (full match on module names inside the image encoder)."""
 
-ADAPTER_METHODS = ("lora", "adapter")
+ADAPTER_METHODS = ("lora", "adapter", "ua_adapter")
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ class AdapterSpec:
         base_checkpoint: the base weights file given at training time; None = the model's bundled
             weights.
         lora_rank, lora_alpha, target_modules: LoRA rank, scaling numerator and target regex.
-        adapter_ratio: bottleneck width / block width.
+        adapter_ratio: bottleneck width / block width (``adapter``, ``ua_adapter``).
+        latent_dim: size of the latent code (``ua_adapter``, :mod:`samia.models.ua_adapter`).
+        latent_blocks: the last ``latent_blocks`` encoder blocks carry conditioned adapters
+            (``ua_adapter``; 0 = every block).
         train_decoder: the mask decoder was trained too (SAMed-style); the file then holds its
             weights as well.
     """
@@ -63,6 +67,8 @@ class AdapterSpec:
     lora_alpha: float = 0.0
     target_modules: str = LORA_TARGET_MODULES
     adapter_ratio: float = 0.0
+    latent_dim: int = 0
+    latent_blocks: int = 0
     train_decoder: bool = False
 
     def to_record(self) -> dict[str, Any]:
@@ -93,20 +99,6 @@ class Bottleneck(nn.Module):
         return adapted
 
 
-def _adapt_output(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
-    adapted: torch.Tensor = module.get_submodule("adapter")(output)
-    return adapted
-
-
-def encoder_blocks(encoder: nn.Module) -> list[nn.Module]:
-    """The transformer blocks of an image encoder: modules with an ``attn`` and an ``mlp`` child."""
-    return [
-        m
-        for m in encoder.modules()
-        if isinstance(getattr(m, "attn", None), nn.Module) and isinstance(getattr(m, "mlp", None), nn.Module)
-    ]
-
-
 def insert_adapters(encoder: nn.Module, ratio: float) -> int:
     """Give the ``attn`` and ``mlp`` of every encoder block a :class:`Bottleneck` on their output.
 
@@ -126,7 +118,7 @@ def insert_adapters(encoder: nn.Module, ratio: float) -> int:
         for part in (block.get_submodule("attn"), block.get_submodule("mlp")):
             width = [m for m in part.modules() if isinstance(m, nn.Linear)][-1].out_features
             part.add_module("adapter", Bottleneck(width, max(1, round(width * ratio))))
-            part.register_forward_hook(_adapt_output)
+            part.register_forward_hook(adapt_output)
     return 2 * len(blocks)
 
 
@@ -149,12 +141,20 @@ def attach(model: PromptableSegmenter, spec: AdapterSpec) -> Any:
     if spec.method == "adapter":
         insert_adapters(model.image_encoder, spec.adapter_ratio)
         return None
+    if spec.method == "ua_adapter":
+        from samia.models.ua_adapter import attach_latent_adapters
+
+        attach_latent_adapters(model, spec.adapter_ratio, spec.latent_dim, spec.latent_blocks)
+        return None
     raise ValueError(f"unknown adapter method {spec.method!r}; expected one of {ADAPTER_METHODS}")
 
 
 def is_adapter_key(key: str, method: str) -> bool:
-    """Whether state-dict ``key`` belongs to the added modules of ``method``."""
-    return (".lora_A." in key or ".lora_B." in key) if method == "lora" else ".adapter." in key
+    """Whether state-dict ``key`` belongs to the added modules of ``method`` (a ``ua_adapter``'s
+    latent nets included)."""
+    if method == "lora":
+        return ".lora_A." in key or ".lora_B." in key
+    return ".adapter." in key or (method == "ua_adapter" and key.startswith("latent."))
 
 
 def is_spec_key(key: str, spec: AdapterSpec) -> bool:

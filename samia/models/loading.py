@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from samia.errors import ConfigurationError
 from samia.models.bundled import litemedsam_checkpoint
 from samia.models.catalogue import MODEL_CATALOGUE
-from samia.models.exported import check_backend, find_exported, resolve_backend
+from samia.models.exported import AUTO_BACKEND, check_backend, find_exported, resolve_backend
 from samia.models.interface import Segmenter
 from samia.transforms.geometry import INPUT_PIPELINES
 
@@ -44,7 +44,8 @@ def build_model(
     torch backend returns a ``PromptableSegmenter`` (an ``nn.Module``), the others an
     ``ExportedModel``; both are :class:`samia.models.interface.Segmenter`\\ s. For the SAM 2
     family an exported backend runs the image encoder alone (a ``Sam2Segmenter`` whose decoder and
-    memory stay on torch), and ``auto`` is torch.
+    memory stay on torch), and ``auto`` is torch; so it is for a ua_adapter file (its encoder
+    changes with each latent code), which no exported backend runs.
 
     ``checkpoint`` may also be a LoRA / adapter file written by ``samia finetune``: the base model is
     built with its own weights and the adapters are applied on top (``samia.models.adapters``).
@@ -61,7 +62,7 @@ def build_model(
     """
     if input_pipeline is not None and input_pipeline not in INPUT_PIPELINES:
         raise ConfigurationError(f"unknown input pipeline {input_pipeline!r}; known: {', '.join(INPUT_PIPELINES)}")
-    backend = resolve_backend(backend, str(device), precision, name)
+    requested, backend = backend, resolve_backend(backend, str(device), precision, name)
     check_backend(backend, precision)
     entry = MODEL_CATALOGUE.get(name)
     if backend != "torch" and str(device) != "cpu":
@@ -79,6 +80,12 @@ def build_model(
     from samia.models.registry import build_torch_model
 
     model = build_torch_model(name, checkpoint)
+    if backend != "torch" and getattr(model, "latent", None) is not None:  # a ua_adapter file
+        if requested != AUTO_BACKEND:
+            raise ConfigurationError(
+                f"a ua_adapter model runs on torch (its encoder changes with each latent code); drop --backend {backend}"
+            )
+        backend = "torch"
     if backend != "torch":
         from samia.models.export import on_backend
 

@@ -59,7 +59,4 @@ class ModelSettings(SettingsGroup):
         """The model these settings name, built (see :func:`samia.models.build_model`)."""
         from samia.models.loading import build_model
 
-        chosen = self.resolved()
-        return build_model(
-            chosen.name, chosen.checkpoint, chosen.device, chosen.input_pipeline, chosen.backend, chosen.precision
-        )
+        return build_model(self.name, self.checkpoint, self.device, self.input_pipeline, self.backend, self.precision)

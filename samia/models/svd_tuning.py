@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from samia.models.adapters import encoder_blocks
+from samia.models.encoder_blocks import encoder_blocks
 
 
 class SVDLinear(nn.Module):

@@ -17,10 +17,13 @@ from samia.metrics.multirater import (
     expected_calibration_error,
     generalised_energy_distance,
     hungarian_matched_iou,
+    inter_rater_dice,
     majority_vote,
+    object_scores,
     pairwise_iou,
     sample_diversity,
     staple,
+    uncertainty_agreement,
 )
 
 
@@ -137,3 +140,34 @@ def test_consensus_masks() -> None:
     assert not consensus[votes == 0].any()
     with pytest.raises(ConfigurationError, match="at least 3 raters"):
         staple(raters[:2])
+
+
+def test_inter_rater_dice_and_uncertainty_agreement_by_hand():
+    a = np.zeros((4, 4), bool)
+    a[:2, :2] = True  # 4 pixels
+    b = np.zeros((4, 4), bool)
+    b[:2, :3] = True  # 6 pixels, 4 shared with a
+    empty = np.zeros((4, 4), bool)
+    assert inter_rater_dice(np.stack([a, b])) == pytest.approx(2 * 4 / 10)
+    assert inter_rater_dice(np.stack([a, b, empty])) == pytest.approx((0.8 + 0 + 0) / 3)
+    assert inter_rater_dice(np.stack([empty, empty])) == 1.0
+    assert np.isnan(inter_rater_dice(a[None]))
+    raters = np.stack([a, b])  # they disagree on column 2 of the first two rows only
+    hesitant = np.where(b & ~a, 0.5, a.astype(float))
+    assert uncertainty_agreement(hesitant, raters) == pytest.approx(1.0)
+    assert uncertainty_agreement(np.where(b & ~a, 1.0, np.where(a, 0.5, 0.0)), raters) < 0
+    assert np.isnan(uncertainty_agreement(a.astype(float), raters))  # a model sure everywhere
+
+
+def test_object_scores_answer_is_the_majority_of_the_samples():
+    a = np.zeros((6, 6), bool)
+    a[1:4, 1:4] = True
+    b = a.copy()
+    b[4, 1:4] = True
+    samples = np.stack([a, a, b])  # majority: a
+    scores = object_scores(samples, np.stack([a, b, b]))
+    assert scores["dice_majority"] == pytest.approx(2 * 9 / (9 + 12))  # the raters' majority is b
+    assert scores["dice_rater_max"] == 1.0 and scores["dice_rater_min"] == pytest.approx(18 / 21)
+    assert scores["dice_staple"] == pytest.approx(scores["dice_majority"])
+    assert np.isnan(object_scores(samples, np.stack([a, b]))["dice_staple"])  # STAPLE needs 3 raters
+    assert scores["ged"] == pytest.approx(generalised_energy_distance(samples, np.stack([a, b, b])))
