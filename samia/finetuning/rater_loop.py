@@ -198,7 +198,7 @@ class RaterTrainer:
             pixels = self._pixels(image)
             prior_in = latent_inputs(self.model, pixels, box_tensor)
             prior = self.latent.prior(prior_in)
-            posterior = self.latent.posterior(posterior_inputs(prior_in, target))
+            posterior = self.latent.posterior(posterior_inputs(self.model, prior_in, target, box_tensor))
             generator = torch.Generator(device=self.model.device).manual_seed(int(rng.integers(2**63)))
             embeddings = encode_with_latent(
                 self.model, self._frozen(index, image), draw(posterior[0], posterior[1], generator)

@@ -4,9 +4,9 @@ give many plausible masks.
 
 - **Latent nets** (the Probabilistic U-Net's axis-aligned Gaussians, Kohl et al. 2018): a *prior*
   ``p(z | x, b)`` sees the image ``x`` and the prompt's box ``b`` drawn as a channel; a *posterior*
-  ``q(z | x, b, y)`` also sees one rater's mask ``y``. Each is a small convolutional net on the
-  model input brought to :data:`LATENT_GRID` pixels, ending in a mean and a log standard deviation
-  of ``latent_dim`` values.
+  ``q(z | x, b, y)`` also sees one rater's mask ``y``. Each is a small convolutional net on a
+  square window around the box (:func:`latent_windows`) brought to :data:`LATENT_GRID` cells,
+  ending in a mean and a log standard deviation of ``latent_dim`` values.
 - **Conditioned adapters**: after the attention and the MLP of every encoder block,
   ``y -> y + W_up GELU(W_down y + W_z z)`` (:class:`LatentBottleneck`); ``W_up`` starts at zero, so
   a fresh adapter leaves the model unchanged whatever ``z``.
@@ -33,7 +33,12 @@ from samia.models.encoder_blocks import adapt_output, encoder_blocks
 from samia.models.segmenter import PromptableSegmenter
 
 LATENT_GRID = 64
-"""Side, in pixels, of the image the latent nets see (the model input averaged down)."""
+"""Side, in cells, of the window the latent nets see."""
+
+LATENT_CONTEXT = 1.5
+"""The latent nets see a square around the prompt's box, this many times the box's longer side:
+the object fills the window whatever its size in the image, so a rater's choice at its border
+(an included lobe, a shifted outline) is many cells, not one."""
 
 
 class LatentGaussian(nn.Module):
@@ -263,25 +268,50 @@ def _nets(model: PromptableSegmenter) -> LatentNets:
     return nets
 
 
+def latent_windows(boxes: torch.Tensor) -> torch.Tensor:
+    """``(B, 4)`` XYXY boxes in model-input pixels -> ``(B, 4)`` the squares the latent nets see:
+    centred on each box, :data:`LATENT_CONTEXT` times its longer side (pixel edges, not centres)."""
+    centre = (boxes[:, :2] + boxes[:, 2:] + 1) / 2
+    half = (boxes[:, 2:] - boxes[:, :2] + 1).max(dim=1).values.clamp(min=1) * LATENT_CONTEXT / 2
+    return torch.cat([centre - half[:, None], centre + half[:, None]], dim=1)
+
+
+def _crop(grid: torch.Tensor, windows: torch.Tensor, scale: float) -> torch.Tensor:
+    """``(1 or B, C, H, W)`` -> ``(B, C, G, G)``: each window (model-input pixels, ``scale`` grid
+    pixels per model-input pixel) averaged onto ``G = LATENT_GRID`` cells; outside the grid is 0."""
+    from torchvision.ops import roi_align
+
+    index = torch.arange(len(windows), device=grid.device) if len(grid) > 1 else torch.zeros(len(windows))
+    rois = torch.cat([index.to(grid)[:, None], windows.to(grid)], dim=1)
+    cropped: torch.Tensor = roi_align(grid, rois, LATENT_GRID, spatial_scale=scale, sampling_ratio=-1, aligned=True)
+    return cropped
+
+
 def latent_inputs(model: PromptableSegmenter, pixels: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """The prior's input: ``(1, 3, h, w)`` image (0..255) and ``(B, 4)`` boxes in model-input pixels
-    -> ``(B, 4, G, G)``: the padded image scaled to [0, 1] and averaged to ``G = LATENT_GRID``,
-    and each box drawn as a 0/1 channel on that grid."""
+    -> ``(B, 4, G, G)``: each box's window (:func:`latent_windows`) of the padded image scaled to
+    [0, 1], averaged onto ``G = LATENT_GRID`` cells, and the box drawn as a 0/1 channel on them."""
     side = model.input_size
     padded = nn.functional.pad(pixels, (0, side - pixels.shape[-1], 0, side - pixels.shape[-2])) / 255.0
-    image = nn.functional.interpolate(padded, (LATENT_GRID, LATENT_GRID), mode="area")
-    centres = (torch.arange(LATENT_GRID, device=pixels.device, dtype=torch.float32) + 0.5) * side / LATENT_GRID
-    x0, y0, x1, y1 = (boxes[:, i].view(-1, 1) for i in range(4))
-    inside_x = (centres >= x0) & (centres <= x1 + 1)
-    inside_y = (centres >= y0) & (centres <= y1 + 1)
+    windows = latent_windows(boxes)
+    image = _crop(padded, windows, 1.0)
+    cell = (windows[:, 2] - windows[:, 0]).view(-1, 1) / LATENT_GRID
+    centres = (torch.arange(LATENT_GRID, device=pixels.device, dtype=torch.float32) + 0.5).view(1, -1)
+    x = windows[:, :1] + centres * cell  # (B, G) model-input x of each cell's centre
+    y = windows[:, 1:2] + centres * cell
+    inside_x = (x >= boxes[:, :1]) & (x <= boxes[:, 2:3] + 1)
+    inside_y = (y >= boxes[:, 1:2]) & (y <= boxes[:, 3:4] + 1)
     box_channel = (inside_y[:, :, None] & inside_x[:, None, :]).float()[:, None]
-    return torch.cat([image.expand(len(boxes), -1, -1, -1), box_channel], dim=1)
+    return torch.cat([image, box_channel], dim=1)
 
 
-def posterior_inputs(prior_inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def posterior_inputs(
+    model: PromptableSegmenter, prior_inputs: torch.Tensor, targets: torch.Tensor, boxes: torch.Tensor
+) -> torch.Tensor:
     """The posterior's input: the prior's ``(B, 4, G, G)`` and the ``(B, 1, L, L)`` soft rater masks
-    (model-input frame, low resolution) averaged to ``G`` -> ``(B, 5, G, G)``."""
-    mask = nn.functional.interpolate(targets, (LATENT_GRID, LATENT_GRID), mode="area")
+    (model-input frame, low resolution) averaged onto the same windows of ``(B, 4)`` ``boxes`` ->
+    ``(B, 5, G, G)``."""
+    mask = _crop(targets, latent_windows(boxes), targets.shape[-1] / model.input_size)
     return torch.cat([prior_inputs, mask], dim=1)
 
 

@@ -10,11 +10,14 @@ from samia.errors import ConfigurationError
 from samia.models import build_model
 from samia.models.adapters import AdapterSpec, attach, read_adapter_file, save_adapter_file
 from samia.models.ua_adapter import (
+    LATENT_CONTEXT,
+    LATENT_GRID,
     encode_with_latent,
     kl_divergence,
     latent_inputs,
     latent_nets,
     latent_samples,
+    posterior_inputs,
     prefix_features,
     split_encoder,
 )
@@ -88,13 +91,28 @@ def test_kl_matches_torch_distributions():
     assert torch.allclose(kl_divergence(q, q), torch.zeros(5), atol=1e-6)
 
 
-def test_box_channel_marks_the_box_on_the_latent_grid():
+def test_the_latent_nets_see_the_box_window_with_image_box_and_mask_aligned():
+    """A bright rectangle exactly under the box: in the window, the image is bright where the box
+    channel is 1 and dark elsewhere (border cells aside), the box spans 1/LATENT_CONTEXT of the window's side along its
+    longer side, and a rater mask equal to the box lands on the box channel."""
     model, _ = _ua("tiny_litemedsam")
     side = model.input_size
-    inputs = latent_inputs(model, _pixels(model), torch.tensor([[0.0, 0.0, side / 2 - 1, side / 4 - 1]]))
-    assert inputs.shape == (1, 4, 64, 64)
-    box = inputs[0, 3]
-    assert box[:16, :32].all() and box.sum() == 16 * 32
+    x0, y0, x1, y1 = 40, 100, 159, 159  # 120 x 60 pixels
+    pixels = torch.zeros(1, 3, side, side)
+    pixels[..., y0 : y1 + 1, x0 : x1 + 1] = 255.0
+    boxes = torch.tensor([[x0, y0, x1, y1]], dtype=torch.float32)
+    inputs = latent_inputs(model, pixels, boxes)
+    assert inputs.shape == (1, 4, LATENT_GRID, LATENT_GRID)
+    image, box = inputs[0, 0], inputs[0, 3]
+    columns, rows = box.any(dim=0).sum().item(), box.any(dim=1).sum().item()
+    assert abs(columns - LATENT_GRID / LATENT_CONTEXT) <= 1 and abs(rows - LATENT_GRID / LATENT_CONTEXT / 2) <= 1
+    assert ((image > 0.5) == (box > 0)).float().mean() > 0.97  # cells on the border are part bright
+    mask = torch.zeros(1, 1, model.low_res_size, model.low_res_size)
+    scale = model.low_res_size / side
+    mask[..., round(y0 * scale) : round((y1 + 1) * scale), round(x0 * scale) : round((x1 + 1) * scale)] = 1.0
+    with_mask = posterior_inputs(model, inputs, mask, boxes)
+    assert with_mask.shape == (1, 5, LATENT_GRID, LATENT_GRID)
+    assert ((with_mask[0, 4] > 0.5) == (box > 0)).float().mean() > 0.97
 
 
 def test_samples_are_seeded_start_at_the_prior_mean_and_reload_from_the_file(tmp_path):
