@@ -6,6 +6,9 @@ human study, on the user's own data).
 Objects pair across an assisted and a manual folder by case and object name. Differences are
 assisted minus manual; the test is :func:`samia.analysis.stats.paired_test` (Wilcoxon signed-rank,
 bootstrap interval of the mean difference).
+
+Folders of named raters (``samia annotate --rater``) are also compared with each other
+(:func:`rater_agreement_table`): inter-rater Dice beside model-rater Dice, object by object.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ from matplotlib.figure import Figure
 from samia.analysis import formatting, plots
 from samia.analysis.report import ReportTable, Section, _figure, write_report
 from samia.analysis.stats import N_RESAMPLES, paired_test
-from samia.annotate.timing import IDLE_SECONDS, object_rows
+from samia.annotate.log import study_rater
+from samia.annotate.session import MODEL_ANSWERS
+from samia.annotate.timing import IDLE_SECONDS, case_labels, object_rows
 from samia.errors import InputError
+from samia.io import read_label
+from samia.metrics.multirater import inter_rater_dice, pairwise_iou
 from samia.version import __version__
 
 PAIRED_MEASURES = (("active_s", "active time (s)"), ("interactions", "interactions"), ("dice", "Dice"), ("nsd", "NSD"))
@@ -39,6 +46,8 @@ class AnnotationReport:
     objects: pd.DataFrame
     summary: pd.DataFrame
     paired: pd.DataFrame
+    raters: pd.DataFrame
+    """:func:`rater_agreement_table` (no rows without two named raters)."""
 
 
 def summary_table(objects: pd.DataFrame) -> pd.DataFrame:
@@ -81,6 +90,75 @@ def paired_table(objects: pd.DataFrame, rng: np.random.Generator, n_resamples: i
         )
         rows.append({"measure": label, **test.to_record()})
     return pd.DataFrame(rows)
+
+
+def rater_folders(folders: Sequence[str | Path]) -> dict[str, Path]:
+    """Rater name -> annotation folder, for the folders of named raters (the others are left out).
+
+    Raises:
+        InputError: two folders of one rater (compare one folder per rater).
+    """
+    named: dict[str, Path] = {}
+    for folder in map(Path, folders):
+        rater = study_rater(folder)
+        if rater is not None and rater in named:
+            raise InputError(
+                folder, f"a second folder of rater {rater!r} (the first: {named[rater]}); give one per rater"
+            )
+        if rater is not None:
+            named[rater] = folder
+    return named
+
+
+def rater_agreement_table(raters: dict[str, Path]) -> pd.DataFrame:
+    """One row per object (case and object name) accepted by two or more raters.
+
+    Columns: ``case``, ``name``, ``raters`` (their names), ``n_raters``, ``inter_rater_dice``
+    (mean over the pairs of raters), ``model_rater_dice`` (the model's first answer to one rater's
+    first click or box against each *other* rater's mask, mean over those ordered pairs: the model
+    judged by raters who did not start from that answer) and ``model_own_dice`` (each rater's mask
+    against the model's first answer to that rater: how much the rater changed it). The model
+    columns are NaN where a rater's folder has no model answer (manual mode, volumes). Empty
+    against empty counts as Dice 1.
+    """
+    masks: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    answers: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for rater, folder in raters.items():
+        for case in sorted(p.name for p in Path(folder).iterdir() if p.is_dir()):
+            labels, names = case_labels(Path(folder), case)
+            if labels is None:
+                continue
+            answer_path = Path(folder) / case / MODEL_ANSWERS
+            model = np.asarray(read_label(answer_path).array) if answer_path.is_file() else None
+            for value in (int(v) for v in np.unique(labels) if v):
+                key = (case, names.get(value, f"object {value}"))
+                masks.setdefault(key, {})[rater] = labels == value
+                if model is not None and (model == value).any():
+                    answers.setdefault(key, {})[rater] = model == value
+    rows = []
+    for (case, name), by_rater in sorted(masks.items()):
+        if len(by_rater) < 2:
+            continue
+        who = sorted(by_rater)
+        stack = np.stack([by_rater[r] for r in who])
+        row = {"case": case, "name": name, "raters": ", ".join(who), "n_raters": len(who)}
+        row["inter_rater_dice"] = inter_rater_dice(stack)
+        row["model_rater_dice"], row["model_own_dice"] = _model_dice(answers.get((case, name), {}), who, stack)
+        rows.append(row)
+    columns = ["case", "name", "raters", "n_raters", "inter_rater_dice", "model_rater_dice", "model_own_dice"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _model_dice(answers: dict[str, np.ndarray], raters: list[str], masks: np.ndarray) -> tuple[float, float]:
+    """``(model-rater Dice, model-own Dice)`` of one object (:func:`rater_agreement_table`)."""
+    answered = [i for i, rater in enumerate(raters) if rater in answers]
+    if not answered:
+        return float("nan"), float("nan")
+    iou = pairwise_iou(np.stack([answers[raters[i]] for i in answered]), masks)
+    dice = 2 * iou / (1 + iou)
+    own = [dice[row, i] for row, i in enumerate(answered)]
+    others = [dice[row, j] for row, i in enumerate(answered) for j in range(len(raters)) if j != i]
+    return float(np.mean(others)), float(np.mean(own))
 
 
 def _time_figure(objects: pd.DataFrame) -> Figure:
@@ -137,12 +215,42 @@ def build_annotation_report(
     else:
         compare.notes.append("needs an assisted and a manual annotation folder of the same objects")
     sections.append(compare)
+    raters = rater_agreement_table(rater_folders(folders))
+    sections.append(_rater_section(raters, rng, n_resamples))
     generated = (
         f"samia {__version__}, {datetime.datetime.now().isoformat(timespec='seconds')}; "
         f"{n_resamples} bootstrap resamples, seed {seed}."
     )
     html, markdown, _, _ = write_report(sections, Path(out), generated)
-    return AnnotationReport(html, markdown, objects, summary, paired)
+    return AnnotationReport(html, markdown, objects, summary, paired, raters)
+
+
+def _rater_section(raters: pd.DataFrame, rng: np.random.Generator, n_resamples: int) -> Section:
+    """Inter-rater against model-rater Dice, per object and as a paired test over cases."""
+    section = Section("raters", "Raters compared: inter-rater and model-rater Dice")
+    if raters.empty:
+        section.notes.append("needs annotation folders of two or more named raters (samia annotate --rater)")
+        return section
+    section.intro = (
+        "Per object accepted by two or more raters: inter-rater Dice (mean over pairs of raters); model-rater "
+        "Dice (the model's first answer to one rater's first click or box against each other rater's mask); "
+        "model-own Dice (each rater's mask against the model's answer to that rater)."
+    )
+    test = paired_test(
+        raters["model_rater_dice"].to_numpy(float),
+        raters["inter_rater_dice"].to_numpy(float),
+        rng,
+        n_resamples,
+        cases=raters["case"].to_numpy(),
+    )
+    compared = pd.DataFrame([{"measure": "model-rater minus inter-rater Dice", **test.to_record()}])
+    section.tables += [
+        ReportTable("annotation_raters", "Per object.", raters, _view(raters)),
+        ReportTable(
+            "annotation_raters_paired", "Model-rater against inter-rater Dice.", compared, _paired_view(compared)
+        ),
+    ]
+    return section
 
 
 def _view(frame: pd.DataFrame) -> pd.DataFrame:

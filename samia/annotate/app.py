@@ -187,7 +187,7 @@ def _add_case_routes(app: FastAPI, server: AnnotationServer) -> None:
     @app.get("/api/cases")
     def cases(request: Request) -> dict[str, Any]:
         listing = server.case_list(request.headers.get(CLIENT_HEADER))
-        return {"cases": listing, "problems": server.problems, "mode": server.mode}
+        return {"cases": listing, "problems": server.problems, "mode": server.mode, "rater": server.rater}
 
     @app.post("/api/cases/{case_id}/open")
     def open_case(case_id: str, body: OpenBody, request: Request) -> dict[str, Any]:

@@ -14,7 +14,7 @@ simulated clock, so the timing columns of its report are the effort model's, sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from samia.annotate.cases import AnnotationCase, find_cases
 from samia.annotate.drafts import Edit
 from samia.annotate.log import write_study_file
 from samia.annotate.session import AnnotationSession
+from samia.io.formats import image_stem, is_supported
 from samia.metrics.overlap import dice
 from samia.models.interface import Segmenter
 from samia.predictor import SamiaPredictor
@@ -148,14 +149,30 @@ def annotate_scripted(
     target_dice: float = 0.9,
     max_clicks: int = 5,
     start: float = 1.7e9,
+    rater: str | None = None,
+    truth: Path | None = None,
 ) -> Path:
-    """Annotate every case of ``data`` that has ground truth into ``out``; returns ``out``."""
+    """Annotate every case of ``data`` that has ground truth into ``out``; returns ``out``.
+
+    Args:
+        rater: the rater's name recorded in ``out`` (as ``samia annotate --rater``).
+        truth: a folder of label maps named as the cases (one rater's folder of a multi-rater
+            dataset, ``raters/<name>``) drawn instead of the dataset's ground truth; cases without
+            one are skipped.
+    """
     cases, _ = find_cases(Path(data))
+    if truth is not None:
+        cases = [replace(case, ground_truth=_label_file(Path(truth), case.name)) for case in cases]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_study_file(out, Path(data), model_name, "manual" if model is None else "assisted")
+    write_study_file(out, Path(data), model_name, "manual" if model is None else "assisted", rater)
     clock = SimulatedClock(start)
     for case in (c for c in cases if c.ground_truth is not None):
         annotate_case(case, out, model, clock, effort, target_dice, max_clicks)
         clock.advance(effort.start)
     return out
+
+
+def _label_file(folder: Path, case: str) -> Path | None:
+    """The supported file of ``folder`` whose stem is ``case``; None without one."""
+    return next((p for p in sorted(folder.iterdir()) if is_supported(p) and image_stem(p) == case), None)

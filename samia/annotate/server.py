@@ -140,12 +140,13 @@ class AnnotationServer:
         out: the annotation folder (created).
         model: the segmenter (any backend); None: manual annotation (brush, polygon, eraser).
         model_name: how the study file names the model.
+        rater: whose masks ``out`` holds (a plain name; None: not named); one folder per rater.
         clock: seconds since the epoch of logged events.
         lease_clock: monotonic seconds the leases run on (tests move it).
 
     Raises:
         DatasetLayoutError: ``data`` holds no image.
-        ConfigurationError: another process serves ``out``.
+        ConfigurationError: another process serves ``out``; ``out`` holds another rater's annotations.
     """
 
     def __init__(
@@ -154,12 +155,19 @@ class AnnotationServer:
         out: Path,
         model: Segmenter | None = None,
         model_name: str | None = None,
+        rater: str | None = None,
         clock: Callable[[], float] = time.time,
         lease_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.data, self.out, self.model, self.clock = Path(data).resolve(), Path(out).resolve(), model, clock
+        self.rater = rater
         cases, problems = find_cases(self.data)
         self._folder_lock = FolderLock(self.out).__enter__()
+        try:
+            write_study_file(self.out, self.data, model_name, self.mode, rater)
+        except ConfigurationError:
+            self._folder_lock.__exit__()
+            raise
         self.rooms = {case.id: CaseRoom(case) for case in cases}
         self.leases: Leases[str] = Leases(
             LEASE_SECONDS.value(), describe=lambda case: f"case {self.rooms[case].case.name}", clock=lease_clock
@@ -169,7 +177,6 @@ class AnnotationServer:
         budget = int(ANNOTATE_CACHE_MB.value() * 2**20)
         self.cache = EmbeddingCache(max_items=budget // 2**20, max_bytes=budget)
         self.prefetcher = Prefetcher(model, self.cache) if model is not None else None
-        write_study_file(self.out, self.data, model_name, self.mode)
         for problem in self.problems:
             self._log_problem(None, problem)
 

@@ -9,6 +9,10 @@ eraser only). Everything it needs to resume is on disk in ``out/<case>/``:
     geometry), written atomically after every accept;
 ``labels.seg.dcm``
     for a DICOM series, the same objects as a DICOM-SEG referencing the series' slices;
+``model_answers.png``
+    for a 2D image annotated with a model, each object's first model answer (to its first click or
+    box, before any correction), label values as in ``labels.png``: what ``samia report`` scores
+    against the raters (model-rater Dice);
 ``state.json``
     the objects (label value -> name, slices where accepted, slices filled by propagation), the object being drawn (its label,
     slice, every edit and how many of them are applied: undone edits stay for redo) and the label
@@ -52,6 +56,9 @@ CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 STATE_NAME = "state.json"
 LABEL_FILES = ("labels.png", "labels.nii.gz")
 """A case's label map: a 2D image's, a volume's (with its geometry)."""
+
+MODEL_ANSWERS = "model_answers.png"
+"""A 2D case's label map of each object's first model answer (module docstring)."""
 
 
 class DraftNotAcceptedError(ValueError):
@@ -347,6 +354,8 @@ class AnnotationSession:
             slices.sort()
         self._write_labels()
         edits = self.draft.edits
+        if not self.is_volume and self.predictor is not None:
+            self._write_model_answer(edits)
         counts = {kind: sum(e.kind == kind for e in edits) for kind in EDIT_KINDS}
         # SAM's first answer taken as it was: one click or box, nothing drawn over it
         unchanged = len(edits) == 1 and edits[0].kind in MODEL_EDITS
@@ -471,6 +480,22 @@ class AnnotationSession:
             present = [int(v) for v in np.unique(self.labels) if v]
             names = [self.names.get(n, f"object {n}") for n in range(1, max(present, default=0) + 1)]
             write_dicom_seg(self.folder / "labels.seg.dcm", self.labels, names, self.dicom_series)
+
+    def _write_model_answer(self, edits: tuple[Edit, ...]) -> None:
+        """Put the model's answer to the first click or box of ``edits`` (the current object's, on
+        this 2D image) into ``model_answers.png``; nothing when no edit asked the model."""
+        from samia.io import read_label, write_label_map
+
+        first = next((edit for edit in edits if edit.kind in MODEL_EDITS), None)
+        if first is None:
+            return
+        self._set_plane(first)
+        answer = apply_edit(Draft.empty(self.plane_shape), first, self.predictor).model_mask
+        path = self.folder / MODEL_ANSWERS
+        answers = np.asarray(read_label(path).array, dtype=np.uint16) if path.is_file() else np.zeros_like(self.labels)
+        answers[answers == self.label] = 0
+        answers[answer] = self.label
+        write_label_map(path, answers)
 
     def _save_state(self) -> None:
         state = {

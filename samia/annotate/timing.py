@@ -75,7 +75,7 @@ def _ground_truth(folder: Path) -> dict[str, tuple[Path, dict[int, str]]]:
     return {c.name: (c.ground_truth, c.label_names) for c in cases if c.ground_truth is not None}
 
 
-def _case_labels(folder: Path, case: str) -> tuple[np.ndarray | None, dict[int, str]]:
+def case_labels(folder: Path, case: str) -> tuple[np.ndarray | None, dict[int, str]]:
     """The case's accepted label map (None before any accept) and its object names."""
     try:
         saved = read_state(folder / case)
@@ -154,7 +154,7 @@ def object_rows(folder: Path) -> pd.DataFrame:
     rows = []
     for case, stream in sorted(_case_events(read_log(folder)).items()):
         spent = active_seconds(stream)
-        labels, names = _case_labels(folder, case)
+        labels, names = case_labels(folder, case)
         truth = truths.get(case)
         reference = read_label(truth[0]) if truth is not None and labels is not None else None  # once a case
         objects = sorted({int(e["object"]) for e in stream if int(e.get("object") or 0) > 0})

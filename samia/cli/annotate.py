@@ -32,6 +32,12 @@ def annotate_command(
     manual: Annotated[
         bool, typer.Option("--manual", help="No model: brush, polygon and eraser only (the study's baseline).")
     ] = False,
+    rater: Annotated[
+        str | None,
+        typer.Option(
+            help="Whose masks OUT holds (one --out folder per rater; samia report compares them).", metavar="NAME"
+        ),
+    ] = None,
     host: Annotated[
         str, typer.Option(help="Address to listen on (other than loopback: reachable from the network).", metavar="IP")
     ] = LOOPBACK,
@@ -54,7 +60,7 @@ def annotate_command(
 
         segmenter = build_model(model, checkpoint, backend=backend, precision=precision)
         typer.echo(f"model {model} on {runtime_label(segmenter)}")
-    server = AnnotationServer(data, out, segmenter, model_name=None if manual else model)
+    server = AnnotationServer(data, out, segmenter, model_name=None if manual else model, rater=rater)
     if not is_loopback(host):
         typer.secho(
             f"warning: listening on {host}: anyone who can reach this machine and has the URL sees these images",
@@ -62,7 +68,8 @@ def annotate_command(
             err=True,
         )
     token = secrets.token_urlsafe(24)
-    typer.echo(f"samia annotate: {len(server.rooms)} case(s), {server.mode}, saving to {Path(out).resolve()}")
+    who = f", rater {rater}" if rater else ""
+    typer.echo(f"samia annotate: {len(server.rooms)} case(s), {server.mode}{who}, saving to {Path(out).resolve()}")
     for problem in server.problems:
         typer.secho(f"warning: skipped {problem}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"open {url}/?token={token}", color=False)

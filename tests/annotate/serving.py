@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 
-def serve(data: Path, out: Path, cache: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """``samia annotate DATA --out OUT`` with the tiny random-weight model on a free loopback port;
-    returns the process and the URL it printed (with its token)."""
+def serve(
+    data: Path, out: Path, cache: Path, env: dict[str, str] | None = None, options: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """``samia annotate DATA --out OUT`` (and ``options``) with the tiny random-weight model on a
+    free loopback port; returns the process and the URL it printed (with its token)."""
     command = [sys.executable, "-m", "samia.cli.main", "annotate", str(data), "--out", str(out)]
-    command += ["--model", "tiny_sam", "--backend", "torch", "--port", "0"]
+    command += ["--model", "tiny_sam", "--backend", "torch", "--port", "0", *options]
     environment = {**os.environ, "SAMIA_CACHE": str(cache), **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
     assert process.stdout is not None

@@ -306,3 +306,20 @@ def test_the_next_volume_is_encoded_on_the_slice_it_opens_on(tmp_path, tiny_mode
     client.post("/api/cases/c2/edit", json={"kind": "point", "coords": [20, 16]}, headers=_headers())
     assert server.rooms["c2"].session.predictor.encoder_calls == 0
     server.close()
+
+
+def test_a_named_rater_is_listed_and_their_folder_is_theirs(tmp_path, tiny_model) -> None:
+    from samia.errors import ConfigurationError
+
+    data = write_dataset(tmp_path / "data")
+    server = AnnotationServer(data, tmp_path / "alice", tiny_model, rater="alice")
+    client = TestClient(create_app(server, TOKEN))
+    assert client.get("/api/cases", headers=_headers()).json()["rater"] == "alice"
+    client.post(f"/api/cases/{_case(server, 'case_a')}/open", json={}, headers=_headers())  # logged: work begun
+    server.close()
+    with pytest.raises(ConfigurationError, match="holds the annotations of rater 'alice', not of rater 'bob'"):
+        AnnotationServer(data, tmp_path / "alice", tiny_model, rater="bob")
+    with pytest.raises(ConfigurationError, match="not of an unnamed rater"):
+        AnnotationServer(data, tmp_path / "alice", tiny_model)
+    again = AnnotationServer(data, tmp_path / "alice", tiny_model, rater="alice")  # the folder was released
+    again.close()

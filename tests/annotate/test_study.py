@@ -99,3 +99,71 @@ def test_report_pairs_assisted_and_manual_objects(study, cli, tmp_path) -> None:
     html = (tmp_path / "report" / "report.html").read_text()
     assert "SAM-assisted vs manual" in html and "assisted" in stdout
     assert json.loads((assisted / "annotation.json").read_text())["mode"] == "assisted"
+
+
+@pytest.fixture(scope="module")
+def two_raters(tmp_path_factory):
+    """Two named raters drawn by the scripted annotator from their own masks of rater phantoms."""
+    from samia.data.rater_phantoms import write_rater_dataset
+
+    root = tmp_path_factory.mktemp("raters")
+    data = write_rater_dataset(root / "data", 3, seed=5)
+    model = build_model("tiny_sam")
+    folders = {
+        rater: annotate_scripted(
+            data, root / rater, model, "tiny_sam", effort=EFFORT, rater=rater, truth=data / "raters" / rater
+        )
+        for rater in ("generous", "exact_without_lobe")
+    }
+    return data, model, folders
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 1.0 if not (a.any() or b.any()) else 2 * (a & b).sum() / (a.sum() + b.sum())
+
+
+def test_a_rater_folder_keeps_its_rater_and_the_models_first_answer(two_raters, tmp_path) -> None:
+    from samia.annotate.log import study_rater
+    from samia.errors import ConfigurationError
+    from samia.io import read_image
+    from samia.predictor import SamiaPredictor
+    from samia.prompts.primitives import tight_box
+    from samia.transforms import preset_for, to_rgb_uint8
+    from samia.types import Prompt
+
+    data, model, folders = two_raters
+    assert {study_rater(folder) for folder in folders.values()} == {"generous", "exact_without_lobe"}
+    with pytest.raises(ConfigurationError, match="holds the annotations of rater 'generous', not of rater 'someone'"):
+        annotate_scripted(data, folders["generous"], model, rater="someone")
+    with pytest.raises(ConfigurationError, match="not a plain name"):
+        annotate_scripted(data, tmp_path / "bad", model, rater="../x")
+    # the model's first answer is its answer to the box the rater drew first, before any click
+    truth = np.asarray(Image.open(data / "raters" / "generous" / "phantom_000.png")) > 0
+    image = read_image(data / "images" / "phantom_000.png")
+    predictor = SamiaPredictor(model)
+    predictor.set_image(to_rgb_uint8(image, preset_for(image)))
+    expected = predictor.predict(Prompt(box=tight_box(truth).astype(np.float64)), multimask_output=False).masks[0]
+    answers = np.asarray(Image.open(folders["generous"] / "phantom_000" / "model_answers.png"))
+    np.testing.assert_array_equal(answers == 1, expected)
+
+
+def test_the_report_sets_inter_rater_beside_model_rater_dice(two_raters, tmp_path) -> None:
+    from samia.analysis.annotation import build_annotation_report
+
+    _, _, folders = two_raters
+    report = build_annotation_report(list(folders.values()), tmp_path / "report", n_resamples=200)
+    raters = report.raters
+    assert list(raters["case"]) == ["phantom_000", "phantom_001", "phantom_002"]
+    a, b = folders["exact_without_lobe"], folders["generous"]  # sorted by name, as the table
+    for row in raters.itertuples():
+        assert row.raters == "exact_without_lobe, generous" and row.n_raters == 2
+        mask_a = np.asarray(Image.open(a / row.case / "labels.png")) == 1
+        mask_b = np.asarray(Image.open(b / row.case / "labels.png")) == 1
+        model_a = np.asarray(Image.open(a / row.case / "model_answers.png")) == 1
+        model_b = np.asarray(Image.open(b / row.case / "model_answers.png")) == 1
+        assert row.inter_rater_dice == pytest.approx(_dice(mask_a, mask_b))
+        assert row.model_rater_dice == pytest.approx((_dice(model_a, mask_b) + _dice(model_b, mask_a)) / 2)
+        assert row.model_own_dice == pytest.approx((_dice(model_a, mask_a) + _dice(model_b, mask_b)) / 2)
+    assert raters["inter_rater_dice"].lt(1).all()  # one rater includes the lobe, the other does not
+    html = report.html.read_text()
+    assert "inter-rater and model-rater Dice" in html and "model-rater minus inter-rater Dice" in html

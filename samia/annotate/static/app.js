@@ -50,7 +50,8 @@ function loadImage(source) {
 
 async function refreshCases() {
   const listing = await api("GET", "api/cases");
-  ui.mode.textContent = listing.mode === "manual" ? "manual (no model)" : "SAM-assisted";
+  ui.mode.textContent = (listing.mode === "manual" ? "manual (no model)" : "SAM-assisted")
+    + (listing.rater ? ` \u00b7 rater ${listing.rater}` : "");
   ui.cases.replaceChildren(...listing.cases.map((item) => {
     const row = document.createElement("li");
     row.dataset.case = item.id;
