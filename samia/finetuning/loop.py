@@ -136,18 +136,7 @@ class Trainer:
             seconds = time.perf_counter() - started
             self._finish_epoch(epoch, loss, prompts / seconds, images / seconds, seconds)
         history = write_history(self.out, state.history) if self.context.is_main else pd.DataFrame(state.history)
-        return FinetuneOutcome(
-            self.out,
-            self.out / "best.pt",
-            state.best_epoch,
-            state.best_val_dice,
-            history,
-            state.stopped_early,
-            {k: self.provenance[k] for k in ("trainable_parameters", "total_parameters", "trainable_share")},
-            self.context.rank,
-            tuple(self.provenance["train_cases"]),
-            tuple(self.provenance["val_cases"]),
-        )
+        return FinetuneOutcome.of_run(self.out, state, history, self.provenance, self.context.rank)
 
     def _gradient_sync(self, syncing: bool) -> AbstractContextManager[object]:
         """Gradients reduce across processes on the last image of a step only (DDP's ``no_sync``)."""

@@ -6,9 +6,12 @@ from __future__ import annotations
 import resource
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from samia.finetuning.checkpoints import RunState
 
 
 class FinetuneProgress(Protocol):
@@ -48,6 +51,26 @@ class FinetuneOutcome:
     rank: int = 0
     train_cases: tuple[str, ...] = ()
     val_cases: tuple[str, ...] = ()
+
+    @classmethod
+    def of_run(
+        cls, out: Path, state: RunState, history: pd.DataFrame, provenance: dict[str, Any], rank: int = 0
+    ) -> FinetuneOutcome:
+        """The outcome of the run in ``out`` at ``state``; parameter counts and split from ``provenance``
+        (``finetune.yaml``'s)."""
+        parameters = {k: provenance[k] for k in ("trainable_parameters", "total_parameters", "trainable_share")}
+        return cls(
+            out,
+            out / "best.pt",
+            state.best_epoch,
+            state.best_val_dice,
+            history,
+            state.stopped_early,
+            parameters,
+            rank,
+            tuple(provenance["train_cases"]),
+            tuple(provenance["val_cases"]),
+        )
 
 
 def peak_rss_mb() -> float:

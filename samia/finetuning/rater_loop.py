@@ -262,18 +262,7 @@ class RaterTrainer:
             loss, images = self._train_epoch(epoch)
             self._finish_epoch(epoch, loss, time.perf_counter() - started, images)
         history = write_history(self.out, state.history)
-        return FinetuneOutcome(
-            self.out,
-            self.out / "best.pt",
-            state.best_epoch,
-            state.best_val_dice,
-            history,
-            state.stopped_early,
-            {k: self.provenance[k] for k in ("trainable_parameters", "total_parameters", "trainable_share")},
-            0,
-            tuple(self.provenance["train_cases"]),
-            tuple(self.provenance["val_cases"]),
-        )
+        return FinetuneOutcome.of_run(self.out, state, history, self.provenance)
 
     def _train_epoch(self, epoch: int) -> tuple[float, int]:
         config = self.config

@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 
 from samia.data import build_manifest
-from samia.errors import ConfigurationError, SamiaError
+from samia.errors import ConfigurationError, DatasetLayoutError, SamiaError
 from samia.evaluation import EvaluationConfig, evaluate
 from samia.files import atomic_write_bytes
 from samia.finetuning import FinetuneConfig
@@ -83,9 +83,18 @@ def open_study(config: StudyConfig) -> tuple[StudySplit, StudyConfig]:
     Raises:
         ConfigurationError: the folder holds a study of another configuration or other data (the
             one line names what differs).
-        DatasetLayoutError: too few cases for the split.
+        DatasetLayoutError: too few cases for the split; multi-rater data (not compared by a study yet).
     """
+    from samia.data.raters import detect_rater_layout
+
     out = Path(config.out)
+    layout = detect_rater_layout(config.data) if config.reading.layout == "auto" else None
+    if layout is not None:
+        raise DatasetLayoutError(
+            config.data,
+            f"multi-rater data ({layout}): finetune-study compares methods on one-truth data only; train each "
+            "method with samia finetune and score it with samia evaluate (GED, matched IoU against the raters)",
+        )
     cases = build_manifest(
         config.data, config.reading.layout, config.reading.modality, instances=config.reading.instances
     )

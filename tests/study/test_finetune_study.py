@@ -172,3 +172,16 @@ def test_a_study_on_all_empty_masks_is_one_line_before_any_training(tmp_path):
     assert "\n" not in message and str(data) in message and "label map has no object" in message
     assert str(out / "zero_shot" / "errors.csv") in message
     assert not (out / "runs").exists() or not any((out / "runs").rglob("run.yaml"))
+
+
+def test_a_study_on_multi_rater_data_says_so_in_one_line(tmp_path):
+    from samia.data.rater_phantoms import write_rater_dataset
+    from samia.errors import DatasetLayoutError
+
+    data = write_rater_dataset(tmp_path / "raters", 6, layout="rater_suffix")
+    result = runner.invoke(app, ["finetune-study", "--data", str(data), "--model", "tiny_sam", "--out",
+                                 str(tmp_path / "study"), "--method", "decoder", "--cases", "1", "--repeats", "1"])  # fmt: skip
+    assert isinstance(result.exception, DatasetLayoutError)
+    message = str(result.exception)
+    assert "\n" not in message and str(data) in message and "multi-rater data (rater_suffix)" in message
+    assert not (tmp_path / "study" / "study.yaml").exists()
