@@ -155,7 +155,7 @@ def evaluate_command(
     """Evaluate MODEL on DATA with each STRATEGY; write OUT/results.parquet, summary.csv, errors.csv, config.yaml."""
     from samia.auto import EverythingSettings
     from samia.cli.paths import check_output_folder
-    from samia.data.raters import RATER_LAYOUTS, detect_rater_layout
+    from samia.data.raters import rater_layout_of
     from samia.data.settings import CaseSettings
     from samia.errors import ConfigurationError
     from samia.evaluation import SELECTIONS, EvaluationConfig
@@ -167,7 +167,7 @@ def evaluate_command(
 
     if not is_uri(out):
         check_output_folder(Path(out))
-    if layout in RATER_LAYOUTS or (layout == "auto" and detect_rater_layout(data)):
+    if rater_layout_of(data, layout):
         if strategy or executor != "local":
             raise ConfigurationError(
                 f"{data} holds several raters per object: it is scored with --sampler (not --strategy) in this process"

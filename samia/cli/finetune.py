@@ -14,6 +14,9 @@ from samia.cli.options import (
     Checkpoint,
     ConnectedComponents,
     Instances,
+    KlWeight,
+    LatentBlocks,
+    LatentDim,
     Layout,
     LoraRank,
     Lr,
@@ -102,14 +105,9 @@ def finetune_command(
     lora_rank: LoraRank = 4,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (--method lora).", metavar="NUMBER")] = 8.0,
     adapter_ratio: AdapterRatio = 0.25,
-    latent_dim: Annotated[int, typer.Option(help="Size of the latent code (--method ua_adapter).", metavar="N")] = 6,
-    latent_blocks: Annotated[
-        int,
-        typer.Option(help="Last encoder blocks with conditioned adapters (ua_adapter; 0 = every block).", metavar="N"),
-    ] = 2,
-    kl_weight: Annotated[
-        float, typer.Option(help="Weight of the KL term of the ua_adapter loss.", metavar="NUMBER")
-    ] = 0.1,
+    latent_dim: LatentDim = 6,
+    latent_blocks: LatentBlocks = 2,
+    kl_weight: KlWeight = 0.1,
     val_samples: Annotated[
         int, typer.Option(help="Samples per validation object (ua_adapter, multi-rater data).", metavar="N")
     ] = 8,

@@ -14,6 +14,9 @@ from samia.cli.options import (
     Checkpoint,
     ConnectedComponents,
     Instances,
+    KlWeight,
+    LatentBlocks,
+    LatentDim,
     Layout,
     LoraRank,
     Lr,
@@ -29,7 +32,11 @@ from samia.models.catalogue import DEFAULT_MODEL
 
 def finetune_study_command(
     data: Annotated[
-        Path, typer.Option(help="Dataset folder (folder pairs, MSD or nnU-Net raw layout).", metavar="DIR")
+        Path,
+        typer.Option(
+            help="Dataset folder (folder pairs, MSD or nnU-Net raw layout; or a multi-rater layout, scored by GED).",
+            metavar="DIR",
+        ),
     ],
     out: Annotated[
         Path,
@@ -43,7 +50,7 @@ def finetune_study_command(
         list[str],
         typer.Option(
             help="A curve: decoder, full, lora, adapter or ssam, or lora/adapter/ssam+decoder (the mask decoder "
-            "trains too); repeat.",
+            "trains too), ua_adapter(+decoder) on multi-rater data; repeat.",
             metavar="NAME",
         ),
     ],
@@ -53,6 +60,17 @@ def finetune_study_command(
         list[str] | None,
         typer.Option(help="Test prompt strategy; repeat (default: box and point1).", metavar="NAME"),
     ] = None,
+    sampler: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Multi-rater data: sampler scoring the zero-shot and deterministic models (single, multimask, "
+            "jitter, flips); repeat (default: all). ua_adapter runs sample their latent code.",
+            metavar="NAME",
+        ),
+    ] = None,
+    samples: Annotated[
+        int, typer.Option(help="Multi-rater data: samples of jitter, flips and the latent code.", metavar="N")
+    ] = 8,
     test_fraction: Annotated[
         float, typer.Option(help="Fraction of the cases held out for testing.", metavar="NUMBER")
     ] = 0.3,
@@ -82,6 +100,9 @@ def finetune_study_command(
     box_jitter: BoxJitter = 20.0,
     lora_rank: LoraRank = 4,
     adapter_ratio: AdapterRatio = 0.25,
+    latent_dim: LatentDim = 6,
+    latent_blocks: LatentBlocks = 2,
+    kl_weight: KlWeight = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the split, the case orders and the runs.", metavar="N")] = 0,
     layout: Layout = "auto",
     modality: Modality = None,
@@ -99,8 +120,9 @@ def finetune_study_command(
     from samia.evaluation.summary import text_table
     from samia.finetuning.config import DEFAULT_PROMPT_KINDS, DEFAULT_VAL_STRATEGIES
     from samia.models.settings import ModelSettings
+    from samia.samplers import SAMPLERS
     from samia.study import StudyConfig, run_study
-    from samia.study.curves import PLOT_SELECTION
+    from samia.study.curves import headline_curve
 
     check_output_folder(out)
     config = StudyConfig(
@@ -112,6 +134,8 @@ def finetune_study_command(
         reading=CaseSettings(layout, modality, axis, min_area, connected_components, instances, preset),
         repeats=repeats,
         strategies=list(strategy or DEFAULT_VAL_STRATEGIES),
+        samplers=list(sampler or SAMPLERS),
+        samples=samples,
         test_fraction=test_fraction,
         val_cases=val_cases,
         seed=seed,
@@ -123,6 +147,10 @@ def finetune_study_command(
             "box_jitter_px": box_jitter,
             "lora_rank": lora_rank,
             "adapter_ratio": adapter_ratio,
+            "latent_dim": latent_dim,
+            "latent_blocks": latent_blocks,
+            "kl_weight": kl_weight,
+            "val_samples": samples,
         },
         steps=steps,
     )
@@ -130,19 +158,7 @@ def finetune_study_command(
     failures = f", {outcome.failed} failed (see {out / 'errors.csv'})" if outcome.failed else ""
     typer.echo(f"samia finetune-study: {outcome.done} runs done, {outcome.skipped} done before{failures}")
     if not outcome.curve.empty:
-        shown = outcome.curve[outcome.curve["selection"] == PLOT_SELECTION]
-        columns = [
-            "strategy",
-            "method",
-            "n_cases",
-            "repeats",
-            "dice_mean",
-            "dice_ci_low",
-            "dice_ci_high",
-            "train_seconds_mean",
-            "peak_rss_mb_max",
-        ]
-        typer.echo(text_table(shown[columns], keys=3))
+        typer.echo(text_table(headline_curve(outcome.curve, outcome.scoring), keys=3))
     typer.echo(f"learning curves: {out / 'curve.csv'}, {out / 'learning_curve.png'}")
 
 
@@ -153,15 +169,15 @@ class _Lines:
         typer.echo(f"[{index}/{total}] {name} ...", err=True)
 
     def finished(self, name: str, record: dict[str, Any]) -> None:
-        scores = ", ".join(
-            f"{s['strategy']} {s['dice_mean']:.3f}" for s in record["test"] if s["selection"] == "single"
-        )
+        dice = [f"{s['strategy']} {s['dice_mean']:.3f}" for s in record["test"] if s.get("selection") == "single"]
+        ged = [f"{s['sampler']} {s['ged_mean']:.3f}" for s in record["test"] if "ged_mean" in s]
+        scores = f"test Dice {', '.join(dice)}" if dice else f"test GED {', '.join(ged)}"
         trained = (
             f" (best epoch {record['best_epoch']}, {record['train_seconds']:.0f} s training)"
             if "best_epoch" in record
             else ""
         )
-        typer.echo(f"    {name}: test Dice {scores}{trained}", err=True)
+        typer.echo(f"    {name}: {scores}{trained}", err=True)
 
     def failed(self, name: str, message: str) -> None:
         typer.secho(f"    {name} failed: {message}", fg=typer.colors.RED, err=True)

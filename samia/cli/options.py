@@ -60,3 +60,9 @@ LoraRank = Annotated[int, typer.Option(help="LoRA rank (--method lora).", metava
 AdapterRatio = Annotated[
     float, typer.Option(help="Adapter bottleneck width / block width (--method adapter).", metavar="NUMBER")
 ]
+LatentDim = Annotated[int, typer.Option(help="Size of the latent code (--method ua_adapter).", metavar="N")]
+LatentBlocks = Annotated[
+    int,
+    typer.Option(help="Last encoder blocks with conditioned adapters (ua_adapter; 0 = every block).", metavar="N"),
+]
+KlWeight = Annotated[float, typer.Option(help="Weight of the KL term of the ua_adapter loss.", metavar="NUMBER")]

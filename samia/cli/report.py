@@ -53,9 +53,9 @@ def report_command(
     if studies:
         built = build_study_report(results, out)
         typer.echo(f"samia report: {built.html}")
-        shown = built.curve[built.curve["selection"] == "single"]
-        columns = ["study", "strategy", "method", "n_cases", "repeats", "dice_mean", "dice_ci_low", "dice_ci_high"]
-        typer.echo(text_table(shown[columns], keys=3))
+        for name, headline in built.headlines.items():
+            typer.echo(f"{name}:")
+            typer.echo(text_table(headline, keys=3))
         return
     raters = [folder for folder in results if is_rater_folder(folder)]
     if raters and len(raters) < len(results):

@@ -26,6 +26,7 @@ one case per nodule and slice, with the one to four radiologists who drew it: se
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ from samia.errors import (
     MissingMaskError,
     SamiaError,
 )
+from samia.files import file_sha256
 from samia.io.formats import image_stem, is_supported
 from samia.io.readers import read_image, read_label
 from samia.types import Image2D
@@ -130,6 +132,26 @@ def detect_rater_layout(root: str | Path) -> str | None:
     if content and content.get("raters") and (root / "masks").is_dir():
         return "rater_suffix"
     return None
+
+
+def rater_layout_of(root: str | Path, layout: str = "auto") -> str | None:
+    """The multi-rater layout a run on ``root`` reads: ``layout`` when it names one of
+    :data:`RATER_LAYOUTS`, the detected one with ``"auto"``, else None (one-truth data)."""
+    if layout in RATER_LAYOUTS:
+        return layout
+    return detect_rater_layout(root) if layout == "auto" else None
+
+
+def rater_data_sha256(cases: list[RaterCase]) -> str:
+    """One SHA-256 over ``cases``: each case id with the names and contents of its image and rater files."""
+
+    def case_sha256(case: RaterCase) -> str:
+        files = [case.image_path, *(case.rater_paths[r] for r in sorted(case.rater_paths))]
+        if case.stack_path is not None:
+            files.append(case.stack_path)
+        return hashlib.sha256("|".join(f"{p.name}:{file_sha256(p)}" for p in files).encode()).hexdigest()
+
+    return hashlib.sha256("|".join(f"{c.case_id}:{case_sha256(c)}" for c in cases).encode()).hexdigest()
 
 
 def _named_raters(content: dict[str, Any], root: Path) -> list[str]:

@@ -242,9 +242,9 @@ def finetune(config: FinetuneConfig, progress: FinetuneProgress | None = None) -
         DatasetLayoutError: too few cases to split; no object to train on.
         CheckpointError / MissingFileError: base weights or ``last.pt`` unusable.
     """
-    from samia.data.raters import RATER_LAYOUTS, detect_rater_layout
+    from samia.data.raters import rater_layout_of
 
-    if config.reading.layout in RATER_LAYOUTS or (config.reading.layout == "auto" and detect_rater_layout(config.data)):
+    if rater_layout_of(config.data, config.reading.layout):
         from samia.finetuning.rater_loop import RaterTrainer
 
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:

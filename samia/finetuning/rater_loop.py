@@ -21,7 +21,6 @@ prior's mean code) against the raters' majority vote. The best epoch is the lowe
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -31,9 +30,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from samia.data.raters import RaterCase, RaterObject, RaterScan, rater_objects, read_rater_labels, scan_rater_dataset
+from samia.data.raters import (
+    RaterCase,
+    RaterObject,
+    RaterScan,
+    rater_data_sha256,
+    rater_objects,
+    read_rater_labels,
+    scan_rater_dataset,
+)
 from samia.errors import ConfigurationError, DatasetLayoutError
-from samia.files import file_sha256
 from samia.finetuning.checkpoints import RunState, load_last, save_best, save_last
 from samia.finetuning.config import FinetuneConfig, check_run_folder, write_run_config
 from samia.finetuning.data import low_res_targets, split_cases
@@ -75,17 +81,6 @@ class RaterImage:
     geometry: InputGeometry
     resized: np.ndarray
     objects: tuple[RaterObject, ...]
-
-
-def _case_sha256(case: RaterCase) -> str:
-    files = [case.image_path, *(case.rater_paths[r] for r in sorted(case.rater_paths))]
-    if case.stack_path is not None:
-        files.append(case.stack_path)
-    return hashlib.sha256("|".join(f"{p.name}:{file_sha256(p)}" for p in files).encode()).hexdigest()
-
-
-def _data_sha256(cases: list[RaterCase]) -> str:
-    return hashlib.sha256("|".join(f"{c.case_id}:{_case_sha256(c)}" for c in cases).encode()).hexdigest()
 
 
 def load_rater_images(
@@ -153,8 +148,8 @@ class RaterTrainer:
             "samia_version": __version__,
             "base_model": self.model.name,
             "base_weights_sha256": self.model.weights_sha256,
-            "train_data_sha256": _data_sha256(train),
-            "val_data_sha256": _data_sha256(val),
+            "train_data_sha256": rater_data_sha256(train),
+            "val_data_sha256": rater_data_sha256(val),
             "train_cases": [c.case_id for c in train],
             "val_cases": [c.case_id for c in val],
             "layout": self.scan.layout,

@@ -9,6 +9,10 @@ Typical use::
                                     methods=["decoder", "lora+decoder", "ssam"], cases=[1, 2, 4, 8]))
     outcome.curve  # held-out Dice per method and number of training cases (mean, 95% interval)
 
+On a multi-rater dataset (:mod:`samia.data.raters`) the runs are scored by GED against the raters
+instead (:data:`samia.study.curves.GED`): the zero-shot model and the deterministic methods with
+``StudyConfig.samplers``, ``ua_adapter`` runs with their latent samples.
+
 The study folder::
 
     study.yaml            the configuration and the split (test, validation, pool; data SHA-256)

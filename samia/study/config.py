@@ -15,6 +15,7 @@ from samia.files import atomic_write_bytes
 from samia.finetuning.config import DEFAULT_VAL_STRATEGIES, METHOD_NAMES, FinetuneConfig, TrainingSettings
 from samia.models.settings import ModelSettings
 from samia.prompts import STRATEGIES
+from samia.samplers import SAMPLERS
 from samia.settings_groups import SettingsGroup
 
 DECODER_SUFFIX = "+decoder"
@@ -73,7 +74,12 @@ class StudyConfig(SettingsGroup):
         reading: how cases become 2D objects, as in ``samia evaluate`` and ``samia finetune``.
         repeats: seeded orders of the pool (runs per method and ``n``).
         strategies: ``samia.prompts`` strategies every model is evaluated with on the test cases;
-            the static ones also select each run's best epoch on the validation cases.
+            the static ones also select each run's best epoch on the validation cases (one-truth
+            data; a multi-rater run's best epoch is its lowest validation GED).
+        samplers: on multi-rater data, the :data:`samia.samplers.SAMPLERS` that score the
+            zero-shot model and every deterministic method's runs on the test cases (a
+            ``ua_adapter`` run is scored with its latent samples).
+        samples: ``N`` of the ``jitter`` and ``flips`` samplers and of the latent samples.
         test_fraction: fraction of the cases (rounded, at least 1) held out for testing.
         val_cases: cases held out for validation (early stopping), shared by every run.
         seed: seed of the split, the orders and every run.
@@ -93,6 +99,8 @@ class StudyConfig(SettingsGroup):
     reading: CaseSettings = field(default_factory=CaseSettings)
     repeats: int = 3
     strategies: list[str] = field(default_factory=lambda: list(DEFAULT_VAL_STRATEGIES))
+    samplers: list[str] = field(default_factory=lambda: list(SAMPLERS))
+    samples: int = 8
     test_fraction: float = 0.3
     val_cases: int = 2
     seed: int = 0
@@ -122,6 +130,11 @@ class StudyConfig(SettingsGroup):
             problems.append(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
         elif not self.validation_strategies:
             problems.append("at least one --strategy must be a static prompt (box, point1, ...) to validate on")
+        unknown_samplers = [s for s in self.samplers if s not in SAMPLERS]
+        if unknown_samplers or not self.samplers:
+            problems.append(f"unknown samplers {unknown_samplers}; known: {', '.join(SAMPLERS)}")
+        if self.samples < 1:
+            problems.append(f"--samples must be >= 1, got {self.samples}")
         extra = set(self.training) - TRAINING_OPTIONS
         if extra:
             problems.append(f"unknown training options {sorted(extra)}; known: {', '.join(sorted(TRAINING_OPTIONS))}")

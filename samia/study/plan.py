@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from samia.data import Case
 from samia.errors import ConfigurationError, DatasetLayoutError
 from samia.study.config import StudyConfig, StudyMethod
 
@@ -35,6 +34,8 @@ class StudySplit:
         pool: training pool (each run trains on a subset).
         data_sha256: :func:`samia.finetuning.data.dataset_hash` of every case of the dataset.
         seed: the study's seed (of the split and of the repeats' orders).
+        raters: the raters of a multi-rater dataset (its runs are scored with GED against them);
+            empty for one-truth data.
     """
 
     test: tuple[str, ...]
@@ -42,6 +43,11 @@ class StudySplit:
     pool: tuple[str, ...]
     data_sha256: str
     seed: int
+    raters: tuple[str, ...] = ()
+
+    @property
+    def multi_rater(self) -> bool:
+        return bool(self.raters)
 
     def order(self, repeat: int) -> list[str]:
         """Repeat ``repeat``'s seeded order of the pool: its runs train on prefixes of it."""
@@ -55,25 +61,37 @@ class StudySplit:
             "pool": list(self.pool),
             "data_sha256": self.data_sha256,
             "seed": self.seed,
+            **({"raters": list(self.raters)} if self.raters else {}),
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> StudySplit:
         return cls(
-            tuple(record["test"]), tuple(record["val"]), tuple(record["pool"]), record["data_sha256"], record["seed"]
+            tuple(record["test"]),
+            tuple(record["val"]),
+            tuple(record["pool"]),
+            record["data_sha256"],
+            record["seed"],
+            tuple(record.get("raters", ())),
         )
 
 
 def split_study(
-    cases: Sequence[Case], test_fraction: float, val_cases: int, seed: int, data_sha256: str, source: str | Path
+    case_ids: Sequence[str],
+    test_fraction: float,
+    val_cases: int,
+    seed: int,
+    data_sha256: str,
+    source: str | Path,
+    raters: Sequence[str] = (),
 ) -> StudySplit:
-    """Split ``cases`` into test, validation and pool (see the module docstring).
+    """Split the cases ``case_ids`` into test, validation and pool (see the module docstring).
 
     Raises:
         DatasetLayoutError: fewer cases than the test and validation parts and one training case
             need (the message names ``source`` and the numbers).
     """
-    ids = sorted(case.case_id for case in cases)
+    ids = sorted(case_ids)
     n_test = max(1, round(test_fraction * len(ids)))
     if len(ids) < n_test + val_cases + 1:
         raise DatasetLayoutError(
@@ -84,7 +102,7 @@ def split_study(
     permuted = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
     parts = permuted[:n_test], permuted[n_test : n_test + val_cases], permuted[n_test + val_cases :]
     test, val, pool = (tuple(sorted(part)) for part in parts)
-    return StudySplit(test, val, pool, data_sha256, seed)
+    return StudySplit(test, val, pool, data_sha256, seed, tuple(raters))
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,16 @@ import pandas as pd
 import yaml
 
 from samia.data import build_manifest
-from samia.errors import ConfigurationError, DatasetLayoutError, SamiaError
+from samia.errors import ConfigurationError, SamiaError
 from samia.evaluation import EvaluationConfig, evaluate
+from samia.evaluation.raters import RaterEvaluationConfig, evaluate_raters
 from samia.files import atomic_write_bytes
 from samia.finetuning import FinetuneConfig
 from samia.finetuning.data import case_digests, dataset_hash
 from samia.finetuning.methods import check_applies
+from samia.samplers import LATENT_SAMPLER
 from samia.study.config import StudyConfig, read_study_file, write_study_file
-from samia.study.curves import test_scores, write_curves
+from samia.study.curves import Scoring, rater_test_scores, scoring_of, test_scores, write_curves
 from samia.study.plan import ZERO_SHOT_FOLDER, StudyRun, StudySplit, plan_runs, split_study
 
 STUDY_FILE = "study.yaml"
@@ -64,6 +66,7 @@ class StudyOutcome:
         curve: ``curve.csv``.
         errors: ``errors.csv``: the runs whose last attempt failed.
         done, skipped, failed: runs finished now, found finished, failed now.
+        scoring: what the runs were scored by (Dice on one-truth data, GED on multi-rater data).
     """
 
     out: Path
@@ -73,6 +76,21 @@ class StudyOutcome:
     done: int
     skipped: int
     failed: int
+    scoring: Scoring
+
+
+def _study_cases(config: StudyConfig) -> tuple[list[str], str, tuple[str, ...]]:
+    """``(case ids, data SHA-256, raters)`` of the study's dataset; ``raters`` is empty for one-truth data."""
+    from samia.data.raters import rater_data_sha256, rater_layout_of, scan_rater_dataset
+
+    layout = rater_layout_of(config.data, config.reading.layout)
+    if layout is not None:
+        scan = scan_rater_dataset(config.data, layout)
+        return [case.case_id for case in scan.cases], rater_data_sha256(scan.cases), scan.raters
+    cases = build_manifest(
+        config.data, config.reading.layout, config.reading.modality, instances=config.reading.instances
+    )
+    return [case.case_id for case in cases], dataset_hash(cases, case_digests(cases)), ()
 
 
 def open_study(config: StudyConfig) -> tuple[StudySplit, StudyConfig]:
@@ -82,26 +100,22 @@ def open_study(config: StudyConfig) -> tuple[StudySplit, StudyConfig]:
 
     Raises:
         ConfigurationError: the folder holds a study of another configuration or other data (the
-            one line names what differs).
-        DatasetLayoutError: too few cases for the split; multi-rater data (not compared by a study yet).
+            one line names what differs); a ``ua_adapter`` method on one-truth data.
+        DatasetLayoutError: too few cases for the split.
     """
-    from samia.data.raters import detect_rater_layout
-
     out = Path(config.out)
-    layout = detect_rater_layout(config.data) if config.reading.layout == "auto" else None
-    if layout is not None:
-        raise DatasetLayoutError(
-            config.data,
-            f"multi-rater data ({layout}): finetune-study compares methods on one-truth data only; train each "
-            "method with samia finetune and score it with samia evaluate (GED, matched IoU against the raters)",
+    case_ids, data_sha256, raters = _study_cases(config)
+    latent = [m.label for m in config.study_methods if m.method == "ua_adapter"]
+    if latent and not raters:
+        raise ConfigurationError(
+            f"--method {latent[0]} learns from several raters' masks; {config.data} has one truth per object "
+            "(give a multi-rater dataset: raters/<rater>/, stacks/, or masks/ with dataset.json raters)"
         )
-    cases = build_manifest(
-        config.data, config.reading.layout, config.reading.modality, instances=config.reading.instances
-    )
-    data_sha256 = dataset_hash(cases, case_digests(cases))
     path = out / STUDY_FILE
     if not path.is_file():
-        split = split_study(cases, config.test_fraction, config.val_cases, config.seed, data_sha256, config.data)
+        split = split_study(
+            case_ids, config.test_fraction, config.val_cases, config.seed, data_sha256, config.data, raters
+        )
         return split, config
     previous, record = read_study_file(path)
     differences = previous.differences(config)
@@ -124,6 +138,52 @@ def test_config(config: StudyConfig, split: StudySplit, out: Path, checkpoint: s
         seed=config.seed,
         cases=list(split.test),
     )
+
+
+def rater_test_config(
+    config: StudyConfig, split: StudySplit, out: Path, checkpoint: str | None, latent: bool
+) -> RaterEvaluationConfig:
+    """The multi-rater evaluation of one model on the study's test cases: its ``latent`` samples
+    (a ``ua_adapter`` run), or the study's samplers (every other model), the same draws for every model."""
+    return RaterEvaluationConfig(
+        data=config.data,
+        out=str(out),
+        model=replace(config.model, checkpoint=checkpoint),
+        samplers=[LATENT_SAMPLER] if latent else list(config.samplers),
+        samples=config.samples,
+        layout=config.reading.layout,
+        preset=config.reading.preset,
+        min_area=config.reading.minimum_area,
+        seed=config.seed,
+        cases=list(split.test),
+    )
+
+
+def test_model(
+    config: StudyConfig, split: StudySplit, out: Path, checkpoint: str | None, latent: bool = False
+) -> tuple[list[dict[str, Any]], int]:
+    """Score one model on the study's test cases into ``out``: its score records
+    (:func:`samia.study.curves.test_scores` / :func:`~samia.study.curves.rater_test_scores`) and
+    the number of test objects that failed.
+
+    Raises:
+        ConfigurationError: no test object could be scored (the one line names an example and
+            the errors file).
+    """
+    if split.multi_rater:
+        rated = evaluate_raters(rater_test_config(config, split, out, checkpoint, latent))
+        results, errors, scores = rated.results, rated.errors, rater_test_scores
+    else:
+        tested = evaluate(test_config(config, split, out, checkpoint))
+        results, errors, scores = tested.results, tested.errors, test_scores
+    if results.empty:
+        first = errors.iloc[0] if len(errors) else None
+        example = f" (e.g. {first['case']}: {first['message']})" if first is not None else ""
+        raise ConfigurationError(
+            f"{config.data}: the test cases gave no result to compare with{example}; see "
+            f"{out / 'errors.csv'}: a study needs test cases with objects in their masks"
+        )
+    return scores(results), len(errors)
 
 
 def train_in_child(config: FinetuneConfig) -> dict[str, Any]:
@@ -161,7 +221,7 @@ def run_one(config: StudyConfig, split: StudySplit, run: StudyRun, folder: Path)
     )
     trained = train_in_child(training)
     checkpoint = str(folder / FINETUNE_FOLDER / "best.pt")
-    tested = evaluate(test_config(config, split, folder / TEST_FOLDER, checkpoint))
+    scores, errors = test_model(config, split, folder / TEST_FOLDER, checkpoint, run.method.method == "ua_adapter")
     return {
         "run": run.name,
         "method": run.method.label,
@@ -171,8 +231,8 @@ def run_one(config: StudyConfig, split: StudySplit, run: StudyRun, folder: Path)
         "repeat": run.repeat,
         "cases": list(run.cases),
         **trained,
-        "test": test_scores(tested.results),
-        "test_errors": len(tested.errors),
+        "test": scores,
+        "test_errors": errors,
     }
 
 
@@ -195,16 +255,9 @@ def run_study(config: StudyConfig, progress: StudyProgress | None = None) -> Stu
     total = len(runs) + 1
     if progress:
         progress.started(ZERO_SHOT_FOLDER, 1, total)
-    zero_shot = evaluate(test_config(config, split, out / ZERO_SHOT_FOLDER, config.model.checkpoint))
-    if zero_shot.results.empty:
-        first = zero_shot.errors.iloc[0] if len(zero_shot.errors) else None
-        example = f" (e.g. {first['case']}: {first['message']})" if first is not None else ""
-        raise ConfigurationError(
-            f"{config.data}: the test cases gave no result to compare with{example}; see "
-            f"{out / ZERO_SHOT_FOLDER / 'errors.csv'}: a study needs test cases with objects in their masks"
-        )
+    zero_shot, _ = test_model(config, split, out / ZERO_SHOT_FOLDER, config.model.checkpoint)
     if progress:
-        progress.finished(ZERO_SHOT_FOLDER, {"test": test_scores(zero_shot.results)})
+        progress.finished(ZERO_SHOT_FOLDER, {"test": zero_shot})
     done = skipped = failed = 0
     for index, run in enumerate(runs, start=2):
         folder = run.folder(out)
@@ -228,5 +281,6 @@ def run_study(config: StudyConfig, progress: StudyProgress | None = None) -> Stu
         done += 1
         if progress:
             progress.finished(run.name, record)
-    tables = write_curves(out, recorded.methods)
-    return StudyOutcome(out, *tables, done, skipped, failed)
+    scoring = scoring_of(split.raters)
+    tables = write_curves(out, recorded.methods, scoring)
+    return StudyOutcome(out, *tables, done, skipped, failed, scoring)

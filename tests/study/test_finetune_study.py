@@ -174,14 +174,63 @@ def test_a_study_on_all_empty_masks_is_one_line_before_any_training(tmp_path):
     assert not (out / "runs").exists() or not any((out / "runs").rglob("run.yaml"))
 
 
-def test_a_study_on_multi_rater_data_says_so_in_one_line(tmp_path):
-    from samia.data.rater_phantoms import write_rater_dataset
-    from samia.errors import DatasetLayoutError
+def test_a_multi_rater_study_scores_ua_adapter_by_its_samples_and_the_others_by_the_samplers(tmp_path):
+    from samia.data.rater_phantoms import RATER_MODELS, write_rater_dataset
 
-    data = write_rater_dataset(tmp_path / "raters", 6, layout="rater_suffix")
-    result = runner.invoke(app, ["finetune-study", "--data", str(data), "--model", "tiny_sam", "--out",
-                                 str(tmp_path / "study"), "--method", "decoder", "--cases", "1", "--repeats", "1"])  # fmt: skip
-    assert isinstance(result.exception, DatasetLayoutError)
-    message = str(result.exception)
-    assert "\n" not in message and str(data) in message and "multi-rater data (rater_suffix)" in message
-    assert not (tmp_path / "study" / "study.yaml").exists()
+    data = write_rater_dataset(tmp_path / "raters", 6, layout="rater_suffix", seed=3)
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["finetune-study", "--data", str(data), "--model", "tiny_litemedsam", "--out", str(out),
+                                 "--method", "decoder", "--method", "ua_adapter", "--cases", "2", "--repeats", "1",
+                                 "--val-cases", "1", "--epochs", "1", "--objects-per-image", "1", "--lr", "1e-3",
+                                 "--latent-dim", "4", "--box-jitter", "2", "--sampler", "jitter", "--sampler", "single",
+                                 "--samples", "3"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "2 runs done" in result.output and "ged_mean" in result.output
+    config, split = read_study_file(out / "study.yaml")
+    assert split["raters"] == [r.name for r in RATER_MODELS] and len(split["test"]) == 2
+    zero_shot = pd.read_parquet(out / "zero_shot" / "raters.parquet")
+    assert set(zero_shot["case"]) == set(split["test"]) and set(zero_shot["sampler"]) == {"jitter", "single"}
+    expected = {"decoder": {"jitter", "single"}, "ua_adapter": {"latent"}}
+    for folder in _run_folders(out):
+        record = yaml.safe_load((folder / "run.yaml").read_text())
+        _, provenance = read_run_config(folder / "finetune" / "finetune.yaml")
+        assert sorted(provenance["train_cases"]) == sorted(record["cases"]) and provenance["val_cases"] == split["val"]
+        assert provenance["layout"] == "rater_suffix"
+        results = pd.read_parquet(folder / "test" / "raters.parquet")
+        assert set(results["case"]) == set(split["test"])  # tested on the held-out cases only
+        assert set(results["sampler"]) == expected[record["method"]]
+        assert set(results["n_samples"]) == ({3} if record["method"] == "ua_adapter" else {1, 3})
+        for score in record["test"]:  # the run's GED is the mean over its test objects
+            rows = results[results["sampler"] == score["sampler"]]
+            assert score["ged_mean"] == pytest.approx(rows["ged"].mean()) and score["n"] == len(rows)
+            assert score["matched_iou_mean"] == pytest.approx(rows["matched_iou"].mean())
+    curve = pd.read_csv(out / "curve.csv")
+    assert set(zip(curve["method"], curve["n_cases"], curve["sampler"])) == {
+        ("zero-shot", 0, "jitter"), ("zero-shot", 0, "single"), ("decoder", 2, "jitter"), ("decoder", 2, "single"),
+        ("ua_adapter", 2, "latent"),
+    }  # fmt: skip
+    assert curve["ged_mean"].between(0, 2).all()
+    assert (out / "learning_curve.png").read_bytes().startswith(b"\x89PNG")
+    report = tmp_path / "report"
+    result = runner.invoke(app, ["report", str(out), "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    markdown = (report / "report.md").read_text()
+    assert "test GED per method and training cases (per sampler)" in markdown and "latent" in markdown
+    again = runner.invoke(app, ["finetune-study", "--data", str(data), "--model", "tiny_litemedsam", "--out", str(out),
+                                "--method", "decoder", "--cases", "2", "--repeats", "1", "--val-cases", "1",
+                                "--epochs", "1", "--objects-per-image", "1", "--lr", "1e-3", "--latent-dim", "4",
+                                "--box-jitter", "2", "--sampler", "flips", "--samples", "3"])  # fmt: skip
+    assert isinstance(again.exception, ConfigurationError) and "samplers: ['jitter', 'single'] -> ['flips']" in str(
+        again.exception
+    )
+
+
+def test_ua_adapter_in_a_study_of_one_truth_data_is_one_line_before_any_training(make_study):
+    config = make_study(methods=["decoder", "ua_adapter"])
+    with pytest.raises(
+        ConfigurationError, match=r"^--method ua_adapter learns from several raters' masks; .* has one truth"
+    ):
+        run_study(config)
+    assert not (Path(config.out) / "study.yaml").exists()
+    with pytest.raises(ConfigurationError, match=r"unknown samplers \['latent'\]"):
+        make_study(samplers=["latent"])

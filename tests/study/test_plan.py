@@ -15,7 +15,9 @@ from samia.study.plan import plan_runs, split_study
 
 
 def _split(phantom_cases, seed=0, test_fraction=0.3, val_cases=1):
-    return split_study(build_manifest(phantom_cases), test_fraction, val_cases, seed, "sha", phantom_cases)
+    return split_study(
+        [c.case_id for c in build_manifest(phantom_cases)], test_fraction, val_cases, seed, "sha", phantom_cases
+    )
 
 
 def test_split_parts_are_disjoint_cover_the_cases_and_follow_the_seed(phantom_cases):
