@@ -116,7 +116,9 @@ def finetune_study_command(
     """Train every METHOD on nested subsets of N cases, test each model on the same held-out cases, and
     write the learning curves (OUT/curve.csv, OUT/learning_curve.png); `samia report OUT` shows them."""
     from samia.cli.paths import check_output_folder
+    from samia.data.raters import rater_layout_of
     from samia.data.settings import CaseSettings
+    from samia.errors import ConfigurationError
     from samia.evaluation.summary import text_table
     from samia.finetuning.config import DEFAULT_PROMPT_KINDS, DEFAULT_VAL_STRATEGIES
     from samia.models.settings import ModelSettings
@@ -125,6 +127,10 @@ def finetune_study_command(
     from samia.study.curves import headline_curve
 
     check_output_folder(out)
+    if sampler and not rater_layout_of(data, layout):
+        raise ConfigurationError(
+            f"--sampler scores multi-rater data; {data} has one mask per object (a study of it is scored by --strategy)"
+        )
     config = StudyConfig(
         str(data),
         str(out),

@@ -234,3 +234,7 @@ def test_ua_adapter_in_a_study_of_one_truth_data_is_one_line_before_any_training
     assert not (Path(config.out) / "study.yaml").exists()
     with pytest.raises(ConfigurationError, match=r"unknown samplers \['latent'\]"):
         make_study(samplers=["latent"])
+    result = runner.invoke(app, ["finetune-study", "--data", config.data, "--model", "tiny_sam", "--out",
+                                 config.out, "--method", "decoder", "--cases", "1", "--sampler", "jitter"])  # fmt: skip
+    assert isinstance(result.exception, ConfigurationError)
+    assert str(result.exception).startswith("--sampler scores multi-rater data; ") and "\n" not in str(result.exception)
