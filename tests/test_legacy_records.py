@@ -38,13 +38,20 @@ def _old_options(path: Path) -> dict:
 UA_OPTIONS = ("latent_dim", "latent_blocks", "kl_weight", "val_samples")
 """The ua_adapter's training options (issue 31)."""
 
+STUDY_RATER_OPTIONS = ("samplers", "samples")
+"""A study's samplers on multi-rater data (issue 31)."""
+
 
 @pytest.mark.parametrize(
     ("record", "read", "new_options"),
     [
         ("run/config.yaml", lambda p: read_run_document(p)[0], {"stability_score_offset"}),
         ("finetune.yaml", lambda p: read_run_config(p)[0], {"backend", "precision", "input_pipeline", *UA_OPTIONS}),
-        ("study.yaml", lambda p: read_study_file(p)[0], {"backend", "precision", "input_pipeline"}),
+        (
+            "study.yaml",
+            lambda p: read_study_file(p)[0],
+            {"backend", "precision", "input_pipeline", *STUDY_RATER_OPTIONS},
+        ),
     ],
 )
 def test_a_flat_record_of_0_1_loads_with_every_option_and_its_value(record, read, new_options, tmp_path) -> None:
