@@ -96,7 +96,7 @@ def study_section(folder: Path, selection: str = PLOT_SELECTION) -> tuple[Sectio
     if runs.empty:
         raise InputError(folder, "the study has no finished run yet")
     curve = curve_table(runs, config.methods, scoring)
-    chosen = curve[curve["selection"] == selection] if scoring is DICE else curve
+    chosen = scoring.at_selection(curve, selection)
     name = _slug(folder.name)
     per = f"({selection})" if scoring is DICE else "(per sampler)"
     section = Section(

@@ -127,9 +127,14 @@ def finetune_study_command(
     from samia.study.curves import headline_curve
 
     check_output_folder(out)
-    if sampler and not rater_layout_of(data, layout):
+    multi_rater = rater_layout_of(data, layout) is not None
+    if sampler and not multi_rater:
         raise ConfigurationError(
             f"--sampler scores multi-rater data; {data} has one mask per object (a study of it is scored by --strategy)"
+        )
+    if strategy and multi_rater:
+        raise ConfigurationError(
+            f"--strategy scores one-truth data; {data} has several raters' masks (a study of it is scored by --sampler)"
         )
     config = StudyConfig(
         str(data),
@@ -174,10 +179,7 @@ class _Lines:
     def started(self, name: str, index: int, total: int) -> None:
         typer.echo(f"[{index}/{total}] {name} ...", err=True)
 
-    def finished(self, name: str, record: dict[str, Any]) -> None:
-        dice = [f"{s['strategy']} {s['dice_mean']:.3f}" for s in record["test"] if s.get("selection") == "single"]
-        ged = [f"{s['sampler']} {s['ged_mean']:.3f}" for s in record["test"] if "ged_mean" in s]
-        scores = f"test Dice {', '.join(dice)}" if dice else f"test GED {', '.join(ged)}"
+    def finished(self, name: str, record: dict[str, Any], scores: str) -> None:
         trained = (
             f" (best epoch {record['best_epoch']}, {record['train_seconds']:.0f} s training)"
             if "best_epoch" in record

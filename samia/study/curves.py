@@ -74,6 +74,18 @@ class Scoring:
     def curve_keys(self) -> list[str]:
         return ["method", "n_cases", *self.keys]
 
+    def at_selection(self, table: pd.DataFrame, selection: str) -> pd.DataFrame:
+        """``table``'s rows (runs or curve points) under the selection rule ``selection`` where the
+        scores have selection rules (:data:`DICE`), else every row."""
+        return table[table["selection"] == selection] if "selection" in self.keys else table
+
+    def summary(self, scores: list[dict[str, Any]], selection: str = PLOT_SELECTION) -> str:
+        """One model's test scores (rows of :func:`test_scores` or :func:`rater_test_scores`) in one
+        line: ``test Dice box 0.912, points 0.801`` (at ``selection``) or ``test GED jitter 0.093, ...``."""
+        shown = self.at_selection(pd.DataFrame(scores), selection) if scores else pd.DataFrame()
+        key, score = self.keys[0], f"{self.score}_mean"
+        return f"{self.label} " + ", ".join(f"{row[key]} {row[score]:.3f}" for _, row in shown.iterrows())
+
 
 DICE = Scoring(("strategy", "selection"), "dice", "nsd", "test Dice", "NSD", lower_is_better=False)
 """One-truth data: Dice and NSD per strategy and selection rule (``samia evaluate``'s headline)."""
@@ -194,7 +206,7 @@ def headline_curve(curve: pd.DataFrame, scoring: Scoring, selection: str = PLOT_
     (:data:`GED`), with the score keys, method, training cases, repeats, mean score and its interval,
     training seconds and peak RSS."""
     score = scoring.score
-    shown = curve[curve["selection"] == selection] if scoring is DICE else curve
+    shown = scoring.at_selection(curve, selection)
     keys = [key for key in scoring.keys if key != "selection"]
     columns = [*keys, "method", "n_cases", "repeats", f"{score}_mean", f"{score}_ci_low", f"{score}_ci_high"]
     return shown[[*columns, "train_seconds_mean", "peak_rss_mb_max"]].reset_index(drop=True)
@@ -205,7 +217,7 @@ def _panels(table: pd.DataFrame, scoring: Scoring, selection: str) -> dict[str, 
     (:data:`DICE`); per deterministic sampler, each with the ``latent`` rows (``ua_adapter``
     runs) too (:data:`GED`)."""
     if scoring is DICE:
-        chosen = table[table["selection"] == selection]
+        chosen = scoring.at_selection(table, selection)
         return {strategy: chosen[chosen["strategy"] == strategy] for strategy in dict.fromkeys(chosen["strategy"])}
     samplers = [s for s in dict.fromkeys(table["sampler"]) if s != LATENT_SAMPLER] or [LATENT_SAMPLER]
     return {s: table[table["sampler"].isin([s, LATENT_SAMPLER])] for s in samplers}

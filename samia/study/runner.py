@@ -47,7 +47,8 @@ class StudyProgress(Protocol):
 
     def started(self, name: str, index: int, total: int) -> None: ...
 
-    def finished(self, name: str, record: dict[str, Any]) -> None: ...
+    def finished(self, name: str, record: dict[str, Any], scores: str) -> None:
+        """``name`` is done: its ``record`` (``run.yaml``'s content) and its test scores in one line."""
 
     def failed(self, name: str, message: str) -> None: ...
 
@@ -255,9 +256,10 @@ def run_study(config: StudyConfig, progress: StudyProgress | None = None) -> Stu
     total = len(runs) + 1
     if progress:
         progress.started(ZERO_SHOT_FOLDER, 1, total)
+    scoring = scoring_of(split.raters)
     zero_shot, _ = test_model(config, split, out / ZERO_SHOT_FOLDER, config.model.checkpoint)
     if progress:
-        progress.finished(ZERO_SHOT_FOLDER, {"test": zero_shot})
+        progress.finished(ZERO_SHOT_FOLDER, {"test": zero_shot}, scoring.summary(zero_shot))
     done = skipped = failed = 0
     for index, run in enumerate(runs, start=2):
         folder = run.folder(out)
@@ -280,7 +282,6 @@ def run_study(config: StudyConfig, progress: StudyProgress | None = None) -> Stu
         (folder / ERROR_FILE).unlink(missing_ok=True)
         done += 1
         if progress:
-            progress.finished(run.name, record)
-    scoring = scoring_of(split.raters)
+            progress.finished(run.name, record, scoring.summary(record["test"]))
     tables = write_curves(out, recorded.methods, scoring)
     return StudyOutcome(out, *tables, done, skipped, failed, scoring)

@@ -140,6 +140,10 @@ def test_cli_study_then_report_and_bad_cases(phantom_cases, tmp_path):
     result = runner.invoke(app, [*common, "--cases", "1"])
     assert result.exit_code == 0, result.output
     assert "1 runs done" in result.output and "learning curves:" in result.output
+    (folder,) = _run_folders(out)
+    record = yaml.safe_load((folder / "run.yaml").read_text())
+    single = ", ".join(f"{s['strategy']} {s['dice_mean']:.3f}" for s in record["test"] if s["selection"] == "single")
+    assert f": test Dice {single} (best epoch" in result.output  # progress line: the one answer's Dice per strategy
     report = tmp_path / "report"
     result = runner.invoke(app, ["report", str(out), "--out", str(report)])
     assert result.exit_code == 0, result.output
@@ -204,6 +208,8 @@ def test_a_multi_rater_study_scores_ua_adapter_by_its_samples_and_the_others_by_
             rows = results[results["sampler"] == score["sampler"]]
             assert score["ged_mean"] == pytest.approx(rows["ged"].mean()) and score["n"] == len(rows)
             assert score["matched_iou_mean"] == pytest.approx(rows["matched_iou"].mean())
+        scores = ", ".join(f"{s['sampler']} {s['ged_mean']:.3f}" for s in record["test"])
+        assert f"{folder.parent.name}/{folder.name}: test GED {scores} (best epoch" in result.output  # progress line
     curve = pd.read_csv(out / "curve.csv")
     assert set(zip(curve["method"], curve["n_cases"], curve["sampler"])) == {
         ("zero-shot", 0, "jitter"), ("zero-shot", 0, "single"), ("decoder", 2, "jitter"), ("decoder", 2, "single"),
@@ -223,6 +229,11 @@ def test_a_multi_rater_study_scores_ua_adapter_by_its_samples_and_the_others_by_
     assert isinstance(again.exception, ConfigurationError) and "samplers: ['jitter', 'single'] -> ['flips']" in str(
         again.exception
     )
+    strategy = runner.invoke(app, ["finetune-study", "--data", str(data), "--model", "tiny_litemedsam", "--out",
+                                   str(tmp_path / "other"), "--method", "decoder", "--cases", "2", "--strategy", "box"])  # fmt: skip
+    assert isinstance(strategy.exception, ConfigurationError) and "\n" not in str(strategy.exception)
+    assert str(strategy.exception).startswith("--strategy scores one-truth data; ")
+    assert not (tmp_path / "other").exists()  # refused before anything is written
 
 
 def test_ua_adapter_in_a_study_of_one_truth_data_is_one_line_before_any_training(make_study):
