@@ -47,7 +47,7 @@ def train(data: Path, out: Path, method: str, seed: int, epochs: int) -> tuple[P
             box_jitter_px=3.0,
             objects_per_image=1,
             seed=seed,
-            kl_weight=0.01,
+            kl_weight=0.0005,
         )  # fmt: skip
     )
     outcome = finetune(config)

@@ -7,7 +7,7 @@
 | ``lora`` | LoRA on the encoder's attention ``qkv``/``proj`` (+ the mask decoder with ``--train-decoder``) | everything else | adapter file |
 | ``adapter`` | bottleneck adapters in the encoder blocks (+ the mask decoder with ``--train-decoder``) | everything else | adapter file |
 | ``ssam`` | singular-value scale/shift of the encoder blocks' linear layers + their LayerNorms (+ the mask decoder with ``--train-decoder``) | everything else | full state dict, merged |
-| ``ua_adapter`` | latent-conditioned adapters in the last encoder blocks + the prior and posterior nets (+ the mask decoder) | everything else | adapter file |
+| ``ua_adapter`` | latent-conditioned adapters in the last encoder blocks and the mask decoder's blocks + the prior and posterior nets (+ the mask decoder) | everything else | adapter file |
 
 Frozen BatchNorm: every method keeps the encoder's BatchNorm layers (TinyViT's convolutions) in
 eval mode, so one image per step never disturbs their running statistics.

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from samia.data.raters import (
     RaterCase,
@@ -52,6 +53,7 @@ from samia.metrics import dice
 from samia.metrics.multirater import generalised_energy_distance, majority_vote, sample_diversity
 from samia.models import PromptableSegmenter, build_model
 from samia.models.ua_adapter import (
+    decode_with_latent,
     draw,
     encode_with_latent,
     kl_divergence,
@@ -64,6 +66,11 @@ from samia.models.ua_adapter import (
 from samia.prompts.seeding import object_rng
 from samia.transforms import InputGeometry, get_preset, input_geometry, preset_for, to_rgb_uint8
 from samia.version import __version__
+
+LATENT_GRADIENT_CLIP = 1.0
+"""A ``ua_adapter`` step's gradient is scaled down to at most this L2 norm over every parameter
+that trains: the KL term spikes when the prior narrows faster than the posterior follows, and one
+such step can throw the adapters far off (runs without a bound diverged at epoch 1 to 13)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,6 +136,7 @@ class RaterTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         write_run_config(self.out / "finetune.yaml", config, self.provenance)
         self.optimizer = make_optimizer(self.model, config)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.loss = PromptedMaskLoss()
         self.latent = latent_nets(self.model)
         self.features: dict[int, torch.Tensor] = {}  # image index -> frozen prefix (ua_adapter) or embedding
@@ -195,11 +203,11 @@ class RaterTrainer:
             prior = self.latent.prior(prior_in)
             posterior = self.latent.posterior(posterior_inputs(self.model, prior_in, target, box_tensor))
             generator = torch.Generator(device=self.model.device).manual_seed(int(rng.integers(2**63)))
-            embeddings = encode_with_latent(
-                self.model, self._frozen(index, image), draw(posterior[0], posterior[1], generator)
-            )
+            codes = draw(posterior[0], posterior[1], generator)
+            embeddings = encode_with_latent(self.model, self._frozen(index, image), codes)
             decoded = [
-                self.model.decode_all(embeddings[i : i + 1], boxes=box_tensor[i : i + 1]) for i in range(len(boxes))
+                decode_with_latent(self.model, embeddings[i : i + 1], codes[i : i + 1], box_tensor[i : i + 1])
+                for i in range(len(boxes))
             ]
             logits, iou = torch.cat([d[0] for d in decoded]), torch.cat([d[1] for d in decoded])
             kl = kl_divergence(posterior, prior).mean()
@@ -278,6 +286,8 @@ class RaterTrainer:
                 (loss / len(chunk)).backward()
                 step_loss += loss.item() / len(chunk)
                 total += loss.item()
+            if self.latent is not None:
+                nn.utils.clip_grad_norm_(self.trainable, LATENT_GRADIENT_CLIP)
             self.optimizer.step()
             if self.progress:
                 self.progress.step(step_loss, (step + 1) * per_step / (time.perf_counter() - started))

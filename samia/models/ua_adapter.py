@@ -7,13 +7,16 @@ give many plausible masks.
   ``q(z | x, b, y)`` also sees one rater's mask ``y``. Each is a small convolutional net on a
   square window around the box (:func:`latent_windows`) brought to :data:`LATENT_GRID` cells,
   ending in a mean and a log standard deviation of ``latent_dim`` values.
-- **Conditioned adapters**: after the attention and the MLP of every encoder block,
-  ``y -> y + W_up GELU(W_down y + W_z z)`` (:class:`LatentBottleneck`); ``W_up`` starts at zero, so
-  a fresh adapter leaves the model unchanged whatever ``z``.
+- **Conditioned adapters**: after the attention and the MLP of the conditioned encoder blocks, and
+  after the token MLP of each of the mask decoder's two-way blocks (as the Medical SAM Adapter that
+  UA-SAM builds on adapts both), ``y -> y + W_up GELU(W_down y + W_z z)`` (:class:`LatentBottleneck`);
+  ``W_up`` starts at zero, so a fresh adapter leaves the model unchanged whatever ``z``. The
+  decoder's adapters let the code choose between the masks the decoder already tells apart (SAM's
+  ambiguity tokens do this for a point), which the encoder's alone learn too slowly on small data.
 - **Training** (:func:`kl_divergence`): the encoder runs with ``z ~ q`` for a rater's mask, the
   loss is the mask loss against that mask plus ``beta KL(q || p)`` (the ELBO with a weighted KL).
 - **Inference** (:func:`latent_samples`): ``N`` codes from the prior, one encoder pass each
-  (the code changes the image embedding), the prompt decoded against each.
+  (the code changes the image embedding), the prompt decoded against each under the same code.
 
 The latent nets live under ``model.latent`` (state-dict keys ``latent.prior.*``,
 ``latent.posterior.*``); an adapter file of method ``ua_adapter`` carries them with the adapters.
@@ -21,7 +24,8 @@ The latent nets live under ``model.latent`` (state-dict keys ``latent.prior.*``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,15 +48,21 @@ the object fills the window whatever its size in the image, so a rater's choice 
 class LatentGaussian(nn.Module):
     """``(B, channels, G, G)`` -> the mean and log standard deviation ``(B, latent_dim)`` of a
     diagonal Gaussian: three stride-2 convolution stages, global average pooling, a linear head.
+    With a mask (the posterior's last channel), the head also sees the features pooled under the
+    mask (their mean times the mask, over the whole window): two raters' masks of one object differ
+    there by the features of what one includes and the other does not, where the global pooling of
+    a convolution over one more input channel starts almost blind to them.
 
     Args:
         channels: input channels (3 image + 1 box; + 1 mask for the posterior).
         latent_dim: size of the code.
         width: channels of the first stage (doubled at each of the next two).
+        masked: the last input channel is a mask to pool under.
     """
 
-    def __init__(self, channels: int, latent_dim: int, width: int = 32) -> None:
+    def __init__(self, channels: int, latent_dim: int, width: int = 32, masked: bool = False) -> None:
         super().__init__()
+        self.masked = masked
         layers: list[nn.Module] = []
         for index in range(3):
             out = width * 2**index
@@ -64,12 +74,16 @@ class LatentGaussian(nn.Module):
             ]
             channels = out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(channels, 2 * latent_dim)
+        self.head = nn.Linear(2 * channels if masked else channels, 2 * latent_dim)
         nn.init.normal_(self.head.weight, std=0.01)  # starts near N(0, I): no code favoured before training
         nn.init.zeros_(self.head.bias)
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.features(inputs).mean(dim=(-2, -1))
+        features = self.features(inputs)
+        pooled = features.mean(dim=(-2, -1))
+        if self.masked:
+            mask = nn.functional.adaptive_avg_pool2d(inputs[:, -1:], features.shape[-2:])
+            pooled = torch.cat([pooled, (features * mask).mean(dim=(-2, -1))], dim=1)
         mean, log_sigma = self.head(pooled).chunk(2, dim=-1)
         return mean, log_sigma.clamp(-6.0, 3.0)
 
@@ -90,7 +104,7 @@ class LatentNets(nn.Module):
         super().__init__()
         self.latent_dim, self.blocks = int(latent_dim), int(blocks)
         self.prior = LatentGaussian(4, latent_dim, width)
-        self.posterior = LatentGaussian(5, latent_dim, width)
+        self.posterior = LatentGaussian(5, latent_dim, width, masked=True)
         self.z: torch.Tensor | None = None
 
 
@@ -128,10 +142,17 @@ class LatentBottleneck(nn.Module):
         return adapted
 
 
+def decoder_blocks(model: PromptableSegmenter) -> list[nn.Module]:
+    """The two-way attention blocks of ``model``'s mask decoder (segment-anything's ``TwoWayTransformer``)."""
+    transformer = getattr(model.mask_decoder, "transformer", None)
+    layers = getattr(transformer, "layers", None)
+    return [block for block in layers if hasattr(block, "mlp")] if isinstance(layers, nn.ModuleList) else []
+
+
 def attach_latent_adapters(model: PromptableSegmenter, ratio: float, latent_dim: int, blocks: int = 0) -> int:
-    """Give ``model`` its latent nets (``model.latent``) and the ``attn`` and ``mlp`` of its last
-    ``blocks`` encoder blocks (0 = every block) a :class:`LatentBottleneck` (child ``adapter``, run
-    as a forward hook).
+    """Give ``model`` its latent nets (``model.latent``), the ``attn`` and ``mlp`` of its last
+    ``blocks`` encoder blocks (0 = every block) and the token ``mlp`` of each mask-decoder block a
+    :class:`LatentBottleneck` (child ``adapter``, run as a forward hook).
 
     Returns:
         the number of adapters inserted.
@@ -148,12 +169,13 @@ def attach_latent_adapters(model: PromptableSegmenter, ratio: float, latent_dim:
     nets = LatentNets(latent_dim, blocks).to(model.device)
     model.add_module("latent", nets)
     conditioned = every[-blocks:] if blocks else every
-    for block in conditioned:
-        for part in (block.get_submodule("attn"), block.get_submodule("mlp")):
-            width = [m for m in part.modules() if isinstance(m, nn.Linear)][-1].out_features
-            part.add_module("adapter", LatentBottleneck(width, max(1, round(width * ratio)), nets).to(model.device))
-            part.register_forward_hook(adapt_output)
-    return 2 * len(conditioned)
+    parts = [block.get_submodule(name) for block in conditioned for name in ("attn", "mlp")]
+    parts += [block.get_submodule("mlp") for block in decoder_blocks(model)]
+    for part in parts:
+        width = [m for m in part.modules() if isinstance(m, nn.Linear)][-1].out_features
+        part.add_module("adapter", LatentBottleneck(width, max(1, round(width * ratio)), nets).to(model.device))
+        part.register_forward_hook(adapt_output)
+    return len(parts)
 
 
 @dataclass(frozen=True)
@@ -248,15 +270,32 @@ def prefix_features(model: PromptableSegmenter, pixels: torch.Tensor) -> torch.T
     return split_encoder(model, nets.blocks).prefix(model.normalize_and_pad(pixels))
 
 
-def encode_with_latent(model: PromptableSegmenter, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """:func:`prefix_features` of one image and ``(B, latent_dim)`` codes -> ``(B, C, E, E)``
-    embeddings, one per code (the conditioned blocks run once over the features repeated ``B`` times)."""
+@contextmanager
+def latent_code(model: PromptableSegmenter, z: torch.Tensor) -> Iterator[LatentNets]:
+    """Within the block, ``model``'s conditioned adapters read the ``(B, latent_dim)`` codes ``z``."""
     nets = _nets(model)
     nets.z = z
     try:
-        return split_encoder(model, nets.blocks).suffix(features.expand(z.shape[0], *features.shape[1:]))
+        yield nets
     finally:
         nets.z = None
+
+
+def encode_with_latent(model: PromptableSegmenter, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """:func:`prefix_features` of one image and ``(B, latent_dim)`` codes -> ``(B, C, E, E)``
+    embeddings, one per code (the conditioned blocks run once over the features repeated ``B`` times)."""
+    with latent_code(model, z) as nets:
+        return split_encoder(model, nets.blocks).suffix(features.expand(z.shape[0], *features.shape[1:]))
+
+
+def decode_with_latent(
+    model: PromptableSegmenter, embedding: torch.Tensor, z: torch.Tensor, boxes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(1, C, E, E)`` embedding, ``(1, latent_dim)`` code and ``(B, 4)`` boxes -> every output
+    token's ``(B, 4, L, L)`` logits and ``(B, 4)`` predicted IoU (:meth:`PromptableSegmenter.decode_all`),
+    the decoder's adapters conditioned on ``z``."""
+    with latent_code(model, z):
+        return model.decode_all(embedding, boxes=boxes)
 
 
 def _nets(model: PromptableSegmenter) -> LatentNets:
@@ -354,6 +393,6 @@ def latent_samples(
     logits = []
     for z in codes:  # one code at a time: the memory of one pass of the conditioned blocks
         embedding = encode_with_latent(model, features, z)
-        single, _ = model.decode(embedding, boxes=boxes, multimask_output=False)
-        logits.append(single)
+        every, _ = decode_with_latent(model, embedding, z, boxes)
+        logits.append(every[:, :1])  # the single-mask output
     return torch.cat(logits)

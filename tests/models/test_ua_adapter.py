@@ -1,6 +1,6 @@
 """The Uncertainty-aware Adapter's pieces: a fresh adapter is the base model, the encoder split is
-exact, codes reach the windowed blocks image by image, the KL matches torch.distributions, the
-adapter file reloads to the same samples, and one-answer paths are refused."""
+exact, codes reach the windowed blocks image by image and the mask decoder, the KL matches
+torch.distributions, the adapter file reloads to the same samples, and one-answer paths are refused."""
 
 import numpy as np
 import pytest
@@ -12,6 +12,8 @@ from samia.models.adapters import AdapterSpec, attach, read_adapter_file, save_a
 from samia.models.ua_adapter import (
     LATENT_CONTEXT,
     LATENT_GRID,
+    decode_with_latent,
+    decoder_blocks,
     encode_with_latent,
     kl_divergence,
     latent_inputs,
@@ -81,6 +83,28 @@ def test_each_code_conditions_its_own_image_in_a_batch(name):
     assert (batched[0] - batched[1]).abs().max() > 1e-3  # the codes change the embedding
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_the_code_reaches_the_mask_decoder(name):
+    """Each two-way block of the decoder carries a conditioned adapter on its token MLP: fresh, the
+    decoder is the base one whatever the code; trained, two codes give two masks for one embedding."""
+    base = build_model(name).eval()
+    fresh, _ = _ua(name, perturb=False)
+    blocks = decoder_blocks(fresh)
+    assert len(blocks) == len(base.mask_decoder.transformer.layers) and all(hasattr(b.mlp, "adapter") for b in blocks)
+    boxes = torch.tensor([[30.0, 40.0, 150.0, 170.0]])
+    with torch.no_grad():
+        embedding = base.encode(_pixels(base))
+        expected, _ = base.decode_all(embedding, boxes=boxes)
+        got, _ = decode_with_latent(fresh, embedding, torch.randn(1, 4), boxes)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    trained, _ = _ua(name)
+    with torch.no_grad():
+        first, _ = decode_with_latent(trained, embedding, torch.full((1, 4), -1.0), boxes)
+        second, _ = decode_with_latent(trained, embedding, torch.full((1, 4), 1.0), boxes)
+    assert (first - second).abs().max() > 1e-3
+    assert latent_nets(trained).z is None  # the code is set for one pass only
+
+
 def test_kl_matches_torch_distributions():
     generator = torch.Generator().manual_seed(2)
     q = (torch.randn(5, 6, generator=generator), torch.randn(5, 6, generator=generator) * 0.5)
@@ -128,6 +152,7 @@ def test_samples_are_seeded_start_at_the_prior_mean_and_reload_from_the_file(tmp
     file = read_adapter_file(tmp_path / "ua.pt")
     assert file is not None and any(k.startswith("latent.prior.") for k in file.weights)
     assert all(".adapter." in k or k.startswith("latent.") for k in file.weights)
+    assert any(k.startswith("mask_decoder.") and ".adapter." in k for k in file.weights)
     reloaded = build_model("tiny_litemedsam", tmp_path / "ua.pt")
     torch.testing.assert_close(latent_samples(reloaded, image, box, 4, seed=7), first)
 
