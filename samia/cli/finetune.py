@@ -107,7 +107,7 @@ def finetune_command(
     adapter_ratio: AdapterRatio = 0.25,
     latent_dim: LatentDim = 6,
     latent_blocks: LatentBlocks = 2,
-    kl_weight: KlWeight = 0.1,
+    kl_weight: KlWeight = 0.0005,
     val_samples: Annotated[
         int, typer.Option(help="Samples per validation object (ua_adapter, multi-rater data).", metavar="N")
     ] = 8,

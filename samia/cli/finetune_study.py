@@ -102,7 +102,7 @@ def finetune_study_command(
     adapter_ratio: AdapterRatio = 0.25,
     latent_dim: LatentDim = 6,
     latent_blocks: LatentBlocks = 2,
-    kl_weight: KlWeight = 0.1,
+    kl_weight: KlWeight = 0.0005,
     seed: Annotated[int, typer.Option(help="Seed of the split, the case orders and the runs.", metavar="N")] = 0,
     layout: Layout = "auto",
     modality: Modality = None,
